@@ -1,0 +1,48 @@
+//! The `gatehouse` command. Each subcommand lives in its own module; this file only parses
+//! arguments and maps outcomes to exit codes:
+//! 0 success, 1 a negative answer CI should act on (invalid policy, denied request when
+//! asked), 2 an error (unreadable input, bad arguments).
+
+mod policy;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+/// Gatehouse: identity and access management for AI model access.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate, evaluate and benchmark policies offline.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+}
+
+/// Output format for commands whose output is data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum Format {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON document for machines.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Policy(cmd) => policy::run(cmd),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gatehouse: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

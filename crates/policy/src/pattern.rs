@@ -1,0 +1,204 @@
+//! Wildcard matching (`*` and `?`) as IAM uses it in actions, resources, principals and
+//! `StringLike`/`ArnLike` conditions.
+//!
+//! Patterns are compiled once into the cheapest form that answers them (any, exact,
+//! prefix, suffix, general), because the decision path matches them millions of times.
+//! A pattern is a sequence of tokens rather than a string so that text that came from a
+//! policy variable (including `${*}` and `${?}`) is always matched literally.
+
+/// One piece of a wildcard pattern, borrowing its literal text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tok<'a> {
+    /// Literal text, matched exactly.
+    Lit(&'a str),
+    /// `*`: any run of characters, including none.
+    Star,
+    /// `?`: exactly one character.
+    One,
+}
+
+/// Anything that can be viewed as a [`Tok`]; lets one matcher serve owned and borrowed tokens.
+pub(crate) trait AsTok {
+    fn as_tok(&self) -> Tok<'_>;
+}
+
+impl AsTok for Tok<'_> {
+    fn as_tok(&self) -> Tok<'_> {
+        *self
+    }
+}
+
+/// An owned token, as stored in a compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OwnedTok {
+    Lit(Box<str>),
+    Star,
+    One,
+}
+
+impl AsTok for OwnedTok {
+    fn as_tok(&self) -> Tok<'_> {
+        match self {
+            OwnedTok::Lit(s) => Tok::Lit(s),
+            OwnedTok::Star => Tok::Star,
+            OwnedTok::One => Tok::One,
+        }
+    }
+}
+
+/// Splits pattern text into tokens: `*` and `?` are wildcards, everything else literal.
+pub(crate) fn tokenize(text: &str, out: &mut Vec<OwnedTok>) {
+    let mut lit_start = 0;
+    for (i, c) in text.char_indices() {
+        if c == '*' || c == '?' {
+            if lit_start < i {
+                out.push(OwnedTok::Lit(text[lit_start..i].into()));
+            }
+            out.push(if c == '*' {
+                OwnedTok::Star
+            } else {
+                OwnedTok::One
+            });
+            lit_start = i + 1;
+        }
+    }
+    if lit_start < text.len() {
+        out.push(OwnedTok::Lit(text[lit_start..].into()));
+    }
+}
+
+/// Matches `s` against a token sequence. Linear-time in the common cases, with the classic
+/// single-backtrack-point algorithm for `*` (correct because a later `*` subsumes earlier ones).
+pub(crate) fn glob_match<T: AsTok>(toks: &[T], s: &str) -> bool {
+    let (mut ti, mut si) = (0usize, 0usize);
+    // (token index just after the last `*`, input position that `*` currently absorbs up to)
+    let mut backtrack: Option<(usize, usize)> = None;
+    loop {
+        if let Some(t) = toks.get(ti) {
+            match t.as_tok() {
+                Tok::Star => {
+                    backtrack = Some((ti + 1, si));
+                    ti += 1;
+                    continue;
+                }
+                Tok::One => {
+                    if let Some(c) = s[si..].chars().next() {
+                        si += c.len_utf8();
+                        ti += 1;
+                        continue;
+                    }
+                }
+                Tok::Lit(l) => {
+                    if s[si..].starts_with(l) {
+                        si += l.len();
+                        ti += 1;
+                        continue;
+                    }
+                }
+            }
+        } else if si == s.len() {
+            return true;
+        }
+        match backtrack {
+            Some((after_star, absorbed)) => match s[absorbed..].chars().next() {
+                Some(c) => {
+                    let next = absorbed + c.len_utf8();
+                    backtrack = Some((after_star, next));
+                    ti = after_star;
+                    si = next;
+                }
+                None => return false,
+            },
+            None => return false,
+        }
+    }
+}
+
+/// A compiled wildcard pattern without variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Glob {
+    Any,
+    Exact(Box<str>),
+    Prefix(Box<str>),
+    Suffix(Box<str>),
+    General(Box<[OwnedTok]>),
+}
+
+impl Glob {
+    pub(crate) fn new(text: &str) -> Glob {
+        let mut toks = Vec::new();
+        tokenize(text, &mut toks);
+        Glob::from_tokens(toks)
+    }
+
+    pub(crate) fn from_tokens(toks: Vec<OwnedTok>) -> Glob {
+        match toks.as_slice() {
+            [] => Glob::Exact("".into()),
+            [OwnedTok::Star] => Glob::Any,
+            [OwnedTok::Lit(l)] => Glob::Exact(l.clone()),
+            [OwnedTok::Lit(l), OwnedTok::Star] => Glob::Prefix(l.clone()),
+            [OwnedTok::Star, OwnedTok::Lit(l)] => Glob::Suffix(l.clone()),
+            _ if toks.iter().all(|t| *t == OwnedTok::Star) => Glob::Any,
+            _ => Glob::General(toks.into_boxed_slice()),
+        }
+    }
+
+    pub(crate) fn matches(&self, s: &str) -> bool {
+        match self {
+            Glob::Any => true,
+            Glob::Exact(e) => **e == *s,
+            Glob::Prefix(p) => s.starts_with(&**p),
+            Glob::Suffix(p) => s.ends_with(&**p),
+            Glob::General(t) => glob_match(t, s),
+        }
+    }
+}
+
+/// True when `text` contains a wildcard character.
+pub(crate) fn has_wildcard(text: &str) -> bool {
+    text.contains(['*', '?'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, s: &str) -> bool {
+        Glob::new(p).matches(s)
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(m("*", ""));
+        assert!(m("*", "anything"));
+        assert!(m("ai:Invoke*", "ai:InvokeModel"));
+        assert!(!m("ai:Invoke*", "ai:GetModel"));
+        assert!(m("*Model", "ai:GetModel"));
+        assert!(m("a?c", "abc"));
+        assert!(!m("a?c", "ac"));
+        assert!(!m("a?c", "abbc"));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(m("a*b*c", "abc"));
+        assert!(!m("a*b*c", "acb"));
+        assert!(m("*a*", "banana"));
+        assert!(m("a*a", "aa"));
+        assert!(!m("a*a", "a"));
+        assert!(m("?", "é"));
+        assert!(m("é*", "éa"));
+        assert!(m("**", "x"));
+        assert!(m("*?", "x"));
+        assert!(!m("*?", ""));
+        assert!(m("a*?b", "axb"));
+        assert!(!m("abc", "ABC"));
+    }
+
+    #[test]
+    fn literal_tokens_are_not_wildcards() {
+        let toks = [Tok::Lit("a*"), Tok::Star];
+        assert!(glob_match(&toks, "a*bc"));
+        assert!(!glob_match(&toks, "abc"));
+        let toks = [Tok::Lit("?")];
+        assert!(glob_match(&toks, "?"));
+        assert!(!glob_match(&toks, "x"));
+    }
+}
