@@ -2,8 +2,13 @@
 //!
 //! AWS matches an ARN pattern one colon-separated segment at a time (partition, service,
 //! region, account, resource), so a `*` in the region cannot swallow the account. The
-//! resource segment is everything after the fifth colon and may itself contain colons. A
-//! pattern with fewer than six segments (`*`, `arn:aws:*`) is matched as a whole string.
+//! resource segment is everything after the fifth colon and may itself contain colons.
+//!
+//! The two uses differ for patterns of fewer than six segments: in `Resource`, a `*` that
+//! ends a segment "can expand to match beyond the colon boundaries" (AWS's Resource
+//! documentation), so `arn:aws:s3:*` is matched as a whole string; the `Arn*` operators
+//! check "each of the six colon-delimited components separately", so such a pattern never
+//! matches there.
 
 use crate::pattern::{Glob, Tok, glob_match};
 use crate::template::{GlobTemplate, Part, VariableSource, is_dynamic};
@@ -17,16 +22,35 @@ pub(crate) enum ArnPattern {
     Exact(Box<str>),
     /// Six segments, each a wildcard pattern.
     Segments(Box<[Glob; 6]>),
-    /// Fewer than six segments: matched as one string.
+    /// Fewer than six segments: matched as one string (`Resource`).
     Whole(Glob),
-    /// Contains policy variables: resolved per request, then matched as above.
-    Dynamic(GlobTemplate),
+    /// Fewer than six segments in an `Arn*` condition: matches nothing.
+    Never,
+    /// Contains policy variables: resolved per request, then matched as above; `strict` for
+    /// `Arn*` conditions (fewer than six segments match nothing).
+    Dynamic {
+        template: GlobTemplate,
+        strict: bool,
+    },
 }
 
 impl ArnPattern {
+    /// A pattern for the `Resource` element.
     pub(crate) fn new(parts: &[Part]) -> ArnPattern {
+        ArnPattern::build(parts, false)
+    }
+
+    /// A pattern for an `Arn*` condition operator.
+    pub(crate) fn new_condition(parts: &[Part]) -> ArnPattern {
+        ArnPattern::build(parts, true)
+    }
+
+    fn build(parts: &[Part], strict: bool) -> ArnPattern {
         if is_dynamic(parts) {
-            return ArnPattern::Dynamic(GlobTemplate::new(parts));
+            return ArnPattern::Dynamic {
+                template: GlobTemplate::new(parts),
+                strict,
+            };
         }
         let text: String = parts
             .iter()
@@ -35,7 +59,10 @@ impl ArnPattern {
                 _ => None,
             })
             .collect();
-        ArnPattern::from_static(&text)
+        match ArnPattern::from_static(&text) {
+            ArnPattern::Whole(_) if strict => ArnPattern::Never,
+            p => p,
+        }
     }
 
     pub(crate) fn from_static(text: &str) -> ArnPattern {
@@ -71,9 +98,10 @@ impl ArnPattern {
                     .all(|g| it.next().is_some_and(|seg| g.matches(seg)))
             }
             ArnPattern::Whole(g) => g.matches(value),
-            ArnPattern::Dynamic(t) => {
+            ArnPattern::Never => false,
+            ArnPattern::Dynamic { template, strict } => {
                 let mut toks = Vec::new();
-                if t.resolve(vars, &mut toks).is_none() {
+                if template.resolve(vars, &mut toks).is_none() {
                     return false;
                 }
                 match split_segments(&toks) {
@@ -82,7 +110,7 @@ impl ArnPattern {
                         segs.iter()
                             .all(|s| it.next().is_some_and(|seg| glob_match(s, seg)))
                     }
-                    None => glob_match(&toks, value),
+                    None => !strict && glob_match(&toks, value),
                 }
             }
         }

@@ -232,7 +232,7 @@ impl CompiledCondition {
                 let mut out = Vec::with_capacity(texts.len());
                 for (i, t) in texts.iter().enumerate() {
                     let parts = parts_of(i, t)?;
-                    out.push(ArnPattern::new(&parts));
+                    out.push(ArnPattern::new_condition(&parts));
                 }
                 Test::Arn(out.into())
             }

@@ -21,7 +21,7 @@ use serde::Serialize;
 use std::fmt;
 
 /// The outcome of a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum DecisionKind {
     /// Every policy that must allow does, and nothing denies.
     Allow,

@@ -162,8 +162,10 @@ impl PrincipalMatcher {
         };
         match (self.negated, found) {
             (false, m) => m,
-            (true, Some(_)) => None,
-            (true, None) => Some(PrincipalMatch::Wildcard),
+            // NotPrincipal exempts only the principals it names: naming the account (or the
+            // role of a session) does not exempt the account's users (AWS's NotPrincipal docs).
+            (true, Some(PrincipalMatch::Direct | PrincipalMatch::Wildcard)) => None,
+            (true, _) => Some(PrincipalMatch::Wildcard),
         }
     }
 }
