@@ -12,7 +12,7 @@
 //! - `Null: true` is true when the key is absent, `Null: false` when it is present.
 
 use crate::arn::ArnPattern;
-use crate::model::ConditionValue;
+use crate::model::{ConditionValue, Effect};
 use crate::operator::{BaseOperator, Operator, SetQualifier, ValueKind};
 use crate::pattern::Glob;
 use crate::request::Prepared;
@@ -264,38 +264,54 @@ impl CompiledCondition {
         })
     }
 
-    /// Evaluates the condition against a request.
-    pub(crate) fn evaluate(&self, req: &Prepared<'_>) -> bool {
+    /// Whether the condition holds for a statement of `effect`. A request value that cannot be
+    /// read as the operator's type (an address that is no IP, a date that is no date, a number
+    /// that is no number, a boolean that is neither `true` nor `false`) is an error, and an
+    /// error fails closed: it keeps an `Allow` from granting and lets a `Deny` refuse.
+    pub(crate) fn holds(&self, req: &Prepared<'_>, effect: Effect) -> bool {
+        self.evaluate(req).unwrap_or(effect == Effect::Deny)
+    }
+
+    /// Evaluates the condition against a request; `None` when a request value cannot be read
+    /// as the operator's type.
+    pub(crate) fn evaluate(&self, req: &Prepared<'_>) -> Option<bool> {
         let values = req.lookup(&self.key);
         if let Test::Null(must_be_absent) = self.test {
             let absent = values.is_none_or(|v| v.is_empty());
-            return absent == must_be_absent;
+            return Some(absent == must_be_absent);
         }
         let negated = self.op.base.is_negated();
         let values = match values {
             Some(v) if !v.is_empty() => v,
             _ => {
-                return match self.op.qualifier {
+                return Some(match self.op.qualifier {
                     Some(SetQualifier::ForAllValues) => true,
                     Some(SetQualifier::ForAnyValue) => self.op.if_exists,
                     None => self.op.if_exists || negated,
-                };
+                });
             }
         };
-        match self.op.qualifier {
-            None => values.iter().any(|v| self.any_value_matches(req, v)) != negated,
-            Some(SetQualifier::ForAnyValue) => values
-                .iter()
-                .any(|v| self.any_value_matches(req, v) != negated),
-            Some(SetQualifier::ForAllValues) => values
-                .iter()
-                .all(|v| self.any_value_matches(req, v) != negated),
+        // Every value is read, so that an unreadable one is never skipped.
+        let (mut matched, mut unmatched) = (false, false);
+        for v in values.iter() {
+            match self.any_value_matches(req, v)? {
+                true => matched = true,
+                false => unmatched = true,
+            }
         }
+        Some(match (self.op.qualifier, negated) {
+            (None, _) => matched != negated,
+            (Some(SetQualifier::ForAnyValue), false) => matched,
+            (Some(SetQualifier::ForAnyValue), true) => unmatched,
+            (Some(SetQualifier::ForAllValues), false) => !unmatched,
+            (Some(SetQualifier::ForAllValues), true) => !matched,
+        })
     }
 
-    /// True when one request value matches at least one policy value (the positive test).
-    fn any_value_matches(&self, req: &Prepared<'_>, v: &str) -> bool {
-        match &self.test {
+    /// True when one request value matches at least one policy value (the positive test);
+    /// `None` when the value cannot be read as the operator's type.
+    fn any_value_matches(&self, req: &Prepared<'_>, v: &str) -> Option<bool> {
+        Some(match &self.test {
             Test::Equals {
                 values,
                 ignore_case: false,
@@ -318,17 +334,27 @@ impl CompiledCondition {
                 LikeValue::Dynamic(t) => t.matches(req, v),
             }),
             Test::Number(values, cmp) => {
-                parse_number(v).is_some_and(|n| values.iter().any(|p| cmp.holds(n, *p)))
+                let n = parse_number(v)?;
+                values.iter().any(|p| cmp.holds(n, *p))
             }
             Test::Date(values, cmp) => {
-                parse_date(v).is_some_and(|d| values.iter().any(|p| cmp.holds(d, *p)))
+                let d = parse_date(v)?;
+                values.iter().any(|p| cmp.holds(d, *p))
             }
-            Test::Bool(values) => values.iter().any(|p| p.eq_ignore_ascii_case(v)),
+            Test::Bool(values) => {
+                if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
+                    return None;
+                }
+                values.iter().any(|p| p.eq_ignore_ascii_case(v))
+            }
             Test::Binary(values) => values.iter().any(|p| **p == *v),
-            Test::Ip(nets) => parse_ip(v).is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+            Test::Ip(nets) => {
+                let ip = parse_ip(v)?;
+                nets.iter().any(|n| n.contains(&ip))
+            }
             Test::Arn(patterns) => patterns.iter().any(|p| p.matches(req, v)),
             Test::Null(_) => false,
-        }
+        })
     }
 }
 
@@ -392,7 +418,7 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
 
 fn is_base64(s: &str) -> bool {
     !s.is_empty()
-        && s.len() % 4 == 0
+        && s.len().is_multiple_of(4)
         && s.trim_end_matches('=')
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
@@ -425,7 +451,7 @@ mod tests {
     }
 
     fn eval(c: &CompiledCondition, req: &Request) -> bool {
-        c.evaluate(&Prepared::new(req))
+        c.holds(&Prepared::new(req), Effect::Allow)
     }
 
     fn req() -> Request {

@@ -1,0 +1,301 @@
+//! Managed policies and their versions, attachments, inline policies, boundaries.
+//! Every document is checked by the policy engine before it is stored.
+
+use super::render;
+use super::{Target, check_name, check_policy, list_params, policy_arn, principal_arn};
+use crate::error::ApiError;
+use crate::query::Params;
+use crate::xml::Xml;
+use crate::{CallContext, authorize};
+use gatehouse_store::{NewPolicy, Tag, TaggedKind};
+
+type Out = Result<Option<String>, ApiError>;
+
+pub(super) async fn create_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
+    let name = p.required("PolicyName")?;
+    check_name(name, "policyName", 128)?;
+    let doc = p.required("PolicyDocument")?;
+    let path = p.get("Path").unwrap_or("/");
+    let arn = policy_arn(ctx.account(), path, name);
+    authorize(ctx, "iam:CreatePolicy", &arn)?;
+    check_policy(doc, "PolicyDocument")?;
+    let tags: Vec<Tag> = p
+        .tags("Tags")?
+        .into_iter()
+        .map(|(k, v)| Tag::new(k, v))
+        .collect();
+    if !tags.is_empty() {
+        authorize(ctx, "iam:TagPolicy", &arn)?;
+    }
+    let input = NewPolicy {
+        name: name.to_owned(),
+        path: p.get("Path").map(str::to_owned),
+        description: p.get("Description").map(str::to_owned),
+        document: doc.to_owned(),
+        tags: tags.clone(),
+    };
+    let policy = ctx.state.store.create_policy(ctx.account(), &input).await?;
+    let mut x = Xml::new();
+    render::policy(&mut x, "Policy", &policy, &tags);
+    Ok(Some(x.finish()))
+}
+
+pub(super) async fn get_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
+    let arn = p.required("PolicyArn")?;
+    authorize(ctx, "iam:GetPolicy", arn)?;
+    let policy = ctx.state.store.get_policy(ctx.account(), arn).await?;
+    let tags = ctx
+        .state
+        .store
+        .list_tags(
+            ctx.account(),
+            TaggedKind::Policy,
+            arn,
+            &gatehouse_store::ListParams::first(1000),
+        )
+        .await
+        .map(|p| p.items)
+        .unwrap_or_default();
+    let mut x = Xml::new();
+    render::policy(&mut x, "Policy", &policy, &tags);
+    Ok(Some(x.finish()))
+}
+
+pub(super) async fn list_policies(ctx: &CallContext<'_>, p: &Params) -> Out {
+    authorize(ctx, "iam:ListPolicies", "*")?;
+    let only_attached = p.bool("OnlyAttached")?.unwrap_or(false);
+    let mut page = ctx
+        .state
+        .store
+        .list_policies(ctx.account(), &list_params(p)?)
+        .await?;
+    if only_attached {
+        page.items.retain(|pol| pol.attachment_count > 0);
+    }
+    let mut x = Xml::new();
+    render::page(&mut x, "Policies", &page, |x, pol| {
+        render::policy(x, "member", pol, &[]);
+    });
+    Ok(Some(x.finish()))
+}
+
+pub(super) async fn delete_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
+    let arn = p.required("PolicyArn")?;
+    authorize(ctx, "iam:DeletePolicy", arn)?;
+    ctx.state.store.delete_policy(ctx.account(), arn).await?;
+    Ok(None)
+}
+
+pub(super) async fn create_policy_version(ctx: &CallContext<'_>, p: &Params) -> Out {
+    let arn = p.required("PolicyArn")?;
+    let doc = p.required("PolicyDocument")?;
+    authorize(ctx, "iam:CreatePolicyVersion", arn)?;
+    check_policy(doc, "PolicyDocument")?;
+    let set_default = p.bool("SetAsDefault")?.unwrap_or(false);
+    let v = ctx
+        .state
+        .store
+        .create_policy_version(ctx.account(), arn, doc, set_default)
+        .await?;
+    let mut x = Xml::new();
+    render::policy_version(&mut x, "PolicyVersion", &v, false);
+    Ok(Some(x.finish()))
+}
+
+pub(super) async fn get_policy_version(ctx: &CallContext<'_>, p: &Params) -> Out {
+    let arn = p.required("PolicyArn")?;
+    let version = p.required("VersionId")?;
+    authorize(ctx, "iam:GetPolicyVersion", arn)?;
+    let v = ctx
+        .state
+        .store
+        .get_policy_version(ctx.account(), arn, version)
+        .await?;
+    let mut x = Xml::new();
+    render::policy_version(&mut x, "PolicyVersion", &v, true);
+    Ok(Some(x.finish()))
+}
+
+pub(super) async fn list_policy_versions(ctx: &CallContext<'_>, p: &Params) -> Out {
+    let arn = p.required("PolicyArn")?;
+    authorize(ctx, "iam:ListPolicyVersions", arn)?;
+    let page = ctx
+        .state
+        .store
+        .list_policy_versions(ctx.account(), arn, &list_params(p)?)
+        .await?;
+    let mut x = Xml::new();
+    render::page(&mut x, "Versions", &page, |x, v| {
+        render::policy_version(x, "member", v, false);
+    });
+    Ok(Some(x.finish()))
+}
+
+pub(super) async fn delete_policy_version(ctx: &CallContext<'_>, p: &Params) -> Out {
+    let arn = p.required("PolicyArn")?;
+    let version = p.required("VersionId")?;
+    authorize(ctx, "iam:DeletePolicyVersion", arn)?;
+    ctx.state
+        .store
+        .delete_policy_version(ctx.account(), arn, version)
+        .await?;
+    Ok(None)
+}
+
+pub(super) async fn set_default_policy_version(ctx: &CallContext<'_>, p: &Params) -> Out {
+    let arn = p.required("PolicyArn")?;
+    let version = p.required("VersionId")?;
+    authorize(ctx, "iam:SetDefaultPolicyVersion", arn)?;
+    ctx.state
+        .store
+        .set_default_policy_version(ctx.account(), arn, version)
+        .await?;
+    Ok(None)
+}
+
+fn action_name(verb: &str, t: Target, suffix: &str) -> String {
+    let word = match t {
+        Target::User => "User",
+        Target::Group => "Group",
+        Target::Role => "Role",
+    };
+    format!("iam:{verb}{word}{suffix}")
+}
+
+pub(super) async fn attach(ctx: &CallContext<'_>, p: &Params, t: Target, attach: bool) -> Out {
+    let name = p.required(t.name_param())?;
+    let arn = p.required("PolicyArn")?;
+    let verb = if attach { "Attach" } else { "Detach" };
+    authorize(
+        ctx,
+        &action_name(verb, t, "Policy"),
+        &principal_arn(ctx, t, name).await,
+    )?;
+    let store = &ctx.state.store;
+    if attach {
+        store.attach_policy(ctx.account(), t.kind(), name, arn).await?;
+    } else {
+        store.detach_policy(ctx.account(), t.kind(), name, arn).await?;
+    }
+    Ok(None)
+}
+
+pub(super) async fn list_attached(ctx: &CallContext<'_>, p: &Params, t: Target) -> Out {
+    let name = p.required(t.name_param())?;
+    authorize(
+        ctx,
+        &action_name("ListAttached", t, "Policies"),
+        &principal_arn(ctx, t, name).await,
+    )?;
+    let page = ctx
+        .state
+        .store
+        .list_attached_policies(ctx.account(), t.kind(), name, &list_params(p)?)
+        .await?;
+    let mut x = Xml::new();
+    render::page(&mut x, "AttachedPolicies", &page, |x, a| {
+        x.wrap("member", |x| {
+            x.elem("PolicyName", &a.policy_name)
+                .elem("PolicyArn", &a.policy_arn);
+        });
+    });
+    Ok(Some(x.finish()))
+}
+
+pub(super) async fn put_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> Out {
+    let name = p.required(t.name_param())?;
+    let policy_name = p.required("PolicyName")?;
+    check_name(policy_name, "policyName", 128)?;
+    let doc = p.required("PolicyDocument")?;
+    authorize(
+        ctx,
+        &action_name("Put", t, "Policy"),
+        &principal_arn(ctx, t, name).await,
+    )?;
+    check_policy(doc, "PolicyDocument")?;
+    ctx.state
+        .store
+        .put_inline_policy(ctx.account(), t.kind(), name, policy_name, doc)
+        .await?;
+    Ok(None)
+}
+
+pub(super) async fn get_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> Out {
+    let name = p.required(t.name_param())?;
+    let policy_name = p.required("PolicyName")?;
+    authorize(
+        ctx,
+        &action_name("Get", t, "Policy"),
+        &principal_arn(ctx, t, name).await,
+    )?;
+    let inline = ctx
+        .state
+        .store
+        .get_inline_policy(ctx.account(), t.kind(), name, policy_name)
+        .await?;
+    let mut x = Xml::new();
+    x.elem(t.name_param(), name)
+        .elem("PolicyName", &inline.name)
+        .elem("PolicyDocument", &render::document(&inline.document));
+    Ok(Some(x.finish()))
+}
+
+pub(super) async fn delete_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> Out {
+    let name = p.required(t.name_param())?;
+    let policy_name = p.required("PolicyName")?;
+    authorize(
+        ctx,
+        &action_name("Delete", t, "Policy"),
+        &principal_arn(ctx, t, name).await,
+    )?;
+    ctx.state
+        .store
+        .delete_inline_policy(ctx.account(), t.kind(), name, policy_name)
+        .await?;
+    Ok(None)
+}
+
+pub(super) async fn list_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> Out {
+    let name = p.required(t.name_param())?;
+    authorize(
+        ctx,
+        &action_name("List", t, "Policies"),
+        &principal_arn(ctx, t, name).await,
+    )?;
+    let page = ctx
+        .state
+        .store
+        .list_inline_policies(ctx.account(), t.kind(), name, &list_params(p)?)
+        .await?;
+    let mut x = Xml::new();
+    render::page(&mut x, "PolicyNames", &page, |x, n| {
+        x.elem("member", n);
+    });
+    Ok(Some(x.finish()))
+}
+
+pub(super) async fn boundary(ctx: &CallContext<'_>, p: &Params, t: Target, put: bool) -> Out {
+    let name = p.required(t.name_param())?;
+    let verb = if put { "Put" } else { "Delete" };
+    authorize(
+        ctx,
+        &action_name(verb, t, "PermissionsBoundary"),
+        &principal_arn(ctx, t, name).await,
+    )?;
+    let store = &ctx.state.store;
+    let account = ctx.account();
+    match (t, put) {
+        (Target::User, true) => {
+            let arn = p.required("PermissionsBoundary")?;
+            store.put_user_permissions_boundary(account, name, arn).await?;
+        }
+        (Target::Role, true) => {
+            let arn = p.required("PermissionsBoundary")?;
+            store.put_role_permissions_boundary(account, name, arn).await?;
+        }
+        (Target::User, false) => store.delete_user_permissions_boundary(account, name).await?,
+        (Target::Role, false) => store.delete_role_permissions_boundary(account, name).await?,
+        (Target::Group, _) => return Err(ApiError::invalid_action("GroupPermissionsBoundary")),
+    }
+    Ok(None)
+}

@@ -1,0 +1,342 @@
+//! `SimulatePrincipalPolicy`, `SimulateCustomPolicy` (the engine, asked through the API) and
+//! `GetAccountAuthorizationDetails` (everything, for auditors and the analyzer).
+
+use super::render;
+use super::check_policy;
+use crate::authz::CompiledPrincipal;
+use crate::error::ApiError;
+use crate::query::Params;
+use crate::xml::Xml;
+use crate::{CallContext, authorize};
+use gatehouse_policy::{
+    Decision, DecisionKind, Evaluation, NamedPolicy, PolicyDocument, PolicySet, PolicyType,
+    Request,
+};
+use gatehouse_store::{ListParams, PrincipalKind, PrincipalRef};
+
+type Out = Result<Option<String>, ApiError>;
+
+fn context_entries(p: &Params) -> Vec<(String, Vec<String>)> {
+    p.structs("ContextEntries")
+        .into_iter()
+        .filter_map(|fields| {
+            let key = fields
+                .iter()
+                .find(|(k, _)| k == "ContextKeyName")
+                .map(|(_, v)| v.clone())?;
+            let mut values: Vec<(u32, String)> = fields
+                .iter()
+                .filter_map(|(k, v)| {
+                    let n = k.strip_prefix("ContextKeyValues.member.")?.parse().ok()?;
+                    Some((n, v.clone()))
+                })
+                .collect();
+            values.sort_by_key(|(n, _)| *n);
+            Some((key, values.into_iter().map(|(_, v)| v).collect()))
+        })
+        .collect()
+}
+
+fn compile_inputs(p: &Params, param: &str, kind: PolicyType) -> Result<Option<PolicySet>, ApiError> {
+    let docs = p.list(param);
+    if docs.is_empty() {
+        return Ok(None);
+    }
+    let mut named = Vec::with_capacity(docs.len());
+    for (i, d) in docs.iter().enumerate() {
+        check_policy(d, param)?;
+        let doc = PolicyDocument::parse(d).map_err(|e| ApiError::malformed_policy(e.to_string()))?;
+        named.push(NamedPolicy::new(format!("{param}.{}", i + 1), doc));
+    }
+    PolicySet::new(kind, named)
+        .map(Some)
+        .map_err(|e| ApiError::malformed_policy(e.to_string()))
+}
+
+fn decision_word(d: &Decision) -> &'static str {
+    match d.decision {
+        DecisionKind::Allow => "allowed",
+        DecisionKind::ExplicitDeny => "explicitDeny",
+        DecisionKind::ImplicitDeny => "implicitDeny",
+    }
+}
+
+/// Runs every action × resource and writes `EvaluationResults`.
+fn simulate(
+    p: &Params,
+    caller_arn: &str,
+    eval: Evaluation<'_>,
+    fill: Option<&CompiledPrincipal>,
+) -> Result<String, ApiError> {
+    let actions = p.list("ActionNames");
+    if actions.is_empty() {
+        return Err(ApiError::validation("ActionNames must not be empty"));
+    }
+    let mut resources = p.list("ResourceArns");
+    if resources.is_empty() {
+        resources.push("*".to_owned());
+    }
+    let entries = context_entries(p);
+    let mut x = Xml::new();
+    x.open("EvaluationResults");
+    for action in &actions {
+        for resource in &resources {
+            let mut req = Request::new(caller_arn, action.as_str(), resource.as_str());
+            for (k, v) in &entries {
+                match v.as_slice() {
+                    [one] => req.context.insert(k.clone(), one.as_str()),
+                    many => req.context.insert(k.clone(), many.to_vec()),
+                }
+            }
+            if let Some(f) = fill {
+                f.fill_context(&mut req);
+            }
+            let d = eval.decide(&req);
+            x.wrap("member", |x| {
+                x.elem("EvalActionName", action)
+                    .elem("EvalResourceName", resource)
+                    .elem("EvalDecision", decision_word(&d));
+                x.wrap("MatchedStatements", |x| {
+                    for s in &d.statements {
+                        x.wrap("member", |x| {
+                            x.elem("SourcePolicyId", &s.policy)
+                                .elem("SourcePolicyType", source_type(s.policy_type));
+                        });
+                    }
+                });
+                x.open("MissingContextValues").close("MissingContextValues");
+            });
+        }
+    }
+    x.close("EvaluationResults");
+    x.elem("IsTruncated", "false");
+    Ok(x.finish())
+}
+
+fn source_type(t: PolicyType) -> &'static str {
+    match t {
+        PolicyType::Identity => "IAM Policy",
+        PolicyType::Resource => "Resource Policy",
+        PolicyType::Boundary => "Permissions Boundary",
+        PolicyType::Guardrail => "Organizations SCP",
+        PolicyType::Session => "Session Policy",
+    }
+}
+
+pub(super) async fn simulate_principal_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
+    let source = p.required("PolicySourceArn")?;
+    authorize(ctx, "iam:SimulatePrincipalPolicy", source)?;
+    let arn = gatehouse_policy::Arn::parse(source)
+        .filter(|a| a.account == ctx.account())
+        .ok_or_else(|| ApiError::validation(format!("Invalid PolicySourceArn {source}")))?;
+    let name = arn.resource.rsplit('/').next().unwrap_or_default();
+    let principal = if arn.resource.starts_with("user/") {
+        PrincipalRef::User(name)
+    } else if arn.resource.starts_with("role/") {
+        PrincipalRef::Role(name)
+    } else {
+        return Err(ApiError::validation(
+            "PolicySourceArn must be the ARN of a user or a role",
+        ));
+    };
+    let info = ctx
+        .state
+        .store
+        .load_principal_policies(ctx.account(), principal)
+        .await?;
+    let compiled = CompiledPrincipal::compile(info)
+        .map_err(|e| ApiError::malformed_policy(e.to_string()))?;
+    let extra = compile_inputs(p, "PolicyInputList", PolicyType::Session)?;
+    let resource = compile_inputs(p, "ResourcePolicy", PolicyType::Resource)?;
+    let caller = p.get("CallerArn").unwrap_or(source);
+    let out = simulate(
+        p,
+        caller,
+        compiled.evaluation(resource.as_ref(), extra.as_ref()),
+        Some(&compiled),
+    )?;
+    Ok(Some(out))
+}
+
+pub(super) async fn simulate_custom_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
+    authorize(ctx, "iam:SimulateCustomPolicy", "*")?;
+    let identity = compile_inputs(p, "PolicyInputList", PolicyType::Identity)?
+        .ok_or_else(|| ApiError::validation("PolicyInputList must not be empty"))?;
+    let boundary = compile_inputs(p, "PermissionsBoundaryPolicyInputList", PolicyType::Boundary)?;
+    let resource = match p.get("ResourcePolicy") {
+        Some(doc) => {
+            check_policy(doc, "ResourcePolicy")?;
+            let d = PolicyDocument::parse(doc).map_err(|e| ApiError::malformed_policy(e.to_string()))?;
+            Some(
+                PolicySet::new(PolicyType::Resource, [NamedPolicy::new("ResourcePolicy", d)])
+                    .map_err(|e| ApiError::malformed_policy(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    let eval = Evaluation {
+        identity: &identity,
+        resource: resource.as_ref(),
+        boundary: boundary.as_ref(),
+        guardrails: &[],
+        session: None,
+    };
+    let caller = p.get("CallerArn").unwrap_or(&ctx.caller_arn).to_owned();
+    Ok(Some(simulate(p, &caller, eval, None)?))
+}
+
+pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, _p: &Params) -> Out {
+    authorize(ctx, "iam:GetAccountAuthorizationDetails", "*")?;
+    let store = &ctx.state.store;
+    let account = ctx.account();
+    let all = ListParams::first(1000);
+    let mut x = Xml::new();
+
+    x.open("UserDetailList");
+    for u in store.list_users(account, &all).await?.items {
+        let info = store
+            .load_principal_policies(account, PrincipalRef::User(&u.name))
+            .await?;
+        let attached = store
+            .list_attached_policies(account, PrincipalKind::User, &u.name, &all)
+            .await?
+            .items;
+        x.wrap("member", |x| {
+            x.elem("Path", &u.path)
+                .elem("UserName", &u.name)
+                .elem("UserId", &u.user_id)
+                .elem("Arn", &u.arn())
+                .elem("CreateDate", &render::time(&u.created));
+            inline_list(x, "UserPolicyList", &info);
+            x.wrap("GroupList", |x| {
+                for g in &info.groups {
+                    x.elem("member", g);
+                }
+            });
+            attached_list(x, &attached);
+            render::tag_list(x, &info.tags);
+        });
+    }
+    x.close("UserDetailList");
+
+    x.open("GroupDetailList");
+    for g in store.list_groups(account, &all).await?.items {
+        let inline = store
+            .list_inline_policies(account, PrincipalKind::Group, &g.name, &all)
+            .await?
+            .items;
+        let mut docs = Vec::new();
+        for n in inline {
+            docs.push(
+                store
+                    .get_inline_policy(account, PrincipalKind::Group, &g.name, &n)
+                    .await?,
+            );
+        }
+        let attached = store
+            .list_attached_policies(account, PrincipalKind::Group, &g.name, &all)
+            .await?
+            .items;
+        x.wrap("member", |x| {
+            x.elem("Path", &g.path)
+                .elem("GroupName", &g.name)
+                .elem("GroupId", &g.group_id)
+                .elem("Arn", &g.arn())
+                .elem("CreateDate", &render::time(&g.created));
+            x.wrap("GroupPolicyList", |x| {
+                for d in &docs {
+                    x.wrap("member", |x| {
+                        x.elem("PolicyName", &d.name)
+                            .elem("PolicyDocument", &render::document(&d.document));
+                    });
+                }
+            });
+            attached_list(x, &attached);
+        });
+    }
+    x.close("GroupDetailList");
+
+    x.open("RoleDetailList");
+    for r in store.list_roles(account, &all).await?.items {
+        let info = store
+            .load_principal_policies(account, PrincipalRef::Role(&r.name))
+            .await?;
+        let attached = store
+            .list_attached_policies(account, PrincipalKind::Role, &r.name, &all)
+            .await?
+            .items;
+        x.wrap("member", |x| {
+            x.elem("Path", &r.path)
+                .elem("RoleName", &r.name)
+                .elem("RoleId", &r.role_id)
+                .elem("Arn", &r.arn())
+                .elem("CreateDate", &render::time(&r.created))
+                .elem("AssumeRolePolicyDocument", &render::document(&r.trust_policy));
+            x.open("InstanceProfileList").close("InstanceProfileList");
+            inline_list(x, "RolePolicyList", &info);
+            attached_list(x, &attached);
+            render::tag_list(x, &info.tags);
+        });
+    }
+    x.close("RoleDetailList");
+
+    x.open("Policies");
+    for pol in store.list_policies(account, &all).await?.items {
+        let versions = store
+            .list_policy_versions(account, &pol.arn, &all)
+            .await?
+            .items;
+        let mut full = Vec::new();
+        for v in versions {
+            full.push(store.get_policy_version(account, &pol.arn, &v.version_id).await?);
+        }
+        x.wrap("member", |x| {
+            x.elem("PolicyName", &pol.name)
+                .elem("PolicyId", &pol.policy_id)
+                .elem("Arn", &pol.arn)
+                .elem("Path", &pol.path)
+                .elem("DefaultVersionId", &pol.default_version_id)
+                .elem("AttachmentCount", &pol.attachment_count.to_string())
+                .elem("IsAttachable", "true")
+                .elem("CreateDate", &render::time(&pol.created))
+                .elem("UpdateDate", &render::time(&pol.updated));
+            x.wrap("PolicyVersionList", |x| {
+                for v in &full {
+                    render::policy_version(x, "member", v, true);
+                }
+            });
+        });
+    }
+    x.close("Policies");
+    x.elem("IsTruncated", "false");
+    Ok(Some(x.finish()))
+}
+
+/// The principal's own inline policies (not its groups').
+fn inline_list(x: &mut Xml, tag: &str, info: &gatehouse_store::PrincipalPolicies) {
+    x.wrap(tag, |x| {
+        for sp in &info.identity_policies {
+            if let gatehouse_store::PolicySource::Inline {
+                policy_name,
+                via_group: None,
+            } = &sp.source
+            {
+                x.wrap("member", |x| {
+                    x.elem("PolicyName", policy_name)
+                        .elem("PolicyDocument", &render::document(&sp.document));
+                });
+            }
+        }
+    });
+}
+
+fn attached_list(x: &mut Xml, attached: &[gatehouse_store::AttachedPolicy]) {
+    x.wrap("AttachedManagedPolicies", |x| {
+        for a in attached {
+            x.wrap("member", |x| {
+                x.elem("PolicyName", &a.policy_name)
+                    .elem("PolicyArn", &a.policy_arn);
+            });
+        }
+    });
+}

@@ -1,0 +1,46 @@
+//! Gatehouse's identity and policy store.
+//!
+//! Users, groups, roles, managed and inline policies, attachments, access keys, tags,
+//! accounts and guardrails, modelled after AWS IAM, behind one [`Store`] handle that
+//! runs on SQLite (the embedded default: one file in the data directory) or
+//! PostgreSQL (for several stateless nodes). The server turns [`Store`] calls into the
+//! IAM Query API and feeds [`Store::load_principal_policies`] to the policy engine.
+//!
+//! Guarantees: each mutating call is one transaction (an error changes nothing); a
+//! committed write is durable (SQLite runs in WAL mode with `synchronous=FULL`);
+//! secrets are sealed with AES-256-GCM under a [`MasterKey`] before they are stored,
+//! and never appear in `Debug` output or error messages; every committed write bumps
+//! [`Store::policy_generation`] and is announced to [`Store::subscribe`]rs
+//! (`NOTIFY gatehouse_changes` on PostgreSQL).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), gatehouse_store::StoreError> {
+//! use gatehouse_store::{MasterKey, NewUser, Store};
+//! let dir = std::path::Path::new("./gatehouse-data");
+//! let store = Store::open_sqlite(dir, MasterKey::load_or_create(dir)?).await?;
+//! let account = store.ensure_default_account("111122223333", "default").await?;
+//! let alice = store
+//!     .create_user(&account.account_id, &NewUser { name: "alice".into(), ..Default::default() })
+//!     .await?;
+//! println!("{}", alice.arn());
+//! # Ok(()) }
+//! ```
+
+mod credentials;
+mod db;
+mod error;
+mod identity;
+mod model;
+mod policies;
+pub mod seal;
+mod store;
+
+pub use error::{EntityKind, Result, StoreError};
+pub use model::{
+    AccessKey, AccessKeyStatus, Account, AttachedPolicy, Group, Guardrail, InlinePolicy, LastUsed,
+    ListParams, NewPolicy, NewRole, NewUser, PARTITION, Page, Policy, PolicySource, PolicyVersion,
+    PrincipalKind, PrincipalPolicies, PrincipalRef, Role, RoleUpdate, SourcedPolicy, Tag,
+    TaggedKind, Timestamp, User, iam_arn, limits,
+};
+pub use seal::{MasterKey, Secret};
+pub use store::{BackendKind, CHANGES_CHANNEL, SQLITE_FILE, Store, StoreOptions, Subscription};

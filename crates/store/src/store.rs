@@ -1,0 +1,700 @@
+//! The [`Store`] handle: opening a backend, applying migrations, the write-transaction
+//! discipline, the change counter and its notifications, master-key rotation, accounts,
+//! and the `meta` key/value table. The entity operations live in sibling modules
+//! (`identity`, `policies`, `credentials`) as further `impl Store` blocks.
+//!
+//! Every mutating method runs in one transaction that starts by bumping the
+//! `generation` row. That single row lock serializes writers on both backends, so the
+//! existence and limit checks each method makes before writing cannot race, and an
+//! error anywhere before commit leaves nothing behind (the transaction is rolled back
+//! when dropped).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::broadcast;
+
+use crate::db::{Conn, Pool, Row, args};
+use crate::error::{EntityKind, Result, StoreError};
+use crate::model::{
+    Account, new_account_id, now_ms, ts, validate_account_id, validate_account_name,
+};
+use crate::seal::{MasterKey, Secret, sealed_key_id};
+
+/// The PostgreSQL notification channel a committed write is announced on; the payload
+/// is the new generation number.
+pub const CHANGES_CHANNEL: &str = "gatehouse_changes";
+
+/// The SQLite database file name inside the data directory.
+pub const SQLITE_FILE: &str = "gatehouse.db";
+
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+/// Advisory-lock key that serializes migrations of concurrently starting nodes.
+const MIGRATION_LOCK: i64 = 0x6761_7465_686f;
+
+/// Where the store keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Data directory; holds the SQLite file when no `database_url` is given.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL; `None` for SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// PostgreSQL schema to use (created if missing); `None` for the server default.
+    pub postgres_schema: Option<String>,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl StoreOptions {
+    /// SQLite in `data_dir`.
+    pub fn sqlite(data_dir: impl Into<PathBuf>) -> Self {
+        StoreOptions {
+            data_dir: data_dir.into(),
+            database_url: None,
+            postgres_schema: None,
+            max_connections: 8,
+        }
+    }
+
+    /// PostgreSQL at `url`.
+    pub fn postgres(url: impl Into<String>) -> Self {
+        StoreOptions {
+            data_dir: PathBuf::from("."),
+            database_url: Some(url.into()),
+            postgres_schema: None,
+            max_connections: 16,
+        }
+    }
+}
+
+/// Which database a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The identity and policy store. Cheap to clone; clones share the pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) pool: Pool,
+    key: RwLock<Arc<MasterKey>>,
+    changes: broadcast::Sender<i64>,
+}
+
+/// A write transaction in progress; see the module docs.
+pub(crate) struct WriteTx {
+    pub(crate) conn: Conn,
+    generation: i64,
+}
+
+/// A stream of change notifications from [`Store::subscribe`].
+#[derive(Debug)]
+pub struct Subscription {
+    inner: SubscriptionInner,
+}
+
+#[derive(Debug)]
+enum SubscriptionInner {
+    Postgres(Box<PgListener>),
+    Local(broadcast::Receiver<i64>),
+}
+
+impl Subscription {
+    /// Waits for the next committed write and returns its generation. On PostgreSQL the
+    /// listener reconnects by itself and notifications sent meanwhile are lost, so a
+    /// consumer should treat any value as "something changed" and compare with
+    /// [`Store::policy_generation`] rather than count. Returns `None` when the store is
+    /// gone (SQLite).
+    pub async fn next(&mut self) -> Result<Option<i64>> {
+        match &mut self.inner {
+            SubscriptionInner::Postgres(l) => {
+                let n = l.recv().await?;
+                Ok(Some(n.payload().parse::<i64>().unwrap_or(-1)))
+            }
+            SubscriptionInner::Local(rx) => loop {
+                match rx.recv().await {
+                    Ok(g) => return Ok(Some(g)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return Ok(None),
+                }
+            },
+        }
+    }
+}
+
+fn valid_schema_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the store described by `options`.
+    pub async fn open(options: &StoreOptions, key: MasterKey) -> Result<Store> {
+        let pool = match &options.database_url {
+            None => Self::sqlite_pool(&options.data_dir, options.max_connections).await?,
+            Some(url) => {
+                Self::pg_pool(
+                    url,
+                    options.postgres_schema.as_deref(),
+                    options.max_connections,
+                )
+                .await?
+            }
+        };
+        let (changes, _) = broadcast::channel(64);
+        let store = Store {
+            inner: Arc::new(Inner {
+                pool,
+                key: RwLock::new(Arc::new(key)),
+                changes,
+            }),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// SQLite in `data_dir` (created with mode 0700 if missing).
+    pub async fn open_sqlite(data_dir: &Path, key: MasterKey) -> Result<Store> {
+        Self::open(&StoreOptions::sqlite(data_dir), key).await
+    }
+
+    /// PostgreSQL at `url`.
+    pub async fn open_postgres(url: &str, key: MasterKey) -> Result<Store> {
+        Self::open(&StoreOptions::postgres(url), key).await
+    }
+
+    async fn sqlite_pool(data_dir: &Path, max: u32) -> Result<Pool> {
+        crate::seal::create_private_dir(data_dir)?;
+        let opts = SqliteConnectOptions::new()
+            .filename(data_dir.join(SQLITE_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(15));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max.max(1))
+            .connect_with(opts)
+            .await?;
+        Ok(Pool::Sqlite(pool))
+    }
+
+    async fn pg_pool(url: &str, schema: Option<&str>, max: u32) -> Result<Pool> {
+        let mut opts = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = schema {
+            if !valid_schema_name(schema) {
+                return Err(StoreError::Validation(format!(
+                    "invalid PostgreSQL schema name {schema:?}"
+                )));
+            }
+            let setup = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts.clone())
+                .await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+            )))
+            .execute(&setup)
+            .await?;
+            setup.close().await;
+            opts = opts.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
+        Ok(Pool::Postgres(pool))
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let pool = &self.inner.pool;
+        let mut tx = pool.write_tx().await?;
+        let migrations = if tx.is_postgres() {
+            tx.exec("SELECT pg_advisory_xact_lock($1)", args![MIGRATION_LOCK])
+                .await?;
+            POSTGRES_MIGRATIONS
+        } else {
+            SQLITE_MIGRATIONS
+        };
+        tx.exec_script(
+            "CREATE TABLE IF NOT EXISTS gatehouse_migrations (\
+             version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
+        )
+        .await?;
+        let applied: Vec<i64> = tx
+            .all(
+                "SELECT version FROM gatehouse_migrations ORDER BY version",
+                vec![],
+            )
+            .await?
+            .iter()
+            .map(|r| r.i64(0))
+            .collect::<Result<_>>()?;
+        for (version, description, sql) in migrations {
+            if applied.contains(version) {
+                continue;
+            }
+            tracing::info!(version, description, "applying store migration");
+            tx.exec_script(sql).await?;
+            tx.exec(
+                "INSERT INTO gatehouse_migrations (version, description, applied_ms) VALUES ($1, $2, $3)",
+                args![*version, *description, now_ms()],
+            )
+            .await?;
+        }
+        if let Some(newest) = applied.last()
+            && migrations.iter().all(|(v, _, _)| v < newest)
+        {
+            tracing::warn!(
+                newest,
+                "the database has migrations this build does not know; is it newer?"
+            );
+        }
+        tx.commit().await
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    /// Which backend this store runs on.
+    pub fn backend(&self) -> BackendKind {
+        if self.inner.pool.is_postgres() {
+            BackendKind::Postgres
+        } else {
+            BackendKind::Sqlite
+        }
+    }
+
+    pub(crate) fn master_key(&self) -> Arc<MasterKey> {
+        match self.inner.key.read() {
+            Ok(k) => Arc::clone(&k),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    // -----------------------------------------------------------------------------
+    // write transactions and change notification
+
+    /// Begins a write transaction and bumps the generation (taking the writers' lock).
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        let mut conn = self.inner.pool.write_tx().await?;
+        let generation = conn
+            .scalar_i64(
+                "UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value",
+                vec![],
+            )
+            .await?;
+        Ok(WriteTx { conn, generation })
+    }
+
+    /// Commits, then tells subscribers. On PostgreSQL the `NOTIFY` is queued inside the
+    /// transaction, so it is delivered exactly when (and only if) the commit succeeds.
+    pub(crate) async fn commit(&self, mut tx: WriteTx) -> Result<()> {
+        if tx.conn.is_postgres() {
+            tx.conn
+                .exec(
+                    "SELECT pg_notify($1, $2)",
+                    args![CHANGES_CHANNEL, tx.generation.to_string()],
+                )
+                .await?;
+        }
+        tx.conn.commit().await?;
+        // Nobody listening is fine.
+        let _ = self.inner.changes.send(tx.generation);
+        Ok(())
+    }
+
+    /// A number that grows with every committed write of identity or policy data
+    /// (access-key last-used bookkeeping excluded). Caches compare it to know whether
+    /// what they compiled is current.
+    pub async fn policy_generation(&self) -> Result<i64> {
+        let mut c = self.inner.pool.conn().await?;
+        c.scalar_i64("SELECT value FROM generation WHERE id = 1", vec![])
+            .await
+    }
+
+    /// Notifications of committed writes: `LISTEN gatehouse_changes` on PostgreSQL
+    /// (writes of every node), this process's own writes on SQLite.
+    pub async fn subscribe(&self) -> Result<Subscription> {
+        let inner = match &self.inner.pool {
+            Pool::Postgres(p) => {
+                let mut l = PgListener::connect_with(p).await?;
+                l.listen(CHANGES_CHANNEL).await?;
+                SubscriptionInner::Postgres(Box::new(l))
+            }
+            Pool::Sqlite(_) => SubscriptionInner::Local(self.inner.changes.subscribe()),
+        };
+        Ok(Subscription { inner })
+    }
+
+    // -----------------------------------------------------------------------------
+    // master key
+
+    /// Re-seals every sealed value (access-key secrets, sealed meta values) from `old`
+    /// to `new` in one transaction, then uses `new` from now on. Returns how many values
+    /// were re-sealed. Values already sealed under `new` are left as they are, so
+    /// running it twice is harmless. The caller persists `new` (e.g. writes
+    /// `master.key`) only after this succeeds, keeping `old` until then.
+    pub async fn rotate_master_key(&self, old: &MasterKey, new: &MasterKey) -> Result<usize> {
+        let mut tx = self.begin_write().await?;
+        let mut count = 0usize;
+        let rows = tx
+            .conn
+            .all(
+                "SELECT access_key_id, secret_sealed FROM access_keys",
+                vec![],
+            )
+            .await?;
+        for r in rows {
+            let id = r.text(0)?;
+            let sealed = r.text(1)?;
+            if sealed_key_id(&sealed) == Some(new.key_id()) {
+                continue;
+            }
+            let aad = access_key_aad(&id);
+            let plain = old.open(&aad, &sealed)?;
+            let resealed = new.seal(&aad, &plain)?;
+            tx.conn
+                .exec(
+                    "UPDATE access_keys SET secret_sealed = $1 WHERE access_key_id = $2",
+                    args![resealed, id],
+                )
+                .await?;
+            count += 1;
+        }
+        let rows = tx
+            .conn
+            .all("SELECT meta_key, value FROM meta WHERE sealed = 1", vec![])
+            .await?;
+        for r in rows {
+            let k = r.text(0)?;
+            let sealed = r.text(1)?;
+            if sealed_key_id(&sealed) == Some(new.key_id()) {
+                continue;
+            }
+            let aad = meta_aad(&k);
+            let plain = old.open(&aad, &sealed)?;
+            let resealed = new.seal(&aad, &plain)?;
+            tx.conn
+                .exec(
+                    "UPDATE meta SET value = $1 WHERE meta_key = $2",
+                    args![resealed, k],
+                )
+                .await?;
+            count += 1;
+        }
+        self.commit(tx).await?;
+        match self.inner.key.write() {
+            Ok(mut k) => *k = Arc::new(new.clone()),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(new.clone()),
+        }
+        tracing::info!(count, new_key_id = new.key_id(), "master key rotated");
+        Ok(count)
+    }
+
+    // -----------------------------------------------------------------------------
+    // meta key/value
+
+    async fn put_meta_raw(&self, key: &str, value: String, sealed: bool) -> Result<()> {
+        if key.is_empty() || key.len() > 256 {
+            return Err(StoreError::Validation(
+                "meta key must be 1 to 256 characters".to_string(),
+            ));
+        }
+        let mut tx = self.begin_write().await?;
+        tx.conn
+            .exec(
+                "INSERT INTO meta (meta_key, value, sealed, updated_ms) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (meta_key) DO UPDATE SET value = excluded.value, \
+                 sealed = excluded.sealed, updated_ms = excluded.updated_ms",
+                args![key, value, i64::from(sealed), now_ms()],
+            )
+            .await?;
+        self.commit(tx).await
+    }
+
+    /// Stores a plain value under `key`.
+    pub async fn put_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.put_meta_raw(key, value.to_string(), false).await
+    }
+
+    /// Stores a secret under `key`, sealed.
+    pub async fn put_meta_secret(&self, key: &str, value: &Secret) -> Result<()> {
+        let sealed = self.master_key().seal_secret(&meta_aad(key), value)?;
+        self.put_meta_raw(key, sealed, true).await
+    }
+
+    async fn get_meta_raw(&self, key: &str) -> Result<Option<(String, bool)>> {
+        let mut c = self.inner.pool.conn().await?;
+        let row = c
+            .opt(
+                "SELECT value, sealed FROM meta WHERE meta_key = $1",
+                args![key],
+            )
+            .await?;
+        row.map(|r| Ok((r.text(0)?, r.i64(1)? != 0))).transpose()
+    }
+
+    /// A plain value (a sealed one is refused with `Validation`).
+    pub async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        match self.get_meta_raw(key).await? {
+            None => Ok(None),
+            Some((_, true)) => Err(StoreError::Validation(format!(
+                "meta key {key} holds a secret; use get_meta_secret"
+            ))),
+            Some((v, false)) => Ok(Some(v)),
+        }
+    }
+
+    /// A sealed value, opened.
+    pub async fn get_meta_secret(&self, key: &str) -> Result<Option<Secret>> {
+        match self.get_meta_raw(key).await? {
+            None => Ok(None),
+            Some((_, false)) => Err(StoreError::Validation(format!(
+                "meta key {key} is not a secret; use get_meta"
+            ))),
+            Some((v, true)) => self.master_key().open_secret(&meta_aad(key), &v).map(Some),
+        }
+    }
+
+    /// Removes `key`; true if it existed.
+    pub async fn delete_meta(&self, key: &str) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let n = tx
+            .conn
+            .exec("DELETE FROM meta WHERE meta_key = $1", args![key])
+            .await?;
+        self.commit(tx).await?;
+        Ok(n > 0)
+    }
+
+    // -----------------------------------------------------------------------------
+    // accounts
+
+    /// Makes sure the default account `account_id` exists (creating it with `name`) and
+    /// returns it. Fails if a different account is already the default.
+    pub async fn ensure_default_account(&self, account_id: &str, name: &str) -> Result<Account> {
+        validate_account_id(account_id)?;
+        validate_account_name(name)?;
+        let mut tx = self.begin_write().await?;
+        if let Some(current) = tx
+            .conn
+            .opt(
+                &format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE is_default = 1"),
+                vec![],
+            )
+            .await?
+        {
+            let current = account_from(&current)?;
+            if current.account_id == account_id {
+                // Nothing to change; the generation bump is rolled back with the drop.
+                return Ok(current);
+            }
+            return Err(StoreError::Validation(format!(
+                "the default account is {}, not {account_id}",
+                current.account_id
+            )));
+        }
+        let existing = tx
+            .conn
+            .opt(
+                "SELECT 1 FROM accounts WHERE account_id = $1",
+                args![account_id],
+            )
+            .await?;
+        if existing.is_some() {
+            tx.conn
+                .exec(
+                    "UPDATE accounts SET is_default = 1 WHERE account_id = $1",
+                    args![account_id],
+                )
+                .await?;
+        } else {
+            insert_account(&mut tx.conn, account_id, name, true).await?;
+        }
+        let acct = get_account_in(&mut tx.conn, account_id).await?;
+        self.commit(tx).await?;
+        Ok(acct)
+    }
+
+    /// Creates an account; a random 12-digit id is drawn when `account_id` is `None`.
+    pub async fn create_account(&self, account_id: Option<&str>, name: &str) -> Result<Account> {
+        validate_account_name(name)?;
+        let id = match account_id {
+            Some(id) => {
+                validate_account_id(id)?;
+                id.to_string()
+            }
+            None => new_account_id(),
+        };
+        let mut tx = self.begin_write().await?;
+        insert_account(&mut tx.conn, &id, name, false).await?;
+        let acct = get_account_in(&mut tx.conn, &id).await?;
+        self.commit(tx).await?;
+        Ok(acct)
+    }
+
+    /// An account by id.
+    pub async fn get_account(&self, account_id: &str) -> Result<Account> {
+        let mut c = self.inner.pool.conn().await?;
+        get_account_in(&mut c, account_id).await
+    }
+
+    /// The default account.
+    pub async fn default_account(&self) -> Result<Account> {
+        let mut c = self.inner.pool.conn().await?;
+        let row = c
+            .opt(
+                &format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE is_default = 1"),
+                vec![],
+            )
+            .await?
+            .ok_or_else(|| StoreError::no_such(EntityKind::Account, "default"))?;
+        account_from(&row)
+    }
+
+    /// Every account, by id.
+    pub async fn list_accounts(&self) -> Result<Vec<Account>> {
+        let mut c = self.inner.pool.conn().await?;
+        c.all(
+            &format!("SELECT {ACCOUNT_COLS} FROM accounts ORDER BY account_id"),
+            vec![],
+        )
+        .await?
+        .iter()
+        .map(account_from)
+        .collect()
+    }
+
+    /// Deletes an empty, non-default account (its guardrails go with it).
+    pub async fn delete_account(&self, account_id: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let acct = get_account_in(&mut tx.conn, account_id).await?;
+        if acct.is_default {
+            return Err(StoreError::DeleteConflict(
+                "Cannot delete the default account.".to_string(),
+            ));
+        }
+        for table in ["users", "iam_groups", "roles", "policies"] {
+            let n = tx
+                .conn
+                .scalar_i64(
+                    &format!("SELECT count(*) FROM {table} WHERE account_id = $1"),
+                    args![account_id],
+                )
+                .await?;
+            if n > 0 {
+                return Err(StoreError::DeleteConflict(format!(
+                    "Cannot delete account {account_id}: it still has {table}."
+                )));
+            }
+        }
+        tx.conn
+            .exec(
+                "DELETE FROM guardrails WHERE account_id = $1",
+                args![account_id],
+            )
+            .await?;
+        tx.conn
+            .exec(
+                "DELETE FROM accounts WHERE account_id = $1",
+                args![account_id],
+            )
+            .await?;
+        self.commit(tx).await
+    }
+}
+
+pub(crate) fn access_key_aad(id: &str) -> String {
+    format!("access-key/{id}")
+}
+
+pub(crate) fn meta_aad(key: &str) -> String {
+    format!("meta/{key}")
+}
+
+const ACCOUNT_COLS: &str = "account_id, name, is_default, created_ms";
+
+fn account_from(r: &Row) -> Result<Account> {
+    Ok(Account {
+        account_id: r.text(0)?,
+        name: r.text(1)?,
+        is_default: r.i64(2)? != 0,
+        created: ts(r.i64(3)?),
+    })
+}
+
+async fn insert_account(c: &mut Conn, id: &str, name: &str, is_default: bool) -> Result<()> {
+    let lower = name.to_lowercase();
+    if c.opt(
+        "SELECT 1 FROM accounts WHERE account_id = $1 OR name_lower = $2",
+        args![id, lower.as_str()],
+    )
+    .await?
+    .is_some()
+    {
+        return Err(StoreError::exists(
+            EntityKind::Account,
+            format!("{id} ({name})"),
+        ));
+    }
+    c.exec(
+        "INSERT INTO accounts (account_id, name, name_lower, is_default, created_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
+        args![id, name, lower, i64::from(is_default), now_ms()],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_account_in(c: &mut Conn, id: &str) -> Result<Account> {
+    let row = c
+        .opt(
+            &format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE account_id = $1"),
+            args![id],
+        )
+        .await?
+        .ok_or_else(|| StoreError::no_such(EntityKind::Account, id))?;
+    account_from(&row)
+}
+
+/// Fails with `NoSuchEntity` unless the account exists.
+pub(crate) async fn require_account(c: &mut Conn, id: &str) -> Result<()> {
+    if c.opt("SELECT 1 FROM accounts WHERE account_id = $1", args![id])
+        .await?
+        .is_none()
+    {
+        return Err(StoreError::no_such(EntityKind::Account, id));
+    }
+    Ok(())
+}

@@ -1,0 +1,1308 @@
+//! One behavioural suite for the store, run against both backends: every case below
+//! becomes `<case>::sqlite` and `<case>::postgres`. PostgreSQL cases need
+//! `GATEHOUSE_TEST_POSTGRES_URL`; each uses its own fresh schema, dropped at the end.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use gatehouse_store::{
+    AccessKeyStatus, BackendKind, EntityKind, ListParams, MasterKey, NewPolicy, NewRole, NewUser,
+    PolicySource, PrincipalKind, PrincipalRef, RoleUpdate, Store, StoreError, StoreOptions, Tag,
+    TaggedKind,
+};
+
+const ACCT: &str = "111122223333";
+const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ai:InvokeModel","Resource":"*"}]}"#;
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:gatehouse:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
+
+struct Fixture {
+    store: Store,
+    key: MasterKey,
+    dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl Fixture {
+    async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate();
+        let store = Store::open_sqlite(&dir.path().join("data"), key.clone())
+            .await
+            .unwrap();
+        store.ensure_default_account(ACCT, "default").await.unwrap();
+        Fixture {
+            store,
+            key,
+            dir,
+            pg: None,
+        }
+    }
+
+    async fn postgres() -> Option<Fixture> {
+        let Ok(url) = std::env::var("GATEHOUSE_TEST_POSTGRES_URL") else {
+            println!("notice: GATEHOUSE_TEST_POSTGRES_URL unset, skipping PostgreSQL store tests");
+            return None;
+        };
+        let mut bytes = [0u8; 8];
+        rand::fill(&mut bytes[..]);
+        let schema = format!("gh_test_{}", hex::encode(bytes));
+        let key = MasterKey::generate();
+        let store = Store::open(&pg_options(&url, &schema), key.clone())
+            .await
+            .unwrap();
+        store.ensure_default_account(ACCT, "default").await.unwrap();
+        Some(Fixture {
+            store,
+            key,
+            dir: tempfile::tempdir().unwrap(),
+            pg: Some((url, schema)),
+        })
+    }
+
+    /// Opens a second handle on the same database with another master key.
+    async fn reopen(&self, key: MasterKey) -> Store {
+        match &self.pg {
+            None => Store::open_sqlite(&self.dir.path().join("data"), key)
+                .await
+                .unwrap(),
+            Some((url, schema)) => Store::open(&pg_options(url, schema), key).await.unwrap(),
+        }
+    }
+
+    /// First column of every row of `sql`, as text, read behind the store's back.
+    async fn raw_texts(&self, sql: &'static str) -> Vec<String> {
+        use sqlx::Row;
+        match &self.pg {
+            None => {
+                let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(
+                    self.dir
+                        .path()
+                        .join("data")
+                        .join(gatehouse_store::SQLITE_FILE),
+                );
+                let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows.iter().map(|r| r.get::<String, _>(0)).collect()
+            }
+            Some((url, schema)) => {
+                let opts = sqlx::postgres::PgConnectOptions::from_str(url)
+                    .unwrap()
+                    .options([("search_path", schema.as_str())]);
+                let pool = sqlx::PgPool::connect_with(opts).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows.iter().map(|r| r.get::<String, _>(0)).collect()
+            }
+        }
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some((url, schema)) = &self.pg {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+            )))
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+fn pg_options(url: &str, schema: &str) -> StoreOptions {
+    StoreOptions {
+        postgres_schema: Some(schema.to_string()),
+        max_connections: 4,
+        ..StoreOptions::postgres(url)
+    }
+}
+
+macro_rules! both_backends {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let f = super::Fixture::sqlite().await;
+                super::$case(&f).await;
+                f.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(f) = super::Fixture::postgres().await else { return };
+                assert_eq!(f.store.backend(), super::BackendKind::Postgres);
+                super::$case(&f).await;
+                f.finish().await;
+            }
+        }
+    )*};
+}
+
+both_backends!(
+    accounts,
+    users_crud,
+    pagination,
+    groups_and_membership,
+    roles,
+    policy_versions,
+    policy_delete_conflicts,
+    inline_and_attachments,
+    access_keys_sealed,
+    master_key_rotation,
+    tags,
+    principal_policies,
+    failed_write_leaves_nothing,
+    generation_and_notifications,
+    meta_kv,
+);
+
+fn user(name: &str) -> NewUser {
+    NewUser {
+        name: name.to_string(),
+        ..Default::default()
+    }
+}
+
+fn policy(name: &str) -> NewPolicy {
+    NewPolicy {
+        name: name.to_string(),
+        document: DOC.to_string(),
+        ..Default::default()
+    }
+}
+
+fn role(name: &str) -> NewRole {
+    NewRole {
+        name: name.to_string(),
+        trust_policy: TRUST.to_string(),
+        ..Default::default()
+    }
+}
+
+fn assert_no_such<T: std::fmt::Debug>(r: Result<T, StoreError>, kind: EntityKind) {
+    match r {
+        Err(StoreError::NoSuchEntity { kind: k, .. }) => assert_eq!(k, kind),
+        other => panic!("expected NoSuchEntity({kind:?}), got {other:?}"),
+    }
+}
+
+fn assert_exists<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    assert!(
+        matches!(r, Err(StoreError::EntityAlreadyExists { .. })),
+        "expected EntityAlreadyExists, got {r:?}"
+    );
+}
+
+fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    assert!(
+        matches!(r, Err(StoreError::DeleteConflict(_))),
+        "expected DeleteConflict, got {r:?}"
+    );
+}
+
+fn assert_limit<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    assert!(
+        matches!(r, Err(StoreError::LimitExceeded(_))),
+        "expected LimitExceeded, got {r:?}"
+    );
+}
+
+fn assert_validation<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    assert!(
+        matches!(r, Err(StoreError::Validation(_))),
+        "expected Validation, got {r:?}"
+    );
+}
+
+async fn accounts(f: &Fixture) {
+    let s = &f.store;
+    // Idempotent.
+    let d = s.ensure_default_account(ACCT, "default").await.unwrap();
+    assert!(d.is_default);
+    assert_eq!(s.default_account().await.unwrap().account_id, ACCT);
+    assert_validation(s.ensure_default_account("999988887777", "other").await);
+    let other = s.create_account(None, "Research").await.unwrap();
+    assert_eq!(other.account_id.len(), 12);
+    assert!(!other.is_default);
+    assert_exists(s.create_account(None, "research").await);
+    assert_exists(s.create_account(Some(ACCT), "x").await);
+    assert_validation(s.create_account(Some("12"), "y").await);
+    assert_eq!(s.list_accounts().await.unwrap().len(), 2);
+    assert_conflict(s.delete_account(ACCT).await);
+    s.create_user(&other.account_id, &user("bob"))
+        .await
+        .unwrap();
+    assert_conflict(s.delete_account(&other.account_id).await);
+    s.delete_user(&other.account_id, "bob").await.unwrap();
+    s.put_guardrail(&other.account_id, "deny-all", DOC)
+        .await
+        .unwrap();
+    s.delete_account(&other.account_id).await.unwrap();
+    assert_no_such(s.get_account(&other.account_id).await, EntityKind::Account);
+    assert_no_such(
+        s.create_user("000000000000", &user("x")).await,
+        EntityKind::Account,
+    );
+}
+
+async fn users_crud(f: &Fixture) {
+    let s = &f.store;
+    let alice = s.create_user(ACCT, &user("Alice")).await.unwrap();
+    assert!(alice.user_id.starts_with("AIDA") && alice.user_id.len() == 20);
+    assert_eq!(alice.path, "/");
+    assert_eq!(alice.arn(), "arn:gatehouse:iam::111122223333:user/Alice");
+    // Case-insensitive uniqueness and lookup.
+    assert_exists(s.create_user(ACCT, &user("alice")).await);
+    assert_eq!(
+        s.get_user(ACCT, "ALICE").await.unwrap().user_id,
+        alice.user_id
+    );
+    assert_eq!(
+        s.get_user_by_id(&alice.user_id).await.unwrap().name,
+        "Alice"
+    );
+    // Same name in another account is fine.
+    let other = s.create_account(None, "other").await.unwrap();
+    s.create_user(&other.account_id, &user("alice"))
+        .await
+        .unwrap();
+    // Validation.
+    assert_validation(s.create_user(ACCT, &user("bad name")).await);
+    assert_validation(s.create_user(ACCT, &user("")).await);
+    assert_validation(
+        s.create_user(
+            ACCT,
+            &NewUser {
+                path: Some("nope".into()),
+                ..user("carol")
+            },
+        )
+        .await,
+    );
+    // Update: rename and move.
+    s.create_user(ACCT, &user("bob")).await.unwrap();
+    assert_exists(s.update_user(ACCT, "Alice", Some("BOB"), None).await);
+    let renamed = s
+        .update_user(ACCT, "alice", Some("alice2"), Some("/eng/"))
+        .await
+        .unwrap();
+    assert_eq!(renamed.user_id, alice.user_id);
+    assert_eq!(
+        renamed.arn(),
+        "arn:gatehouse:iam::111122223333:user/eng/alice2"
+    );
+    assert_no_such(s.get_user(ACCT, "Alice").await, EntityKind::User);
+    // Case-only rename of itself is allowed.
+    s.update_user(ACCT, "alice2", Some("Alice2"), None)
+        .await
+        .unwrap();
+    // Delete.
+    s.delete_user(ACCT, "alice2").await.unwrap();
+    assert_no_such(s.get_user(ACCT, "alice2").await, EntityKind::User);
+    assert_no_such(s.delete_user(ACCT, "alice2").await, EntityKind::User);
+}
+
+async fn pagination(f: &Fixture) {
+    let s = &f.store;
+    for (i, name) in ["u1", "u2", "u3", "u4", "u5", "u6", "u7"]
+        .iter()
+        .enumerate()
+    {
+        let path = if i % 2 == 0 { "/eng/" } else { "/ops/" };
+        s.create_user(
+            ACCT,
+            &NewUser {
+                path: Some(path.into()),
+                ..user(name)
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let mut params = ListParams::first(3);
+    let mut names = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = s.list_users(ACCT, &params).await.unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 3);
+        names.extend(page.items.iter().map(|u| u.name.clone()));
+        match params.next(&page) {
+            Some(p) => params = p,
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names, ["u1", "u2", "u3", "u4", "u5", "u6", "u7"]);
+    // Exactly one full page is not truncated.
+    let all = s.list_users(ACCT, &ListParams::first(7)).await.unwrap();
+    assert_eq!(all.items.len(), 7);
+    assert!(!all.is_truncated());
+    // Path prefix.
+    let eng = s
+        .list_users(
+            ACCT,
+            &ListParams {
+                path_prefix: Some("/eng".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let eng: Vec<_> = eng.items.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(eng, ["u1", "u3", "u5", "u7"]);
+    assert_validation(
+        s.list_users(
+            ACCT,
+            &ListParams {
+                marker: Some("%%%".into()),
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    assert_validation(s.list_users(ACCT, &ListParams::first(0)).await);
+    assert_validation(s.list_users(ACCT, &ListParams::first(1001)).await);
+}
+
+async fn groups_and_membership(f: &Fixture) {
+    let s = &f.store;
+    let g = s.create_group(ACCT, "Admins", Some("/x/")).await.unwrap();
+    assert!(g.group_id.starts_with("AGPA"));
+    assert_eq!(g.arn(), "arn:gatehouse:iam::111122223333:group/x/Admins");
+    assert_exists(s.create_group(ACCT, "admins", None).await);
+    s.create_group(ACCT, "devs", None).await.unwrap();
+    s.create_user(ACCT, &user("alice")).await.unwrap();
+    s.create_user(ACCT, &user("bob")).await.unwrap();
+    s.add_user_to_group(ACCT, "admins", "alice").await.unwrap();
+    s.add_user_to_group(ACCT, "admins", "alice").await.unwrap(); // no-op
+    s.add_user_to_group(ACCT, "devs", "alice").await.unwrap();
+    s.add_user_to_group(ACCT, "devs", "bob").await.unwrap();
+    assert_no_such(
+        s.add_user_to_group(ACCT, "nope", "alice").await,
+        EntityKind::Group,
+    );
+    assert_no_such(
+        s.add_user_to_group(ACCT, "devs", "nope").await,
+        EntityKind::User,
+    );
+    let gs = s
+        .list_groups_for_user(ACCT, "alice", &ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        gs.items.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+        ["Admins", "devs"]
+    );
+    let page = s
+        .list_group_members(ACCT, "devs", &ListParams::first(1))
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].name, "alice");
+    assert!(page.is_truncated());
+    assert_eq!(
+        s.list_groups(ACCT, &ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    assert_conflict(s.delete_group(ACCT, "devs").await);
+    assert_conflict(s.delete_user(ACCT, "bob").await);
+    s.remove_user_from_group(ACCT, "devs", "bob").await.unwrap();
+    assert_no_such(
+        s.remove_user_from_group(ACCT, "devs", "bob").await,
+        EntityKind::User,
+    );
+    s.delete_user(ACCT, "bob").await.unwrap();
+    let renamed = s
+        .update_group(ACCT, "devs", Some("developers"), None)
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "developers");
+    s.remove_user_from_group(ACCT, "developers", "alice")
+        .await
+        .unwrap();
+    s.delete_group(ACCT, "developers").await.unwrap();
+    assert_no_such(s.get_group(ACCT, "developers").await, EntityKind::Group);
+    // Group limit per user.
+    for i in 0..9 {
+        let name = format!("g{i}");
+        s.create_group(ACCT, &name, None).await.unwrap();
+        s.add_user_to_group(ACCT, &name, "alice").await.unwrap();
+    }
+    s.create_group(ACCT, "g-extra", None).await.unwrap();
+    assert_limit(s.add_user_to_group(ACCT, "g-extra", "alice").await);
+}
+
+async fn roles(f: &Fixture) {
+    let s = &f.store;
+    let r = s.create_role(ACCT, &role("Deployer")).await.unwrap();
+    assert!(r.role_id.starts_with("AROA"));
+    assert_eq!(r.max_session_duration, 3600);
+    assert_eq!(r.path, "/");
+    assert_eq!(r.trust_policy, TRUST);
+    assert_eq!(r.arn(), "arn:gatehouse:iam::111122223333:role/Deployer");
+    assert_exists(s.create_role(ACCT, &role("deployer")).await);
+    assert_validation(
+        s.create_role(
+            ACCT,
+            &NewRole {
+                max_session_duration: Some(60),
+                ..role("short")
+            },
+        )
+        .await,
+    );
+    assert_validation(
+        s.create_role(
+            ACCT,
+            &NewRole {
+                trust_policy: " ".into(),
+                ..role("empty")
+            },
+        )
+        .await,
+    );
+    let r2 = s
+        .update_role(
+            ACCT,
+            "deployer",
+            &RoleUpdate {
+                description: Some("deploys".into()),
+                max_session_duration: Some(7200),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r2.description.as_deref(), Some("deploys"));
+    assert_eq!(r2.max_session_duration, 7200);
+    let new_trust = TRUST.replace("root", "user/alice");
+    let r3 = s
+        .update_assume_role_policy(ACCT, "Deployer", &new_trust)
+        .await
+        .unwrap();
+    assert_eq!(r3.trust_policy, new_trust);
+    assert_eq!(r3.description.as_deref(), Some("deploys"));
+    assert_eq!(s.get_role_by_id(&r.role_id).await.unwrap().name, "Deployer");
+    assert_eq!(
+        s.list_roles(ACCT, &ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    s.put_inline_policy(ACCT, PrincipalKind::Role, "Deployer", "p", DOC)
+        .await
+        .unwrap();
+    assert_conflict(s.delete_role(ACCT, "Deployer").await);
+    s.delete_inline_policy(ACCT, PrincipalKind::Role, "Deployer", "p")
+        .await
+        .unwrap();
+    s.delete_role(ACCT, "Deployer").await.unwrap();
+    assert_no_such(s.get_role(ACCT, "Deployer").await, EntityKind::Role);
+}
+
+async fn policy_versions(f: &Fixture) {
+    let s = &f.store;
+    let p = s
+        .create_policy(
+            ACCT,
+            &NewPolicy {
+                path: Some("/team/".into()),
+                description: Some("invoke".into()),
+                ..policy("Invoke")
+            },
+        )
+        .await
+        .unwrap();
+    assert!(p.policy_id.starts_with("ANPA"));
+    assert_eq!(p.arn, "arn:gatehouse:iam::111122223333:policy/team/Invoke");
+    assert_eq!(p.default_version_id, "v1");
+    assert_exists(s.create_policy(ACCT, &policy("invoke")).await);
+    let arn = p.arn.as_str();
+    for i in 2..=5 {
+        let doc = DOC.replace("InvokeModel", &format!("Op{i}"));
+        let v = s
+            .create_policy_version(ACCT, arn, &doc, i == 3)
+            .await
+            .unwrap();
+        assert_eq!(v.version_id, format!("v{i}"));
+        assert_eq!(v.is_default, i == 3);
+    }
+    assert_limit(s.create_policy_version(ACCT, arn, DOC, false).await);
+    assert_eq!(
+        s.get_policy(ACCT, arn).await.unwrap().default_version_id,
+        "v3"
+    );
+    assert_conflict(s.delete_policy_version(ACCT, arn, "v3").await);
+    s.delete_policy_version(ACCT, arn, "v1").await.unwrap();
+    assert_no_such(
+        s.get_policy_version(ACCT, arn, "v1").await,
+        EntityKind::PolicyVersion,
+    );
+    // Ids keep counting up after a delete.
+    let v6 = s
+        .create_policy_version(ACCT, arn, DOC, false)
+        .await
+        .unwrap();
+    assert_eq!(v6.version_id, "v6");
+    s.set_default_policy_version(ACCT, arn, "v6").await.unwrap();
+    let v3 = s.get_policy_version(ACCT, arn, "v3").await.unwrap();
+    assert!(!v3.is_default);
+    assert!(v3.document.contains("Op3"));
+    assert_no_such(
+        s.set_default_policy_version(ACCT, arn, "v9").await,
+        EntityKind::PolicyVersion,
+    );
+    assert_validation(s.set_default_policy_version(ACCT, arn, "9").await);
+    // Newest first, paged.
+    let page = s
+        .list_policy_versions(ACCT, arn, &ListParams::first(3))
+        .await
+        .unwrap();
+    let ids: Vec<_> = page.items.iter().map(|v| v.version_id.as_str()).collect();
+    assert_eq!(ids, ["v6", "v5", "v4"]);
+    let rest = s
+        .list_policy_versions(ACCT, arn, &ListParams::first(3).next(&page).unwrap())
+        .await
+        .unwrap();
+    let ids: Vec<_> = rest.items.iter().map(|v| v.version_id.as_str()).collect();
+    assert_eq!(ids, ["v3", "v2"]);
+    assert!(!rest.is_truncated());
+    // Other account's ARN is not visible.
+    assert_no_such(
+        s.get_policy(ACCT, "arn:gatehouse:iam::999999999999:policy/team/Invoke")
+            .await,
+        EntityKind::Policy,
+    );
+    let listed = s
+        .list_policies(
+            ACCT,
+            &ListParams {
+                path_prefix: Some("/team/".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].description.as_deref(), Some("invoke"));
+}
+
+async fn policy_delete_conflicts(f: &Fixture) {
+    let s = &f.store;
+    let p = s.create_policy(ACCT, &policy("P")).await.unwrap();
+    let arn = p.arn.as_str();
+    s.create_policy_version(ACCT, arn, DOC, true).await.unwrap();
+    assert_conflict(s.delete_policy(ACCT, arn).await); // two versions
+    s.delete_policy_version(ACCT, arn, "v1").await.unwrap();
+    s.create_user(ACCT, &user("alice")).await.unwrap();
+    s.attach_policy(ACCT, PrincipalKind::User, "alice", arn)
+        .await
+        .unwrap();
+    assert_eq!(s.get_policy(ACCT, arn).await.unwrap().attachment_count, 1);
+    assert_conflict(s.delete_policy(ACCT, arn).await);
+    assert_conflict(s.delete_user(ACCT, "alice").await);
+    s.detach_policy(ACCT, PrincipalKind::User, "alice", arn)
+        .await
+        .unwrap();
+    s.put_user_permissions_boundary(ACCT, "alice", arn)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_policy(ACCT, arn)
+            .await
+            .unwrap()
+            .permissions_boundary_usage_count,
+        1
+    );
+    assert_conflict(s.delete_policy(ACCT, arn).await);
+    s.delete_user_permissions_boundary(ACCT, "alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_user(ACCT, "alice")
+            .await
+            .unwrap()
+            .permissions_boundary,
+        None
+    );
+    assert_no_such(
+        s.put_user_permissions_boundary(
+            ACCT,
+            "alice",
+            "arn:gatehouse:iam::111122223333:policy/none",
+        )
+        .await,
+        EntityKind::Policy,
+    );
+    s.tag_resource(ACCT, TaggedKind::Policy, arn, &[Tag::new("a", "b")])
+        .await
+        .unwrap();
+    s.delete_policy(ACCT, arn).await.unwrap();
+    assert_no_such(s.get_policy(ACCT, arn).await, EntityKind::Policy);
+    s.delete_user(ACCT, "alice").await.unwrap();
+}
+
+async fn inline_and_attachments(f: &Fixture) {
+    let s = &f.store;
+    s.create_user(ACCT, &user("alice")).await.unwrap();
+    s.create_group(ACCT, "devs", None).await.unwrap();
+    s.create_role(ACCT, &role("r")).await.unwrap();
+    for (kind, name) in [
+        (PrincipalKind::User, "alice"),
+        (PrincipalKind::Group, "devs"),
+        (PrincipalKind::Role, "r"),
+    ] {
+        s.put_inline_policy(ACCT, kind, name, "b", DOC)
+            .await
+            .unwrap();
+        s.put_inline_policy(ACCT, kind, name, "a", DOC)
+            .await
+            .unwrap();
+        let other = DOC.replace("Allow", "Deny");
+        s.put_inline_policy(ACCT, kind, name, "A", &other)
+            .await
+            .unwrap(); // replaces "a"
+        let got = s.get_inline_policy(ACCT, kind, name, "a").await.unwrap();
+        assert_eq!(got.document, other);
+        let names = s
+            .list_inline_policies(ACCT, kind, name, &ListParams::default())
+            .await
+            .unwrap();
+        assert_eq!(names.items, ["A", "b"]);
+        s.delete_inline_policy(ACCT, kind, name, "b").await.unwrap();
+        assert_no_such(
+            s.get_inline_policy(ACCT, kind, name, "b").await,
+            EntityKind::InlinePolicy,
+        );
+        assert_no_such(
+            s.delete_inline_policy(ACCT, kind, name, "b").await,
+            EntityKind::InlinePolicy,
+        );
+    }
+    assert_no_such(
+        s.put_inline_policy(ACCT, PrincipalKind::User, "nobody", "a", DOC)
+            .await,
+        EntityKind::User,
+    );
+    assert_limit(
+        s.put_inline_policy(
+            ACCT,
+            PrincipalKind::User,
+            "alice",
+            "big",
+            &format!("{{\"x\":\"{}\"}}", "a".repeat(3000)),
+        )
+        .await,
+    );
+    // Attachments.
+    let mut arns = Vec::new();
+    for i in 0..11 {
+        let p = s
+            .create_policy(
+                ACCT,
+                &NewPolicy {
+                    path: Some(if i == 0 { "/special/" } else { "/" }.into()),
+                    ..policy(&format!("p{i:02}"))
+                },
+            )
+            .await
+            .unwrap();
+        arns.push(p.arn);
+    }
+    for arn in &arns[..10] {
+        s.attach_policy(ACCT, PrincipalKind::Role, "r", arn)
+            .await
+            .unwrap();
+    }
+    s.attach_policy(ACCT, PrincipalKind::Role, "r", &arns[0])
+        .await
+        .unwrap(); // no-op
+    assert_limit(
+        s.attach_policy(ACCT, PrincipalKind::Role, "r", &arns[10])
+            .await,
+    );
+    let page = s
+        .list_attached_policies(ACCT, PrincipalKind::Role, "r", &ListParams::first(4))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 4);
+    assert_eq!(page.items[0].policy_name, "p00");
+    assert!(page.is_truncated());
+    let special = s
+        .list_attached_policies(
+            ACCT,
+            PrincipalKind::Role,
+            "r",
+            &ListParams {
+                path_prefix: Some("/special/".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(special.items.len(), 1);
+    s.detach_policy(ACCT, PrincipalKind::Role, "r", &arns[0])
+        .await
+        .unwrap();
+    assert_no_such(
+        s.detach_policy(ACCT, PrincipalKind::Role, "r", &arns[0])
+            .await,
+        EntityKind::Attachment,
+    );
+    s.attach_policy(ACCT, PrincipalKind::Group, "devs", &arns[10])
+        .await
+        .unwrap();
+    assert_conflict(s.delete_group(ACCT, "devs").await);
+    assert_no_such(
+        s.attach_policy(
+            ACCT,
+            PrincipalKind::Group,
+            "devs",
+            "arn:gatehouse:iam::111122223333:policy/zzz",
+        )
+        .await,
+        EntityKind::Policy,
+    );
+}
+
+async fn access_keys_sealed(f: &Fixture) {
+    let s = &f.store;
+    s.create_user(ACCT, &user("alice")).await.unwrap();
+    let (k1, secret1) = s.create_access_key(ACCT, "alice").await.unwrap();
+    assert!(k1.access_key_id.starts_with("AKIA") && k1.access_key_id.len() == 20);
+    assert_eq!(secret1.expose_secret().len(), 40);
+    assert_eq!(k1.status, AccessKeyStatus::Active);
+    assert_eq!(format!("{secret1:?}"), "<redacted>");
+    assert!(!format!("{k1:?}").contains(secret1.expose_secret()));
+    let (_k2, _) = s.create_access_key(ACCT, "alice").await.unwrap();
+    assert_limit(s.create_access_key(ACCT, "alice").await);
+    // The stored bytes are not the plaintext.
+    let raw = f.raw_texts("SELECT secret_sealed FROM access_keys").await;
+    assert_eq!(raw.len(), 2);
+    for v in &raw {
+        assert!(!v.contains(secret1.expose_secret()));
+        assert!(v.starts_with(&format!("gh1.{}.", f.key.key_id())));
+    }
+    let (k, opened) = s.access_key_for_auth(&k1.access_key_id).await.unwrap();
+    assert_eq!(opened, secret1);
+    assert_eq!(k.user_name, "alice");
+    assert_no_such(
+        s.access_key_for_auth("AKIANOPENOPENOPENOPE").await,
+        EntityKind::AccessKey,
+    );
+    // Status and last use.
+    s.update_access_key(ACCT, "alice", &k1.access_key_id, AccessKeyStatus::Inactive)
+        .await
+        .unwrap();
+    let gen_before = s.policy_generation().await.unwrap();
+    s.record_access_key_use(&k1.access_key_id, "iam", "local")
+        .await
+        .unwrap();
+    assert_eq!(s.policy_generation().await.unwrap(), gen_before);
+    let k = s.get_access_key(&k1.access_key_id).await.unwrap();
+    assert_eq!(k.status, AccessKeyStatus::Inactive);
+    let used = k.last_used.unwrap();
+    assert_eq!(
+        (used.service.as_str(), used.region.as_str()),
+        ("iam", "local")
+    );
+    let listed = s
+        .list_access_keys(ACCT, "alice", &ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 2);
+    assert_conflict(s.delete_user(ACCT, "alice").await);
+    for key in &listed.items {
+        s.delete_access_key(ACCT, "alice", &key.access_key_id)
+            .await
+            .unwrap();
+    }
+    assert_no_such(
+        s.delete_access_key(ACCT, "alice", &k1.access_key_id).await,
+        EntityKind::AccessKey,
+    );
+    // Import (bootstrap credentials).
+    let secret = gatehouse_store::Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    s.import_access_key(ACCT, "alice", "AKIAIOSFODNN7EXAMPLE", &secret)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.access_key_for_auth("AKIAIOSFODNN7EXAMPLE")
+            .await
+            .unwrap()
+            .1,
+        secret
+    );
+    assert_exists(
+        s.import_access_key(ACCT, "alice", "AKIAIOSFODNN7EXAMPLE", &secret)
+            .await,
+    );
+}
+
+async fn master_key_rotation(f: &Fixture) {
+    let s = &f.store;
+    s.create_user(ACCT, &user("alice")).await.unwrap();
+    let (k1, secret1) = s.create_access_key(ACCT, "alice").await.unwrap();
+    let signing = gatehouse_store::Secret::new("session-signing-key");
+    s.put_meta_secret("signing-key", &signing).await.unwrap();
+    s.put_meta("plain", "value").await.unwrap();
+    let new_key = MasterKey::generate();
+    // The wrong old key changes nothing.
+    let wrong = MasterKey::generate();
+    assert!(matches!(
+        s.rotate_master_key(&wrong, &new_key).await,
+        Err(StoreError::Crypto)
+    ));
+    assert_eq!(
+        s.access_key_for_auth(&k1.access_key_id).await.unwrap().1,
+        secret1
+    );
+    let n = s.rotate_master_key(&f.key, &new_key).await.unwrap();
+    assert_eq!(n, 2);
+    // Running it again is harmless.
+    assert_eq!(s.rotate_master_key(&f.key, &new_key).await.unwrap(), 0);
+    assert_eq!(
+        s.access_key_for_auth(&k1.access_key_id).await.unwrap().1,
+        secret1
+    );
+    assert_eq!(
+        s.get_meta_secret("signing-key").await.unwrap().unwrap(),
+        signing
+    );
+    assert_eq!(s.get_meta("plain").await.unwrap().as_deref(), Some("value"));
+    // Stored values now name the new key, and the old key no longer opens them.
+    let raw = f.raw_texts("SELECT secret_sealed FROM access_keys").await;
+    assert!(raw[0].starts_with(&format!("gh1.{}.", new_key.key_id())));
+    let aad = format!("access-key/{}", k1.access_key_id);
+    assert!(f.key.open(&aad, &raw[0]).is_err());
+    assert_eq!(
+        &new_key.open(&aad, &raw[0]).unwrap()[..],
+        secret1.expose_secret().as_bytes()
+    );
+    // A fresh handle with the old key cannot read secrets; with the new one it can.
+    let old_handle = f.reopen(f.key.clone()).await;
+    assert!(matches!(
+        old_handle.access_key_for_auth(&k1.access_key_id).await,
+        Err(StoreError::Crypto)
+    ));
+    old_handle.close().await;
+    let new_handle = f.reopen(new_key).await;
+    assert_eq!(
+        new_handle
+            .access_key_for_auth(&k1.access_key_id)
+            .await
+            .unwrap()
+            .1,
+        secret1
+    );
+    new_handle.close().await;
+}
+
+async fn tags(f: &Fixture) {
+    let s = &f.store;
+    s.create_user(
+        ACCT,
+        &NewUser {
+            tags: vec![Tag::new("team", "search")],
+            ..user("alice")
+        },
+    )
+    .await
+    .unwrap();
+    s.tag_resource(
+        ACCT,
+        TaggedKind::User,
+        "alice",
+        &[Tag::new("Team", "infra"), Tag::new("env", "prod")],
+    )
+    .await
+    .unwrap();
+    let t = s
+        .list_tags(ACCT, TaggedKind::User, "alice", &ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        t.items,
+        [Tag::new("env", "prod"), Tag::new("Team", "infra")]
+    );
+    s.untag_resource(
+        ACCT,
+        TaggedKind::User,
+        "alice",
+        &["TEAM".into(), "absent".into()],
+    )
+    .await
+    .unwrap();
+    let t = s
+        .list_tags(ACCT, TaggedKind::User, "alice", &ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(t.items, [Tag::new("env", "prod")]);
+    assert_validation(
+        s.tag_resource(ACCT, TaggedKind::User, "alice", &[Tag::new("aws:x", "y")])
+            .await,
+    );
+    assert_validation(
+        s.tag_resource(
+            ACCT,
+            TaggedKind::User,
+            "alice",
+            &[Tag::new("k", "1"), Tag::new("K", "2")],
+        )
+        .await,
+    );
+    s.create_role(
+        ACCT,
+        &NewRole {
+            tags: vec![Tag::new("a", "1"), Tag::new("b", "2"), Tag::new("c", "3")],
+            ..role("r")
+        },
+    )
+    .await
+    .unwrap();
+    let p1 = s
+        .list_tags(ACCT, TaggedKind::Role, "r", &ListParams::first(2))
+        .await
+        .unwrap();
+    assert_eq!(p1.items.len(), 2);
+    let p2 = s
+        .list_tags(
+            ACCT,
+            TaggedKind::Role,
+            "r",
+            &ListParams::first(2).next(&p1).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p2.items, [Tag::new("c", "3")]);
+    let p = s
+        .create_policy(
+            ACCT,
+            &NewPolicy {
+                tags: vec![Tag::new("owner", "sec")],
+                ..policy("P")
+            },
+        )
+        .await
+        .unwrap();
+    let t = s
+        .list_tags(ACCT, TaggedKind::Policy, &p.arn, &ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(t.items, [Tag::new("owner", "sec")]);
+    assert_no_such(
+        s.list_tags(ACCT, TaggedKind::Role, "nope", &ListParams::default())
+            .await,
+        EntityKind::Role,
+    );
+    // Deleting the user removes its tags; a new user of the same name starts clean.
+    s.delete_user(ACCT, "alice").await.unwrap();
+    s.create_user(ACCT, &user("alice")).await.unwrap();
+    let t = s
+        .list_tags(ACCT, TaggedKind::User, "alice", &ListParams::default())
+        .await
+        .unwrap();
+    assert!(t.items.is_empty());
+}
+
+async fn principal_policies(f: &Fixture) {
+    let s = &f.store;
+    s.create_user(ACCT, &user("alice")).await.unwrap();
+    s.tag_resource(
+        ACCT,
+        TaggedKind::User,
+        "alice",
+        &[Tag::new("team", "search")],
+    )
+    .await
+    .unwrap();
+    s.create_group(ACCT, "devs", None).await.unwrap();
+    s.add_user_to_group(ACCT, "devs", "alice").await.unwrap();
+    let managed = s.create_policy(ACCT, &policy("Managed")).await.unwrap();
+    let v2doc = DOC.replace("InvokeModel", "ListModels");
+    s.create_policy_version(ACCT, &managed.arn, &v2doc, true)
+        .await
+        .unwrap();
+    let group_managed = s
+        .create_policy(ACCT, &policy("GroupManaged"))
+        .await
+        .unwrap();
+    let boundary = s.create_policy(ACCT, &policy("Boundary")).await.unwrap();
+    s.put_inline_policy(ACCT, PrincipalKind::User, "alice", "own", DOC)
+        .await
+        .unwrap();
+    s.attach_policy(ACCT, PrincipalKind::User, "alice", &managed.arn)
+        .await
+        .unwrap();
+    s.put_inline_policy(ACCT, PrincipalKind::Group, "devs", "ginline", DOC)
+        .await
+        .unwrap();
+    s.attach_policy(ACCT, PrincipalKind::Group, "devs", &group_managed.arn)
+        .await
+        .unwrap();
+    s.put_user_permissions_boundary(ACCT, "alice", &boundary.arn)
+        .await
+        .unwrap();
+    s.put_guardrail(ACCT, "no-deploy", DOC).await.unwrap();
+    let g = s.put_guardrail(ACCT, "no-deploy", &v2doc).await.unwrap();
+    assert_eq!(g.document, v2doc);
+    assert_eq!(s.list_guardrails(ACCT).await.unwrap().len(), 1);
+
+    let pp = s
+        .load_principal_policies(ACCT, PrincipalRef::User("ALICE"))
+        .await
+        .unwrap();
+    assert_eq!(
+        pp.principal_arn,
+        "arn:gatehouse:iam::111122223333:user/alice"
+    );
+    assert_eq!(pp.tags, [Tag::new("team", "search")]);
+    assert_eq!(pp.groups, ["devs"]);
+    let sources: Vec<_> = pp
+        .identity_policies
+        .iter()
+        .map(|p| p.source.clone())
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            PolicySource::Inline {
+                policy_name: "own".into(),
+                via_group: None
+            },
+            PolicySource::Managed {
+                arn: managed.arn.clone(),
+                version_id: "v2".into(),
+                via_group: None
+            },
+            PolicySource::Inline {
+                policy_name: "ginline".into(),
+                via_group: Some("devs".into())
+            },
+            PolicySource::Managed {
+                arn: group_managed.arn.clone(),
+                version_id: "v1".into(),
+                via_group: Some("devs".into())
+            },
+        ]
+    );
+    assert_eq!(pp.identity_policies[1].document, v2doc);
+    let b = pp.boundary.unwrap();
+    assert_eq!(
+        b.source,
+        PolicySource::Boundary {
+            arn: boundary.arn.clone(),
+            version_id: "v1".into()
+        }
+    );
+    assert_eq!(pp.guardrails.len(), 1);
+    assert_eq!(pp.guardrails[0].document, v2doc);
+    assert_eq!(pp.generation, s.policy_generation().await.unwrap());
+
+    // A role: only its own policies.
+    s.create_role(
+        ACCT,
+        &NewRole {
+            permissions_boundary: Some(boundary.arn.clone()),
+            ..role("r")
+        },
+    )
+    .await
+    .unwrap();
+    s.put_inline_policy(ACCT, PrincipalKind::Role, "r", "ri", DOC)
+        .await
+        .unwrap();
+    let rp = s
+        .load_principal_policies(ACCT, PrincipalRef::Role("r"))
+        .await
+        .unwrap();
+    assert_eq!(rp.identity_policies.len(), 1);
+    assert!(rp.groups.is_empty());
+    assert!(rp.boundary.is_some());
+    assert_no_such(
+        s.load_principal_policies(ACCT, PrincipalRef::Role("nope"))
+            .await,
+        EntityKind::Role,
+    );
+    s.delete_guardrail(ACCT, "NO-DEPLOY").await.unwrap();
+    assert_no_such(
+        s.get_guardrail(ACCT, "no-deploy").await,
+        EntityKind::Guardrail,
+    );
+}
+
+async fn failed_write_leaves_nothing(f: &Fixture) {
+    let s = &f.store;
+    s.create_user(ACCT, &user("alice")).await.unwrap();
+    let tags: Vec<_> = (0..45).map(|i| Tag::new(format!("k{i}"), "v")).collect();
+    s.tag_resource(ACCT, TaggedKind::User, "alice", &tags)
+        .await
+        .unwrap();
+    let generation = s.policy_generation().await.unwrap();
+    // Overwrites k0 and inserts 10 more before the limit check fails: all rolled back.
+    let mut more: Vec<_> = (45..55).map(|i| Tag::new(format!("k{i}"), "v")).collect();
+    more.insert(0, Tag::new("k0", "changed"));
+    assert_limit(s.tag_resource(ACCT, TaggedKind::User, "alice", &more).await);
+    let now = s
+        .list_tags(ACCT, TaggedKind::User, "alice", &ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(now.items.len(), 45);
+    assert!(now.items.iter().all(|t| t.value == "v"));
+    assert_eq!(s.policy_generation().await.unwrap(), generation);
+    // A create that fails on its second step (unknown boundary) creates nothing.
+    assert_no_such(
+        s.create_role(
+            ACCT,
+            &NewRole {
+                permissions_boundary: Some("arn:gatehouse:iam::111122223333:policy/none".into()),
+                ..role("r")
+            },
+        )
+        .await,
+        EntityKind::Policy,
+    );
+    assert_no_such(s.get_role(ACCT, "r").await, EntityKind::Role);
+    assert_eq!(s.policy_generation().await.unwrap(), generation);
+}
+
+async fn generation_and_notifications(f: &Fixture) {
+    let s = &f.store;
+    let mut sub = s.subscribe().await.unwrap();
+    let g0 = s.policy_generation().await.unwrap();
+    s.create_user(ACCT, &user("alice")).await.unwrap();
+    let g1 = s.policy_generation().await.unwrap();
+    assert_eq!(g1, g0 + 1);
+    let got = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .expect("notification within 5 s")
+        .unwrap();
+    assert_eq!(got, Some(g1));
+    // A failed write bumps nothing.
+    assert_exists(s.create_user(ACCT, &user("ALICE")).await);
+    assert_eq!(s.policy_generation().await.unwrap(), g1);
+}
+
+async fn meta_kv(f: &Fixture) {
+    let s = &f.store;
+    assert_eq!(s.get_meta("x").await.unwrap(), None);
+    s.put_meta("x", "1").await.unwrap();
+    s.put_meta("x", "2").await.unwrap();
+    assert_eq!(s.get_meta("x").await.unwrap().as_deref(), Some("2"));
+    s.put_meta_secret("s", &gatehouse_store::Secret::new("hush"))
+        .await
+        .unwrap();
+    assert!(s.get_meta("s").await.is_err());
+    let raw = f
+        .raw_texts("SELECT value FROM meta WHERE meta_key = 's'")
+        .await;
+    assert!(!raw[0].contains("hush"));
+    assert_eq!(
+        s.get_meta_secret("s")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "hush"
+    );
+    assert!(s.delete_meta("x").await.unwrap());
+    assert!(!s.delete_meta("x").await.unwrap());
+}
+
+// -------------------------------------------------------------------------------------
+// kill -9 durability (SQLite): a child process (this test binary, re-invoked) writes
+// users in a loop and prints each acknowledged name; we SIGKILL it mid-burst, reopen,
+// and check every acknowledged user is there.
+
+const CRASH_ENV: &str = "GATEHOUSE_STORE_CRASH_CHILD_DIR";
+const CRASH_KEY: [u8; 32] = [7u8; 32];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_child_writer() {
+    // Only does something when re-invoked by `sqlite_kill9_durability`.
+    let Ok(dir) = std::env::var(CRASH_ENV) else {
+        return;
+    };
+    use std::io::Write;
+    let store = Store::open_sqlite(std::path::Path::new(&dir), MasterKey::from_bytes(CRASH_KEY))
+        .await
+        .unwrap();
+    store.ensure_default_account(ACCT, "default").await.unwrap();
+    println!("READY");
+    for i in 0.. {
+        let name = format!("crash{i}");
+        store.create_user(ACCT, &user(&name)).await.unwrap();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ACK {name}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_kill9_durability() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let exe = std::env::current_exe().unwrap();
+    let mut child = tokio::process::Command::new(exe)
+        .args([
+            "--exact",
+            "crash_child_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_ENV, &dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    while acked.len() < 200 && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline, lines.next_line()).await {
+            Ok(Ok(Some(line))) => {
+                if let Some(name) = line.strip_prefix("ACK ") {
+                    acked.push(name.to_string());
+                }
+            }
+            _ => break,
+        }
+    }
+    // SIGKILL mid-burst.
+    child.start_kill().unwrap();
+    let status = child.wait().await.unwrap();
+    assert!(!status.success());
+    assert!(
+        acked.len() >= 10,
+        "child acknowledged only {} writes",
+        acked.len()
+    );
+    let store = Store::open_sqlite(&dir, MasterKey::from_bytes(CRASH_KEY))
+        .await
+        .unwrap();
+    for name in &acked {
+        store
+            .get_user(ACCT, name)
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged user {name} lost after kill -9: {e}"));
+    }
+    // The store is consistent: every user listed is readable, the one possibly
+    // committed after the last ack at most.
+    let page = store
+        .list_users(ACCT, &ListParams::first(1000))
+        .await
+        .unwrap();
+    assert!(page.items.len() >= acked.len() && page.items.len() <= acked.len() + 1);
+    store.close().await;
+}
