@@ -3,7 +3,10 @@
 //! 0 success, 1 a negative answer CI should act on (invalid policy, denied request when
 //! asked), 2 an error (unreadable input, bad arguments).
 
+mod admin;
 mod policy;
+mod scan;
+mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -21,6 +24,17 @@ enum Command {
     /// Validate, evaluate and benchmark policies offline.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Scan AWS, Azure and GCP IAM exports for over-privilege, AI-specific risks,
+    /// privilege escalation and risky trust; report as text, JSON or SARIF.
+    Scan(scan::ScanArgs),
+    /// Run the control plane (IAM and STS Query APIs) on SQLite or PostgreSQL.
+    Serve(serve::ServeArgs),
+    /// Administer accounts, guardrails and the master key directly on the store.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Read and verify the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
 }
 
 /// Output format for commands whose output is data.
@@ -37,6 +51,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Scan(a) => scan::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Admin(c) => admin::run_admin(c),
+        Command::Audit(c) => admin::run_audit(c),
     };
     match outcome {
         Ok(code) => code,

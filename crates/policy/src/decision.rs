@@ -195,18 +195,18 @@ impl<'a> Evaluation<'a> {
 
     /// Decides a request, using the compiled indexes.
     pub fn decide(&self, request: &Request) -> Decision {
-        self.run(&Prepared::new(request), Scan::Indexed)
+        self.run(&self.prepare(request), Scan::Indexed)
     }
 
     /// Decides a request by scanning every statement: the reference implementation that
     /// [`Evaluation::decide`] must agree with (used by tests and differential checks).
     pub fn decide_linear(&self, request: &Request) -> Decision {
-        self.run(&Prepared::new(request), Scan::Linear)
+        self.run(&self.prepare(request), Scan::Linear)
     }
 
     /// Decides and explains: every matching statement and every near miss.
     pub fn explain(&self, request: &Request) -> Explanation {
-        let req = Prepared::new(request);
+        let req = self.prepare(request);
         let decision = self.run(&req, Scan::Indexed);
         let mut matched = Vec::new();
         let mut near_misses = Vec::new();
@@ -235,6 +235,12 @@ impl<'a> Evaluation<'a> {
             matched,
             near_misses,
         }
+    }
+
+    fn prepare<'r>(&self, request: &'r Request) -> Prepared<'r> {
+        let mut req = Prepared::new(request);
+        req.has_boundary = self.boundary.is_some();
+        req
     }
 
     fn sets(&self) -> impl Iterator<Item = &'a PolicySet> {

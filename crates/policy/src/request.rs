@@ -267,11 +267,18 @@ pub(crate) struct Prepared<'r> {
     /// For an assumed-role session, the role's ARN.
     role_arn: OnceCell<Option<String>>,
     derived_arn: OnceCell<Option<String>>,
+    /// The principal has a permissions boundary: a resource-based `Deny` with `NotPrincipal`
+    /// then applies to it whatever `NotPrincipal` names (AWS's NotPrincipal docs).
+    pub(crate) has_boundary: bool,
 }
 
 impl<'r> Prepared<'r> {
     pub(crate) fn new(req: &'r Request) -> Prepared<'r> {
-        let action_lc: Box<str> = if req.action.bytes().any(|b| b.is_ascii_uppercase()) {
+        // Lower-cased as policy actions are when compiled (`str::to_lowercase`), so that an
+        // action always matches itself; the ASCII path avoids the Unicode tables.
+        let action_lc: Box<str> = if !req.action.is_ascii() {
+            req.action.to_lowercase().into_boxed_str()
+        } else if req.action.bytes().any(|b| b.is_ascii_uppercase()) {
             req.action.to_ascii_lowercase().into_boxed_str()
         } else {
             req.action.as_str().into()
@@ -283,6 +290,7 @@ impl<'r> Prepared<'r> {
             principal_account,
             role_arn: OnceCell::new(),
             derived_arn: OnceCell::new(),
+            has_boundary: false,
         }
     }
 

@@ -329,6 +329,12 @@ impl CompiledStatement {
     /// types have no principal and always match as `Direct`.
     fn principal_match(&self, req: &Prepared<'_>, kind: PolicyType) -> Option<PrincipalMatch> {
         match (&self.principal, kind) {
+            // "The NotPrincipal element with a Deny effect will always deny any IAM principal
+            // that has a permissions boundary policy attached, regardless of the values
+            // specified in the NotPrincipal element" (AWS's NotPrincipal docs).
+            (Some(p), _) if p.negated && self.effect == Effect::Deny && req.has_boundary => {
+                Some(PrincipalMatch::Wildcard)
+            }
             (Some(p), _) => p.best_match(req),
             // A resource policy statement without Principal names no one: fail closed.
             (None, PolicyType::Resource) => None,
@@ -336,8 +342,10 @@ impl CompiledStatement {
         }
     }
 
+    /// Every condition holds (an unreadable request value fails closed, see
+    /// [`CompiledCondition::holds`]).
     pub(crate) fn conditions_hold(&self, req: &Prepared<'_>) -> bool {
-        self.conditions.iter().all(|c| c.evaluate(req))
+        self.conditions.iter().all(|c| c.holds(req, self.effect))
     }
 
     /// Full match; returns how the principal matched.
@@ -374,20 +382,20 @@ impl Bucket {
         }
     }
 
-    fn for_each(&self, resource: &str, f: &mut impl FnMut(u32) -> bool) -> bool {
-        if let Some(ids) = self.by_resource.get(resource) {
-            for id in ids {
+    /// Calls `f` on the ids of each list that may apply to `resource`, in ascending order;
+    /// `f` returning true skips the rest of that list.
+    fn for_each(&self, resource: &str, f: &mut impl FnMut(u32) -> bool) {
+        let exact = self
+            .by_resource
+            .get(resource)
+            .map_or(&[][..], Vec::as_slice);
+        for list in [exact, &self.other] {
+            for id in list {
                 if f(*id) {
-                    return true;
+                    break;
                 }
             }
         }
-        for id in &self.other {
-            if f(*id) {
-                return true;
-            }
-        }
-        false
     }
 }
 
@@ -434,21 +442,19 @@ impl ActionIndex {
         }
     }
 
-    /// Calls `f` on each candidate statement until it returns true; returns whether it did.
-    fn for_each_candidate(&self, req: &Prepared<'_>, mut f: impl FnMut(u32) -> bool) -> bool {
+    /// Calls `f` on each candidate statement, one candidate list at a time; the ids of a list
+    /// ascend, and `f` returning true skips the rest of that list.
+    fn for_each_candidate(&self, req: &Prepared<'_>, mut f: impl FnMut(u32) -> bool) {
         let resource = req.req.resource.as_str();
-        if let Some(b) = self.exact.get(&*req.action_lc)
-            && b.for_each(resource, &mut f)
-        {
-            return true;
+        if let Some(b) = self.exact.get(&*req.action_lc) {
+            b.for_each(resource, &mut f);
         }
         if !self.by_service.is_empty()
             && let Some(b) = self.by_service.get(req.service_lc())
-            && b.for_each(resource, &mut f)
         {
-            return true;
+            b.for_each(resource, &mut f);
         }
-        self.global.for_each(resource, &mut f)
+        self.global.for_each(resource, &mut f);
     }
 }
 
@@ -560,8 +566,11 @@ impl PolicySet {
         effect: Effect,
         scan: Scan,
     ) -> Option<(&CompiledStatement, PrincipalMatch)> {
+        if scan == Scan::Indexed {
+            return self.indexed_pick(req, effect, false);
+        }
         let mut found = None;
-        self.visit(req, effect, scan, |st, pm| {
+        self.visit_linear(req, effect, |st, pm| {
             found = Some((st, pm));
             true
         });
@@ -575,8 +584,11 @@ impl PolicySet {
         effect: Effect,
         scan: Scan,
     ) -> Option<(&CompiledStatement, PrincipalMatch)> {
+        if scan == Scan::Indexed {
+            return self.indexed_pick(req, effect, true);
+        }
         let mut best: Option<(&CompiledStatement, PrincipalMatch)> = None;
-        self.visit(req, effect, scan, |st, pm| {
+        self.visit_linear(req, effect, |st, pm| {
             if best.is_none_or(|(_, b)| pm > b) {
                 best = Some((st, pm));
             }
@@ -592,7 +604,7 @@ impl PolicySet {
         effect: Effect,
     ) -> Vec<&CompiledStatement> {
         let mut out = Vec::new();
-        self.visit(req, effect, Scan::Linear, |st, _| {
+        self.visit_linear(req, effect, |st, _| {
             out.push(st);
             false
         });
@@ -615,41 +627,70 @@ impl PolicySet {
                     && st.principal_match(req, self.kind).is_some()
             })
             .filter_map(|st| {
-                let failed: Vec<&CompiledCondition> =
-                    st.conditions.iter().filter(|c| !c.evaluate(req)).collect();
+                let failed: Vec<&CompiledCondition> = st
+                    .conditions
+                    .iter()
+                    .filter(|c| !c.holds(req, effect))
+                    .collect();
                 (!failed.is_empty()).then_some((st, failed))
             })
             .collect()
     }
 
-    fn visit<'s>(
+    /// Through the index, the statement the linear scan picks: the first matching statement
+    /// in policy order or, when `by_principal`, the one whose principal matched most directly
+    /// and, among those, the first. Candidate lists ascend, so a list is left as soon as it
+    /// can no longer yield a better statement.
+    fn indexed_pick(
+        &self,
+        req: &Prepared<'_>,
+        effect: Effect,
+        by_principal: bool,
+    ) -> Option<(&CompiledStatement, PrincipalMatch)> {
+        let kind = self.kind;
+        let mut best: Option<(u32, PrincipalMatch)> = None;
+        self.index(effect).for_each_candidate(req, |id| {
+            if let Some((b, bpm)) = best
+                && id >= b
+                && (!by_principal || bpm == PrincipalMatch::Direct)
+            {
+                return true;
+            }
+            let Some(pm) = self
+                .statements
+                .get(id as usize)
+                .and_then(|st| st.matches(req, kind))
+            else {
+                return false;
+            };
+            let better = match best {
+                None => true,
+                Some((b, bpm)) if by_principal => pm > bpm || (pm == bpm && id < b),
+                Some((b, _)) => id < b,
+            };
+            if better {
+                best = Some((id, pm));
+            }
+            false
+        });
+        let (id, pm) = best?;
+        self.statements.get(id as usize).map(|st| (st, pm))
+    }
+
+    /// Scans the statements of `effect` in policy order, calling `f` on each match until it
+    /// returns true.
+    fn visit_linear<'s>(
         &'s self,
         req: &Prepared<'_>,
         effect: Effect,
-        scan: Scan,
         mut f: impl FnMut(&'s CompiledStatement, PrincipalMatch) -> bool,
     ) {
         let kind = self.kind;
-        match scan {
-            Scan::Indexed => {
-                self.index(effect).for_each_candidate(req, |id| {
-                    let Some(st) = self.statements.get(id as usize) else {
-                        return false;
-                    };
-                    match st.matches(req, kind) {
-                        Some(pm) => f(st, pm),
-                        None => false,
-                    }
-                });
-            }
-            Scan::Linear => {
-                for st in self.statements.iter().filter(|s| s.effect == effect) {
-                    if let Some(pm) = st.matches(req, kind)
-                        && f(st, pm)
-                    {
-                        return;
-                    }
-                }
+        for st in self.statements.iter().filter(|s| s.effect == effect) {
+            if let Some(pm) = st.matches(req, kind)
+                && f(st, pm)
+            {
+                return;
             }
         }
     }

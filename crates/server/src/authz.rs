@@ -40,9 +40,9 @@ impl CompiledPrincipal {
             .collect::<Result<Vec<_>, _>>()?;
         let identity = PolicySet::new(PolicyType::Identity, identity).map_err(|e| e.to_string())?;
         let boundary = match &info.boundary {
-            Some(b) => Some(
-                PolicySet::new(PolicyType::Boundary, [named(b)?]).map_err(|e| e.to_string())?,
-            ),
+            Some(b) => {
+                Some(PolicySet::new(PolicyType::Boundary, [named(b)?]).map_err(|e| e.to_string())?)
+            }
             None => None,
         };
         let guardrails = if info.guardrails.is_empty() {

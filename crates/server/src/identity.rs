@@ -84,20 +84,21 @@ pub fn verify(
         headers: &header_pairs,
         body,
     };
-    let lookup = |key_id: &str, token: Option<&str>| -> Result<ResolvedCredential<Caller>, LookupError> {
-        match &fetched {
-            Some((id, secret, caller)) if id == key_id => {
-                if token.is_some() {
-                    return Err(LookupError::InvalidSessionToken);
+    let lookup =
+        |key_id: &str, token: Option<&str>| -> Result<ResolvedCredential<Caller>, LookupError> {
+            match &fetched {
+                Some((id, secret, caller)) if id == key_id => {
+                    if token.is_some() {
+                        return Err(LookupError::InvalidSessionToken);
+                    }
+                    Ok(ResolvedCredential {
+                        secret: secret.clone(),
+                        context: caller.clone(),
+                    })
                 }
-                Ok(ResolvedCredential {
-                    secret: secret.clone(),
-                    context: caller.clone(),
-                })
+                _ => Err(LookupError::UnknownAccessKey),
             }
-            _ => Err(LookupError::UnknownAccessKey),
-        }
-    };
+        };
     let verified = sigv4::verify(&req, &lookup, chrono::Utc::now(), &VerifyOptions::default())?;
     Ok(verified.context)
 }

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod bootstrap;
 pub mod error;
 mod iam;
 pub mod identity;
@@ -98,7 +99,9 @@ impl AppState {
             loop {
                 match &mut sub {
                     Some(s) => {
-                        let next = tokio::time::timeout(std::time::Duration::from_millis(500), s.next()).await;
+                        let next =
+                            tokio::time::timeout(std::time::Duration::from_millis(500), s.next())
+                                .await;
                         if let Ok(Err(e)) = next {
                             tracing::warn!(error = %e, "change notifications failed; polling");
                             sub = None;
@@ -112,6 +115,96 @@ impl AppState {
             }
         });
     }
+}
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory (SQLite file, master key, root credentials).
+    pub data_dir: std::path::PathBuf,
+    /// `postgres://...` to use PostgreSQL instead of SQLite.
+    pub database_url: Option<String>,
+    /// The default account (12 digits); generated on first start when absent.
+    pub account_id: Option<String>,
+    /// Region written into ARNs.
+    pub region: String,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] gatehouse_store::StoreError),
+    /// Bootstrap failed.
+    #[error("bootstrap: {0}")]
+    Bootstrap(#[from] bootstrap::BootstrapError),
+    /// The listener could not be bound or served.
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Opens the store, bootstraps, and returns the state and the bound listener.
+pub async fn prepare(
+    opts: &ServeOptions,
+) -> Result<
+    (
+        Arc<AppState>,
+        tokio::net::TcpListener,
+        bootstrap::RootCredentials,
+    ),
+    ServeError,
+> {
+    std::fs::create_dir_all(&opts.data_dir).map_err(|source| ServeError::Listen {
+        addr: opts.listen,
+        source,
+    })?;
+    let key = gatehouse_store::MasterKey::load_or_create(&opts.data_dir)?;
+    let store_opts = match &opts.database_url {
+        Some(url) => gatehouse_store::StoreOptions::postgres(url.clone()),
+        None => gatehouse_store::StoreOptions::sqlite(opts.data_dir.clone()),
+    };
+    let store = Store::open(&store_opts, key).await?;
+    let account = match (&opts.account_id, store.default_account().await) {
+        (_, Ok(a)) => a,
+        (Some(id), Err(_)) => store.ensure_default_account(id, "default").await?,
+        (None, Err(_)) => store.create_account(None, "default").await?,
+    };
+    let root = bootstrap::root_credentials(&opts.data_dir)?;
+    let config = ServerConfig {
+        region: opts.region.clone(),
+        root_access_key_id: root.access_key_id.clone(),
+        root_secret: root.secret.clone(),
+        account_id: account.account_id.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    let state = AppState::new(store, config);
+    state.spawn_invalidation();
+    Ok((state, listener, root))
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), std::io::Error> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// The router: the IAM and STS Query APIs at `/`.
@@ -134,6 +227,8 @@ pub struct CallContext<'a> {
     pub request_id: &'a str,
     /// The peer address.
     pub source_ip: String,
+    /// What authorization decided (for the audit record).
+    pub audit: std::sync::Mutex<audit::AuditFacts>,
 }
 
 impl CallContext<'_> {
@@ -146,7 +241,14 @@ impl CallContext<'_> {
 fn request_id() -> String {
     let b: [u8; 16] = rand::random();
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
@@ -192,7 +294,10 @@ async fn handle(
     let params = Params::parse(query, &body);
     let is_sts = params.get("Version") == Some("2011-06-15");
     let ns = if is_sts { xml::STS_NS } else { xml::IAM_NS };
-    let outcome = process(&state, &method, &uri, &headers, &body, &params, peer, &rid, is_sts).await;
+    let outcome = process(
+        &state, &method, &uri, &headers, &body, &params, peer, &rid, is_sts,
+    )
+    .await;
     match outcome {
         Ok(xml) => xml_response(StatusCode::OK, xml, &rid),
         Err(e) => error_response(&e, &rid, ns),
@@ -253,12 +358,14 @@ async fn process(
         principal,
         request_id: rid,
         source_ip: peer.ip().to_string(),
+        audit: std::sync::Mutex::new(audit::AuditFacts::default()),
     };
     let result = if is_sts {
         sts::dispatch(&ctx, &action, params).await
     } else {
         iam::dispatch(&ctx, &action, params).await
     };
+    record_audit(&ctx, &action, is_sts, &result).await?;
     if result.is_ok() && !is_sts && iam::is_write(&action) {
         // This node's own writes take effect at once; other nodes follow via the store.
         if let Ok(g) = state.store.policy_generation().await {
@@ -266,6 +373,42 @@ async fn process(
         }
     }
     result
+}
+
+/// Appends the call to the audit log. A call that cannot be audited fails (fail closed).
+async fn record_audit(
+    ctx: &CallContext<'_>,
+    action: &str,
+    is_sts: bool,
+    result: &Result<String, ApiError>,
+) -> Result<(), ApiError> {
+    let facts = ctx.audit.lock().map(|f| f.clone()).unwrap_or_default();
+    let service = if is_sts { "sts" } else { "iam" };
+    let record = audit::AuditRecord {
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        request_id: ctx.request_id.to_owned(),
+        principal: ctx.caller_arn.clone(),
+        action: if facts.action.is_empty() {
+            format!("{service}:{action}")
+        } else {
+            facts.action
+        },
+        resource: facts.resource,
+        decision: match (&facts.decision, result) {
+            (Some(d), _) => d.clone(),
+            (None, Ok(_)) => "Allow".to_owned(),
+            (None, Err(_)) => "Error".to_owned(),
+        },
+        statement: facts.statement,
+        source_ip: ctx.source_ip.clone(),
+        error_code: result.as_ref().err().map(|e| e.code.clone()),
+    };
+    let json = serde_json::to_string(&record).map_err(|_| ApiError::internal())?;
+    if let Err(e) = ctx.state.store.append_audit(&json).await {
+        tracing::error!(error = %e, request_id = ctx.request_id, "audit append failed");
+        return Err(ApiError::internal());
+    }
+    Ok(())
 }
 
 /// Finds the secret of the access key a request claims (before verifying anything).
@@ -293,7 +436,11 @@ async fn fetch_secret(
                 user_name: key.user_name.clone(),
                 access_key_id: key.access_key_id.clone(),
             };
-            Ok(Some((key_id, Secret::new(secret.expose_secret().as_bytes().to_vec()), caller)))
+            Ok(Some((
+                key_id,
+                Secret::new(secret.expose_secret().as_bytes().to_vec()),
+                caller,
+            )))
         }
         Ok(_) | Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => Ok(None),
         Err(e) => {
@@ -306,8 +453,24 @@ async fn fetch_secret(
 /// Decides whether the caller may perform `action` on `resource`; denies are audited by the
 /// caller of this function and returned as `AccessDenied` in AWS's words.
 pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<(), ApiError> {
+    let note = |decision: &str, statement: Option<String>| {
+        if let Ok(mut f) = ctx.audit.lock() {
+            f.action = action.to_owned();
+            f.resource = resource.to_owned();
+            f.decision = Some(decision.to_owned());
+            f.statement = statement;
+        }
+    };
     let Some(principal) = &ctx.principal else {
-        return Ok(()); // root: bootstrap credentials, not subject to policies
+        // Root: the bootstrap credentials, not subject to policies.
+        if !is_bootstrap(action) {
+            tracing::warn!(
+                action,
+                "root credentials used beyond bootstrap; create an admin user and use it instead"
+            );
+        }
+        note("Allow", Some("root".to_owned()));
+        return Ok(());
     };
     let mut req = Request::new(ctx.caller_arn.clone(), action, resource);
     req.context.insert("aws:SourceIp", ctx.source_ip.as_str());
@@ -318,24 +481,36 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
         .insert("aws:EpochTime", chrono::Utc::now().timestamp().to_string());
     principal.fill_context(&mut req);
     let decision = principal.decide(&req);
+    note(
+        decision.decision.as_str(),
+        decision.statements.first().map(ToString::to_string),
+    );
     if decision.decision == DecisionKind::Allow {
         return Ok(());
     }
-    let why = match decision.decision {
-        DecisionKind::ExplicitDeny => "with an explicit deny in",
-        _ => "because no",
-    };
-    let kind = match decision.decision {
-        DecisionKind::ExplicitDeny => decision
-            .statements
-            .first()
-            .map_or("an identity-based policy".to_owned(), |s| format!("a {}", s.policy_type)),
-        _ => decision
-            .missing
-            .map_or("identity-based policy allows".to_owned(), |m| m.to_string()),
+    let why = match (decision.decision, decision.missing) {
+        (DecisionKind::ExplicitDeny, _) => {
+            let kind = decision
+                .statements
+                .first()
+                .map_or("an identity-based policy".to_owned(), |s| {
+                    s.policy_type.to_string()
+                });
+            format!("with an explicit deny in a {kind}")
+        }
+        (_, Some(m)) => format!("because {m}"),
+        (_, None) => "because no identity-based policy allows the action".to_owned(),
     };
     Err(ApiError::access_denied(format!(
-        "User: {} is not authorized to perform: {action} on resource: {resource} {why} {kind}",
+        "User: {} is not authorized to perform: {action} on resource: {resource} {why}",
         ctx.caller_arn
     )))
+}
+
+/// Actions root may use without a warning: creating the first administrators.
+fn is_bootstrap(action: &str) -> bool {
+    let name = action.strip_prefix("iam:").unwrap_or(action);
+    ["Create", "Attach", "Put", "Add", "Get", "List", "Tag"]
+        .iter()
+        .any(|p| name.starts_with(p))
 }

@@ -19,9 +19,7 @@ impl Params {
             .filter(|(k, _)| !k.starts_with("X-Amz-"))
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        pairs.extend(
-            form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())),
-        );
+        pairs.extend(form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())));
         Params { pairs }
     }
 
@@ -120,12 +118,7 @@ impl Params {
         self.structs(name)
             .into_iter()
             .map(|fields| {
-                let get = |f: &str| {
-                    fields
-                        .iter()
-                        .find(|(k, _)| k == f)
-                        .map(|(_, v)| v.clone())
-                };
+                let get = |f: &str| fields.iter().find(|(k, _)| k == f).map(|(_, v)| v.clone());
                 match get("Key") {
                     Some(k) if !k.is_empty() => Ok((k, get("Value").unwrap_or_default())),
                     _ => Err(ApiError::validation("a tag needs a Key")),

@@ -34,5 +34,10 @@ pub(crate) async fn dispatch(
         }
         other => return Err(ApiError::invalid_action(other)),
     };
-    Ok(xml::response(action, xml::STS_NS, ctx.request_id, Some(&result)))
+    Ok(xml::response(
+        action,
+        xml::STS_NS,
+        ctx.request_id,
+        Some(&result),
+    ))
 }

@@ -113,7 +113,9 @@ pub fn error(kind: &str, code: &str, message: &str, request_id: &str, ns: &str) 
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{ns}\">"
     );
     x.wrap("Error", |x| {
-        x.elem("Type", kind).elem("Code", code).elem("Message", message);
+        x.elem("Type", kind)
+            .elem("Code", code)
+            .elem("Message", message);
     });
     x.elem("RequestId", request_id);
     x.close("ErrorResponse");

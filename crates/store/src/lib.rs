@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod credentials;
 mod db;
 mod error;
@@ -35,6 +36,7 @@ mod policies;
 pub mod seal;
 mod store;
 
+pub use audit::{AuditEntry, AuditVerification};
 pub use error::{EntityKind, Result, StoreError};
 pub use model::{
     AccessKey, AccessKeyStatus, Account, AttachedPolicy, Group, Guardrail, InlinePolicy, LastUsed,

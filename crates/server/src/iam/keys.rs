@@ -24,8 +24,16 @@ fn user_name(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiError> {
 
 pub(super) async fn create_access_key(ctx: &CallContext<'_>, p: &Params) -> Out {
     let user = user_name(ctx, p)?;
-    authorize(ctx, "iam:CreateAccessKey", &principal_arn(ctx, Target::User, &user).await)?;
-    let (key, secret) = ctx.state.store.create_access_key(ctx.account(), &user).await?;
+    authorize(
+        ctx,
+        "iam:CreateAccessKey",
+        &principal_arn(ctx, Target::User, &user).await,
+    )?;
+    let (key, secret) = ctx
+        .state
+        .store
+        .create_access_key(ctx.account(), &user)
+        .await?;
     let mut x = Xml::new();
     x.wrap("AccessKey", |x| {
         x.elem("UserName", &key.user_name)
@@ -39,7 +47,11 @@ pub(super) async fn create_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
 
 pub(super) async fn list_access_keys(ctx: &CallContext<'_>, p: &Params) -> Out {
     let user = user_name(ctx, p)?;
-    authorize(ctx, "iam:ListAccessKeys", &principal_arn(ctx, Target::User, &user).await)?;
+    authorize(
+        ctx,
+        "iam:ListAccessKeys",
+        &principal_arn(ctx, Target::User, &user).await,
+    )?;
     let page = ctx
         .state
         .store
@@ -47,7 +59,12 @@ pub(super) async fn list_access_keys(ctx: &CallContext<'_>, p: &Params) -> Out {
         .await?;
     let mut x = Xml::new();
     x.elem("UserName", &user);
-    render::page(&mut x, "AccessKeyMetadata", &page, render::access_key_metadata);
+    render::page(
+        &mut x,
+        "AccessKeyMetadata",
+        &page,
+        render::access_key_metadata,
+    );
     Ok(Some(x.finish()))
 }
 
@@ -63,7 +80,11 @@ pub(super) async fn update_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
             )));
         }
     };
-    authorize(ctx, "iam:UpdateAccessKey", &principal_arn(ctx, Target::User, &user).await)?;
+    authorize(
+        ctx,
+        "iam:UpdateAccessKey",
+        &principal_arn(ctx, Target::User, &user).await,
+    )?;
     ctx.state
         .store
         .update_access_key(ctx.account(), &user, key, status)
@@ -74,7 +95,11 @@ pub(super) async fn update_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
 pub(super) async fn delete_access_key(ctx: &CallContext<'_>, p: &Params) -> Out {
     let user = user_name(ctx, p)?;
     let key = p.required("AccessKeyId")?;
-    authorize(ctx, "iam:DeleteAccessKey", &principal_arn(ctx, Target::User, &user).await)?;
+    authorize(
+        ctx,
+        "iam:DeleteAccessKey",
+        &principal_arn(ctx, Target::User, &user).await,
+    )?;
     ctx.state
         .store
         .delete_access_key(ctx.account(), &user, key)
@@ -141,10 +166,14 @@ pub(super) async fn tag(ctx: &CallContext<'_>, p: &Params, action: &str, add: bo
             .into_iter()
             .map(|(k, v)| Tag::new(k, v))
             .collect();
-        store.tag_resource(ctx.account(), kind, &name, &tags).await?;
+        store
+            .tag_resource(ctx.account(), kind, &name, &tags)
+            .await?;
     } else {
         let keys = p.list("TagKeys");
-        store.untag_resource(ctx.account(), kind, &name, &keys).await?;
+        store
+            .untag_resource(ctx.account(), kind, &name, &keys)
+            .await?;
     }
     Ok(None)
 }

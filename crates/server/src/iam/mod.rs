@@ -168,7 +168,9 @@ pub(crate) async fn dispatch(
         "GetAccessKeyLastUsed" => keys::get_access_key_last_used(ctx, p).await?,
         "TagUser" | "TagRole" | "TagPolicy" => keys::tag(ctx, p, action, true).await?,
         "UntagUser" | "UntagRole" | "UntagPolicy" => keys::tag(ctx, p, action, false).await?,
-        "ListUserTags" | "ListRoleTags" | "ListPolicyTags" => keys::list_tags(ctx, p, action).await?,
+        "ListUserTags" | "ListRoleTags" | "ListPolicyTags" => {
+            keys::list_tags(ctx, p, action).await?
+        }
         "SimulatePrincipalPolicy" => simulate::simulate_principal_policy(ctx, p).await?,
         "SimulateCustomPolicy" => simulate::simulate_custom_policy(ctx, p).await?,
         "GetAccountAuthorizationDetails" => simulate::account_authorization_details(ctx, p).await?,

@@ -173,9 +173,13 @@ pub(super) async fn attach(ctx: &CallContext<'_>, p: &Params, t: Target, attach:
     )?;
     let store = &ctx.state.store;
     if attach {
-        store.attach_policy(ctx.account(), t.kind(), name, arn).await?;
+        store
+            .attach_policy(ctx.account(), t.kind(), name, arn)
+            .await?;
     } else {
-        store.detach_policy(ctx.account(), t.kind(), name, arn).await?;
+        store
+            .detach_policy(ctx.account(), t.kind(), name, arn)
+            .await?;
     }
     Ok(None)
 }
@@ -287,14 +291,26 @@ pub(super) async fn boundary(ctx: &CallContext<'_>, p: &Params, t: Target, put: 
     match (t, put) {
         (Target::User, true) => {
             let arn = p.required("PermissionsBoundary")?;
-            store.put_user_permissions_boundary(account, name, arn).await?;
+            store
+                .put_user_permissions_boundary(account, name, arn)
+                .await?;
         }
         (Target::Role, true) => {
             let arn = p.required("PermissionsBoundary")?;
-            store.put_role_permissions_boundary(account, name, arn).await?;
+            store
+                .put_role_permissions_boundary(account, name, arn)
+                .await?;
         }
-        (Target::User, false) => store.delete_user_permissions_boundary(account, name).await?,
-        (Target::Role, false) => store.delete_role_permissions_boundary(account, name).await?,
+        (Target::User, false) => {
+            store
+                .delete_user_permissions_boundary(account, name)
+                .await?
+        }
+        (Target::Role, false) => {
+            store
+                .delete_role_permissions_boundary(account, name)
+                .await?
+        }
         (Target::Group, _) => return Err(ApiError::invalid_action("GroupPermissionsBoundary")),
     }
     Ok(None)

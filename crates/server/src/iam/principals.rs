@@ -29,11 +29,20 @@ fn path(p: &Params) -> Result<Option<&str>, ApiError> {
     }
 }
 
-async fn all_tags(ctx: &CallContext<'_>, kind: TaggedKind, name: &str) -> Result<Vec<Tag>, ApiError> {
+async fn all_tags(
+    ctx: &CallContext<'_>,
+    kind: TaggedKind,
+    name: &str,
+) -> Result<Vec<Tag>, ApiError> {
     let page = ctx
         .state
         .store
-        .list_tags(ctx.account(), kind, name, &gatehouse_store::ListParams::first(1000))
+        .list_tags(
+            ctx.account(),
+            kind,
+            name,
+            &gatehouse_store::ListParams::first(1000),
+        )
         .await?;
     Ok(page.items)
 }
@@ -83,9 +92,15 @@ pub(super) async fn get_user(ctx: &CallContext<'_>, p: &Params) -> Out {
 
 pub(super) async fn list_users(ctx: &CallContext<'_>, p: &Params) -> Out {
     authorize(ctx, "iam:ListUsers", "*")?;
-    let page = ctx.state.store.list_users(ctx.account(), &list_params(p)?).await?;
+    let page = ctx
+        .state
+        .store
+        .list_users(ctx.account(), &list_params(p)?)
+        .await?;
     let mut x = Xml::new();
-    render::page(&mut x, "Users", &page, |x, u| render::user(x, "member", u, &[]));
+    render::page(&mut x, "Users", &page, |x, u| {
+        render::user(x, "member", u, &[])
+    });
     Ok(Some(x.finish()))
 }
 
@@ -97,7 +112,11 @@ pub(super) async fn update_user(ctx: &CallContext<'_>, p: &Params) -> Out {
     }
     let new_path = match p.get("NewPath") {
         Some(np) if np.starts_with('/') && np.ends_with('/') => Some(np),
-        Some(_) => return Err(ApiError::validation("The specified value for newPath is invalid.")),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "The specified value for newPath is invalid.",
+            ));
+        }
         None => None,
     };
     let arn = principal_arn(ctx, Target::User, name).await;
@@ -126,7 +145,11 @@ pub(super) async fn create_group(ctx: &CallContext<'_>, p: &Params) -> Out {
         "iam:CreateGroup",
         &iam_arn(ctx.account(), "group", path.unwrap_or("/"), name),
     )?;
-    let g = ctx.state.store.create_group(ctx.account(), name, path).await?;
+    let g = ctx
+        .state
+        .store
+        .create_group(ctx.account(), name, path)
+        .await?;
     let mut x = Xml::new();
     render::group(&mut x, "Group", &g);
     Ok(Some(x.finish()))
@@ -134,7 +157,11 @@ pub(super) async fn create_group(ctx: &CallContext<'_>, p: &Params) -> Out {
 
 pub(super) async fn get_group(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("GroupName")?;
-    authorize(ctx, "iam:GetGroup", &principal_arn(ctx, Target::Group, name).await)?;
+    authorize(
+        ctx,
+        "iam:GetGroup",
+        &principal_arn(ctx, Target::Group, name).await,
+    )?;
     let g = ctx.state.store.get_group(ctx.account(), name).await?;
     let members = ctx
         .state
@@ -143,21 +170,33 @@ pub(super) async fn get_group(ctx: &CallContext<'_>, p: &Params) -> Out {
         .await?;
     let mut x = Xml::new();
     render::group(&mut x, "Group", &g);
-    render::page(&mut x, "Users", &members, |x, u| render::user(x, "member", u, &[]));
+    render::page(&mut x, "Users", &members, |x, u| {
+        render::user(x, "member", u, &[])
+    });
     Ok(Some(x.finish()))
 }
 
 pub(super) async fn list_groups(ctx: &CallContext<'_>, p: &Params) -> Out {
     authorize(ctx, "iam:ListGroups", "*")?;
-    let page = ctx.state.store.list_groups(ctx.account(), &list_params(p)?).await?;
+    let page = ctx
+        .state
+        .store
+        .list_groups(ctx.account(), &list_params(p)?)
+        .await?;
     let mut x = Xml::new();
-    render::page(&mut x, "Groups", &page, |x, g| render::group(x, "member", g));
+    render::page(&mut x, "Groups", &page, |x, g| {
+        render::group(x, "member", g)
+    });
     Ok(Some(x.finish()))
 }
 
 pub(super) async fn delete_group(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("GroupName")?;
-    authorize(ctx, "iam:DeleteGroup", &principal_arn(ctx, Target::Group, name).await)?;
+    authorize(
+        ctx,
+        "iam:DeleteGroup",
+        &principal_arn(ctx, Target::Group, name).await,
+    )?;
     ctx.state.store.delete_group(ctx.account(), name).await?;
     Ok(None)
 }
@@ -175,21 +214,29 @@ pub(super) async fn add_user_to_group(ctx: &CallContext<'_>, p: &Params, add: bo
     if add {
         store.add_user_to_group(ctx.account(), group, user).await?;
     } else {
-        store.remove_user_from_group(ctx.account(), group, user).await?;
+        store
+            .remove_user_from_group(ctx.account(), group, user)
+            .await?;
     }
     Ok(None)
 }
 
 pub(super) async fn list_groups_for_user(ctx: &CallContext<'_>, p: &Params) -> Out {
     let user = p.required("UserName")?;
-    authorize(ctx, "iam:ListGroupsForUser", &principal_arn(ctx, Target::User, user).await)?;
+    authorize(
+        ctx,
+        "iam:ListGroupsForUser",
+        &principal_arn(ctx, Target::User, user).await,
+    )?;
     let page = ctx
         .state
         .store
         .list_groups_for_user(ctx.account(), user, &list_params(p)?)
         .await?;
     let mut x = Xml::new();
-    render::page(&mut x, "Groups", &page, |x, g| render::group(x, "member", g));
+    render::page(&mut x, "Groups", &page, |x, g| {
+        render::group(x, "member", g)
+    });
     Ok(Some(x.finish()))
 }
 
@@ -222,7 +269,11 @@ pub(super) async fn create_role(ctx: &CallContext<'_>, p: &Params) -> Out {
 
 pub(super) async fn get_role(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("RoleName")?;
-    authorize(ctx, "iam:GetRole", &principal_arn(ctx, Target::Role, name).await)?;
+    authorize(
+        ctx,
+        "iam:GetRole",
+        &principal_arn(ctx, Target::Role, name).await,
+    )?;
     let role = ctx.state.store.get_role(ctx.account(), name).await?;
     let tags = all_tags(ctx, TaggedKind::Role, name).await?;
     let mut x = Xml::new();
@@ -232,15 +283,25 @@ pub(super) async fn get_role(ctx: &CallContext<'_>, p: &Params) -> Out {
 
 pub(super) async fn list_roles(ctx: &CallContext<'_>, p: &Params) -> Out {
     authorize(ctx, "iam:ListRoles", "*")?;
-    let page = ctx.state.store.list_roles(ctx.account(), &list_params(p)?).await?;
+    let page = ctx
+        .state
+        .store
+        .list_roles(ctx.account(), &list_params(p)?)
+        .await?;
     let mut x = Xml::new();
-    render::page(&mut x, "Roles", &page, |x, r| render::role(x, "member", r, &[]));
+    render::page(&mut x, "Roles", &page, |x, r| {
+        render::role(x, "member", r, &[])
+    });
     Ok(Some(x.finish()))
 }
 
 pub(super) async fn delete_role(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("RoleName")?;
-    authorize(ctx, "iam:DeleteRole", &principal_arn(ctx, Target::Role, name).await)?;
+    authorize(
+        ctx,
+        "iam:DeleteRole",
+        &principal_arn(ctx, Target::Role, name).await,
+    )?;
     ctx.state.store.delete_role(ctx.account(), name).await?;
     Ok(None)
 }
@@ -263,11 +324,18 @@ pub(super) async fn update_assume_role_policy(ctx: &CallContext<'_>, p: &Params)
 
 pub(super) async fn update_role(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("RoleName")?;
-    authorize(ctx, "iam:UpdateRole", &principal_arn(ctx, Target::Role, name).await)?;
+    authorize(
+        ctx,
+        "iam:UpdateRole",
+        &principal_arn(ctx, Target::Role, name).await,
+    )?;
     let update = RoleUpdate {
         description: p.get("Description").map(str::to_owned),
         max_session_duration: p.int("MaxSessionDuration", 3600, 43200)?,
     };
-    ctx.state.store.update_role(ctx.account(), name, &update).await?;
+    ctx.state
+        .store
+        .update_role(ctx.account(), name, &update)
+        .await?;
     Ok(Some(String::new()))
 }

@@ -110,7 +110,10 @@ pub(crate) fn policy_version(x: &mut Xml, tag: &str, v: &PolicyVersion, with_doc
             x.elem("Document", &document(&v.document));
         }
         x.elem("VersionId", &v.version_id)
-            .elem("IsDefaultVersion", if v.is_default { "true" } else { "false" })
+            .elem(
+                "IsDefaultVersion",
+                if v.is_default { "true" } else { "false" },
+            )
             .elem("CreateDate", &time(&v.created));
     });
 }
@@ -126,7 +129,10 @@ pub(crate) fn access_key_metadata(x: &mut Xml, k: &AccessKey) {
 
 /// `<IsTruncated>` and `<Marker>` for a page.
 pub(crate) fn paging<T>(x: &mut Xml, page: &Page<T>) {
-    x.elem("IsTruncated", if page.is_truncated() { "true" } else { "false" });
+    x.elem(
+        "IsTruncated",
+        if page.is_truncated() { "true" } else { "false" },
+    );
     x.opt("Marker", page.next_marker.as_deref());
 }
 

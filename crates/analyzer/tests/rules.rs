@@ -1,0 +1,76 @@
+//! Every rule fires on its planted-risk fixture (`tests/fixtures/RULE/fire.json`) and stays
+//! quiet on the near miss next to it (`quiet.json`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use gatehouse_analyzer::{RULES, scan_bytes};
+use std::path::Path;
+
+fn rules_in(file: &Path) -> Vec<&'static str> {
+    let bytes = std::fs::read(file).unwrap();
+    scan_bytes(&file.display().to_string(), &bytes)
+        .into_iter()
+        .map(|f| f.rule)
+        .collect()
+}
+
+#[test]
+fn every_rule_fires_on_its_fixture_and_not_on_the_near_miss() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut failures = Vec::new();
+    for rule in RULES {
+        let fire = dir.join(rule.id).join("fire.json");
+        let quiet = dir.join(rule.id).join("quiet.json");
+        assert!(
+            fire.exists() && quiet.exists(),
+            "fixtures missing for {}",
+            rule.id
+        );
+        let got = rules_in(&fire);
+        if !got.contains(&rule.id) {
+            failures.push(format!(
+                "{}: did not fire on fire.json (got {got:?})",
+                rule.id
+            ));
+        }
+        let got = rules_in(&quiet);
+        if got.contains(&rule.id) {
+            failures.push(format!("{}: fired on quiet.json", rule.id));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn findings_carry_the_exact_place() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let file = dir.join("GH-TR-001/fire.json");
+    let findings = scan_bytes("fire.json", &std::fs::read(file).unwrap());
+    let f = findings.iter().find(|f| f.rule == "GH-TR-001").unwrap();
+    assert_eq!(
+        f.location.json_path.as_deref(),
+        Some("$.RoleDetailList[0].AssumeRolePolicyDocument.Statement[0].Principal")
+    );
+    assert_eq!(f.location.statement.as_deref(), Some("#0"));
+    assert!(!f.why.is_empty() && !f.fix.is_empty());
+
+    let file = dir.join("GH-AI-001/fire.json");
+    let findings = scan_bytes("p.json", &std::fs::read(file).unwrap());
+    let f = findings.iter().find(|f| f.rule == "GH-AI-001").unwrap();
+    assert_eq!(f.location.json_path.as_deref(), Some("$.Statement[0]"));
+    assert_eq!(f.location.policy.as_deref(), Some("p"));
+}
+
+#[test]
+fn engine_honours_deny_and_conditions() {
+    // A Deny on the management action silences GH-AI-001 (checked by the fixture); a
+    // condition the probe cannot satisfy silences GH-PE-005.
+    let doc = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":["iam:PassRole","ec2:RunInstances"],"Resource":"*",
+         "Condition":{"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}}]}"#;
+    let rules: Vec<_> = scan_bytes("c.json", doc.as_bytes())
+        .into_iter()
+        .map(|f| f.rule)
+        .collect();
+    assert!(!rules.contains(&"GH-PE-005"), "{rules:?}");
+    assert!(rules.contains(&"GH-OP-004"), "{rules:?}");
+}

@@ -1,0 +1,105 @@
+//! `gatehouse scan PATH...`: analyze AWS, Azure and GCP IAM exports offline and report
+//! findings as text, JSON or SARIF; `--fail-on SEVERITY` turns findings into exit code 1.
+
+use anyhow::{Context as _, Result};
+use clap::{Args, ValueEnum};
+use gatehouse_analyzer::{Severity, collect_files, output, scan_files};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Files at or above which a progress bar is shown (when stderr is a terminal).
+const PROGRESS_MIN_FILES: usize = 50;
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    /// Files or directories (read recursively: `*.json` and extension-less files).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
+    format: ScanFormat,
+    /// Exit with status 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    fail_on: Option<FailOn>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ScanFormat {
+    /// Findings grouped by severity, for people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// SARIF 2.1.0, for code-scanning tools.
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl From<FailOn> for Severity {
+    fn from(f: FailOn) -> Severity {
+        match f {
+            FailOn::Critical => Severity::Critical,
+            FailOn::High => Severity::High,
+            FailOn::Medium => Severity::Medium,
+            FailOn::Low => Severity::Low,
+            FailOn::Info => Severity::Info,
+        }
+    }
+}
+
+pub(crate) fn run(args: ScanArgs) -> Result<ExitCode> {
+    let files = collect_files(&args.paths).context("collecting input files")?;
+    let bar = (files.len() >= PROGRESS_MIN_FILES && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(files.len() as u64);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let report = scan_files(&files, &|| {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        ScanFormat::Text => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            stdout.write_all(output::text(&report, color).as_bytes())?;
+        }
+        ScanFormat::Json => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&output::json(&report))?
+        )?,
+        ScanFormat::Sarif => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&output::sarif(&report))?
+        )?,
+    }
+    stdout.flush()?;
+    let failed = args.fail_on.is_some_and(|f| {
+        report
+            .max_severity()
+            .is_some_and(|m| m >= Severity::from(f))
+    });
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

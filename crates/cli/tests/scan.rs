@@ -1,0 +1,84 @@
+//! `gatehouse scan`: exit codes with `--fail-on`, and the SARIF 2.1.0 fields CI tools read.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../analyzer/tests/fixtures")
+}
+
+fn scan(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("scan")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn fail_on_sets_the_exit_code() {
+    let admin = fixtures().join("GH-OP-001/fire.json"); // critical
+    let benign = fixtures().join("GH-OP-001/quiet.json"); // s3:* on one bucket: medium at most
+    let a = admin.to_str().unwrap();
+    let b = benign.to_str().unwrap();
+    assert_eq!(scan(&[a]).0, 0, "no --fail-on: always 0");
+    assert_eq!(scan(&[a, "--fail-on", "critical"]).0, 1);
+    assert_eq!(scan(&[a, "--fail-on", "low"]).0, 1);
+    assert_eq!(scan(&[b, "--fail-on", "critical"]).0, 0);
+    assert_eq!(scan(&["/nonexistent/gatehouse-scan-input"]).0, 2);
+    let (code, text) = scan(&[a]);
+    assert_eq!(code, 0);
+    assert!(text.contains("== CRITICAL"), "{text}");
+    assert!(text.contains("[GH-OP-001]"));
+    assert!(
+        !text.contains("\x1b["),
+        "no colour when stdout is not a terminal"
+    );
+}
+
+#[test]
+fn sarif_has_the_required_fields() {
+    let dir = fixtures();
+    let (code, out) = scan(&[
+        dir.to_str().unwrap(),
+        "--format",
+        "sarif",
+        "--fail-on",
+        "high",
+    ]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["$schema"].as_str().unwrap().contains("sarif"));
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "gatehouse");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["id"] == "GH-AI-001"));
+    let results = run["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for r in results {
+        assert!(r["ruleId"].as_str().unwrap().starts_with("GH-"));
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap()));
+        assert!(!r["message"]["text"].as_str().unwrap().is_empty());
+        let loc = &r["locations"][0];
+        assert!(loc["physicalLocation"]["artifactLocation"]["uri"].is_string());
+        assert!(loc["logicalLocations"][0]["name"].is_string());
+    }
+}
+
+#[test]
+fn json_output_counts() {
+    let f = fixtures().join("GH-TR-003/fire.json");
+    let (code, out) = scan(&[f.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["files"], 1);
+    assert_eq!(v["counts"]["critical"], 1);
+    assert_eq!(v["findings"][0]["rule"], "GH-TR-003");
+    assert_eq!(v["findings"][0]["location"]["json_path"], "$.bindings[0]");
+}
