@@ -49,6 +49,12 @@ pub(crate) enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Rust ignores SIGPIPE, so `gatehouse policy validate ... | head` would fail on a
+    // closed pipe; a command line tool should end quietly instead. The server keeps the
+    // ignored disposition: a client closing its socket must not end the process.
+    if !matches!(cli.command, Command::Serve(_)) {
+        sigpipe::reset();
+    }
     let outcome = match cli.command {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Scan(a) => scan::run(a),
