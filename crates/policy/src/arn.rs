@@ -10,8 +10,8 @@
 //! check "each of the six colon-delimited components separately", so such a pattern never
 //! matches there.
 
-use crate::pattern::{Glob, Tok, glob_match};
-use crate::template::{GlobTemplate, Part, VariableSource, is_dynamic};
+use crate::pattern::{Glob, Tok, TokBuf, glob_match};
+use crate::template::{ExactTemplate, GlobTemplate, Part, VariableSource, is_dynamic};
 
 /// A compiled ARN (or `*`) pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,13 @@ pub(crate) enum ArnPattern {
         template: GlobTemplate,
         strict: bool,
     },
+    /// Contains policy variables but no wildcard: matched by equality with the substituted
+    /// text, piece by piece, which needs neither tokens nor segments (segment-wise equality
+    /// is whole-string equality).
+    DynamicExact {
+        template: ExactTemplate,
+        strict: bool,
+    },
 }
 
 impl ArnPattern {
@@ -47,6 +54,16 @@ impl ArnPattern {
 
     fn build(parts: &[Part], strict: bool) -> ArnPattern {
         if is_dynamic(parts) {
+            let wildcard = parts.iter().any(|p| match p {
+                Part::Text(t) => crate::pattern::has_wildcard(t),
+                _ => false,
+            });
+            if !wildcard {
+                return ArnPattern::DynamicExact {
+                    template: ExactTemplate::new(parts.to_vec()),
+                    strict,
+                };
+            }
             return ArnPattern::Dynamic {
                 template: GlobTemplate::new(parts),
                 strict,
@@ -88,58 +105,104 @@ impl ArnPattern {
     }
 
     pub(crate) fn matches(&self, vars: &impl VariableSource, value: &str) -> bool {
+        self.matches_with(vars, value, || split_arn(value))
+    }
+
+    /// Matches `value`, whose six segments `segments` gives when asked (a request's resource
+    /// is split once per decision, not once per statement).
+    pub(crate) fn matches_with<'v>(
+        &self,
+        vars: &impl VariableSource,
+        value: &'v str,
+        segments: impl FnOnce() -> Option<[&'v str; 6]>,
+    ) -> bool {
         match self {
             ArnPattern::Any => true,
             ArnPattern::Exact(e) => **e == *value,
             ArnPattern::Segments(globs) => {
-                let mut it = value.splitn(6, ':');
-                globs
-                    .iter()
-                    .all(|g| it.next().is_some_and(|seg| g.matches(seg)))
+                segments().is_some_and(|segs| globs.iter().zip(segs).all(|(g, seg)| g.matches(seg)))
             }
             ArnPattern::Whole(g) => g.matches(value),
             ArnPattern::Never => false,
+            ArnPattern::DynamicExact { template, strict } => {
+                template.equals(vars, value) && (!strict || segments().is_some())
+            }
             ArnPattern::Dynamic { template, strict } => {
-                let mut toks = Vec::new();
+                let mut toks = TokBuf::new();
                 if template.resolve(vars, &mut toks).is_none() {
                     return false;
                 }
-                match split_segments(&toks) {
-                    Some(segs) => {
-                        let mut it = value.splitn(6, ':');
-                        segs.iter()
-                            .all(|s| it.next().is_some_and(|seg| glob_match(s, seg)))
-                    }
-                    None => !strict && glob_match(&toks, value),
+                let colons: usize = toks
+                    .iter()
+                    .map(|t| match t {
+                        Tok::Lit(l) => memchr::memchr_iter(b':', l.as_bytes()).count(),
+                        _ => 0,
+                    })
+                    .sum();
+                if colons < 5 {
+                    return !strict && glob_match(&toks, value);
                 }
+                segments().is_some_and(|segs| segments_match(&toks, segs))
             }
         }
     }
 }
 
-/// Splits resolved tokens at the first five literal colons; `None` when there are fewer.
-fn split_segments<'a>(toks: &[Tok<'a>]) -> Option<[Vec<Tok<'a>>; 6]> {
-    let mut segs: [Vec<Tok<'a>>; 6] = Default::default();
-    let mut i = 0usize;
+/// Matches resolved tokens that hold at least five literal colons against `value`, one
+/// colon-separated segment at a time: the tokens are cut at their first five literal colons
+/// and each piece must match the value's segment in the same place (the sixth piece takes the
+/// rest, colons included). Streams the pieces so that nothing is allocated.
+fn segments_match(toks: &[Tok<'_>], value: [&str; 6]) -> bool {
+    let mut segments = value.into_iter();
+    let mut piece: smallvec::SmallVec<[Tok<'_>; 8]> = smallvec::SmallVec::new();
+    let mut cut = 0usize;
     for t in toks {
         match t {
-            Tok::Lit(l) if i < 5 => {
+            Tok::Lit(l) if cut < 5 => {
                 let mut rest = *l;
-                while let Some(pos) = rest.find(':').filter(|_| i < 5) {
+                while cut < 5 {
+                    let Some(pos) = memchr::memchr(b':', rest.as_bytes()) else {
+                        break;
+                    };
                     if pos > 0 {
-                        segs[i].push(Tok::Lit(&rest[..pos]));
+                        piece.push(Tok::Lit(&rest[..pos]));
                     }
-                    i += 1;
+                    if !segments.next().is_some_and(|seg| glob_match(&piece, seg)) {
+                        return false;
+                    }
+                    piece.clear();
+                    cut += 1;
                     rest = &rest[pos + 1..];
                 }
                 if !rest.is_empty() {
-                    segs[i].push(Tok::Lit(rest));
+                    piece.push(Tok::Lit(rest));
                 }
             }
-            other => segs[i].push(*other),
+            other => piece.push(*other),
         }
     }
-    (i == 5).then_some(segs)
+    cut == 5 && segments.next().is_some_and(|seg| glob_match(&piece, seg))
+}
+
+/// The six colon-separated segments of an ARN (the sixth keeps any further colons); `None`
+/// when there are fewer than five colons.
+pub(crate) fn split_arn(s: &str) -> Option<[&str; 6]> {
+    // A plain loop: the colons of an ARN come early, and a SIMD search's setup costs more
+    // than it saves on strings this short.
+    let mut out = [""; 6];
+    let (mut found, mut start) = (0usize, 0usize);
+    for (i, b) in s.bytes().enumerate() {
+        if b == b':' {
+            *out.get_mut(found)? = s.get(start..i)?;
+            start = i + 1;
+            found += 1;
+            if found == 5 {
+                out[5] = s.get(start..)?;
+                return Some(out);
+            }
+        }
+    }
+    None
 }
 
 /// True when `text` has the shape of an ARN (`arn:` and at least six segments) or is `*`.
@@ -191,6 +254,33 @@ mod tests {
             "arn:gatehouse:logs:r:1:log-group:x:y:z"
         ));
         assert!(!m("arn:gatehouse:iam::111122223333:user/*", "*"));
+    }
+
+    #[test]
+    fn arns_split_into_six_segments() {
+        assert_eq!(
+            split_arn("arn:aws:logs:r:1:log-group:x:y"),
+            Some(["arn", "aws", "logs", "r", "1", "log-group:x:y"])
+        );
+        assert_eq!(
+            split_arn("arn:aws:s3:::"),
+            Some(["arn", "aws", "s3", "", "", ""])
+        );
+        assert_eq!(split_arn("arn:aws:s3::"), None);
+        assert_eq!(split_arn("*"), None);
+    }
+
+    #[test]
+    fn variables_without_wildcards_match_by_equality() {
+        let parts = parse("arn:gatehouse:iam::1:user/${aws:username}", true).unwrap_or_default();
+        let resource = ArnPattern::new(&parts);
+        assert!(matches!(resource, ArnPattern::DynamicExact { .. }));
+        assert!(resource.matches(&NoVars, "arn:gatehouse:iam::1:user/alice"));
+        assert!(!resource.matches(&NoVars, "arn:gatehouse:iam::1:user/alice2"));
+        // fewer than six segments: equality for Resource, never for an Arn* condition
+        let short = parse("user/${aws:username}", true).unwrap_or_default();
+        assert!(ArnPattern::new(&short).matches(&NoVars, "user/alice"));
+        assert!(!ArnPattern::new_condition(&short).matches(&NoVars, "user/alice"));
     }
 
     #[test]

@@ -349,7 +349,7 @@ impl CompiledCondition {
             }
             Test::Binary(values) => values.iter().any(|p| **p == *v),
             Test::Ip(nets) => {
-                let ip = parse_ip(v)?;
+                let ip = req.parsed_ip(v)?;
                 nets.iter().any(|n| n.contains(&ip))
             }
             Test::Arn(patterns) => patterns.iter().any(|p| p.matches(req, v)),
@@ -412,7 +412,7 @@ pub(crate) fn parse_cidr(s: &str) -> Option<IpNet> {
     }
 }
 
-fn parse_ip(s: &str) -> Option<IpAddr> {
+pub(crate) fn parse_ip(s: &str) -> Option<IpAddr> {
     s.trim().parse::<IpAddr>().ok()
 }
 

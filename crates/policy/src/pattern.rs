@@ -17,6 +17,10 @@ pub(crate) enum Tok<'a> {
     One,
 }
 
+/// Tokens of a pattern resolved for one request; inline up to 16 so that a decision does not
+/// allocate for ordinary patterns.
+pub(crate) type TokBuf<'a> = smallvec::SmallVec<[Tok<'a>; 16]>;
+
 /// Anything that can be viewed as a [`Tok`]; lets one matcher serve owned and borrowed tokens.
 pub(crate) trait AsTok {
     fn as_tok(&self) -> Tok<'_>;

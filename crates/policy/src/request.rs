@@ -6,11 +6,13 @@
 //! `aws:PrincipalAccount`, `aws:username`) available when the context does not give them.
 
 use crate::template::VariableSource;
+use arrayvec::ArrayString;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
+use std::net::IpAddr;
 
 /// A request to decide.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,9 +118,16 @@ impl Context {
 
     /// The values of a key, if present.
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
+        // Keys are nearly always spelled as the policy spells them: the exact comparison
+        // (a memcmp) settles most lookups before the byte-wise case-insensitive one.
         self.entries
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .find(|(k, _)| k == key)
+            .or_else(|| {
+                self.entries
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            })
             .map(|(_, v)| v)
     }
 
@@ -242,16 +251,13 @@ pub struct Arn<'a> {
 impl<'a> Arn<'a> {
     /// Splits an ARN; `None` when `s` is not of the ARN shape.
     pub fn parse(s: &'a str) -> Option<Arn<'a>> {
-        let mut it = s.splitn(6, ':');
-        if it.next()? != "arn" {
-            return None;
-        }
-        Some(Arn {
-            partition: it.next()?,
-            service: it.next()?,
-            region: it.next()?,
-            account: it.next()?,
-            resource: it.next()?,
+        let [arn, partition, service, region, account, resource] = crate::arn::split_arn(s)?;
+        (arn == "arn").then_some(Arn {
+            partition,
+            service,
+            region,
+            account,
+            resource,
         })
     }
 }
@@ -261,37 +267,95 @@ impl<'a> Arn<'a> {
 pub(crate) struct Prepared<'r> {
     pub(crate) req: &'r Request,
     /// The action in lower case (actions match case-insensitively).
-    pub(crate) action_lc: Box<str>,
+    pub(crate) action_lc: LowerAction,
     /// The principal's account (empty when the principal is not an ARN with one).
     pub(crate) principal_account: &'r str,
+    /// The principal's ARN, split (`None` for a service principal name).
+    principal_parts: Option<Arn<'r>>,
+    /// The resource ARN's six segments, split once when first needed.
+    resource_segments: OnceCell<Option<[&'r str; 6]>>,
     /// For an assumed-role session, the role's ARN.
     role_arn: OnceCell<Option<String>>,
     derived_arn: OnceCell<Option<String>>,
     /// The principal has a permissions boundary: a resource-based `Deny` with `NotPrincipal`
     /// then applies to it whatever `NotPrincipal` names (AWS's NotPrincipal docs).
     pub(crate) has_boundary: bool,
+    /// The last address parsed for an IP condition, by the position of its text in the
+    /// request: the same `aws:SourceIp` is usually tested by several statements.
+    ip_memo: Cell<Option<(usize, usize, Option<IpAddr>)>>,
+}
+
+/// An action name in lower case, inline when short (every action AWS or Gatehouse defines).
+#[derive(Debug)]
+pub(crate) enum LowerAction {
+    Inline(ArrayString<64>),
+    Heap(Box<str>),
+}
+
+impl LowerAction {
+    fn new(action: &str) -> LowerAction {
+        // Lower-cased as policy actions are when compiled (`str::to_lowercase`), so that an
+        // action always matches itself; the ASCII path avoids the Unicode tables.
+        if action.is_ascii() {
+            match ArrayString::<64>::from(action) {
+                Ok(mut buf) => {
+                    buf.make_ascii_lowercase();
+                    LowerAction::Inline(buf)
+                }
+                Err(_) => LowerAction::Heap(action.to_ascii_lowercase().into_boxed_str()),
+            }
+        } else {
+            LowerAction::Heap(action.to_lowercase().into_boxed_str())
+        }
+    }
+}
+
+impl std::ops::Deref for LowerAction {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            LowerAction::Inline(s) => s,
+            LowerAction::Heap(s) => s,
+        }
+    }
 }
 
 impl<'r> Prepared<'r> {
     pub(crate) fn new(req: &'r Request) -> Prepared<'r> {
-        // Lower-cased as policy actions are when compiled (`str::to_lowercase`), so that an
-        // action always matches itself; the ASCII path avoids the Unicode tables.
-        let action_lc: Box<str> = if !req.action.is_ascii() {
-            req.action.to_lowercase().into_boxed_str()
-        } else if req.action.bytes().any(|b| b.is_ascii_uppercase()) {
-            req.action.to_ascii_lowercase().into_boxed_str()
-        } else {
-            req.action.as_str().into()
-        };
-        let principal_account = Arn::parse(&req.principal).map_or("", |a| a.account);
+        let action_lc = LowerAction::new(&req.action);
+        let principal_parts = Arn::parse(&req.principal);
+        let principal_account = principal_parts.map_or("", |a| a.account);
         Prepared {
             req,
             action_lc,
             principal_account,
+            principal_parts,
+            resource_segments: OnceCell::new(),
             role_arn: OnceCell::new(),
             derived_arn: OnceCell::new(),
             has_boundary: false,
+            ip_memo: Cell::new(None),
         }
+    }
+
+    /// The six segments of the resource ARN; `None` when it is not ARN-shaped.
+    pub(crate) fn resource_segments(&self) -> Option<[&'r str; 6]> {
+        *self
+            .resource_segments
+            .get_or_init(|| crate::arn::split_arn(&self.req.resource))
+    }
+
+    /// `v` (a value of this request) read as an IP address; `None` when it is not one.
+    pub(crate) fn parsed_ip(&self, v: &str) -> Option<IpAddr> {
+        let at = (v.as_ptr() as usize, v.len());
+        if let Some((p, l, ip)) = self.ip_memo.get()
+            && (p, l) == at
+        {
+            return ip;
+        }
+        let ip = crate::condition::parse_ip(v);
+        self.ip_memo.set(Some((at.0, at.1, ip)));
+        ip
     }
 
     /// The service prefix of the action (lower case).
@@ -310,7 +374,7 @@ impl<'r> Prepared<'r> {
             return self
                 .derived_arn
                 .get_or_init(|| {
-                    Arn::parse(&self.req.principal)?;
+                    self.principal_parts?;
                     Some(self.role_arn().unwrap_or(&self.req.principal).to_owned())
                 })
                 .as_ref()
@@ -325,7 +389,7 @@ impl<'r> Prepared<'r> {
             return Some(self.principal_account);
         }
         if key.eq_ignore_ascii_case("aws:username") {
-            let arn = Arn::parse(&self.req.principal)?;
+            let arn = self.principal_parts?;
             if arn.service == "iam" {
                 let path = arn.resource.strip_prefix("user/")?;
                 return path.rsplit('/').next();
@@ -355,7 +419,7 @@ impl<'r> Prepared<'r> {
     pub(crate) fn role_arn(&self) -> Option<&str> {
         self.role_arn
             .get_or_init(|| {
-                let arn = Arn::parse(&self.req.principal)?;
+                let arn = self.principal_parts?;
                 if arn.service != "sts" {
                     return None;
                 }

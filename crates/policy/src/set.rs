@@ -321,7 +321,13 @@ impl CompiledStatement {
     fn resource_matches(&self, req: &Prepared<'_>) -> bool {
         match &self.resources {
             None => true,
-            Some(r) => r.patterns.iter().any(|p| p.matches(req, &req.req.resource)) != r.negated,
+            Some(r) => {
+                let resource = req.req.resource.as_str();
+                r.patterns
+                    .iter()
+                    .any(|p| p.matches_with(req, resource, || req.resource_segments()))
+                    != r.negated
+            }
         }
     }
 

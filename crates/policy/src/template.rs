@@ -7,7 +7,7 @@
 //! wildcard. A variable whose key is absent (and that has no default) makes the whole
 //! element fail to match, as AWS documents.
 
-use crate::pattern::{OwnedTok, Tok, glob_match, tokenize};
+use crate::pattern::{OwnedTok, Tok, TokBuf, glob_match, tokenize};
 
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +141,7 @@ impl GlobTemplate {
     pub(crate) fn resolve<'a>(
         &'a self,
         vars: &'a impl VariableSource,
-        out: &mut Vec<Tok<'a>>,
+        out: &mut TokBuf<'a>,
     ) -> Option<()> {
         out.clear();
         for p in self.parts.iter() {
@@ -158,7 +158,7 @@ impl GlobTemplate {
 
     /// Matches `s` after resolving variables.
     pub(crate) fn matches(&self, vars: &impl VariableSource, s: &str) -> bool {
-        let mut toks = Vec::with_capacity(self.parts.len());
+        let mut toks = TokBuf::new();
         match self.resolve(vars, &mut toks) {
             Some(()) => glob_match(&toks, s),
             None => false,
