@@ -56,7 +56,21 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Compiled policies per principal.
     pub cache: PolicyCache,
+    /// When this node last recorded each access key's use (see [`AppState::note_key_use`]).
+    key_use: std::sync::Mutex<std::collections::HashMap<String, KeyUse>>,
 }
+
+/// The last recorded use of an access key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyUse {
+    at: std::time::Instant,
+    service: String,
+    region: String,
+}
+
+/// AWS reports an access key's last use with coarse precision; recording it at most this
+/// often per key keeps a database write off almost every request.
+const KEY_USE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AppState {
     /// New state over an opened store.
@@ -65,7 +79,42 @@ impl AppState {
             store,
             config,
             cache: PolicyCache::default(),
+            key_use: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// Records that an access key was used (for `GetAccessKeyLastUsed`), unless this node
+    /// recorded the same service and region for it within [`KEY_USE_INTERVAL`]. A failure
+    /// is logged, not fatal: bookkeeping must not turn a valid request away.
+    pub async fn note_key_use(&self, access_key_id: &str, service: &str, region: &str) {
+        let now = std::time::Instant::now();
+        let fresh = KeyUse {
+            at: now,
+            service: service.to_owned(),
+            region: region.to_owned(),
+        };
+        let due = match self.key_use.lock() {
+            Ok(mut seen) => {
+                let due = seen.get(access_key_id).is_none_or(|u| {
+                    now.duration_since(u.at) >= KEY_USE_INTERVAL
+                        || u.service != service
+                        || u.region != region
+                });
+                if due {
+                    seen.insert(access_key_id.to_owned(), fresh);
+                }
+                due
+            }
+            Err(_) => true,
+        };
+        if due
+            && let Err(e) = self
+                .store
+                .record_access_key_use(access_key_id, service, region)
+                .await
+        {
+            tracing::warn!(error = %e, access_key_id, "could not record access key use");
+        }
     }
 
     /// The compiled policies of a user (cached per store generation).
@@ -335,7 +384,13 @@ async fn process(
     };
     // Authenticate first: an unauthenticated caller learns nothing, not even which actions exist.
     let fetched = fetch_secret(state, headers, query).await?;
-    let caller = identity::verify(method.as_str(), uri.path(), query, headers, body, fetched)?;
+    let (caller, sig) =
+        identity::verify(method.as_str(), uri.path(), query, headers, body, fetched)?;
+    if let Caller::User { access_key_id, .. } = &caller {
+        state
+            .note_key_use(access_key_id, &sig.service, &sig.region)
+            .await;
+    }
     if !known {
         return Err(ApiError::invalid_action(&action));
     }

@@ -197,15 +197,36 @@ pub(super) async fn simulate_custom_policy(ctx: &CallContext<'_>, p: &Params) ->
     Ok(Some(simulate(p, &caller, eval, None)?))
 }
 
-pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, _p: &Params) -> Out {
+pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, p: &Params) -> Out {
     authorize(ctx, "iam:GetAccountAuthorizationDetails", "*")?;
+    const FILTERS: [&str; 5] = [
+        "User",
+        "Role",
+        "Group",
+        "LocalManagedPolicy",
+        "AWSManagedPolicy",
+    ];
+    let filter = p.list("Filter");
+    if let Some(bad) = filter.iter().find(|f| !FILTERS.contains(&f.as_str())) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{bad}' at 'filter' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            FILTERS.join(", ")
+        )));
+    }
+    // No filter means every kind of entity, as in AWS.
+    let wants = |kind: &str| filter.is_empty() || filter.iter().any(|f| f == kind);
     let store = &ctx.state.store;
     let account = ctx.account();
     let all = ListParams::first(1000);
     let mut x = Xml::new();
 
     x.open("UserDetailList");
-    for u in store.list_users(account, &all).await?.items {
+    let users = if wants("User") {
+        store.list_users(account, &all).await?.items
+    } else {
+        Vec::new()
+    };
+    for u in users {
         let info = store
             .load_principal_policies(account, PrincipalRef::User(&u.name))
             .await?;
@@ -232,7 +253,12 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, _p: &Pa
     x.close("UserDetailList");
 
     x.open("GroupDetailList");
-    for g in store.list_groups(account, &all).await?.items {
+    let groups = if wants("Group") {
+        store.list_groups(account, &all).await?.items
+    } else {
+        Vec::new()
+    };
+    for g in groups {
         let inline = store
             .list_inline_policies(account, PrincipalKind::Group, &g.name, &all)
             .await?
@@ -269,7 +295,12 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, _p: &Pa
     x.close("GroupDetailList");
 
     x.open("RoleDetailList");
-    for r in store.list_roles(account, &all).await?.items {
+    let roles = if wants("Role") {
+        store.list_roles(account, &all).await?.items
+    } else {
+        Vec::new()
+    };
+    for r in roles {
         let info = store
             .load_principal_policies(account, PrincipalRef::Role(&r.name))
             .await?;
@@ -296,7 +327,13 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, _p: &Pa
     x.close("RoleDetailList");
 
     x.open("Policies");
-    for pol in store.list_policies(account, &all).await?.items {
+    // Every stored policy is customer-managed ("Local"); Gatehouse has no AWS-managed ones.
+    let policies = if wants("LocalManagedPolicy") {
+        store.list_policies(account, &all).await?.items
+    } else {
+        Vec::new()
+    };
+    for pol in policies {
         let versions = store
             .list_policy_versions(account, &pol.arn, &all)
             .await?

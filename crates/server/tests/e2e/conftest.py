@@ -146,22 +146,41 @@ def backends():
     return out
 
 
+class Servers:
+    """Starts servers on fresh data directories (and fresh PostgreSQL databases); stops them
+    all, and drops their databases, at teardown."""
+
+    def __init__(self, tmp_path_factory):
+        self.tmp = tmp_path_factory
+        self.started = []
+        self.databases = []
+
+    def make(self, backend="sqlite", database_url=None, data_dir=None, start=True, **kw):
+        data_dir = data_dir or str(self.tmp.mktemp("gatehouse-data"))
+        if backend == "postgres" and database_url is None:
+            database_url = _create_postgres_database(postgres_url())
+            self.databases.append(database_url)
+        s = Server(backend, data_dir, database_url, **kw)
+        self.started.append(s)
+        return s.start() if start else s
+
+    def close(self):
+        for s in self.started:
+            s.stop()
+        for url in self.databases:
+            name = urllib.parse.urlsplit(url).path.lstrip("/")
+            subprocess.run(
+                ["psql", postgres_url(), "-qAtc", f"drop database if exists {name} with (force)"],
+                capture_output=True,
+            )
+
+
 @pytest.fixture
 def make_server(tmp_path_factory):
     """Factory: make_server(backend, **kw) -> started Server; all stopped at teardown."""
-    started = []
-
-    def make(backend="sqlite", database_url=None, data_dir=None, start=True, **kw):
-        data_dir = data_dir or str(tmp_path_factory.mktemp("gatehouse-data"))
-        if backend == "postgres" and database_url is None:
-            database_url = _create_postgres_database(postgres_url())
-        s = Server(backend, data_dir, database_url, **kw)
-        started.append(s)
-        return s.start() if start else s
-
-    yield make
-    for s in started:
-        s.stop()
+    servers = Servers(tmp_path_factory)
+    yield servers.make
+    servers.close()
 
 
 @pytest.fixture(params=backends())
@@ -170,7 +189,35 @@ def gatehouse(request, make_server):
     return make_server(request.param)
 
 
+@pytest.fixture(scope="module", params=backends())
+def shared_gatehouse(request, tmp_path_factory):
+    """One Gatehouse per backend for a whole module: tests share it and keep to their own
+    names (and paths, for list calls), which keeps long suites fast."""
+    servers = Servers(tmp_path_factory)
+    yield servers.make(request.param)
+    servers.close()
+
+
 @pytest.fixture
 def iam(gatehouse):
     """boto3 IAM client with the bootstrap root credentials."""
     return gatehouse.client("iam")
+
+
+def unique(prefix):
+    """A name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def user_client(server, root_iam, name, service="iam", path=None):
+    """Creates user `name` with an access key; returns a client signed with that key."""
+    kw = {"Path": path} if path else {}
+    root_iam.create_user(UserName=name, **kw)
+    key = root_iam.create_access_key(UserName=name)["AccessKey"]
+    return server.client(service, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def error_code(excinfo):
+    """The AWS error code and HTTP status of a botocore ClientError."""
+    r = excinfo.value.response
+    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"]
