@@ -221,11 +221,7 @@ pub async fn prepare(
         None => gatehouse_store::StoreOptions::sqlite(opts.data_dir.clone()),
     };
     let store = Store::open(&store_opts, key).await?;
-    let account = match (&opts.account_id, store.default_account().await) {
-        (_, Ok(a)) => a,
-        (Some(id), Err(_)) => store.ensure_default_account(id, "default").await?,
-        (None, Err(_)) => store.create_account(None, "default").await?,
-    };
+    let account = default_account(&store, opts.account_id.as_deref()).await?;
     let root = bootstrap::root_credentials(&opts.data_dir)?;
     let config = ServerConfig {
         region: opts.region.clone(),
@@ -242,6 +238,32 @@ pub async fn prepare(
     let state = AppState::new(store, config);
     state.spawn_invalidation();
     Ok((state, listener, root))
+}
+
+/// The default account: the configured one (created on first start; a store whose default
+/// is another account is refused), or the one a previous start made, or a new random one.
+async fn default_account(
+    store: &Store,
+    configured: Option<&str>,
+) -> Result<gatehouse_store::Account, ServeError> {
+    if let Some(id) = configured {
+        return Ok(store.ensure_default_account(id, "default").await?);
+    }
+    match store.default_account().await {
+        Ok(a) => Ok(a),
+        Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
+            let id = format!(
+                "{}",
+                rand::random_range(100_000_000_000_u64..1_000_000_000_000)
+            );
+            match store.ensure_default_account(&id, "default").await {
+                Ok(a) => Ok(a),
+                // Another node starting on the same database made it first.
+                Err(_) => Ok(store.default_account().await?),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Serves until `shutdown` resolves.
