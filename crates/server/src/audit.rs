@@ -15,6 +15,8 @@ pub struct AuditRecord {
     pub request_id: String,
     /// Caller ARN (empty when unauthenticated).
     pub principal: String,
+    /// The access key the request was signed with (claimed, when authentication failed).
+    pub access_key_id: Option<String>,
     /// `iam:CreateUser`, ...
     pub action: String,
     /// Resource ARN (or `*`).
@@ -52,6 +54,7 @@ mod tests {
             time: "t".into(),
             request_id: "r".into(),
             principal: "p".into(),
+            access_key_id: Some("AKIA".into()),
             action: "iam:GetUser".into(),
             resource: "*".into(),
             decision: "Allow".into(),
@@ -61,6 +64,6 @@ mod tests {
         };
         let v = serde_json::to_value(&r).unwrap_or_default();
         assert_eq!(v["action"], "iam:GetUser");
-        assert_eq!(v.as_object().map(|o| o.len()), Some(9));
+        assert_eq!(v.as_object().map(|o| o.len()), Some(10));
     }
 }

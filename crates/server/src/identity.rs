@@ -64,7 +64,8 @@ pub fn claimed_access_key(headers: &HeaderMap, query: &str) -> Option<String> {
     })
 }
 
-/// Verifies the request's signature against a secret fetched beforehand.
+/// Verifies the request's signature against a secret fetched beforehand; returns the
+/// caller and the signature's facts (service and region of the credential scope).
 pub fn verify(
     method: &str,
     path: &str,
@@ -72,7 +73,7 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
     fetched: Option<(String, Secret, Caller)>,
-) -> Result<Caller, ApiError> {
+) -> Result<(Caller, sigv4::SigV4Identity), ApiError> {
     let header_pairs: Vec<(&str, &str)> = headers
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
@@ -100,5 +101,5 @@ pub fn verify(
             }
         };
     let verified = sigv4::verify(&req, &lookup, chrono::Utc::now(), &VerifyOptions::default())?;
-    Ok(verified.context)
+    Ok((verified.context, verified.identity))
 }

@@ -56,7 +56,21 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Compiled policies per principal.
     pub cache: PolicyCache,
+    /// When this node last recorded each access key's use (see [`AppState::note_key_use`]).
+    key_use: std::sync::Mutex<std::collections::HashMap<String, KeyUse>>,
 }
+
+/// The last recorded use of an access key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyUse {
+    at: std::time::Instant,
+    service: String,
+    region: String,
+}
+
+/// AWS reports an access key's last use with coarse precision; recording it at most this
+/// often per key keeps a database write off almost every request.
+const KEY_USE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AppState {
     /// New state over an opened store.
@@ -65,7 +79,42 @@ impl AppState {
             store,
             config,
             cache: PolicyCache::default(),
+            key_use: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// Records that an access key was used (for `GetAccessKeyLastUsed`), unless this node
+    /// recorded the same service and region for it within [`KEY_USE_INTERVAL`]. A failure
+    /// is logged, not fatal: bookkeeping must not turn a valid request away.
+    pub async fn note_key_use(&self, access_key_id: &str, service: &str, region: &str) {
+        let now = std::time::Instant::now();
+        let fresh = KeyUse {
+            at: now,
+            service: service.to_owned(),
+            region: region.to_owned(),
+        };
+        let due = match self.key_use.lock() {
+            Ok(mut seen) => {
+                let due = seen.get(access_key_id).is_none_or(|u| {
+                    now.duration_since(u.at) >= KEY_USE_INTERVAL
+                        || u.service != service
+                        || u.region != region
+                });
+                if due {
+                    seen.insert(access_key_id.to_owned(), fresh);
+                }
+                due
+            }
+            Err(_) => true,
+        };
+        if due
+            && let Err(e) = self
+                .store
+                .record_access_key_use(access_key_id, service, region)
+                .await
+        {
+            tracing::warn!(error = %e, access_key_id, "could not record access key use");
+        }
     }
 
     /// The compiled policies of a user (cached per store generation).
@@ -172,11 +221,7 @@ pub async fn prepare(
         None => gatehouse_store::StoreOptions::sqlite(opts.data_dir.clone()),
     };
     let store = Store::open(&store_opts, key).await?;
-    let account = match (&opts.account_id, store.default_account().await) {
-        (_, Ok(a)) => a,
-        (Some(id), Err(_)) => store.ensure_default_account(id, "default").await?,
-        (None, Err(_)) => store.create_account(None, "default").await?,
-    };
+    let account = default_account(&store, opts.account_id.as_deref()).await?;
     let root = bootstrap::root_credentials(&opts.data_dir)?;
     let config = ServerConfig {
         region: opts.region.clone(),
@@ -193,6 +238,32 @@ pub async fn prepare(
     let state = AppState::new(store, config);
     state.spawn_invalidation();
     Ok((state, listener, root))
+}
+
+/// The default account: the configured one (created on first start; a store whose default
+/// is another account is refused), or the one a previous start made, or a new random one.
+async fn default_account(
+    store: &Store,
+    configured: Option<&str>,
+) -> Result<gatehouse_store::Account, ServeError> {
+    if let Some(id) = configured {
+        return Ok(store.ensure_default_account(id, "default").await?);
+    }
+    match store.default_account().await {
+        Ok(a) => Ok(a),
+        Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
+            let id = format!(
+                "{}",
+                rand::random_range(100_000_000_000_u64..1_000_000_000_000)
+            );
+            match store.ensure_default_account(&id, "default").await {
+                Ok(a) => Ok(a),
+                // Another node starting on the same database made it first.
+                Err(_) => Ok(store.default_account().await?),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Serves until `shutdown` resolves.
@@ -269,7 +340,8 @@ fn error_response(e: &ApiError, request_id: &str, ns: &str) -> Response {
     )
 }
 
-/// The one entry point: every request, every action.
+/// The one entry point: every request, every action. Every call is audited, whether it
+/// was allowed, denied, or refused before anyone was authenticated.
 async fn handle(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -279,65 +351,94 @@ async fn handle(
     body: Body,
 ) -> Response {
     let rid = request_id();
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            let e = ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                format!("Request body exceeds the limit of {MAX_BODY_BYTES} bytes."),
-            );
-            return error_response(&e, &rid, xml::IAM_NS);
+    let mut trail = Trail::default();
+    let mut ns = xml::IAM_NS;
+    let mut outcome = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => {
+            let params = Params::parse(uri.query().unwrap_or(""), &body);
+            let is_sts = params.get("Version") == Some("2011-06-15");
+            if is_sts {
+                ns = xml::STS_NS;
+            }
+            let req = Incoming {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+                body: &body,
+                params: &params,
+                peer,
+                rid: &rid,
+                is_sts,
+            };
+            process(&state, &req, &mut trail).await
         }
+        Err(_) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("Request body exceeds the limit of {MAX_BODY_BYTES} bytes."),
+        )),
     };
-    let query = uri.query().unwrap_or("");
-    let params = Params::parse(query, &body);
-    let is_sts = params.get("Version") == Some("2011-06-15");
-    let ns = if is_sts { xml::STS_NS } else { xml::IAM_NS };
-    let outcome = process(
-        &state, &method, &uri, &headers, &body, &params, peer, &rid, is_sts,
-    )
-    .await;
+    if let Err(e) = record_audit(&state, &rid, peer, &trail, &outcome).await {
+        outcome = Err(e);
+    }
     match outcome {
         Ok(xml) => xml_response(StatusCode::OK, xml, &rid),
         Err(e) => error_response(&e, &rid, ns),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One request as received.
+struct Incoming<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+    params: &'a Params,
+    peer: SocketAddr,
+    rid: &'a str,
+    is_sts: bool,
+}
+
+/// What the audit record of a call says, gathered as the call proceeds.
+#[derive(Debug, Default)]
+struct Trail {
+    /// The access key the request claimed (verified or not).
+    access_key_id: Option<String>,
+    /// The authenticated caller's ARN (empty until authenticated).
+    principal: String,
+    /// `iam:CreateUser`, ... as requested.
+    action: String,
+    /// What authorization decided.
+    facts: audit::AuditFacts,
+}
+
 async fn process(
     state: &Arc<AppState>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-    params: &Params,
-    peer: SocketAddr,
-    rid: &str,
-    is_sts: bool,
+    req: &Incoming<'_>,
+    trail: &mut Trail,
 ) -> Result<String, ApiError> {
-    if std::str::from_utf8(body).is_err() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MalformedQueryString",
-            "The request body is not valid UTF-8.",
-        ));
+    let query = req.uri.query().unwrap_or("");
+    let service = if req.is_sts { "sts" } else { "iam" };
+    let action = req.params.action().unwrap_or_default().to_owned();
+    if !action.is_empty() {
+        trail.action = format!("{service}:{action}");
     }
-    let query = uri.query().unwrap_or("");
-    let action = params
-        .action()
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "MissingAction", "Missing Action"))?
-        .to_owned();
-    let known = if is_sts {
-        sts::is_action(&action)
-    } else {
-        iam::is_action(&action)
-    };
-    // Authenticate first: an unauthenticated caller learns nothing, not even which actions exist.
-    let fetched = fetch_secret(state, headers, query).await?;
-    let caller = identity::verify(method.as_str(), uri.path(), query, headers, body, fetched)?;
-    if !known {
-        return Err(ApiError::invalid_action(&action));
+    trail.access_key_id = identity::claimed_access_key(req.headers, query);
+    // Authenticate first: an unauthenticated caller learns nothing, not even which actions
+    // exist or whether its body parsed.
+    let fetched = fetch_secret(state, req.headers, query).await?;
+    let (caller, sig) = identity::verify(
+        req.method.as_str(),
+        req.uri.path(),
+        query,
+        req.headers,
+        req.body,
+        fetched,
+    )?;
+    if let Caller::User { access_key_id, .. } = &caller {
+        state
+            .note_key_use(access_key_id, &sig.service, &sig.region)
+            .await;
     }
     let principal = match &caller {
         Caller::Root { .. } => None,
@@ -347,26 +448,48 @@ async fn process(
             ..
         } => Some(state.user_policies(account_id, user_name).await?),
     };
-    let caller_arn = match &principal {
+    trail.principal = match &principal {
         Some(p) => p.info.principal_arn.clone(),
         None => caller.arn(String::new),
     };
+    if std::str::from_utf8(req.body).is_err() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MalformedQueryString",
+            "The request body is not valid UTF-8.",
+        ));
+    }
+    if action.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MissingAction",
+            "Missing Action",
+        ));
+    }
+    let known = if req.is_sts {
+        sts::is_action(&action)
+    } else {
+        iam::is_action(&action)
+    };
+    if !known {
+        return Err(ApiError::invalid_action(&action));
+    }
     let ctx = CallContext {
         state,
         caller: &caller,
-        caller_arn,
+        caller_arn: trail.principal.clone(),
         principal,
-        request_id: rid,
-        source_ip: peer.ip().to_string(),
+        request_id: req.rid,
+        source_ip: req.peer.ip().to_string(),
         audit: std::sync::Mutex::new(audit::AuditFacts::default()),
     };
-    let result = if is_sts {
-        sts::dispatch(&ctx, &action, params).await
+    let result = if req.is_sts {
+        sts::dispatch(&ctx, &action, req.params).await
     } else {
-        iam::dispatch(&ctx, &action, params).await
+        iam::dispatch(&ctx, &action, req.params).await
     };
-    record_audit(&ctx, &action, is_sts, &result).await?;
-    if result.is_ok() && !is_sts && iam::is_write(&action) {
+    trail.facts = ctx.audit.lock().map(|f| f.clone()).unwrap_or_default();
+    if result.is_ok() && !req.is_sts && iam::is_write(&action) {
         // This node's own writes take effect at once; other nodes follow via the store.
         if let Ok(g) = state.store.policy_generation().await {
             state.cache.invalidate(g);
@@ -377,35 +500,36 @@ async fn process(
 
 /// Appends the call to the audit log. A call that cannot be audited fails (fail closed).
 async fn record_audit(
-    ctx: &CallContext<'_>,
-    action: &str,
-    is_sts: bool,
+    state: &AppState,
+    request_id: &str,
+    peer: SocketAddr,
+    trail: &Trail,
     result: &Result<String, ApiError>,
 ) -> Result<(), ApiError> {
-    let facts = ctx.audit.lock().map(|f| f.clone()).unwrap_or_default();
-    let service = if is_sts { "sts" } else { "iam" };
+    let facts = &trail.facts;
     let record = audit::AuditRecord {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        request_id: ctx.request_id.to_owned(),
-        principal: ctx.caller_arn.clone(),
+        request_id: request_id.to_owned(),
+        principal: trail.principal.clone(),
+        access_key_id: trail.access_key_id.clone(),
         action: if facts.action.is_empty() {
-            format!("{service}:{action}")
+            trail.action.clone()
         } else {
-            facts.action
+            facts.action.clone()
         },
-        resource: facts.resource,
+        resource: facts.resource.clone(),
         decision: match (&facts.decision, result) {
             (Some(d), _) => d.clone(),
             (None, Ok(_)) => "Allow".to_owned(),
             (None, Err(_)) => "Error".to_owned(),
         },
-        statement: facts.statement,
-        source_ip: ctx.source_ip.clone(),
+        statement: facts.statement.clone(),
+        source_ip: peer.ip().to_string(),
         error_code: result.as_ref().err().map(|e| e.code.clone()),
     };
     let json = serde_json::to_string(&record).map_err(|_| ApiError::internal())?;
-    if let Err(e) = ctx.state.store.append_audit(&json).await {
-        tracing::error!(error = %e, request_id = ctx.request_id, "audit append failed");
+    if let Err(e) = state.store.append_audit(&json).await {
+        tracing::error!(error = %e, request_id, "audit append failed");
         return Err(ApiError::internal());
     }
     Ok(())
@@ -466,6 +590,7 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
         if !is_bootstrap(action) {
             tracing::warn!(
                 action,
+                request_id = ctx.request_id,
                 "root credentials used beyond bootstrap; create an admin user and use it instead"
             );
         }
@@ -507,10 +632,21 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
     )))
 }
 
-/// Actions root may use without a warning: creating the first administrators.
+/// Actions root may use without a warning: those that make the first administrators (a
+/// user or group, its policies, its access key). Everything else should be done by them.
 fn is_bootstrap(action: &str) -> bool {
+    const BOOTSTRAP: &[&str] = &[
+        "CreateUser",
+        "CreateGroup",
+        "AddUserToGroup",
+        "CreatePolicy",
+        "AttachUserPolicy",
+        "AttachGroupPolicy",
+        "PutUserPolicy",
+        "PutGroupPolicy",
+        "CreateAccessKey",
+        "TagUser",
+    ];
     let name = action.strip_prefix("iam:").unwrap_or(action);
-    ["Create", "Attach", "Put", "Add", "Get", "List", "Tag"]
-        .iter()
-        .any(|p| name.starts_with(p))
+    BOOTSTRAP.contains(&name)
 }

@@ -6,7 +6,7 @@ use crate::error::{EntityKind, Result, StoreError};
 use crate::identity::{get_user_in, list_args, paginate, resolve_principal};
 use crate::model::{
     AccessKey, AccessKeyStatus, Guardrail, LastUsed, ListParams, Page, PrincipalKind, Tag,
-    TaggedKind, limits, new_id, new_secret_access_key, now_ms, parse_policy_arn, ts,
+    TaggedKind, limits, new_access_key_id, new_secret_access_key, now_ms, parse_policy_arn, ts,
     validate_document, validate_name, validate_tag,
 };
 use crate::seal::Secret;
@@ -175,7 +175,7 @@ impl Store {
     ) -> Result<(AccessKey, Secret)> {
         let secret = Secret::new(new_secret_access_key());
         let key = self
-            .insert_access_key(account, user, &new_id("AKIA"), &secret)
+            .insert_access_key(account, user, &new_access_key_id(), &secret)
             .await?;
         Ok((key, secret))
     }

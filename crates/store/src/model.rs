@@ -517,23 +517,33 @@ pub struct PrincipalPolicies {
 // ---------------------------------------------------------------------------------
 // ids, ARNs, time
 
-const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+/// AWS's unique ids are base32 (`A-Z`, `2-7`).
+const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
-/// An AWS-style unique id: `prefix` + 16 uppercase letters/digits (20 chars).
-pub(crate) fn new_id(prefix: &str) -> String {
-    let mut out = String::with_capacity(20);
+fn random_id(prefix: &str, len: usize) -> String {
+    let mut out = String::with_capacity(len);
     out.push_str(prefix);
-    while out.len() < 20 {
-        let mut buf = [0u8; 32];
-        rand::fill(&mut buf[..]);
-        for b in buf {
-            // 252 = 7 * 36: rejection sampling keeps the choice unbiased.
-            if b < 252 && out.len() < 20 {
-                out.push(char::from(ID_ALPHABET[usize::from(b % 36)]));
-            }
+    let mut buf = [0u8; 32];
+    rand::fill(&mut buf[..]);
+    // 32 divides 256: every symbol is equally likely.
+    for b in buf {
+        if out.len() >= len {
+            break;
         }
+        out.push(char::from(ID_ALPHABET[usize::from(b % 32)]));
     }
     out
+}
+
+/// An AWS-style unique id of a user, group, role or policy: `prefix` + 17 base32
+/// characters (21 in all, as AWS's `AIDAJQABLZS4A3QDU576Q`).
+pub(crate) fn new_id(prefix: &str) -> String {
+    random_id(prefix, 21)
+}
+
+/// An AWS-style access key id: `AKIA` + 16 base32 characters (20 in all).
+pub(crate) fn new_access_key_id() -> String {
+    random_id("AKIA", 20)
 }
 
 /// A new access-key secret: 40 characters of the AWS alphabet `[A-Za-z0-9+/]`.
@@ -764,13 +774,15 @@ mod tests {
 
     #[test]
     fn ids_have_aws_shape() {
-        for prefix in ["AIDA", "AGPA", "AROA", "ANPA", "AKIA"] {
+        let key = new_access_key_id();
+        assert!(key.len() == 20 && key.starts_with("AKIA"));
+        for prefix in ["AIDA", "AGPA", "AROA", "ANPA"] {
             let id = new_id(prefix);
-            assert_eq!(id.len(), 20);
+            assert_eq!(id.len(), 21);
             assert!(id.starts_with(prefix));
             assert!(
                 id.bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                    .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
             );
         }
         assert_eq!(new_secret_access_key().len(), 40);

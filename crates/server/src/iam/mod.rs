@@ -246,8 +246,29 @@ pub(crate) fn policy_arn(account: &str, path: &str, name: &str) -> String {
     format!("arn:{PARTITION}:iam::{account}:policy{path}{name}")
 }
 
-/// Checks a policy document with the engine; every error goes into the message.
-pub(crate) fn check_policy(document: &str, what: &str) -> Result<(), ApiError> {
+/// What a policy document is for: AWS holds each kind to its own shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DocKind {
+    /// Managed, inline, boundary and simulated identity policies: no `Principal`.
+    Identity,
+    /// A role's trust policy: a `Principal` in every statement, no `Resource`.
+    Trust,
+    /// A resource-based policy: a `Principal` in every statement.
+    Resource,
+}
+
+/// Checks a policy document with the engine (every error goes into the message), then
+/// the rules of its kind, in AWS's words.
+pub(crate) fn check_policy(document: &str, what: &str, kind: DocKind) -> Result<(), ApiError> {
+    let malformed = |m: &str| Err(ApiError::malformed_policy(format!("{what}: {m}")));
+    // The engine also reads `get-policy-version` output; the API takes documents only.
+    let top: Option<serde_json::Value> = serde_json::from_str(document).ok();
+    if top
+        .as_ref()
+        .is_some_and(|v| v.get("PolicyVersion").is_some())
+    {
+        return malformed("Syntax errors in policy.");
+    }
     let parsed = gatehouse_policy::validate(document, Catalog::builtin());
     let errors: Vec<String> = parsed
         .diagnostics
@@ -255,13 +276,24 @@ pub(crate) fn check_policy(document: &str, what: &str) -> Result<(), ApiError> {
         .filter(|d| d.is_error())
         .map(Diagnostic::to_string)
         .collect();
-    if errors.is_empty() && parsed.document.is_some() {
-        return Ok(());
+    let Some(doc) = parsed.document.filter(|_| errors.is_empty()) else {
+        return malformed(&errors.join("; "));
+    };
+    for st in &doc.statements {
+        match kind {
+            DocKind::Identity if st.principal.is_some() => {
+                return malformed("Policy document should not specify a principal.");
+            }
+            DocKind::Trust | DocKind::Resource if st.principal.is_none() => {
+                return malformed("Missing required field Principal.");
+            }
+            DocKind::Trust if st.resource.is_some() => {
+                return malformed("Has prohibited field Resource.");
+            }
+            _ => {}
+        }
     }
-    Err(ApiError::malformed_policy(format!(
-        "{what}: {}",
-        errors.join("; ")
-    )))
+    Ok(())
 }
 
 /// `Marker`/`MaxItems` and an optional `PathPrefix` as store list parameters.

@@ -2,7 +2,7 @@
 //! Every document is checked by the policy engine before it is stored.
 
 use super::render;
-use super::{Target, check_name, check_policy, list_params, policy_arn, principal_arn};
+use super::{DocKind, Target, check_name, check_policy, list_params, policy_arn, principal_arn};
 use crate::error::ApiError;
 use crate::query::Params;
 use crate::xml::Xml;
@@ -18,7 +18,7 @@ pub(super) async fn create_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
     let path = p.get("Path").unwrap_or("/");
     let arn = policy_arn(ctx.account(), path, name);
     authorize(ctx, "iam:CreatePolicy", &arn)?;
-    check_policy(doc, "PolicyDocument")?;
+    check_policy(doc, "PolicyDocument", DocKind::Identity)?;
     let tags: Vec<Tag> = p
         .tags("Tags")?
         .into_iter()
@@ -89,9 +89,9 @@ pub(super) async fn delete_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
 pub(super) async fn create_policy_version(ctx: &CallContext<'_>, p: &Params) -> Out {
     let arn = p.required("PolicyArn")?;
     let doc = p.required("PolicyDocument")?;
-    authorize(ctx, "iam:CreatePolicyVersion", arn)?;
-    check_policy(doc, "PolicyDocument")?;
     let set_default = p.bool("SetAsDefault")?.unwrap_or(false);
+    authorize(ctx, "iam:CreatePolicyVersion", arn)?;
+    check_policy(doc, "PolicyDocument", DocKind::Identity)?;
     let v = ctx
         .state
         .store
@@ -216,7 +216,7 @@ pub(super) async fn put_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> 
         &action_name("Put", t, "Policy"),
         &principal_arn(ctx, t, name).await,
     )?;
-    check_policy(doc, "PolicyDocument")?;
+    check_policy(doc, "PolicyDocument", DocKind::Identity)?;
     ctx.state
         .store
         .put_inline_policy(ctx.account(), t.kind(), name, policy_name, doc)

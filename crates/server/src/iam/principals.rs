@@ -1,7 +1,7 @@
 //! Users, groups, memberships and roles.
 
 use super::render;
-use super::{Target, check_name, check_policy, list_params, principal_arn};
+use super::{DocKind, Target, check_name, check_policy, list_params, principal_arn};
 use crate::error::ApiError;
 use crate::query::Params;
 use crate::xml::Xml;
@@ -245,9 +245,10 @@ pub(super) async fn create_role(ctx: &CallContext<'_>, p: &Params) -> Out {
     check_name(name, "roleName", 64)?;
     let trust = p.required("AssumeRolePolicyDocument")?;
     let path = path(p)?;
+    let max_session_duration = p.int("MaxSessionDuration", 3600, 43200)?;
     let arn = iam_arn(ctx.account(), "role", path.unwrap_or("/"), name);
     authorize(ctx, "iam:CreateRole", &arn)?;
-    check_policy(trust, "AssumeRolePolicyDocument")?;
+    check_policy(trust, "AssumeRolePolicyDocument", DocKind::Trust)?;
     let tags = tags(p)?;
     if !tags.is_empty() {
         authorize(ctx, "iam:TagRole", &arn)?;
@@ -257,7 +258,7 @@ pub(super) async fn create_role(ctx: &CallContext<'_>, p: &Params) -> Out {
         path: path.map(str::to_owned),
         trust_policy: trust.to_owned(),
         description: p.get("Description").map(str::to_owned),
-        max_session_duration: p.int("MaxSessionDuration", 3600, 43200)?,
+        max_session_duration,
         permissions_boundary: p.get("PermissionsBoundary").map(str::to_owned),
         tags: tags.clone(),
     };
@@ -314,7 +315,7 @@ pub(super) async fn update_assume_role_policy(ctx: &CallContext<'_>, p: &Params)
         "iam:UpdateAssumeRolePolicy",
         &principal_arn(ctx, Target::Role, name).await,
     )?;
-    check_policy(doc, "PolicyDocument")?;
+    check_policy(doc, "PolicyDocument", DocKind::Trust)?;
     ctx.state
         .store
         .update_assume_role_policy(ctx.account(), name, doc)

@@ -1,8 +1,8 @@
 //! `SimulatePrincipalPolicy`, `SimulateCustomPolicy` (the engine, asked through the API) and
 //! `GetAccountAuthorizationDetails` (everything, for auditors and the analyzer).
 
-use super::check_policy;
 use super::render;
+use super::{DocKind, check_policy};
 use crate::authz::CompiledPrincipal;
 use crate::error::ApiError;
 use crate::query::Params;
@@ -11,7 +11,7 @@ use crate::{CallContext, authorize};
 use gatehouse_policy::{
     Decision, DecisionKind, Evaluation, NamedPolicy, PolicyDocument, PolicySet, PolicyType, Request,
 };
-use gatehouse_store::{ListParams, PrincipalKind, PrincipalRef};
+use gatehouse_store::{ListParams, PolicySource, PrincipalKind, PrincipalRef, SourcedPolicy};
 
 type Out = Result<Option<String>, ApiError>;
 
@@ -36,18 +36,22 @@ fn context_entries(p: &Params) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn compile_inputs(
-    p: &Params,
-    param: &str,
-    kind: PolicyType,
-) -> Result<Option<PolicySet>, ApiError> {
+/// The documents of a `Name.member.N` list parameter, each checked for its kind.
+fn input_documents(p: &Params, param: &str, kind: DocKind) -> Result<Vec<String>, ApiError> {
     let docs = p.list(param);
+    for d in &docs {
+        check_policy(d, param, kind)?;
+    }
+    Ok(docs)
+}
+
+/// Compiles documents (already checked) into one policy set.
+fn compile(docs: &[String], param: &str, kind: PolicyType) -> Result<Option<PolicySet>, ApiError> {
     if docs.is_empty() {
         return Ok(None);
     }
     let mut named = Vec::with_capacity(docs.len());
     for (i, d) in docs.iter().enumerate() {
-        check_policy(d, param)?;
         let doc =
             PolicyDocument::parse(d).map_err(|e| ApiError::malformed_policy(e.to_string()))?;
         named.push(NamedPolicy::new(format!("{param}.{}", i + 1), doc));
@@ -55,6 +59,15 @@ fn compile_inputs(
     PolicySet::new(kind, named)
         .map(Some)
         .map_err(|e| ApiError::malformed_policy(e.to_string()))
+}
+
+/// The optional `ResourcePolicy` parameter (one document).
+fn resource_policy(p: &Params) -> Result<Option<PolicySet>, ApiError> {
+    let Some(doc) = p.get("ResourcePolicy") else {
+        return Ok(None);
+    };
+    check_policy(doc, "ResourcePolicy", DocKind::Resource)?;
+    compile(&[doc.to_owned()], "ResourcePolicy", PolicyType::Resource)
 }
 
 fn decision_word(d: &Decision) -> &'static str {
@@ -143,20 +156,43 @@ pub(super) async fn simulate_principal_policy(ctx: &CallContext<'_>, p: &Params)
             "PolicySourceArn must be the ARN of a user or a role",
         ));
     };
-    let info = ctx
+    let mut info = ctx
         .state
         .store
         .load_principal_policies(ctx.account(), principal)
         .await?;
+    // As in AWS: PolicyInputList adds identity policies (as if attached) and a
+    // PermissionsBoundaryPolicyInputList replaces the principal's boundary.
+    for (i, d) in input_documents(p, "PolicyInputList", DocKind::Identity)?
+        .into_iter()
+        .enumerate()
+    {
+        info.identity_policies.push(SourcedPolicy {
+            source: PolicySource::Inline {
+                policy_name: format!("PolicyInputList.{}", i + 1),
+                via_group: None,
+            },
+            document: d,
+        });
+    }
+    let boundaries = input_documents(p, "PermissionsBoundaryPolicyInputList", DocKind::Identity)?;
+    if let Some(b) = boundaries.first() {
+        info.boundary = Some(SourcedPolicy {
+            source: PolicySource::Inline {
+                policy_name: "PermissionsBoundaryPolicyInputList.1".to_owned(),
+                via_group: None,
+            },
+            document: b.clone(),
+        });
+    }
     let compiled =
         CompiledPrincipal::compile(info).map_err(|e| ApiError::malformed_policy(e.to_string()))?;
-    let extra = compile_inputs(p, "PolicyInputList", PolicyType::Session)?;
-    let resource = compile_inputs(p, "ResourcePolicy", PolicyType::Resource)?;
+    let resource = resource_policy(p)?;
     let caller = p.get("CallerArn").unwrap_or(source);
     let out = simulate(
         p,
         caller,
-        compiled.evaluation(resource.as_ref(), extra.as_ref()),
+        compiled.evaluation(resource.as_ref(), None),
         Some(&compiled),
     )?;
     Ok(Some(out))
@@ -164,28 +200,16 @@ pub(super) async fn simulate_principal_policy(ctx: &CallContext<'_>, p: &Params)
 
 pub(super) async fn simulate_custom_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
     authorize(ctx, "iam:SimulateCustomPolicy", "*")?;
-    let identity = compile_inputs(p, "PolicyInputList", PolicyType::Identity)?
+    let identity = input_documents(p, "PolicyInputList", DocKind::Identity)?;
+    let identity = compile(&identity, "PolicyInputList", PolicyType::Identity)?
         .ok_or_else(|| ApiError::validation("PolicyInputList must not be empty"))?;
-    let boundary = compile_inputs(
-        p,
+    let boundary = input_documents(p, "PermissionsBoundaryPolicyInputList", DocKind::Identity)?;
+    let boundary = compile(
+        &boundary,
         "PermissionsBoundaryPolicyInputList",
         PolicyType::Boundary,
     )?;
-    let resource = match p.get("ResourcePolicy") {
-        Some(doc) => {
-            check_policy(doc, "ResourcePolicy")?;
-            let d = PolicyDocument::parse(doc)
-                .map_err(|e| ApiError::malformed_policy(e.to_string()))?;
-            Some(
-                PolicySet::new(
-                    PolicyType::Resource,
-                    [NamedPolicy::new("ResourcePolicy", d)],
-                )
-                .map_err(|e| ApiError::malformed_policy(e.to_string()))?,
-            )
-        }
-        None => None,
-    };
+    let resource = resource_policy(p)?;
     let eval = Evaluation {
         identity: &identity,
         resource: resource.as_ref(),
@@ -197,15 +221,36 @@ pub(super) async fn simulate_custom_policy(ctx: &CallContext<'_>, p: &Params) ->
     Ok(Some(simulate(p, &caller, eval, None)?))
 }
 
-pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, _p: &Params) -> Out {
+pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, p: &Params) -> Out {
     authorize(ctx, "iam:GetAccountAuthorizationDetails", "*")?;
+    const FILTERS: [&str; 5] = [
+        "User",
+        "Role",
+        "Group",
+        "LocalManagedPolicy",
+        "AWSManagedPolicy",
+    ];
+    let filter = p.list("Filter");
+    if let Some(bad) = filter.iter().find(|f| !FILTERS.contains(&f.as_str())) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{bad}' at 'filter' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            FILTERS.join(", ")
+        )));
+    }
+    // No filter means every kind of entity, as in AWS.
+    let wants = |kind: &str| filter.is_empty() || filter.iter().any(|f| f == kind);
     let store = &ctx.state.store;
     let account = ctx.account();
     let all = ListParams::first(1000);
     let mut x = Xml::new();
 
     x.open("UserDetailList");
-    for u in store.list_users(account, &all).await?.items {
+    let users = if wants("User") {
+        store.list_users(account, &all).await?.items
+    } else {
+        Vec::new()
+    };
+    for u in users {
         let info = store
             .load_principal_policies(account, PrincipalRef::User(&u.name))
             .await?;
@@ -232,7 +277,12 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, _p: &Pa
     x.close("UserDetailList");
 
     x.open("GroupDetailList");
-    for g in store.list_groups(account, &all).await?.items {
+    let groups = if wants("Group") {
+        store.list_groups(account, &all).await?.items
+    } else {
+        Vec::new()
+    };
+    for g in groups {
         let inline = store
             .list_inline_policies(account, PrincipalKind::Group, &g.name, &all)
             .await?
@@ -269,7 +319,12 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, _p: &Pa
     x.close("GroupDetailList");
 
     x.open("RoleDetailList");
-    for r in store.list_roles(account, &all).await?.items {
+    let roles = if wants("Role") {
+        store.list_roles(account, &all).await?.items
+    } else {
+        Vec::new()
+    };
+    for r in roles {
         let info = store
             .load_principal_policies(account, PrincipalRef::Role(&r.name))
             .await?;
@@ -296,7 +351,13 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, _p: &Pa
     x.close("RoleDetailList");
 
     x.open("Policies");
-    for pol in store.list_policies(account, &all).await?.items {
+    // Every stored policy is customer-managed ("Local"); Gatehouse has no AWS-managed ones.
+    let policies = if wants("LocalManagedPolicy") {
+        store.list_policies(account, &all).await?.items
+    } else {
+        Vec::new()
+    };
+    for pol in policies {
         let versions = store
             .list_policy_versions(account, &pol.arn, &all)
             .await?

@@ -5,6 +5,7 @@ Every suite that needs a server takes the `gatehouse` fixture; it is parametrize
 backends available, each server on a fresh data directory (and a fresh PostgreSQL database).
 """
 
+import http.client
 import os
 import shutil
 import socket
@@ -13,15 +14,23 @@ import tempfile
 import time
 import urllib.parse
 import uuid
+import xml.etree.ElementTree as ET
 
 import boto3
+import botocore.auth
+import botocore.awsrequest
 import botocore.config
+import botocore.credentials
 import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 ROOT_KEY_ID = "AKIAGATEHOUSEROOT001"
 ROOT_SECRET = "root-secret-for-tests-only-0000000000000"
 REGION = "us-east-1"
+
+
+# One botocore session for every client: it caches the loaded service models.
+_SESSION = boto3.session.Session()
 
 
 def gatehouse_bin():
@@ -53,6 +62,7 @@ class Server:
         self.config = config
         self.port = free_port()
         self.proc = None
+        self._clients = {}
         self.log_path = os.path.join(data_dir, f"server-{self.port}.log")
 
     @property
@@ -107,7 +117,15 @@ class Server:
             return f.read().decode("utf-8", "replace")
 
     def client(self, service="iam", key_id=ROOT_KEY_ID, secret=ROOT_SECRET, token=None):
-        return boto3.client(
+        # Making a boto3 client costs a tenth of a second (it loads the service model):
+        # one per credential and server is plenty.
+        key = (service, key_id, secret, token)
+        if key not in self._clients:
+            self._clients[key] = self._new_client(*key)
+        return self._clients[key]
+
+    def _new_client(self, service, key_id, secret, token):
+        return _SESSION.client(
             service,
             endpoint_url=self.endpoint,
             aws_access_key_id=key_id,
@@ -146,22 +164,41 @@ def backends():
     return out
 
 
+class Servers:
+    """Starts servers on fresh data directories (and fresh PostgreSQL databases); stops them
+    all, and drops their databases, at teardown."""
+
+    def __init__(self, tmp_path_factory):
+        self.tmp = tmp_path_factory
+        self.started = []
+        self.databases = []
+
+    def make(self, backend="sqlite", database_url=None, data_dir=None, start=True, **kw):
+        data_dir = data_dir or str(self.tmp.mktemp("gatehouse-data"))
+        if backend == "postgres" and database_url is None:
+            database_url = _create_postgres_database(postgres_url())
+            self.databases.append(database_url)
+        s = Server(backend, data_dir, database_url, **kw)
+        self.started.append(s)
+        return s.start() if start else s
+
+    def close(self):
+        for s in self.started:
+            s.stop()
+        for url in self.databases:
+            name = urllib.parse.urlsplit(url).path.lstrip("/")
+            subprocess.run(
+                ["psql", postgres_url(), "-qAtc", f"drop database if exists {name} with (force)"],
+                capture_output=True,
+            )
+
+
 @pytest.fixture
 def make_server(tmp_path_factory):
     """Factory: make_server(backend, **kw) -> started Server; all stopped at teardown."""
-    started = []
-
-    def make(backend="sqlite", database_url=None, data_dir=None, start=True, **kw):
-        data_dir = data_dir or str(tmp_path_factory.mktemp("gatehouse-data"))
-        if backend == "postgres" and database_url is None:
-            database_url = _create_postgres_database(postgres_url())
-        s = Server(backend, data_dir, database_url, **kw)
-        started.append(s)
-        return s.start() if start else s
-
-    yield make
-    for s in started:
-        s.stop()
+    servers = Servers(tmp_path_factory)
+    yield servers.make
+    servers.close()
 
 
 @pytest.fixture(params=backends())
@@ -170,7 +207,151 @@ def gatehouse(request, make_server):
     return make_server(request.param)
 
 
+@pytest.fixture(scope="module", params=backends())
+def shared_gatehouse(request, tmp_path_factory):
+    """One Gatehouse per backend for a whole module: tests share it and keep to their own
+    names (and paths, for list calls), which keeps long suites fast."""
+    servers = Servers(tmp_path_factory)
+    yield servers.make(request.param)
+    servers.close()
+
+
 @pytest.fixture
 def iam(gatehouse):
     """boto3 IAM client with the bootstrap root credentials."""
     return gatehouse.client("iam")
+
+
+def unique(prefix):
+    """A name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def user_client(server, root_iam, name, service="iam", path=None):
+    """Creates user `name` with an access key; returns a client signed with that key."""
+    kw = {"Path": path} if path else {}
+    root_iam.create_user(UserName=name, **kw)
+    key = root_iam.create_access_key(UserName=name)["AccessKey"]
+    return server.client(service, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def error_code(excinfo):
+    """The AWS error code and HTTP status of a botocore ClientError."""
+    r = excinfo.value.response
+    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"]
+
+
+# ---------------------------------------------------------------- raw signed requests
+
+IAM_VERSION = "Action={action}&Version=2010-05-08"
+
+
+class Signer(botocore.auth.SigV4Auth):
+    """botocore's SigV4 signer with the signing time under the test's control (to produce
+    expired and future-dated requests that are otherwise correctly signed)."""
+
+    def __init__(self, key_id, secret, service="iam", when=None, token=None):
+        super().__init__(botocore.credentials.Credentials(key_id, secret, token), service, REGION)
+        self.when = when
+
+    def add_auth(self, request):
+        if self.when is None:
+            return super().add_auth(request)
+        request.context["timestamp"] = self.when.strftime(botocore.auth.SIGV4_TIMESTAMP)
+        self._modify_request_before_signing(request)
+        canonical = self.canonical_request(request)
+        sts = self.string_to_sign(request, canonical)
+        self._inject_signature_to_request(request, self.signature(sts, request))
+
+
+class RawResponse:
+    def __init__(self, status, body):
+        self.status = status
+        self.body = body
+        self.text = body.decode("utf-8", "replace")
+
+    @property
+    def code(self):
+        """The AWS error code of an error response (None for a success)."""
+        root = ET.fromstring(self.body)
+        el = root.find(".//{*}Error/{*}Code")
+        return el.text if el is not None else None
+
+    def field(self, name):
+        el = ET.fromstring(self.body).find(f".//{{*}}{name}")
+        return el.text if el is not None else None
+
+
+def raw_call(server, body, *, signer=None, sign=True, headers=None, path="/", method="POST",
+             query="", mutate=None):
+    """Sends one Query request as bytes, signed by `signer` (root's key by default);
+    `mutate(headers, body) -> body` may tamper with it after signing."""
+    if isinstance(body, str):
+        body = body.encode()
+    url = server.endpoint + path + (("?" + query) if query else "")
+    req = botocore.awsrequest.AWSRequest(
+        method=method, url=url, data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", **(headers or {})},
+    )
+    if sign:
+        (signer or Signer(ROOT_KEY_ID, ROOT_SECRET)).add_auth(req)
+    prepared = req.prepare()
+    out_headers = dict(prepared.headers)
+    out_body = prepared.body or b""
+    if isinstance(out_body, str):
+        out_body = out_body.encode()
+    if mutate:
+        out_body = mutate(out_headers, out_body)
+    return send(server, prepared.method, prepared.url, out_headers, out_body)
+
+
+def send(server, method, url, headers, body):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        target = urllib.parse.urlsplit(url)
+        target = target.path + (("?" + target.query) if target.query else "")
+        conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+        sent_host = False
+        for k, v in headers.items():
+            if k.lower() == "host":
+                sent_host = True
+            if k.lower() == "content-length":
+                continue
+            conn.putheader(k, v)
+        if not sent_host:
+            conn.putheader("Host", f"127.0.0.1:{server.port}")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        try:
+            conn.send(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer (and close) before reading an oversized body
+        r = conn.getresponse()
+        return RawResponse(r.status, r.read())
+    finally:
+        conn.close()
+
+
+def snapshot(server):
+    """Everything stored that an API call could change, as seen through the API."""
+    iam = server.client("iam")
+    state = {}
+    for u in iam.get_paginator("list_users").paginate().build_full_result()["Users"]:
+        name = u["UserName"]
+        state[("user", name)] = {
+            "user": iam.get_user(UserName=name)["User"],
+            "keys": iam.list_access_keys(UserName=name)["AccessKeyMetadata"],
+            "inline": iam.list_user_policies(UserName=name)["PolicyNames"],
+            "attached": iam.list_attached_user_policies(UserName=name)["AttachedPolicies"],
+            "groups": iam.list_groups_for_user(UserName=name)["Groups"],
+        }
+    for g in iam.list_groups(MaxItems=1000)["Groups"]:
+        state[("group", g["GroupName"])] = g
+    for r in iam.list_roles(MaxItems=1000)["Roles"]:
+        state[("role", r["RoleName"])] = iam.get_role(RoleName=r["RoleName"])["Role"]
+    for p in iam.list_policies(Scope="Local", MaxItems=1000)["Policies"]:
+        state[("policy", p["Arn"])] = {
+            "policy": p,
+            "versions": iam.list_policy_versions(PolicyArn=p["Arn"])["Versions"],
+        }
+    return state
