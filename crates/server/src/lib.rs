@@ -13,6 +13,7 @@ pub mod error;
 mod iam;
 pub mod identity;
 pub mod query;
+pub mod session;
 mod sts;
 pub mod xml;
 
@@ -56,15 +57,35 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Compiled policies per principal.
     pub cache: PolicyCache,
+    /// The session-token signing keys (shared by every node through the store).
+    pub ring: gatehouse_auth::session::SigningKeyRing,
+    /// Session policies compiled once per session.
+    pub session_policies: session::SessionPolicyCache,
 }
 
 impl AppState {
-    /// New state over an opened store.
+    /// New state over an opened store, with a fresh signing key ring (tests; a server
+    /// uses [`AppState::with_ring`] and the ring kept in the store).
     pub fn new(store: Store, config: ServerConfig) -> Arc<AppState> {
+        AppState::with_ring(
+            store,
+            config,
+            gatehouse_auth::session::SigningKeyRing::generate(),
+        )
+    }
+
+    /// New state over an opened store and the signing key ring to use.
+    pub fn with_ring(
+        store: Store,
+        config: ServerConfig,
+        ring: gatehouse_auth::session::SigningKeyRing,
+    ) -> Arc<AppState> {
         Arc::new(AppState {
             store,
             config,
             cache: PolicyCache::default(),
+            ring,
+            session_policies: session::SessionPolicyCache::default(),
         })
     }
 
@@ -74,16 +95,35 @@ impl AppState {
         account_id: &str,
         user_name: &str,
     ) -> Result<Arc<CompiledPrincipal>, ApiError> {
-        let arn_key = format!("{account_id}/user/{user_name}");
+        self.principal_policies(account_id, gatehouse_store::PrincipalRef::User(user_name))
+            .await
+    }
+
+    /// The compiled policies of a role, for its sessions (cached per store generation).
+    pub async fn role_policies(
+        &self,
+        account_id: &str,
+        role_name: &str,
+    ) -> Result<Arc<CompiledPrincipal>, ApiError> {
+        self.principal_policies(account_id, gatehouse_store::PrincipalRef::Role(role_name))
+            .await
+    }
+
+    async fn principal_policies(
+        &self,
+        account_id: &str,
+        who: gatehouse_store::PrincipalRef<'_>,
+    ) -> Result<Arc<CompiledPrincipal>, ApiError> {
+        let arn_key = match who {
+            gatehouse_store::PrincipalRef::User(n) => format!("{account_id}/user/{n}"),
+            gatehouse_store::PrincipalRef::Role(n) => format!("{account_id}/role/{n}"),
+        };
         if let Some(p) = self.cache.get(&arn_key) {
             return Ok(p);
         }
-        let info = self
-            .store
-            .load_principal_policies(account_id, gatehouse_store::PrincipalRef::User(user_name))
-            .await?;
+        let info = self.store.load_principal_policies(account_id, who).await?;
         let compiled = CompiledPrincipal::compile(info).map_err(|e| {
-            tracing::error!(user = user_name, error = %e, "stored policy does not compile; denying");
+            tracing::error!(principal = arn_key, error = %e, "stored policy does not compile; denying");
             ApiError::access_denied("The caller's policies could not be evaluated.")
         })?;
         let compiled = Arc::new(compiled);
@@ -141,6 +181,9 @@ pub enum ServeError {
     /// Bootstrap failed.
     #[error("bootstrap: {0}")]
     Bootstrap(#[from] bootstrap::BootstrapError),
+    /// The session-token signing keys could not be loaded.
+    #[error("session signing keys: {0}")]
+    Ring(#[from] session::RingError),
     /// The listener could not be bound or served.
     #[error("listen on {addr}: {source}")]
     Listen {
@@ -175,7 +218,14 @@ pub async fn prepare(
     let account = match (&opts.account_id, store.default_account().await) {
         (_, Ok(a)) => a,
         (Some(id), Err(_)) => store.ensure_default_account(id, "default").await?,
-        (None, Err(_)) => store.create_account(None, "default").await?,
+        (None, Err(_)) => {
+            // Draw an id, then mark it the default: without the mark every restart would
+            // create another account.
+            let a = store.create_account(None, "default").await?;
+            store
+                .ensure_default_account(&a.account_id, "default")
+                .await?
+        }
     };
     let root = bootstrap::root_credentials(&opts.data_dir)?;
     let config = ServerConfig {
@@ -190,7 +240,8 @@ pub async fn prepare(
             addr: opts.listen,
             source,
         })?;
-    let state = AppState::new(store, config);
+    let ring = session::load_or_create_ring(&store).await?;
+    let state = AppState::with_ring(store, config, ring);
     state.spawn_invalidation();
     Ok((state, listener, root))
 }
@@ -221,8 +272,10 @@ pub struct CallContext<'a> {
     pub caller: &'a Caller,
     /// The caller's ARN.
     pub caller_arn: String,
-    /// The caller's compiled policies (`None` for root).
+    /// The caller's compiled policies (`None` for root); a role's for a role session.
     pub principal: Option<Arc<CompiledPrincipal>>,
+    /// The session, when the caller used temporary credentials.
+    pub session: Option<session::SessionPrincipal>,
     /// The request id.
     pub request_id: &'a str,
     /// The peer address.
@@ -335,27 +388,47 @@ async fn process(
     };
     // Authenticate first: an unauthenticated caller learns nothing, not even which actions exist.
     let fetched = fetch_secret(state, headers, query).await?;
-    let caller = identity::verify(method.as_str(), uri.path(), query, headers, body, fetched)?;
+    let authenticated = identity::verify(
+        method.as_str(),
+        uri.path(),
+        query,
+        headers,
+        body,
+        fetched,
+        &state.ring,
+    )?;
+    let caller = authenticated.caller;
     if !known {
         return Err(ApiError::invalid_action(&action));
     }
-    let principal = match &caller {
-        Caller::Root { .. } => None,
-        Caller::User {
-            account_id,
-            user_name,
-            ..
-        } => Some(state.user_policies(account_id, user_name).await?),
+    let session = match authenticated.session {
+        Some(claims) => Some(session::session_principal(state, claims).await?),
+        None => None,
     };
-    let caller_arn = match &principal {
-        Some(p) => p.info.principal_arn.clone(),
-        None => caller.arn(String::new),
+    let principal = match (&caller, &session) {
+        (_, Some(s)) => Some(Arc::clone(&s.principal)),
+        (Caller::Root { .. }, None) => None,
+        (
+            Caller::User {
+                account_id,
+                user_name,
+                ..
+            },
+            None,
+        ) => Some(state.user_policies(account_id, user_name).await?),
+        (Caller::AssumedRole { .. }, None) => return Err(ApiError::internal()),
+    };
+    let caller_arn = match (&session, &principal) {
+        (Some(s), _) => s.claims.principal_arn.clone(),
+        (None, Some(p)) => p.info.principal_arn.clone(),
+        (None, None) => caller.arn(String::new),
     };
     let ctx = CallContext {
         state,
         caller: &caller,
         caller_arn,
         principal,
+        session,
         request_id: rid,
         source_ip: peer.ip().to_string(),
         audit: std::sync::Mutex::new(audit::AuditFacts::default()),
@@ -472,15 +545,12 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
         note("Allow", Some("root".to_owned()));
         return Ok(());
     };
-    let mut req = Request::new(ctx.caller_arn.clone(), action, resource);
-    req.context.insert("aws:SourceIp", ctx.source_ip.as_str());
-    req.context.insert("aws:SecureTransport", "false");
-    req.context
-        .insert("aws:CurrentTime", chrono::Utc::now().to_rfc3339());
-    req.context
-        .insert("aws:EpochTime", chrono::Utc::now().timestamp().to_string());
-    principal.fill_context(&mut req);
-    let decision = principal.decide(&req);
+    let req = decision_request(ctx, principal, action, resource);
+    let session_policy = ctx
+        .session
+        .as_ref()
+        .and_then(|s| s.session_policy.as_deref());
+    let decision = principal.evaluation(None, session_policy).decide(&req);
     note(
         decision.decision.as_str(),
         decision.statements.first().map(ToString::to_string),
@@ -505,6 +575,28 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
         "User: {} is not authorized to perform: {action} on resource: {resource} {why}",
         ctx.caller_arn
     )))
+}
+
+/// The decision request for a call: the caller, the request's context (`aws:SourceIp`,
+/// times), the session's keys when there is one, then the keys derived from the principal.
+pub fn decision_request(
+    ctx: &CallContext<'_>,
+    principal: &CompiledPrincipal,
+    action: &str,
+    resource: &str,
+) -> Request {
+    let now = chrono::Utc::now();
+    let mut req = Request::new(ctx.caller_arn.clone(), action, resource);
+    req.context.insert("aws:SourceIp", ctx.source_ip.as_str());
+    req.context.insert("aws:SecureTransport", "false");
+    req.context.insert("aws:CurrentTime", now.to_rfc3339());
+    req.context
+        .insert("aws:EpochTime", now.timestamp().to_string());
+    if let Some(s) = &ctx.session {
+        session::fill_session_context(&mut req, &s.claims, now);
+    }
+    principal.fill_context(&mut req);
+    req
 }
 
 /// Actions root may use without a warning: creating the first administrators.

@@ -106,7 +106,9 @@ class Server:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def client(self, service="iam", key_id=ROOT_KEY_ID, secret=ROOT_SECRET, token=None):
+    def client(self, service="iam", key_id=ROOT_KEY_ID, secret=ROOT_SECRET, token=None, validate=True):
+        """A boto3 client; validate=False skips botocore's own parameter checks, so that
+        the server's answer to bad input can be tested."""
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
@@ -114,7 +116,7 @@ class Server:
             aws_secret_access_key=secret,
             aws_session_token=token,
             region_name=REGION,
-            config=botocore.config.Config(retries={"max_attempts": 1}),
+            config=botocore.config.Config(retries={"max_attempts": 1}, parameter_validation=validate),
         )
 
     def cli(self, *args, data_dir=True):
