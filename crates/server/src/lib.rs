@@ -10,6 +10,7 @@ pub mod audit;
 pub mod authz;
 pub mod bootstrap;
 pub mod error;
+mod federation;
 mod iam;
 pub mod identity;
 pub mod query;
@@ -384,7 +385,7 @@ async fn process(
     let known = if is_sts {
         sts::is_action(&action)
     } else {
-        iam::is_action(&action)
+        iam::is_action(&action) || federation::is_action(&action)
     };
     // Authenticate first: an unauthenticated caller learns nothing, not even which actions exist.
     let fetched = fetch_secret(state, headers, query).await?;
@@ -435,6 +436,10 @@ async fn process(
     };
     let result = if is_sts {
         sts::dispatch(&ctx, &action, params).await
+    } else if federation::is_action(&action) {
+        federation::dispatch(&ctx, &action, params)
+            .await
+            .map(|r| xml::response(&action, xml::IAM_NS, rid, r.as_deref()))
     } else {
         iam::dispatch(&ctx, &action, params).await
     };

@@ -328,6 +328,14 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
         ));
     }
 
+    // MFA: given with this call, or carried by the calling session.
+    let mfa_time = match mfa_params(ctx, p).await? {
+        Some(t) => Some(t),
+        None => caller_session
+            .filter(|c| c.mfa_present)
+            .and_then(|c| c.mfa_auth_time),
+    };
+
     // Context the trust and identity policies can test.
     let mut keys: Vec<(String, ContextValue)> =
         vec![("sts:RoleSessionName".into(), session_name.as_str().into())];
@@ -351,6 +359,13 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     }
     if !transitive.is_empty() {
         keys.push(("sts:TransitiveTagKeys".into(), transitive.clone().into()));
+    }
+    if let Some(t) = mfa_time {
+        keys.push(("aws:MultiFactorAuthPresent".into(), "true".into()));
+        keys.push((
+            "aws:MultiFactorAuthAge".into(),
+            (Utc::now() - t).num_seconds().max(0).to_string().into(),
+        ));
     }
     check_trust(ctx, principal, &trust, "sts:AssumeRole", &role_arn, &keys)?;
     if !tags.is_empty() || !transitive.is_empty() {
@@ -454,6 +469,8 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     claims.session_policies = session_docs;
     claims.policy_arns = policy_arns;
     claims.role_chained = chained;
+    claims.mfa_present = mfa_time.is_some();
+    claims.mfa_auth_time = mfa_time;
     let token = issue(ctx, &claims, &secret)?;
 
     let mut x = Xml::new();
@@ -481,6 +498,7 @@ async fn get_session_token(ctx: &CallContext<'_>, p: &Params) -> Result<String, 
             "GetSessionToken must be called with the long-term access key of an IAM user.",
         ));
     };
+    let mfa_time = mfa_params(ctx, p).await?;
     let now = Utc::now();
     let (akid, secret) = session::generate_temporary_credentials();
     let mut claims = SessionClaims::new(
@@ -491,6 +509,8 @@ async fn get_session_token(ctx: &CallContext<'_>, p: &Params) -> Result<String, 
         now + Duration::seconds(duration),
     );
     claims.principal_id.clone_from(&principal.info.principal_id);
+    claims.mfa_present = mfa_time.is_some();
+    claims.mfa_auth_time = mfa_time;
     let token = issue(ctx, &claims, &secret)?;
     let mut x = Xml::new();
     credentials_xml(
@@ -501,4 +521,17 @@ async fn get_session_token(ctx: &CallContext<'_>, p: &Params) -> Result<String, 
         claims.expires_at,
     );
     Ok(x.finish())
+}
+
+/// `SerialNumber` and `TokenCode`, both or neither; checks and consumes the code.
+async fn mfa_params(ctx: &CallContext<'_>, p: &Params) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match (p.get("SerialNumber"), p.get("TokenCode")) {
+        (None, None) => Ok(None),
+        (Some(serial), Some(code)) => crate::federation::check_mfa(ctx, serial, code)
+            .await
+            .map(Some),
+        _ => Err(ApiError::validation(
+            "SerialNumber and TokenCode must be given together",
+        )),
+    }
 }
