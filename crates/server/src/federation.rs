@@ -27,7 +27,7 @@ const ACTIONS: &[&str] = &[
     "ListOpenIDConnectProviders",
     "DeleteOpenIDConnectProvider",
     "AddClientIDToOpenIDConnectProvider",
-    "RemoveClientIDToOpenIDConnectProvider",
+    "RemoveClientIDFromOpenIDConnectProvider",
 ];
 
 /// How many 30-second steps either side of now `EnableMFADevice` searches (authenticator
@@ -272,7 +272,7 @@ async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<
             store.delete_oidc_provider(account, arn).await?;
             Ok(None)
         }
-        "AddClientIDToOpenIDConnectProvider" | "RemoveClientIDToOpenIDConnectProvider" => {
+        "AddClientIDToOpenIDConnectProvider" | "RemoveClientIDFromOpenIDConnectProvider" => {
             let arn = p.required("OpenIDConnectProviderArn")?;
             let client = p.required("ClientID")?;
             if client.len() > 255 {

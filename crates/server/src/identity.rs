@@ -38,6 +38,12 @@ pub enum Caller {
         /// `RoleSessionName`.
         session_name: String,
     },
+    /// An unsigned request, for the actions that authenticate with a token of their own
+    /// (`AssumeRoleWithWebIdentity`). Never authorized for anything else.
+    Anonymous {
+        /// The default account.
+        account_id: String,
+    },
 }
 
 /// A verified request: who signed it, and the session token's claims when temporary
@@ -82,6 +88,7 @@ impl Caller {
                 format!("arn:{}:iam::{account_id}:root", gatehouse_store::PARTITION)
             }
             Caller::User { .. } | Caller::AssumedRole { .. } => user_arn(),
+            Caller::Anonymous { .. } => "anonymous".to_owned(),
         }
     }
 
@@ -90,7 +97,8 @@ impl Caller {
         match self {
             Caller::Root { account_id }
             | Caller::User { account_id, .. }
-            | Caller::AssumedRole { account_id, .. } => account_id,
+            | Caller::AssumedRole { account_id, .. }
+            | Caller::Anonymous { account_id } => account_id,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod error;
 mod federation;
 mod iam;
 pub mod identity;
+mod oidc;
 pub mod query;
 pub mod session;
 mod sts;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub ring: gatehouse_auth::session::SigningKeyRing,
     /// Session policies compiled once per session.
     pub session_policies: session::SessionPolicyCache,
+    /// OpenID Connect providers' keys, fetched and cached.
+    pub oidc: oidc::JwksCache,
 }
 
 impl AppState {
@@ -87,6 +90,7 @@ impl AppState {
             cache: PolicyCache::default(),
             ring,
             session_policies: session::SessionPolicyCache::default(),
+            oidc: oidc::JwksCache::default(),
         })
     }
 
@@ -387,17 +391,30 @@ async fn process(
     } else {
         iam::is_action(&action) || federation::is_action(&action)
     };
-    // Authenticate first: an unauthenticated caller learns nothing, not even which actions exist.
-    let fetched = fetch_secret(state, headers, query).await?;
-    let authenticated = identity::verify(
-        method.as_str(),
-        uri.path(),
-        query,
-        headers,
-        body,
-        fetched,
-        &state.ring,
-    )?;
+    // Authenticate first: an unauthenticated caller learns nothing, not even which actions
+    // exist. The exception: actions whose own token is the proof (web identity).
+    let unsigned = is_sts
+        && sts::is_unsigned(&action)
+        && identity::claimed_access_key(headers, query).is_none();
+    let authenticated = if unsigned {
+        identity::Authenticated {
+            caller: Caller::Anonymous {
+                account_id: state.config.account_id.clone(),
+            },
+            session: None,
+        }
+    } else {
+        let fetched = fetch_secret(state, headers, query).await?;
+        identity::verify(
+            method.as_str(),
+            uri.path(),
+            query,
+            headers,
+            body,
+            fetched,
+            &state.ring,
+        )?
+    };
     let caller = authenticated.caller;
     if !known {
         return Err(ApiError::invalid_action(&action));
@@ -408,7 +425,7 @@ async fn process(
     };
     let principal = match (&caller, &session) {
         (_, Some(s)) => Some(Arc::clone(&s.principal)),
-        (Caller::Root { .. }, None) => None,
+        (Caller::Root { .. } | Caller::Anonymous { .. }, None) => None,
         (
             Caller::User {
                 account_id,
@@ -539,6 +556,12 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
             f.statement = statement;
         }
     };
+    if matches!(ctx.caller, Caller::Anonymous { .. }) {
+        note("ImplicitDeny", None);
+        return Err(ApiError::access_denied(format!(
+            "An unsigned request is not authorized to perform: {action} on resource: {resource}"
+        )));
+    }
     let Some(principal) = &ctx.principal else {
         // Root: the bootstrap credentials, not subject to policies.
         if !is_bootstrap(action) {

@@ -243,7 +243,9 @@ pub async fn session_principal(
             user_name,
             ..
         } => state.user_policies(&account_id, &user_name).await,
-        crate::identity::Caller::Root { .. } => Err(token_error(SessionError::Malformed)),
+        crate::identity::Caller::Root { .. } | crate::identity::Caller::Anonymous { .. } => {
+            Err(token_error(SessionError::Malformed))
+        }
     }
     .map_err(|e| {
         if e.code == "NoSuchEntity" {

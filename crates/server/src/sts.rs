@@ -23,7 +23,20 @@ use gatehouse_auth::session::{self, SessionClaims};
 use gatehouse_policy::{ContextValue, NamedPolicy, PolicyDocument, PolicySet, PolicyType};
 use std::collections::BTreeMap;
 
-const ACTIONS: &[&str] = &["GetCallerIdentity", "AssumeRole", "GetSessionToken"];
+const ACTIONS: &[&str] = &[
+    "GetCallerIdentity",
+    "AssumeRole",
+    "AssumeRoleWithWebIdentity",
+    "GetSessionToken",
+];
+
+/// Actions whose caller proves itself with a token in the request, not a signature.
+const UNSIGNED: &[&str] = &["AssumeRoleWithWebIdentity"];
+
+/// True for an action that may come unsigned.
+pub(crate) fn is_unsigned(action: &str) -> bool {
+    UNSIGNED.contains(&action)
+}
 
 /// Role chaining (a role session assuming a role) is capped at one hour, as in AWS.
 const CHAINED_MAX_SECS: i64 = 3600;
@@ -47,6 +60,7 @@ pub(crate) async fn dispatch(
         // GetCallerIdentity needs no permission, as in AWS.
         "GetCallerIdentity" => get_caller_identity(ctx),
         "AssumeRole" => assume_role(ctx, p).await?,
+        "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(ctx, p).await?,
         "GetSessionToken" => get_session_token(ctx, p).await?,
         other => return Err(ApiError::invalid_action(other)),
     };
@@ -247,17 +261,7 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
             )));
         }
     }
-    let inline_policy = p.get("Policy").map(str::to_owned);
-    let policy_arns: Vec<String> = p
-        .structs("PolicyArns")
-        .into_iter()
-        .filter_map(|f| f.into_iter().find(|(k, _)| k == "arn").map(|(_, v)| v))
-        .collect();
-    if policy_arns.len() > MAX_POLICY_ARNS {
-        return Err(ApiError::validation(format!(
-            "at most {MAX_POLICY_ARNS} PolicyArns are allowed"
-        )));
-    }
+    let (inline_policy, policy_arns) = session_policy_params(p)?;
 
     // Who is asking. Root credentials cannot assume roles (as in AWS).
     let Some(principal) = ctx.principal.as_deref() else {
@@ -269,25 +273,8 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     let caller_session = ctx.session.as_ref().map(|s| &s.claims);
     let chained = matches!(ctx.caller, Caller::AssumedRole { .. });
 
-    // The role; a missing role is an AccessDenied, so that callers cannot probe for names.
-    let role = match ctx.state.store.get_role(&role_account, &role_name).await {
-        Ok(r) if r.arn() == role_arn => r,
-        Ok(_) | Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
-            note_audit(ctx, "sts:AssumeRole", &role_arn, "ImplicitDeny");
-            return Err(denied(ctx, "sts:AssumeRole", &role_arn));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let trust = PolicyDocument::parse(&role.trust_policy)
-        .map_err(|e| e.to_string())
-        .and_then(|d| {
-            PolicySet::new(PolicyType::Resource, [NamedPolicy::new("trust-policy", d)])
-                .map_err(|e| e.to_string())
-        })
-        .map_err(|e| {
-            tracing::error!(role = role_arn, error = %e, "trust policy does not compile; denying");
-            denied(ctx, "sts:AssumeRole", &role_arn)
-        })?;
+    let (role, trust) =
+        load_role(ctx, "sts:AssumeRole", &role_arn, &role_account, &role_name).await?;
 
     // Transitive tags of the calling session pass on and cannot be overridden.
     let mut all_tags: BTreeMap<String, String> = BTreeMap::new();
@@ -403,45 +390,12 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
         None => 3600.min(max),
     };
 
-    // Session policies: inline and managed, compiled now so that a bad one fails here.
-    let mut session_docs = Vec::new();
-    if let Some(doc) = &inline_policy {
-        if doc.len() > PACKED_LIMIT {
-            return Err(ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "PackedPolicyTooLarge",
-                format!("The session policy is larger than {PACKED_LIMIT} characters."),
-            ));
-        }
-        session_docs.push(doc.clone());
-    }
-    for arn in &policy_arns {
-        let acct = arn.split(':').nth(4).unwrap_or_default();
-        let pol = ctx.state.store.get_policy(acct, arn).await?;
-        let v = ctx
-            .state
-            .store
-            .get_policy_version(acct, arn, &pol.default_version_id)
-            .await?;
-        session_docs.push(v.document);
-    }
-    if !session_docs.is_empty() {
-        crate::session::compile_session_policies(&session_docs)?;
-    }
-    let packed: usize = inline_policy.as_ref().map_or(0, String::len)
-        + policy_arns.iter().map(String::len).sum::<usize>()
-        + all_tags
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>();
-    let packed_pct = packed * 100 / PACKED_LIMIT;
-    if packed_pct > 100 {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "PackedPolicyTooLarge",
-            format!("Session policies and tags use {packed_pct}% of the allowed packed size."),
-        ));
-    }
+    let tag_bytes = all_tags
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum::<usize>();
+    let (session_docs, packed_pct) =
+        session_policy_documents(ctx, inline_policy.as_deref(), &policy_arns, tag_bytes).await?;
 
     let now = Utc::now();
     let (akid, secret) = session::generate_temporary_credentials();
@@ -534,4 +488,214 @@ async fn mfa_params(ctx: &CallContext<'_>, p: &Params) -> Result<Option<DateTime
             "SerialNumber and TokenCode must be given together",
         )),
     }
+}
+
+/// `Policy` and `PolicyArns.member.N.arn`.
+fn session_policy_params(p: &Params) -> Result<(Option<String>, Vec<String>), ApiError> {
+    let inline_policy = p.get("Policy").map(str::to_owned);
+    let policy_arns: Vec<String> = p
+        .structs("PolicyArns")
+        .into_iter()
+        .filter_map(|f| f.into_iter().find(|(k, _)| k == "arn").map(|(_, v)| v))
+        .collect();
+    if policy_arns.len() > MAX_POLICY_ARNS {
+        return Err(ApiError::validation(format!(
+            "at most {MAX_POLICY_ARNS} PolicyArns are allowed"
+        )));
+    }
+    Ok((inline_policy, policy_arns))
+}
+
+fn too_large(msg: String) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "PackedPolicyTooLarge",
+        msg,
+    )
+}
+
+/// The session policy documents (inline and managed), compiled now so that a bad one fails
+/// here, and the packed size in percent of AWS's limit (tags count too).
+async fn session_policy_documents(
+    ctx: &CallContext<'_>,
+    inline_policy: Option<&str>,
+    policy_arns: &[String],
+    tag_bytes: usize,
+) -> Result<(Vec<String>, usize), ApiError> {
+    let mut docs = Vec::new();
+    if let Some(doc) = inline_policy {
+        if doc.len() > PACKED_LIMIT {
+            return Err(too_large(format!(
+                "The session policy is larger than {PACKED_LIMIT} characters."
+            )));
+        }
+        docs.push(doc.to_owned());
+    }
+    for arn in policy_arns {
+        let acct = arn.split(':').nth(4).unwrap_or_default();
+        let pol = ctx.state.store.get_policy(acct, arn).await?;
+        let v = ctx
+            .state
+            .store
+            .get_policy_version(acct, arn, &pol.default_version_id)
+            .await?;
+        docs.push(v.document);
+    }
+    if !docs.is_empty() {
+        crate::session::compile_session_policies(&docs)?;
+    }
+    let packed = inline_policy.map_or(0, str::len)
+        + policy_arns.iter().map(String::len).sum::<usize>()
+        + tag_bytes;
+    let packed_pct = packed * 100 / PACKED_LIMIT;
+    if packed_pct > 100 {
+        return Err(too_large(format!(
+            "Session policies and tags use {packed_pct}% of the allowed packed size."
+        )));
+    }
+    Ok((docs, packed_pct))
+}
+
+/// The role and its compiled trust policy; a missing role is an AccessDenied, so that
+/// callers cannot probe for names.
+async fn load_role(
+    ctx: &CallContext<'_>,
+    action: &str,
+    role_arn: &str,
+    account: &str,
+    name: &str,
+) -> Result<(gatehouse_store::Role, PolicySet), ApiError> {
+    let role = match ctx.state.store.get_role(account, name).await {
+        Ok(r) if r.arn() == role_arn => r,
+        Ok(_) | Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
+            note_audit(ctx, action, role_arn, "ImplicitDeny");
+            return Err(denied(ctx, action, role_arn));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let trust = PolicyDocument::parse(&role.trust_policy)
+        .map_err(|e| e.to_string())
+        .and_then(|d| {
+            PolicySet::new(PolicyType::Resource, [NamedPolicy::new("trust-policy", d)])
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| {
+            tracing::error!(role = role_arn, error = %e, "trust policy does not compile; denying");
+            denied(ctx, action, role_arn)
+        })?;
+    Ok((role, trust))
+}
+
+/// `AssumeRoleWithWebIdentity`: an OIDC token from a registered provider, instead of a
+/// signature, proves who is asking; the trust policy (`Principal: {"Federated": PROVIDER}`,
+/// conditions on `ISSUER:sub`, `ISSUER:aud`, ...) decides.
+async fn assume_role_with_web_identity(
+    ctx: &CallContext<'_>,
+    p: &Params,
+) -> Result<String, ApiError> {
+    const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+    let role_arn = p.required("RoleArn")?.to_owned();
+    let session_name = p.required("RoleSessionName")?.to_owned();
+    if !valid_session_name(&session_name, 2, 64) {
+        return Err(ApiError::validation(
+            "RoleSessionName must be 2 to 64 characters of [\\w+=,.@-]",
+        ));
+    }
+    let token = p.required("WebIdentityToken")?;
+    let requested = p.int("DurationSeconds", 900, 43200)?;
+    let (inline_policy, policy_arns) = session_policy_params(p)?;
+    let (role_account, role_name) = parse_role_arn(&role_arn)?;
+    let providers = ctx.state.store.list_oidc_providers(&role_account).await?;
+    let web = crate::oidc::validate(&ctx.state.oidc, &providers, token).await?;
+
+    let (role, trust) = load_role(ctx, ACTION, &role_arn, &role_account, &role_name).await?;
+    let now = Utc::now();
+    let mut req =
+        gatehouse_policy::Request::new(web.provider_arn.clone(), ACTION, role_arn.clone());
+    req.context.insert("aws:SourceIp", ctx.source_ip.as_str());
+    req.context.insert("aws:CurrentTime", now.to_rfc3339());
+    req.context
+        .insert("aws:EpochTime", now.timestamp().to_string());
+    req.context
+        .insert("aws:FederatedProvider", web.provider_arn.as_str());
+    req.context.insert("aws:PrincipalType", "WebIdentityUser");
+    req.context
+        .insert("sts:RoleSessionName", session_name.as_str());
+    for (k, v) in &web.condition_keys {
+        let value: ContextValue = if v.len() == 1 && !k.ends_with(":amr") {
+            v[0].as_str().into()
+        } else {
+            v.clone().into()
+        };
+        req.context.insert(k.clone(), value);
+    }
+    let empty = PolicySet::empty(PolicyType::Identity);
+    let eval = gatehouse_policy::Evaluation {
+        identity: &empty,
+        resource: Some(&trust),
+        boundary: None,
+        guardrails: &[],
+        session: None,
+    };
+    let decision = eval.decide(&req);
+    if !decision.is_allow() {
+        note_audit(ctx, ACTION, &role_arn, decision.decision.as_str());
+        return Err(ApiError::access_denied(format!(
+            "Not authorized to perform {ACTION} on {role_arn} with a token for {} from {}",
+            web.subject, web.issuer_key
+        )));
+    }
+    note_audit(ctx, ACTION, &role_arn, "Allow");
+    let duration = match requested {
+        Some(d) if d > role.max_session_duration => {
+            return Err(ApiError::validation(format!(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role ({}).",
+                role.max_session_duration
+            )));
+        }
+        Some(d) => d,
+        None => 3600.min(role.max_session_duration),
+    };
+    let (session_docs, packed_pct) =
+        session_policy_documents(ctx, inline_policy.as_deref(), &policy_arns, 0).await?;
+
+    let (akid, secret) = session::generate_temporary_credentials();
+    let assumed_arn = format!(
+        "arn:{}:sts::{}:assumed-role/{}/{}",
+        gatehouse_store::PARTITION,
+        role.account_id,
+        role.name,
+        session_name
+    );
+    let assumed_id = format!("{}:{}", role.role_id, session_name);
+    let mut claims = SessionClaims::new(
+        akid.clone(),
+        assumed_arn.clone(),
+        role.account_id.clone(),
+        now,
+        now + Duration::seconds(duration),
+    );
+    claims.principal_id.clone_from(&assumed_id);
+    claims.role_arn = Some(role.arn());
+    claims.session_name = Some(session_name);
+    claims.session_policies = session_docs;
+    claims.policy_arns = policy_arns;
+    let token = issue(ctx, &claims, &secret)?;
+    let mut x = Xml::new();
+    credentials_xml(
+        &mut x,
+        &akid,
+        secret.expose_str().unwrap_or_default(),
+        &token,
+        claims.expires_at,
+    );
+    x.elem("SubjectFromWebIdentityToken", &web.subject);
+    x.wrap("AssumedRoleUser", |x| {
+        x.elem("AssumedRoleId", &assumed_id)
+            .elem("Arn", &assumed_arn);
+    });
+    x.elem("PackedPolicySize", &packed_pct.to_string());
+    x.elem("Provider", &web.issuer_key);
+    x.elem("Audience", &web.audience);
+    Ok(x.finish())
 }
