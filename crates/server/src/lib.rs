@@ -600,9 +600,51 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
         (_, None) => "because no identity-based policy allows the action".to_owned(),
     };
     Err(ApiError::access_denied(format!(
-        "User: {} is not authorized to perform: {action} on resource: {resource} {why}",
-        ctx.caller_arn
+        "User: {} is not authorized to perform: {action} on resource: {resource} {why}{}",
+        ctx.caller_arn,
+        encoded_denial(ctx.state, &req, &decision)
     )))
+}
+
+/// The ` Encoded authorization failure message: ...` suffix of an AccessDenied: the
+/// decision's details (matched statements, what was missing, the request context) sealed
+/// so that only `sts:DecodeAuthorizationMessage` reveals them. Empty if sealing fails.
+pub fn encoded_denial(
+    state: &AppState,
+    req: &Request,
+    decision: &gatehouse_policy::Decision,
+) -> String {
+    let conditions: Vec<serde_json::Value> = req
+        .context
+        .iter()
+        .map(|(k, v)| {
+            let values = match v {
+                gatehouse_policy::ContextValue::One(s) => vec![s.clone()],
+                gatehouse_policy::ContextValue::Many(v) => v.clone(),
+            };
+            serde_json::json!({"key": k, "values": {"items": values}})
+        })
+        .collect();
+    let message = serde_json::json!({
+        "allowed": false,
+        "explicitDeny": decision.decision == DecisionKind::ExplicitDeny,
+        "matchedStatements": {"items": decision
+            .statements
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()},
+        "failures": {"items": decision.missing.iter().map(ToString::to_string).collect::<Vec<_>>()},
+        "context": {
+            "principal": {"arn": req.principal},
+            "action": req.action,
+            "resource": req.resource,
+            "conditions": {"items": conditions},
+        },
+    });
+    match gatehouse_auth::session::seal_message(&state.ring, message.to_string().as_bytes()) {
+        Ok(m) => format!(" Encoded authorization failure message: {m}"),
+        Err(_) => String::new(),
+    }
 }
 
 /// The decision request for a call: the caller, the request's context (`aws:SourceIp`,

@@ -28,6 +28,7 @@ const ACTIONS: &[&str] = &[
     "AssumeRole",
     "AssumeRoleWithWebIdentity",
     "GetSessionToken",
+    "DecodeAuthorizationMessage",
 ];
 
 /// Actions whose caller proves itself with a token in the request, not a signature.
@@ -62,6 +63,7 @@ pub(crate) async fn dispatch(
         "AssumeRole" => assume_role(ctx, p).await?,
         "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(ctx, p).await?,
         "GetSessionToken" => get_session_token(ctx, p).await?,
+        "DecodeAuthorizationMessage" => decode_authorization_message(ctx, p)?,
         other => return Err(ApiError::invalid_action(other)),
     };
     Ok(xml::response(
@@ -168,7 +170,10 @@ fn check_trust(
             decision.decision.as_str()
         };
         note_audit(ctx, action, role_arn, kind);
-        Err(denied(ctx, action, role_arn))
+        let mut e = denied(ctx, action, role_arn);
+        e.message
+            .push_str(&crate::encoded_denial(ctx.state, &req, &decision));
+        Err(e)
     }
 }
 
@@ -697,5 +702,23 @@ async fn assume_role_with_web_identity(
     x.elem("PackedPolicySize", &packed_pct.to_string());
     x.elem("Provider", &web.issuer_key);
     x.elem("Audience", &web.audience);
+    Ok(x.finish())
+}
+
+/// `DecodeAuthorizationMessage`: the details behind an AccessDenied, for principals allowed
+/// `sts:DecodeAuthorizationMessage`.
+fn decode_authorization_message(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiError> {
+    let encoded = p.required("EncodedMessage")?;
+    crate::authorize(ctx, "sts:DecodeAuthorizationMessage", "*")?;
+    let plain = session::open_message(&ctx.state.ring, encoded).map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "InvalidAuthorizationMessageException",
+            "The encoded authorization message is not valid.",
+        )
+    })?;
+    let text = String::from_utf8(plain).map_err(|_| ApiError::internal())?;
+    let mut x = Xml::new();
+    x.elem("DecodedMessage", &text);
     Ok(x.finish())
 }

@@ -446,3 +446,33 @@ def test_stolen_session_is_useless_after_expiry(gatehouse, iam):
     # The same request at the real time is refused for its clock skew instead; either way
     # nothing is served.
     assert "ok" not in call({})
+
+
+def test_denials_carry_a_message_only_allowed_principals_can_decode(gatehouse, iam):
+    ivan = make_user(gatehouse, iam, "ivan", allow("iam:ListUsers"))
+    auditor = make_user(gatehouse, iam, "auditor", allow("sts:DecodeAuthorizationMessage"))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        gatehouse.client("iam", *ivan).list_roles()
+    assert error_code(e) == "AccessDenied"
+    message = e.value.response["Error"]["Message"]
+    marker = "Encoded authorization failure message: "
+    assert marker in message
+    encoded = message.split(marker, 1)[1].strip()
+    assert "ListRoles" not in encoded
+    # The denied caller cannot read it...
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        gatehouse.client("sts", *ivan).decode_authorization_message(EncodedMessage=encoded)
+    assert error_code(e) == "AccessDenied"
+    # ...a principal allowed sts:DecodeAuthorizationMessage can.
+    decoded = json.loads(
+        gatehouse.client("sts", *auditor).decode_authorization_message(EncodedMessage=encoded)["DecodedMessage"]
+    )
+    assert decoded["allowed"] is False
+    assert decoded["explicitDeny"] is False
+    assert decoded["context"]["action"] == "iam:ListRoles"
+    assert decoded["context"]["principal"]["arn"].endswith(":user/ivan")
+    keys = {c["key"] for c in decoded["context"]["conditions"]["items"]}
+    assert "aws:SourceIp" in keys
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        gatehouse.client("sts", *auditor).decode_authorization_message(EncodedMessage="ghm1.nope.AAAA")
+    assert error_code(e) == "InvalidAuthorizationMessageException"
