@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import botocore.exceptions
@@ -40,11 +41,19 @@ class Idp:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)["access_token"]
 
-    def mint(self, claims, alg="RS256", unpublished=False):
-        body = json.dumps({"claims": claims, "alg": alg, "unpublished": unpublished}).encode()
+    def mint(self, claims, alg="RS256", unpublished=False, kid=None):
+        body = json.dumps({"claims": claims, "alg": alg, "unpublished": unpublished, "kid": kid}).encode()
         req = urllib.request.Request(f"{self.issuer}/test/mint", data=body, method="POST")
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)["token"]
+
+    def publish(self, kid):
+        req = urllib.request.Request(f"{self.issuer}/test/publish", data=json.dumps({"kid": kid}).encode(), method="POST")
+        urllib.request.urlopen(req, timeout=10).close()
+
+    def jwks(self):
+        with urllib.request.urlopen(f"{self.issuer}/jwks", timeout=10) as r:
+            return json.load(r)
 
 
 @pytest.fixture
@@ -217,3 +226,68 @@ def test_unsigned_requests_reach_nothing_else(gatehouse, idp):
         anon.get_caller_identity()
     assert error_code(e) != "200"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
+
+
+def test_rotated_provider_key_is_fetched_on_unknown_kid(gatehouse, iam, idp):
+    _, role_arn = setup_role(iam, idp)
+    good = {"sub": "repo-org-app-main", "aud": AUDIENCE}
+    assume(gatehouse, role_arn, idp.token("repo-org-app-main"))  # keys now cached
+    rotated = idp.mint(good, kid="rsa-2")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        assume(gatehouse, role_arn, rotated)
+    assert error_code(e) == "InvalidIdentityToken"
+    idp.publish("rsa-2")
+    # Refetches for unknown key ids are rate-limited (5 s per provider).
+    deadline = time.time() + 15
+    while True:
+        try:
+            assume(gatehouse, role_arn, rotated)
+            break
+        except botocore.exceptions.ClientError as e:
+            assert error_code_of(e) == "InvalidIdentityToken"
+            assert time.time() < deadline, "the rotated key was never fetched"
+            time.sleep(1)
+    # The old keys still work.
+    assume(gatehouse, role_arn, idp.token("app-es"))
+
+
+def error_code_of(e):
+    return e.response["Error"]["Code"]
+
+
+def signed_iam_call(gatehouse, params):
+    """An IAM Query call with a parameter boto3 does not know (Gatehouse's inline Jwks)."""
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    from conftest import ROOT_KEY_ID, ROOT_SECRET
+
+    body = urllib.parse.urlencode({"Version": "2010-05-08", **params})
+    req = botocore.awsrequest.AWSRequest(
+        method="POST", url=gatehouse.endpoint + "/", data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials(ROOT_KEY_ID, ROOT_SECRET), "iam", "us-east-1").add_auth(req)
+    http = urllib.request.Request(req.url, data=body.encode(), headers=dict(req.headers.items()), method="POST")
+    with urllib.request.urlopen(http, timeout=10) as r:
+        return r.read().decode()
+
+
+def test_inline_jwks_for_an_unreachable_issuer(gatehouse, iam, idp):
+    offline = "http://127.0.0.1:9/offline-issuer"  # nothing listens there
+    out = signed_iam_call(gatehouse, {
+        "Action": "CreateOpenIDConnectProvider", "Url": offline,
+        "ClientIDList.member.1": AUDIENCE, "ThumbprintList.member.1": "0" * 40,
+        "Jwks": json.dumps(idp.jwks()),
+    })
+    arn = out.split("<OpenIDConnectProviderArn>")[1].split("<")[0]
+    trust = doc({"Effect": "Allow", "Principal": {"Federated": arn}, "Action": "sts:AssumeRoleWithWebIdentity",
+                 "Condition": {"StringEquals": {"127.0.0.1:9/offline-issuer:sub": "offline-job"}}})
+    role_arn = iam.create_role(RoleName="offline", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    token = idp.mint({"iss": offline, "sub": "offline-job", "aud": AUDIENCE})
+    out = assume(gatehouse, role_arn, token)
+    assert out["SubjectFromWebIdentityToken"] == "offline-job"
+    # A key outside the inline set is refused (no fetch can rescue it).
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        assume(gatehouse, role_arn, idp.mint({"iss": offline, "sub": "offline-job", "aud": AUDIENCE}, unpublished=True))
+    assert error_code(e) == "InvalidIdentityToken"

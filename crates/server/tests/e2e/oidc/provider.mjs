@@ -27,6 +27,15 @@ const keys = [
   await keyPair('EdDSA', 'ed-1', { crv: 'Ed25519' }),
 ];
 const unpublished = await keyPair('RS256', 'not-published');
+// Keys added later (key rotation): signed with by /test/mint {kid}, served at /jwks once
+// POST /test/publish {kid} has been called.
+const later = new Map();
+const published = new Set();
+
+function publicJwk(jwk) {
+  const { d, p, q, dp, dq, qi, ...pub } = jwk;
+  return pub;
+}
 const hmacKey = Buffer.from('gatehouse-test-hmac-key-0123456789abcdef');
 
 function algFor(clientId) {
@@ -63,12 +72,24 @@ const provider = new Provider(issuer, {
   },
 });
 
-// The test-only minting endpoint, ahead of the provider's own routes.
+// The test-only endpoints, ahead of the provider's own routes.
 provider.use(async (ctx, next) => {
-  if (ctx.path !== '/test/mint' || ctx.method !== 'POST') return next();
+  if (ctx.path === '/jwks' && ctx.method === 'GET') {
+    // The provider's keys plus any published later, as the provider would after rotation.
+    ctx.type = 'application/jwk-set+json';
+    ctx.body = { keys: [...keys, ...[...later.values()].filter((k) => published.has(k.kid))].map(publicJwk) };
+    return undefined;
+  }
+  if (!ctx.path.startsWith('/test/') || ctx.method !== 'POST') return next();
   const chunks = [];
   for await (const c of ctx.req) chunks.push(c);
   const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+  if (ctx.path === '/test/publish') {
+    published.add(body.kid);
+    ctx.body = { published: [...published] };
+    return undefined;
+  }
+  if (body.kid && !later.has(body.kid)) later.set(body.kid, await keyPair('RS256', body.kid));
   const now = Math.floor(Date.now() / 1000);
   const claims = { iss: issuer, iat: now, exp: now + 600, ...body.claims };
   for (const [k, v] of Object.entries(claims)) if (v === null) delete claims[k];
@@ -76,7 +97,8 @@ provider.use(async (ctx, next) => {
   if (body.alg === 'none') {
     token = new jose.UnsecuredJWT(claims).encode();
   } else {
-    const jwk = body.unpublished ? unpublished : keys.find((k) => k.alg === (body.alg || 'RS256'));
+    const jwk = body.kid ? later.get(body.kid)
+      : body.unpublished ? unpublished : keys.find((k) => k.alg === (body.alg || 'RS256'));
     const key = await jose.importJWK(jwk, jwk.alg);
     token = await new jose.SignJWT(claims).setProtectedHeader({ alg: jwk.alg, kid: jwk.kid }).sign(key);
   }
