@@ -476,3 +476,49 @@ def test_denials_carry_a_message_only_allowed_principals_can_decode(gatehouse, i
     with pytest.raises(botocore.exceptions.ClientError) as e:
         gatehouse.client("sts", *auditor).decode_authorization_message(EncodedMessage="ghm1.nope.AAAA")
     assert error_code(e) == "InvalidAuthorizationMessageException"
+
+
+def test_source_ip_condition_in_trust(gatehouse, iam):
+    alice = make_user(gatehouse, iam, "alice")
+    account = account_of(iam.get_user(UserName="alice")["User"]["Arn"])
+    me = f"arn:gatehouse:iam::{account}:user/alice"
+    office = make_role(iam, "office", trust(me, condition={"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}))
+    elsewhere = make_role(iam, "elsewhere", trust(me, condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
+    sts = gatehouse.client("sts", *alice)
+    sts.assume_role(RoleArn=office, RoleSessionName="ip1")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sts.assume_role(RoleArn=elsewhere, RoleSessionName="ip2")
+    assert error_code(e) == "AccessDenied"
+
+
+def test_role_sessions_obey_boundary_and_guardrails(gatehouse, iam, tmp_path):
+    alice = make_user(gatehouse, iam, "alice")
+    account = account_of(iam.get_user(UserName="alice")["User"]["Arn"])
+    boundary = iam.create_policy(
+        PolicyName="list-only", PolicyDocument=doc(allow(["iam:ListUsers", "iam:ListRoles", "iam:ListPolicies"]))
+    )["Policy"]["Arn"]
+    role_arn = make_role(
+        iam, "bounded", trust(f"arn:gatehouse:iam::{account}:user/alice"),
+        allow(["iam:List*", "iam:GetUser"]), PermissionsBoundary=boundary,
+    )
+    creds = gatehouse.client("sts", *alice).assume_role(RoleArn=role_arn, RoleSessionName="b1")["Credentials"]
+    s = session_client(gatehouse, creds)
+    s.list_users()
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s.get_user(UserName="alice")  # the role allows it, the boundary does not
+    assert error_code(e) == "AccessDenied"
+    guard = tmp_path / "guardrail.json"
+    guard.write_text(doc(allow("*"), {"Effect": "Deny", "Action": "iam:ListRoles", "Resource": "*"}))
+    out = gatehouse.cli("admin", "guardrail", "put", "--account", account, "--name", "no-list-roles", "--file", str(guard))
+    assert out.returncode == 0, out.stderr
+    s.list_policies()
+
+    def guarded():
+        try:
+            s.list_roles()
+            return False
+        except botocore.exceptions.ClientError as e:
+            return error_code_of(e) == "AccessDenied"
+
+    wait_until(guarded)
+    s.list_users()
