@@ -48,6 +48,20 @@ fn bench_verify(c: &mut Criterion) {
         });
     });
 
+    // What the SigV4 path does for an ASIA key: verify, unseal, and bind to the key id.
+    let akid = claims.access_key_id.clone();
+    c.bench_function("session_token_resolve_for_sigv4", |b| {
+        b.iter(|| {
+            session::resolve_for_sigv4(
+                black_box(&ring),
+                black_box(&akid),
+                black_box(Some(token.as_str())),
+                black_box(now),
+            )
+            .unwrap()
+        });
+    });
+
     c.bench_function("session_token_issue", |b| {
         b.iter(|| {
             session::issue(black_box(&ring), black_box(&claims), black_box(&secret)).unwrap()

@@ -541,6 +541,71 @@ pub fn resolve_for_sigv4(
     })
 }
 
+const MESSAGE_LABEL: &[u8] = b"gatehouse/authorization-message/v1";
+const MESSAGE_PREFIX: &str = "ghm1";
+
+fn message_cipher(key: &RingKey) -> Aes256Gcm {
+    let k = Zeroizing::new(hmac_sha256(key.raw.as_slice(), MESSAGE_LABEL));
+    Aes256Gcm::new(&(*k).into())
+}
+
+/// Encrypts an authorization-failure message (`DecodeAuthorizationMessage`) with a key
+/// derived from the ring's active key: `ghm1.<kid>.<base64url(nonce || ciphertext)>`.
+/// Only a node holding the ring can read it, so a denied caller learns nothing it could
+/// not already see unless a principal allowed `sts:DecodeAuthorizationMessage` decodes it.
+pub fn seal_message(ring: &SigningKeyRing, plaintext: &[u8]) -> Result<String, SessionError> {
+    let kid = ring.active_kid();
+    let key = ring.keys.get(kid).ok_or(SessionError::UnknownKey)?;
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    let sealed = message_cipher(key)
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: plaintext,
+                aad: kid.as_bytes(),
+            },
+        )
+        .map_err(|_| SessionError::Malformed)?;
+    let mut blob = nonce.to_vec();
+    blob.extend_from_slice(&sealed);
+    Ok(format!(
+        "{MESSAGE_PREFIX}.{kid}.{}",
+        BASE64URL_NOPAD.encode(&blob)
+    ))
+}
+
+/// Decrypts a message made by [`seal_message`] with any key still in the ring.
+pub fn open_message(ring: &SigningKeyRing, sealed: &str) -> Result<Vec<u8>, SessionError> {
+    if sealed.len() > MAX_TOKEN_LEN {
+        return Err(SessionError::Malformed);
+    }
+    let mut parts = sealed.trim().split('.');
+    let (Some(MESSAGE_PREFIX), Some(kid), Some(body), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(SessionError::Malformed);
+    };
+    let key = ring.keys.get(kid).ok_or(SessionError::UnknownKey)?;
+    let blob = BASE64URL_NOPAD
+        .decode(body.as_bytes())
+        .map_err(|_| SessionError::Malformed)?;
+    if blob.len() < NONCE_LEN + 16 {
+        return Err(SessionError::Malformed);
+    }
+    let (nonce, ct) = blob.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SessionError::Malformed)?;
+    message_cipher(key)
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: ct,
+                aad: kid.as_bytes(),
+            },
+        )
+        .map_err(|_| SessionError::BadSignature)
+}
+
 /// A new access key id: `prefix` followed by 16 random characters of `A-Z 2-7`
 /// (20 characters for a 4-character prefix such as `AKIA` or `ASIA`).
 pub fn generate_access_key_id(prefix: &str) -> String {
@@ -568,6 +633,27 @@ pub fn generate_temporary_credentials() -> (String, Secret) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    /// An authorization message opens with the ring that sealed it (also after a
+    /// rotation), and not with another ring or after tampering.
+    #[test]
+    fn authorization_messages_round_trip() {
+        let mut ring = SigningKeyRing::generate();
+        let sealed = seal_message(&ring, b"{\"allowed\":false}").unwrap();
+        assert!(!sealed.contains("allowed"));
+        ring.rotate();
+        assert_eq!(
+            open_message(&ring, &sealed).unwrap(),
+            b"{\"allowed\":false}"
+        );
+        let other = SigningKeyRing::generate();
+        assert!(open_message(&other, &sealed).is_err());
+        let mut tampered = sealed.clone();
+        tampered.pop();
+        tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
+        assert!(open_message(&ring, &tampered).is_err());
+        assert!(open_message(&ring, "garbage").is_err());
+    }
 
     /// A token whose payload has a field this version does not know still verifies
     /// (rolling upgrades), as long as it is authentic.

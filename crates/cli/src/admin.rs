@@ -41,6 +41,18 @@ pub(crate) enum AdminCommand {
     Guardrail(GuardrailCommand),
     /// Generate a new master key and re-seal every secret under it.
     RotateMasterKey(StoreArgs),
+    /// End every session of a role issued before now, on every node (an inline deny on
+    /// `aws:TokenIssueTime`, as AWS's "revoke active sessions").
+    RevokeSessions {
+        /// The role's name.
+        #[arg(long)]
+        role: String,
+        /// The role's account (the default account when omitted).
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +64,10 @@ pub(crate) enum AccountCommand {
         /// Its 12-digit id (random when omitted).
         #[arg(long)]
         id: Option<String>,
+        /// Also create an administrator user of that name with an access key, and print
+        /// its credentials as JSON (the account's first administrator).
+        #[arg(long, value_name = "NAME")]
+        admin_user: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -143,10 +159,45 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub(crate) fn run_admin(cmd: AdminCommand) -> Result<ExitCode> {
     runtime()?.block_on(async move {
         match cmd {
-            AdminCommand::Account(AccountCommand::Create { name, id, store }) => {
+            AdminCommand::Account(AccountCommand::Create {
+                name,
+                id,
+                admin_user,
+                store,
+            }) => {
                 let s = store.open().await?;
                 let a = s.create_account(id.as_deref(), &name).await?;
-                println!("{}", a.account_id);
+                match admin_user {
+                    None => println!("{}", a.account_id),
+                    Some(user) => {
+                        let (key, secret) = first_admin(&s, &a.account_id, &user).await?;
+                        let out = serde_json::json!({
+                            "AccountId": a.account_id,
+                            "UserName": user,
+                            "AccessKeyId": key,
+                            "SecretAccessKey": secret.expose_secret(),
+                        });
+                        println!("{}", serde_json::to_string_pretty(&out)?);
+                    }
+                }
+            }
+            AdminCommand::RevokeSessions {
+                role,
+                account,
+                store,
+            } => {
+                let s = store.open().await?;
+                let account = match account {
+                    Some(a) => a,
+                    None => s.default_account().await?.account_id,
+                };
+                let at = gatehouse_server::session::revoke_role_sessions(&s, &account, &role)
+                    .await
+                    .with_context(|| format!("revoke sessions of role {role}"))?;
+                println!(
+                    "sessions of role {role} in account {account} issued before {} are revoked",
+                    at.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                );
             }
             AdminCommand::Account(AccountCommand::List { store, format }) => {
                 let s = store.open().await?;
@@ -203,6 +254,35 @@ pub(crate) fn run_admin(cmd: AdminCommand) -> Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Creates an account's first administrator: a user allowed everything in its account,
+/// with one access key.
+async fn first_admin(
+    s: &Store,
+    account: &str,
+    user: &str,
+) -> Result<(String, gatehouse_store::Secret)> {
+    s.create_user(
+        account,
+        &gatehouse_store::NewUser {
+            name: user.to_owned(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let admin =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    s.put_inline_policy(
+        account,
+        gatehouse_store::PrincipalKind::User,
+        user,
+        "AdministratorAccess",
+        admin,
+    )
+    .await?;
+    let (key, secret) = s.create_access_key(account, user).await?;
+    Ok((key.access_key_id, secret))
 }
 
 /// Re-seals under a new key, then replaces the key file; the old key is kept beside it

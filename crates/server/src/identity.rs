@@ -8,6 +8,7 @@
 use crate::error::ApiError;
 use axum::http::HeaderMap;
 use gatehouse_auth::Secret;
+use gatehouse_auth::session::{self, SessionClaims, SigningKeyRing};
 use gatehouse_auth::sigv4::{self, LookupError, ResolvedCredential, VerifyOptions};
 
 /// The party that signed a request.
@@ -27,6 +28,56 @@ pub enum Caller {
         /// The access key used.
         access_key_id: String,
     },
+    /// A role session (`AssumeRole`, `AssumeRoleWithWebIdentity`): temporary credentials
+    /// whose session token names the role.
+    AssumedRole {
+        /// The role's account.
+        account_id: String,
+        /// The role's name.
+        role_name: String,
+        /// `RoleSessionName`.
+        session_name: String,
+    },
+    /// An unsigned request, for the actions that authenticate with a token of their own
+    /// (`AssumeRoleWithWebIdentity`). Never authorized for anything else.
+    Anonymous {
+        /// The default account.
+        account_id: String,
+    },
+}
+
+/// A verified request: who signed it, and the session token's claims when temporary
+/// credentials were used.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The caller.
+    pub caller: Caller,
+    /// The session's claims (`ASIA...` keys only).
+    pub session: Option<SessionClaims>,
+}
+
+/// The caller a session's claims describe: a role session or a user's
+/// `GetSessionToken` session.
+pub fn caller_of_session(claims: &SessionClaims) -> Caller {
+    if let (Some(role_arn), Some(session_name)) = (&claims.role_arn, &claims.session_name) {
+        let role_name = role_arn.rsplit('/').next().unwrap_or_default().to_owned();
+        return Caller::AssumedRole {
+            account_id: claims.account.clone(),
+            role_name,
+            session_name: session_name.clone(),
+        };
+    }
+    let user_name = claims
+        .principal_arn
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Caller::User {
+        account_id: claims.account.clone(),
+        user_name,
+        access_key_id: claims.access_key_id.clone(),
+    }
 }
 
 impl Caller {
@@ -36,14 +87,18 @@ impl Caller {
             Caller::Root { account_id } => {
                 format!("arn:{}:iam::{account_id}:root", gatehouse_store::PARTITION)
             }
-            Caller::User { .. } => user_arn(),
+            Caller::User { .. } | Caller::AssumedRole { .. } => user_arn(),
+            Caller::Anonymous { .. } => "anonymous".to_owned(),
         }
     }
 
     /// The caller's account.
     pub fn account_id(&self) -> &str {
         match self {
-            Caller::Root { account_id } | Caller::User { account_id, .. } => account_id,
+            Caller::Root { account_id }
+            | Caller::User { account_id, .. }
+            | Caller::AssumedRole { account_id, .. }
+            | Caller::Anonymous { account_id } => account_id,
         }
     }
 }
@@ -64,8 +119,11 @@ pub fn claimed_access_key(headers: &HeaderMap, query: &str) -> Option<String> {
     })
 }
 
-/// Verifies the request's signature against a secret fetched beforehand; returns the
-/// caller and the signature's facts (service and region of the credential scope).
+/// Verifies the request's signature against a secret fetched beforehand, or, for
+/// temporary (`ASIA...`) keys, against the secret sealed in the session token (checked
+/// with `ring`, no store access). Returns the caller and the signature's facts (service and
+/// region of the credential scope).
+#[allow(clippy::too_many_arguments)]
 pub fn verify(
     method: &str,
     path: &str,
@@ -73,7 +131,8 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
     fetched: Option<(String, Secret, Caller)>,
-) -> Result<(Caller, sigv4::SigV4Identity), ApiError> {
+    ring: &SigningKeyRing,
+) -> Result<(Authenticated, sigv4::SigV4Identity), ApiError> {
     let header_pairs: Vec<(&str, &str)> = headers
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
@@ -85,21 +144,36 @@ pub fn verify(
         headers: &header_pairs,
         body,
     };
-    let lookup =
-        |key_id: &str, token: Option<&str>| -> Result<ResolvedCredential<Caller>, LookupError> {
-            match &fetched {
-                Some((id, secret, caller)) if id == key_id => {
-                    if token.is_some() {
-                        return Err(LookupError::InvalidSessionToken);
-                    }
-                    Ok(ResolvedCredential {
-                        secret: secret.clone(),
-                        context: caller.clone(),
-                    })
+    let now = chrono::Utc::now();
+    let lookup = |key_id: &str,
+                  token: Option<&str>|
+     -> Result<ResolvedCredential<Authenticated>, LookupError> {
+        if session::is_temporary_access_key_id(key_id) {
+            let r = session::resolve_for_sigv4(ring, key_id, token, now)?;
+            return Ok(ResolvedCredential {
+                secret: r.secret,
+                context: Authenticated {
+                    caller: caller_of_session(&r.context),
+                    session: Some(r.context),
+                },
+            });
+        }
+        match &fetched {
+            Some((id, secret, caller)) if id == key_id => {
+                if token.is_some() {
+                    return Err(LookupError::InvalidSessionToken);
                 }
-                _ => Err(LookupError::UnknownAccessKey),
+                Ok(ResolvedCredential {
+                    secret: secret.clone(),
+                    context: Authenticated {
+                        caller: caller.clone(),
+                        session: None,
+                    },
+                })
             }
-        };
-    let verified = sigv4::verify(&req, &lookup, chrono::Utc::now(), &VerifyOptions::default())?;
+            _ => Err(LookupError::UnknownAccessKey),
+        }
+    };
+    let verified = sigv4::verify(&req, &lookup, now, &VerifyOptions::default())?;
     Ok((verified.context, verified.identity))
 }

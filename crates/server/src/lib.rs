@@ -10,9 +10,12 @@ pub mod audit;
 pub mod authz;
 pub mod bootstrap;
 pub mod error;
+mod federation;
 mod iam;
 pub mod identity;
+mod oidc;
 pub mod query;
+pub mod session;
 mod sts;
 pub mod xml;
 
@@ -58,6 +61,12 @@ pub struct AppState {
     pub cache: PolicyCache,
     /// When this node last recorded each access key's use (see [`AppState::note_key_use`]).
     key_use: std::sync::Mutex<std::collections::HashMap<String, KeyUse>>,
+    /// The session-token signing keys (shared by every node through the store).
+    pub ring: gatehouse_auth::session::SigningKeyRing,
+    /// Session policies compiled once per session.
+    pub session_policies: session::SessionPolicyCache,
+    /// OpenID Connect providers' keys, fetched and cached.
+    pub oidc: oidc::JwksCache,
 }
 
 /// The last recorded use of an access key.
@@ -73,13 +82,30 @@ struct KeyUse {
 const KEY_USE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AppState {
-    /// New state over an opened store.
+    /// New state over an opened store, with a fresh signing key ring (tests; a server
+    /// uses [`AppState::with_ring`] and the ring kept in the store).
     pub fn new(store: Store, config: ServerConfig) -> Arc<AppState> {
+        AppState::with_ring(
+            store,
+            config,
+            gatehouse_auth::session::SigningKeyRing::generate(),
+        )
+    }
+
+    /// New state over an opened store and the signing key ring to use.
+    pub fn with_ring(
+        store: Store,
+        config: ServerConfig,
+        ring: gatehouse_auth::session::SigningKeyRing,
+    ) -> Arc<AppState> {
         Arc::new(AppState {
             store,
             config,
             cache: PolicyCache::default(),
             key_use: std::sync::Mutex::new(std::collections::HashMap::new()),
+            ring,
+            session_policies: session::SessionPolicyCache::default(),
+            oidc: oidc::JwksCache::default(),
         })
     }
 
@@ -123,16 +149,35 @@ impl AppState {
         account_id: &str,
         user_name: &str,
     ) -> Result<Arc<CompiledPrincipal>, ApiError> {
-        let arn_key = format!("{account_id}/user/{user_name}");
+        self.principal_policies(account_id, gatehouse_store::PrincipalRef::User(user_name))
+            .await
+    }
+
+    /// The compiled policies of a role, for its sessions (cached per store generation).
+    pub async fn role_policies(
+        &self,
+        account_id: &str,
+        role_name: &str,
+    ) -> Result<Arc<CompiledPrincipal>, ApiError> {
+        self.principal_policies(account_id, gatehouse_store::PrincipalRef::Role(role_name))
+            .await
+    }
+
+    async fn principal_policies(
+        &self,
+        account_id: &str,
+        who: gatehouse_store::PrincipalRef<'_>,
+    ) -> Result<Arc<CompiledPrincipal>, ApiError> {
+        let arn_key = match who {
+            gatehouse_store::PrincipalRef::User(n) => format!("{account_id}/user/{n}"),
+            gatehouse_store::PrincipalRef::Role(n) => format!("{account_id}/role/{n}"),
+        };
         if let Some(p) = self.cache.get(&arn_key) {
             return Ok(p);
         }
-        let info = self
-            .store
-            .load_principal_policies(account_id, gatehouse_store::PrincipalRef::User(user_name))
-            .await?;
+        let info = self.store.load_principal_policies(account_id, who).await?;
         let compiled = CompiledPrincipal::compile(info).map_err(|e| {
-            tracing::error!(user = user_name, error = %e, "stored policy does not compile; denying");
+            tracing::error!(principal = arn_key, error = %e, "stored policy does not compile; denying");
             ApiError::access_denied("The caller's policies could not be evaluated.")
         })?;
         let compiled = Arc::new(compiled);
@@ -190,6 +235,9 @@ pub enum ServeError {
     /// Bootstrap failed.
     #[error("bootstrap: {0}")]
     Bootstrap(#[from] bootstrap::BootstrapError),
+    /// The session-token signing keys could not be loaded.
+    #[error("session signing keys: {0}")]
+    Ring(#[from] session::RingError),
     /// The listener could not be bound or served.
     #[error("listen on {addr}: {source}")]
     Listen {
@@ -235,7 +283,8 @@ pub async fn prepare(
             addr: opts.listen,
             source,
         })?;
-    let state = AppState::new(store, config);
+    let ring = session::load_or_create_ring(&store).await?;
+    let state = AppState::with_ring(store, config, ring);
     state.spawn_invalidation();
     Ok((state, listener, root))
 }
@@ -292,8 +341,10 @@ pub struct CallContext<'a> {
     pub caller: &'a Caller,
     /// The caller's ARN.
     pub caller_arn: String,
-    /// The caller's compiled policies (`None` for root).
+    /// The caller's compiled policies (`None` for root); a role's for a role session.
     pub principal: Option<Arc<CompiledPrincipal>>,
+    /// The session, when the caller used temporary credentials.
+    pub session: Option<session::SessionPrincipal>,
     /// The request id.
     pub request_id: &'a str,
     /// The peer address.
@@ -425,32 +476,56 @@ async fn process(
     }
     trail.access_key_id = identity::claimed_access_key(req.headers, query);
     // Authenticate first: an unauthenticated caller learns nothing, not even which actions
-    // exist or whether its body parsed.
-    let fetched = fetch_secret(state, req.headers, query).await?;
-    let (caller, sig) = identity::verify(
-        req.method.as_str(),
-        req.uri.path(),
-        query,
-        req.headers,
-        req.body,
-        fetched,
-    )?;
-    if let Caller::User { access_key_id, .. } = &caller {
-        state
-            .note_key_use(access_key_id, &sig.service, &sig.region)
-            .await;
-    }
-    let principal = match &caller {
-        Caller::Root { .. } => None,
-        Caller::User {
-            account_id,
-            user_name,
-            ..
-        } => Some(state.user_policies(account_id, user_name).await?),
+    // exist or whether its body parsed. The exception: actions whose own token is the proof
+    // (web identity).
+    let unsigned = req.is_sts && sts::is_unsigned(&action) && trail.access_key_id.is_none();
+    let authenticated = if unsigned {
+        identity::Authenticated {
+            caller: Caller::Anonymous {
+                account_id: state.config.account_id.clone(),
+            },
+            session: None,
+        }
+    } else {
+        let fetched = fetch_secret(state, req.headers, query).await?;
+        let (authenticated, sig) = identity::verify(
+            req.method.as_str(),
+            req.uri.path(),
+            query,
+            req.headers,
+            req.body,
+            fetched,
+            &state.ring,
+        )?;
+        if let Caller::User { access_key_id, .. } = &authenticated.caller {
+            state
+                .note_key_use(access_key_id, &sig.service, &sig.region)
+                .await;
+        }
+        authenticated
     };
-    trail.principal = match &principal {
-        Some(p) => p.info.principal_arn.clone(),
-        None => caller.arn(String::new),
+    let caller = authenticated.caller;
+    let session = match authenticated.session {
+        Some(claims) => Some(session::session_principal(state, claims).await?),
+        None => None,
+    };
+    let principal = match (&caller, &session) {
+        (_, Some(s)) => Some(Arc::clone(&s.principal)),
+        (Caller::Root { .. } | Caller::Anonymous { .. }, None) => None,
+        (
+            Caller::User {
+                account_id,
+                user_name,
+                ..
+            },
+            None,
+        ) => Some(state.user_policies(account_id, user_name).await?),
+        (Caller::AssumedRole { .. }, None) => return Err(ApiError::internal()),
+    };
+    trail.principal = match (&session, &principal) {
+        (Some(s), _) => s.claims.principal_arn.clone(),
+        (None, Some(p)) => p.info.principal_arn.clone(),
+        (None, None) => caller.arn(String::new),
     };
     if std::str::from_utf8(req.body).is_err() {
         return Err(ApiError::new(
@@ -469,7 +544,7 @@ async fn process(
     let known = if req.is_sts {
         sts::is_action(&action)
     } else {
-        iam::is_action(&action)
+        iam::is_action(&action) || federation::is_action(&action)
     };
     if !known {
         return Err(ApiError::invalid_action(&action));
@@ -479,17 +554,22 @@ async fn process(
         caller: &caller,
         caller_arn: trail.principal.clone(),
         principal,
+        session,
         request_id: req.rid,
         source_ip: req.peer.ip().to_string(),
         audit: std::sync::Mutex::new(audit::AuditFacts::default()),
     };
     let result = if req.is_sts {
         sts::dispatch(&ctx, &action, req.params).await
+    } else if federation::is_action(&action) {
+        federation::dispatch(&ctx, &action, req.params)
+            .await
+            .map(|r| xml::response(&action, xml::IAM_NS, req.rid, r.as_deref()))
     } else {
         iam::dispatch(&ctx, &action, req.params).await
     };
     trail.facts = ctx.audit.lock().map(|f| f.clone()).unwrap_or_default();
-    if result.is_ok() && !req.is_sts && iam::is_write(&action) {
+    if result.is_ok() && !req.is_sts && (iam::is_write(&action) || federation::is_action(&action)) {
         // This node's own writes take effect at once; other nodes follow via the store.
         if let Ok(g) = state.store.policy_generation().await {
             state.cache.invalidate(g);
@@ -585,6 +665,12 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
             f.statement = statement;
         }
     };
+    if matches!(ctx.caller, Caller::Anonymous { .. }) {
+        note("ImplicitDeny", None);
+        return Err(ApiError::access_denied(format!(
+            "An unsigned request is not authorized to perform: {action} on resource: {resource}"
+        )));
+    }
     let Some(principal) = &ctx.principal else {
         // Root: the bootstrap credentials, not subject to policies.
         if !is_bootstrap(action) {
@@ -597,15 +683,12 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
         note("Allow", Some("root".to_owned()));
         return Ok(());
     };
-    let mut req = Request::new(ctx.caller_arn.clone(), action, resource);
-    req.context.insert("aws:SourceIp", ctx.source_ip.as_str());
-    req.context.insert("aws:SecureTransport", "false");
-    req.context
-        .insert("aws:CurrentTime", chrono::Utc::now().to_rfc3339());
-    req.context
-        .insert("aws:EpochTime", chrono::Utc::now().timestamp().to_string());
-    principal.fill_context(&mut req);
-    let decision = principal.decide(&req);
+    let req = decision_request(ctx, principal, action, resource);
+    let session_policy = ctx
+        .session
+        .as_ref()
+        .and_then(|s| s.session_policy.as_deref());
+    let decision = principal.evaluation(None, session_policy).decide(&req);
     note(
         decision.decision.as_str(),
         decision.statements.first().map(ToString::to_string),
@@ -627,9 +710,73 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
         (_, None) => "because no identity-based policy allows the action".to_owned(),
     };
     Err(ApiError::access_denied(format!(
-        "User: {} is not authorized to perform: {action} on resource: {resource} {why}",
-        ctx.caller_arn
+        "User: {} is not authorized to perform: {action} on resource: {resource} {why}{}",
+        ctx.caller_arn,
+        encoded_denial(ctx.state, &req, &decision)
     )))
+}
+
+/// The ` Encoded authorization failure message: ...` suffix of an AccessDenied: the
+/// decision's details (matched statements, what was missing, the request context) sealed
+/// so that only `sts:DecodeAuthorizationMessage` reveals them. Empty if sealing fails.
+pub fn encoded_denial(
+    state: &AppState,
+    req: &Request,
+    decision: &gatehouse_policy::Decision,
+) -> String {
+    let conditions: Vec<serde_json::Value> = req
+        .context
+        .iter()
+        .map(|(k, v)| {
+            let values = match v {
+                gatehouse_policy::ContextValue::One(s) => vec![s.clone()],
+                gatehouse_policy::ContextValue::Many(v) => v.clone(),
+            };
+            serde_json::json!({"key": k, "values": {"items": values}})
+        })
+        .collect();
+    let message = serde_json::json!({
+        "allowed": false,
+        "explicitDeny": decision.decision == DecisionKind::ExplicitDeny,
+        "matchedStatements": {"items": decision
+            .statements
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()},
+        "failures": {"items": decision.missing.iter().map(ToString::to_string).collect::<Vec<_>>()},
+        "context": {
+            "principal": {"arn": req.principal},
+            "action": req.action,
+            "resource": req.resource,
+            "conditions": {"items": conditions},
+        },
+    });
+    match gatehouse_auth::session::seal_message(&state.ring, message.to_string().as_bytes()) {
+        Ok(m) => format!(" Encoded authorization failure message: {m}"),
+        Err(_) => String::new(),
+    }
+}
+
+/// The decision request for a call: the caller, the request's context (`aws:SourceIp`,
+/// times), the session's keys when there is one, then the keys derived from the principal.
+pub fn decision_request(
+    ctx: &CallContext<'_>,
+    principal: &CompiledPrincipal,
+    action: &str,
+    resource: &str,
+) -> Request {
+    let now = chrono::Utc::now();
+    let mut req = Request::new(ctx.caller_arn.clone(), action, resource);
+    req.context.insert("aws:SourceIp", ctx.source_ip.as_str());
+    req.context.insert("aws:SecureTransport", "false");
+    req.context.insert("aws:CurrentTime", now.to_rfc3339());
+    req.context
+        .insert("aws:EpochTime", now.timestamp().to_string());
+    if let Some(s) = &ctx.session {
+        session::fill_session_context(&mut req, &s.claims, now);
+    }
+    principal.fill_context(&mut req);
+    req
 }
 
 /// Actions root may use without a warning: those that make the first administrators (a

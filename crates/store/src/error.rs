@@ -31,6 +31,10 @@ pub enum EntityKind {
     Guardrail,
     /// A key of the `meta` key/value table.
     Meta,
+    /// A virtual MFA device.
+    MfaDevice,
+    /// An OpenID Connect identity provider.
+    OidcProvider,
 }
 
 impl fmt::Display for EntityKind {
@@ -47,6 +51,8 @@ impl fmt::Display for EntityKind {
             EntityKind::AccessKey => "access key",
             EntityKind::Guardrail => "guardrail",
             EntityKind::Meta => "meta key",
+            EntityKind::MfaDevice => "MFA device",
+            EntityKind::OidcProvider => "OpenID Connect provider",
         })
     }
 }

@@ -30,6 +30,7 @@ mod audit;
 mod credentials;
 mod db;
 mod error;
+mod federation;
 mod identity;
 mod model;
 mod policies;
@@ -38,6 +39,7 @@ mod store;
 
 pub use audit::{AuditEntry, AuditVerification};
 pub use error::{EntityKind, Result, StoreError};
+pub use federation::{MfaDevice, OidcProvider, oidc_provider_arn};
 pub use model::{
     AccessKey, AccessKeyStatus, Account, AttachedPolicy, Group, Guardrail, InlinePolicy, LastUsed,
     ListParams, NewPolicy, NewRole, NewUser, PARTITION, Page, Policy, PolicySource, PolicyVersion,

@@ -43,6 +43,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit",
         include_str!("../migrations/sqlite/0002_audit.sql"),
     ),
+    (3, "sts", include_str!("../migrations/sqlite/0003_sts.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -54,6 +55,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "audit",
         include_str!("../migrations/postgres/0002_audit.sql"),
+    ),
+    (
+        3,
+        "sts",
+        include_str!("../migrations/postgres/0003_sts.sql"),
     ),
 ];
 
@@ -427,6 +433,7 @@ impl Store {
                 .await?;
             count += 1;
         }
+        count += crate::federation::reseal_mfa_seeds(&mut tx.conn, old, new).await?;
         self.commit(tx).await?;
         match self.inner.key.write() {
             Ok(mut k) => *k = Arc::new(new.clone()),

@@ -16,7 +16,7 @@ fn user_name(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiError> {
     match (p.get("UserName"), ctx.caller) {
         (Some(n), _) => Ok(n.to_owned()),
         (None, Caller::User { user_name, .. }) => Ok(user_name.clone()),
-        (None, Caller::Root { .. }) => Err(ApiError::validation(
+        (None, _) => Err(ApiError::validation(
             "Must specify userName when calling with non-User credentials",
         )),
     }

@@ -74,7 +74,7 @@ pub(super) async fn get_user(ctx: &CallContext<'_>, p: &Params) -> Out {
         Some(n) => n.to_owned(),
         None => match ctx.caller {
             crate::identity::Caller::User { user_name, .. } => user_name.clone(),
-            crate::identity::Caller::Root { .. } => {
+            _ => {
                 return Err(ApiError::validation(
                     "Must specify userName when calling with non-User credentials",
                 ));

@@ -116,15 +116,17 @@ class Server:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def client(self, service="iam", key_id=ROOT_KEY_ID, secret=ROOT_SECRET, token=None):
+    def client(self, service="iam", key_id=ROOT_KEY_ID, secret=ROOT_SECRET, token=None, validate=True):
+        """A boto3 client; validate=False skips botocore's own parameter checks, so that
+        the server's answer to bad input can be tested."""
         # Making a boto3 client costs a tenth of a second (it loads the service model):
         # one per credential and server is plenty.
-        key = (service, key_id, secret, token)
+        key = (service, key_id, secret, token, validate)
         if key not in self._clients:
             self._clients[key] = self._new_client(*key)
         return self._clients[key]
 
-    def _new_client(self, service, key_id, secret, token):
+    def _new_client(self, service, key_id, secret, token, validate):
         return _SESSION.client(
             service,
             endpoint_url=self.endpoint,
@@ -132,7 +134,7 @@ class Server:
             aws_secret_access_key=secret,
             aws_session_token=token,
             region_name=REGION,
-            config=botocore.config.Config(retries={"max_attempts": 1}),
+            config=botocore.config.Config(retries={"max_attempts": 1}, parameter_validation=validate),
         )
 
     def cli(self, *args, data_dir=True):

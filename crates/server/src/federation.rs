@@ -1,0 +1,337 @@
+//! IAM actions behind the token service: virtual MFA devices and OpenID Connect
+//! providers. They speak the IAM Query API like `iam/`, but live beside the STS code that
+//! uses what they manage (MFA checks for `GetSessionToken`/`AssumeRole`, providers for
+//! `AssumeRoleWithWebIdentity`).
+
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::query::Params;
+use crate::xml::Xml;
+use crate::{CallContext, authorize};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use data_encoding::BASE64;
+use gatehouse_auth::totp::{self, TotpSeed};
+use gatehouse_store::{PARTITION, iam_arn};
+
+/// The IAM actions this module answers.
+const ACTIONS: &[&str] = &[
+    "CreateVirtualMFADevice",
+    "EnableMFADevice",
+    "DeactivateMFADevice",
+    "ListMFADevices",
+    "ListVirtualMFADevices",
+    "DeleteVirtualMFADevice",
+    "CreateOpenIDConnectProvider",
+    "GetOpenIDConnectProvider",
+    "ListOpenIDConnectProviders",
+    "DeleteOpenIDConnectProvider",
+    "AddClientIDToOpenIDConnectProvider",
+    "RemoveClientIDFromOpenIDConnectProvider",
+];
+
+/// How many 30-second steps either side of now `EnableMFADevice` searches (authenticator
+/// clocks drift).
+const ENABLE_WINDOW_STEPS: u64 = 4;
+
+/// True for an IAM action this module answers.
+pub(crate) fn is_action(action: &str) -> bool {
+    ACTIONS.contains(&action)
+}
+
+fn time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn invalid_code() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "InvalidAuthenticationCode",
+        "Authentication code for the MFA device is not valid.",
+    )
+}
+
+async fn user_arn(ctx: &CallContext<'_>, name: &str) -> String {
+    let path = ctx
+        .state
+        .store
+        .get_user(ctx.account(), name)
+        .await
+        .map(|u| u.path)
+        .ok();
+    iam_arn(ctx.account(), "user", path.as_deref().unwrap_or("/"), name)
+}
+
+/// `UserName`, or the calling user.
+fn user_name(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiError> {
+    match (p.get("UserName"), ctx.caller) {
+        (Some(n), _) => Ok(n.to_owned()),
+        (None, Caller::User { user_name, .. }) => Ok(user_name.clone()),
+        (None, _) => Err(ApiError::validation(
+            "Must specify userName when calling with non-User credentials",
+        )),
+    }
+}
+
+/// Runs one of this module's actions; returns the inside of `<ActionResult>`.
+pub(crate) async fn dispatch(
+    ctx: &CallContext<'_>,
+    action: &str,
+    p: &Params,
+) -> Result<Option<String>, ApiError> {
+    let store = &ctx.state.store;
+    let account = ctx.account();
+    match action {
+        "CreateVirtualMFADevice" => {
+            let name = p.required("VirtualMFADeviceName")?;
+            let path = p.get("Path").unwrap_or("/");
+            let serial = format!("arn:{PARTITION}:iam::{account}:mfa{path}{name}");
+            authorize(ctx, "iam:CreateVirtualMFADevice", &serial)?;
+            let seed = TotpSeed::generate();
+            let b32 = seed.to_base32();
+            let d = store
+                .create_virtual_mfa_device(
+                    account,
+                    Some(path),
+                    name,
+                    &gatehouse_store::Secret::new(b32.clone()),
+                )
+                .await?;
+            let uri = seed.otpauth_uri("Gatehouse", &d.serial_number);
+            let mut x = Xml::new();
+            x.wrap("VirtualMFADevice", |x| {
+                x.elem("SerialNumber", &d.serial_number)
+                    // A blob in AWS's model: base64 of the base32 text.
+                    .elem("Base32StringSeed", &BASE64.encode(b32.as_bytes()))
+                    .elem("QRCodePNG", &BASE64.encode(uri.as_bytes()));
+            });
+            Ok(Some(x.finish()))
+        }
+        "EnableMFADevice" => {
+            let user = p.required("UserName")?.to_owned();
+            let serial = p.required("SerialNumber")?;
+            let c1 = p.required("AuthenticationCode1")?;
+            let c2 = p.required("AuthenticationCode2")?;
+            authorize(ctx, "iam:EnableMFADevice", &user_arn(ctx, &user).await)?;
+            let seed = store.mfa_seed_unassigned(account, serial).await?;
+            let seed =
+                TotpSeed::from_base32(seed.expose_secret()).map_err(|_| ApiError::internal())?;
+            let now = u64::try_from(Utc::now().timestamp()).unwrap_or_default();
+            let counter = totp::verify_consecutive(&seed, c1, c2, now, ENABLE_WINDOW_STEPS)
+                .map_err(|_| invalid_code())?;
+            let counter = i64::try_from(counter).map_err(|_| invalid_code())?;
+            store
+                .enable_mfa_device(account, &user, serial, counter)
+                .await?;
+            Ok(None)
+        }
+        "DeactivateMFADevice" => {
+            let user = p.required("UserName")?.to_owned();
+            let serial = p.required("SerialNumber")?;
+            authorize(ctx, "iam:DeactivateMFADevice", &user_arn(ctx, &user).await)?;
+            store.deactivate_mfa_device(account, &user, serial).await?;
+            Ok(None)
+        }
+        "ListMFADevices" => {
+            let user = user_name(ctx, p)?;
+            authorize(ctx, "iam:ListMFADevices", &user_arn(ctx, &user).await)?;
+            let devices = store.list_mfa_devices(account, Some(&user)).await?;
+            let mut x = Xml::new();
+            x.wrap("MFADevices", |x| {
+                for d in &devices {
+                    x.wrap("member", |x| {
+                        x.opt("UserName", d.user_name.as_deref())
+                            .elem("SerialNumber", &d.serial_number)
+                            .opt("EnableDate", d.enabled.as_ref().map(time).as_deref());
+                    });
+                }
+            });
+            x.elem("IsTruncated", "false");
+            Ok(Some(x.finish()))
+        }
+        "ListVirtualMFADevices" => {
+            authorize(
+                ctx,
+                "iam:ListVirtualMFADevices",
+                &format!("arn:{PARTITION}:iam::{account}:mfa/*"),
+            )?;
+            let devices = store.list_mfa_devices(account, None).await?;
+            let mut x = Xml::new();
+            x.wrap("VirtualMFADevices", |x| {
+                for d in &devices {
+                    x.wrap("member", |x| {
+                        x.elem("SerialNumber", &d.serial_number)
+                            .opt("EnableDate", d.enabled.as_ref().map(time).as_deref());
+                        if let Some(u) = &d.user_name {
+                            x.wrap("User", |x| {
+                                x.elem("UserName", u);
+                            });
+                        }
+                    });
+                }
+            });
+            x.elem("IsTruncated", "false");
+            Ok(Some(x.finish()))
+        }
+        "DeleteVirtualMFADevice" => {
+            let serial = p.required("SerialNumber")?;
+            authorize(ctx, "iam:DeleteVirtualMFADevice", serial)?;
+            store.delete_virtual_mfa_device(account, serial).await?;
+            Ok(None)
+        }
+        _ => oidc(ctx, action, p).await,
+    }
+}
+
+/// Whether an issuer URL is acceptable: `https://`, or `http://` on loopback (tests and
+/// single-machine setups), without query or fragment.
+fn valid_issuer(url: &str) -> bool {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
+    let scheme_ok = url.starts_with("https://") || loopback.iter().any(|l| url.starts_with(l));
+    scheme_ok && url.len() <= 255 && !url.contains('?') && !url.contains('#')
+}
+
+async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<String>, ApiError> {
+    let store = &ctx.state.store;
+    let account = ctx.account();
+    match action {
+        "CreateOpenIDConnectProvider" => {
+            let url = p.required("Url")?.trim_end_matches('/').to_owned();
+            if !valid_issuer(&url) {
+                return Err(ApiError::validation(
+                    "Url must be an https URL (http only on loopback) without query or fragment",
+                ));
+            }
+            let client_ids = p.list("ClientIDList");
+            let thumbprints = p.list("ThumbprintList");
+            if client_ids.iter().any(|c| c.is_empty() || c.len() > 255) {
+                return Err(ApiError::validation("a client id is 1 to 255 characters"));
+            }
+            // Gatehouse extension: an inline JWKS for issuers that cannot be reached.
+            let jwks = p.get("Jwks");
+            if let Some(j) = jwks
+                && serde_json::from_str::<serde_json::Value>(j)
+                    .ok()
+                    .and_then(|v| v.get("keys").cloned())
+                    .is_none()
+            {
+                return Err(ApiError::validation("Jwks must be a JSON Web Key Set"));
+            }
+            let arn = gatehouse_store::oidc_provider_arn(account, &url);
+            authorize(ctx, "iam:CreateOpenIDConnectProvider", &arn)?;
+            let pr = store
+                .create_oidc_provider(account, &url, &client_ids, &thumbprints, jwks)
+                .await?;
+            let mut x = Xml::new();
+            x.elem("OpenIDConnectProviderArn", &pr.arn);
+            Ok(Some(x.finish()))
+        }
+        "GetOpenIDConnectProvider" => {
+            let arn = p.required("OpenIDConnectProviderArn")?;
+            authorize(ctx, "iam:GetOpenIDConnectProvider", arn)?;
+            let pr = store.get_oidc_provider(account, arn).await?;
+            let host = pr
+                .url
+                .split_once("://")
+                .map_or(pr.url.as_str(), |(_, rest)| rest);
+            let mut x = Xml::new();
+            x.elem("Url", host);
+            x.wrap("ClientIDList", |x| {
+                for c in &pr.client_ids {
+                    x.elem("member", c);
+                }
+            });
+            x.wrap("ThumbprintList", |x| {
+                for t in &pr.thumbprints {
+                    x.elem("member", t);
+                }
+            });
+            x.elem("CreateDate", &time(&pr.created));
+            Ok(Some(x.finish()))
+        }
+        "ListOpenIDConnectProviders" => {
+            authorize(
+                ctx,
+                "iam:ListOpenIDConnectProviders",
+                &format!("arn:{PARTITION}:iam::{account}:oidc-provider/*"),
+            )?;
+            let list = store.list_oidc_providers(account).await?;
+            let mut x = Xml::new();
+            x.wrap("OpenIDConnectProviderList", |x| {
+                for pr in &list {
+                    x.wrap("member", |x| {
+                        x.elem("Arn", &pr.arn);
+                    });
+                }
+            });
+            Ok(Some(x.finish()))
+        }
+        "DeleteOpenIDConnectProvider" => {
+            let arn = p.required("OpenIDConnectProviderArn")?;
+            authorize(ctx, "iam:DeleteOpenIDConnectProvider", arn)?;
+            store.delete_oidc_provider(account, arn).await?;
+            Ok(None)
+        }
+        "AddClientIDToOpenIDConnectProvider" | "RemoveClientIDFromOpenIDConnectProvider" => {
+            let arn = p.required("OpenIDConnectProviderArn")?;
+            let client = p.required("ClientID")?;
+            if client.len() > 255 {
+                return Err(ApiError::validation("a client id is 1 to 255 characters"));
+            }
+            authorize(ctx, &format!("iam:{action}"), arn)?;
+            store
+                .update_oidc_client_id(
+                    account,
+                    arn,
+                    client,
+                    action == "AddClientIDToOpenIDConnectProvider",
+                )
+                .await?;
+            Ok(None)
+        }
+        other => Err(ApiError::invalid_action(other)),
+    }
+}
+
+/// Checks an MFA code for the calling user's device and consumes it (a code is good once,
+/// on any node). Returns when MFA authenticated.
+pub(crate) async fn check_mfa(
+    ctx: &CallContext<'_>,
+    serial: &str,
+    code: &str,
+) -> Result<DateTime<Utc>, ApiError> {
+    let failed = || {
+        ApiError::access_denied(
+            "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+        )
+    };
+    let Caller::User {
+        account_id,
+        user_name,
+        ..
+    } = ctx.caller
+    else {
+        return Err(failed());
+    };
+    let (seed, last) = match ctx
+        .state
+        .store
+        .mfa_seed_for_user(account_id, user_name, serial)
+        .await
+    {
+        Ok(v) => v,
+        Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => return Err(failed()),
+        Err(e) => return Err(e.into()),
+    };
+    let seed = TotpSeed::from_base32(seed.expose_secret()).map_err(|_| ApiError::internal())?;
+    let now = Utc::now();
+    let last = last.and_then(|l| u64::try_from(l).ok());
+    let secs = u64::try_from(now.timestamp()).unwrap_or_default();
+    let counter = totp::verify(&seed, code, secs, last).map_err(|_| failed())?;
+    let counter = i64::try_from(counter).map_err(|_| failed())?;
+    if !ctx.state.store.advance_mfa_counter(serial, counter).await? {
+        // Another request (maybe on another node) used this code first.
+        return Err(failed());
+    }
+    Ok(now)
+}

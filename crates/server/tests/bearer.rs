@@ -1,0 +1,174 @@
+//! `session::authenticate_bearer`, the gateway's way in: a session token alone resolves to
+//! the same principal and decisions as SigV4 with the temporary credentials would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::{Duration, Utc};
+use gatehouse_auth::session::{self, SessionClaims};
+use gatehouse_policy::DecisionKind;
+use gatehouse_server::session::{authenticate_bearer, revoke_role_sessions};
+use gatehouse_server::{AppState, ServerConfig};
+use gatehouse_store::{MasterKey, NewRole, PrincipalKind, Store};
+
+const ACCOUNT: &str = "111122223333";
+
+async fn state() -> (std::sync::Arc<AppState>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(dir.path(), MasterKey::generate())
+        .await
+        .unwrap();
+    store
+        .ensure_default_account(ACCOUNT, "default")
+        .await
+        .unwrap();
+    let role = store
+        .create_role(
+            ACCOUNT,
+            &NewRole {
+                name: "app".into(),
+                trust_policy: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(role.name, "app");
+    store
+        .put_inline_policy(
+            ACCOUNT,
+            PrincipalKind::Role,
+            "app",
+            "invoke",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ai:InvokeModel","Resource":"*",
+               "Condition":{"StringEquals":{"aws:PrincipalTag/team":"search"}}}]}"#,
+        )
+        .await
+        .unwrap();
+    let config = ServerConfig {
+        region: "local".into(),
+        root_access_key_id: "AKIAROOT000000000000".into(),
+        root_secret: gatehouse_auth::Secret::from_string("x".repeat(40)),
+        account_id: ACCOUNT.into(),
+    };
+    (AppState::new(store, config), dir)
+}
+
+fn token(state: &AppState, team: &str, issued: chrono::DateTime<Utc>, ttl: Duration) -> String {
+    let (akid, secret) = session::generate_temporary_credentials();
+    let mut c = SessionClaims::new(
+        akid,
+        format!("arn:gatehouse:sts::{ACCOUNT}:assumed-role/app/s1"),
+        ACCOUNT,
+        issued,
+        issued + ttl,
+    );
+    c.role_arn = Some(format!("arn:gatehouse:iam::{ACCOUNT}:role/app"));
+    c.session_name = Some("s1".into());
+    c.tags.insert("team".into(), team.into());
+    session::issue(&state.ring, &c, &secret).unwrap()
+}
+
+const MODEL: &str = "arn:gatehouse:ai:local:111122223333:model/llama";
+
+#[tokio::test]
+async fn bearer_token_resolves_to_the_role_session() {
+    let (state, _dir) = state().await;
+    let now = Utc::now();
+    let good = authenticate_bearer(&state, &token(&state, "search", now, Duration::hours(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        good.claims.principal_arn,
+        format!("arn:gatehouse:sts::{ACCOUNT}:assumed-role/app/s1")
+    );
+    let req = good.request("ai:InvokeModel", MODEL);
+    assert_eq!(
+        good.evaluation(None).decide(&req).decision,
+        DecisionKind::Allow
+    );
+    let req = good.request("ai:DeleteDeployment", MODEL);
+    assert_eq!(
+        good.evaluation(None).decide(&req).decision,
+        DecisionKind::ImplicitDeny
+    );
+
+    // Session tags are aws:PrincipalTag: another team's session is denied.
+    let ads = authenticate_bearer(&state, &token(&state, "ads", now, Duration::hours(1)))
+        .await
+        .unwrap();
+    let req = ads.request("ai:InvokeModel", MODEL);
+    assert_eq!(
+        ads.evaluation(None).decide(&req).decision,
+        DecisionKind::ImplicitDeny
+    );
+}
+
+#[tokio::test]
+async fn expired_forged_and_revoked_tokens_are_useless() {
+    let (state, _dir) = state().await;
+    let now = Utc::now();
+    let expired = token(
+        &state,
+        "search",
+        now - Duration::hours(2),
+        Duration::hours(1),
+    );
+    assert_eq!(
+        authenticate_bearer(&state, &expired)
+            .await
+            .unwrap_err()
+            .code,
+        "ExpiredToken"
+    );
+    let mut forged = token(&state, "search", now, Duration::hours(1));
+    forged.insert(10, 'x');
+    assert_eq!(
+        authenticate_bearer(&state, &forged).await.unwrap_err().code,
+        "InvalidClientTokenId"
+    );
+    let other = AppState::new(
+        Store::open_sqlite(tempfile::tempdir().unwrap().path(), MasterKey::generate())
+            .await
+            .unwrap(),
+        state.config.clone(),
+    );
+    let foreign = token(&other, "search", now, Duration::hours(1));
+    assert_eq!(
+        authenticate_bearer(&state, &foreign)
+            .await
+            .unwrap_err()
+            .code,
+        "InvalidClientTokenId"
+    );
+
+    let stolen = token(
+        &state,
+        "search",
+        now - Duration::seconds(1),
+        Duration::hours(1),
+    );
+    revoke_role_sessions(&state.store, ACCOUNT, "app")
+        .await
+        .unwrap();
+    // This node's cache follows the store generation (the server's watcher does this).
+    state
+        .cache
+        .invalidate(state.store.policy_generation().await.unwrap());
+    let s = authenticate_bearer(&state, &stolen).await.unwrap();
+    let req = s.request("ai:InvokeModel", MODEL);
+    assert_eq!(
+        s.evaluation(None).decide(&req).decision,
+        DecisionKind::ExplicitDeny
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let fresh = authenticate_bearer(
+        &state,
+        &token(&state, "search", Utc::now(), Duration::hours(1)),
+    )
+    .await
+    .unwrap();
+    let req = fresh.request("ai:InvokeModel", MODEL);
+    assert_eq!(
+        fresh.evaluation(None).decide(&req).decision,
+        DecisionKind::Allow
+    );
+}
