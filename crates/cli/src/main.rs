@@ -4,6 +4,7 @@
 //! asked), 2 an error (unreadable input, bad arguments).
 
 mod admin;
+mod gateway;
 mod policy;
 mod scan;
 mod serve;
@@ -35,6 +36,12 @@ enum Command {
     /// Read and verify the hash-chained audit log.
     #[command(subcommand)]
     Audit(admin::AuditCommand),
+    /// Manage the AI gateway's model deployments directly on the store.
+    #[command(subcommand)]
+    Model(gateway::ModelCommand),
+    /// Read prompt/response logs through the server (needs ai:ReadInvocationLogs).
+    #[command(subcommand)]
+    Logs(gateway::LogsCommand),
 }
 
 /// Output format for commands whose output is data.
@@ -55,6 +62,8 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Admin(c) => admin::run_admin(c),
         Command::Audit(c) => admin::run_audit(c),
+        Command::Model(c) => gateway::run_model(c),
+        Command::Logs(c) => gateway::run_logs(c),
     };
     match outcome {
         Ok(code) => code,

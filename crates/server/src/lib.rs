@@ -10,6 +10,7 @@ pub mod audit;
 pub mod authz;
 pub mod bootstrap;
 pub mod error;
+pub mod gateway;
 mod iam;
 pub mod identity;
 pub mod query;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Compiled policies per principal.
     pub cache: PolicyCache,
+    /// The AI gateway's routes, budgets and audit queue.
+    pub gateway: gateway::Gateway,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
             store,
             config,
             cache: PolicyCache::default(),
+            gateway: gateway::Gateway::default(),
         })
     }
 
@@ -207,9 +211,13 @@ pub async fn serve(
         .await
 }
 
-/// The router: the IAM and STS Query APIs at `/`.
+/// The router: the OpenAI-compatible gateway at `/v1/`, the IAM, STS and `ai` Query APIs
+/// at `/`.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    Router::new()
+        .merge(gateway::routes())
+        .fallback(handle)
+        .with_state(state)
 }
 
 /// Everything a handler knows about the call it serves.
@@ -238,7 +246,7 @@ impl CallContext<'_> {
     }
 }
 
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     let b: [u8; 16] = rand::random();
     let h = hex::encode(b);
     format!(
@@ -328,10 +336,11 @@ async fn process(
         .action()
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "MissingAction", "Missing Action"))?
         .to_owned();
+    let is_ai = !is_sts && gateway::control::is_action(&action);
     let known = if is_sts {
         sts::is_action(&action)
     } else {
-        iam::is_action(&action)
+        is_ai || iam::is_action(&action)
     };
     // Authenticate first: an unauthenticated caller learns nothing, not even which actions exist.
     let fetched = fetch_secret(state, headers, query).await?;
@@ -362,11 +371,18 @@ async fn process(
     };
     let result = if is_sts {
         sts::dispatch(&ctx, &action, params).await
+    } else if is_ai {
+        gateway::control::dispatch(&ctx, &action, params).await
     } else {
         iam::dispatch(&ctx, &action, params).await
     };
     record_audit(&ctx, &action, is_sts, &result).await?;
-    if result.is_ok() && !is_sts && iam::is_write(&action) {
+    let is_write = if is_ai {
+        gateway::control::is_write(&action)
+    } else {
+        iam::is_write(&action)
+    };
+    if result.is_ok() && !is_sts && is_write {
         // This node's own writes take effect at once; other nodes follow via the store.
         if let Ok(g) = state.store.policy_generation().await {
             state.cache.invalidate(g);
@@ -383,7 +399,13 @@ async fn record_audit(
     result: &Result<String, ApiError>,
 ) -> Result<(), ApiError> {
     let facts = ctx.audit.lock().map(|f| f.clone()).unwrap_or_default();
-    let service = if is_sts { "sts" } else { "iam" };
+    let service = if is_sts {
+        "sts"
+    } else if gateway::control::is_action(action) {
+        "ai"
+    } else {
+        "iam"
+    };
     let record = audit::AuditRecord {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         request_id: ctx.request_id.to_owned(),
@@ -412,7 +434,7 @@ async fn record_audit(
 }
 
 /// Finds the secret of the access key a request claims (before verifying anything).
-async fn fetch_secret(
+pub(crate) async fn fetch_secret(
     state: &AppState,
     headers: &HeaderMap,
     query: &str,

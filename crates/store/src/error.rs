@@ -31,6 +31,10 @@ pub enum EntityKind {
     Guardrail,
     /// A key of the `meta` key/value table.
     Meta,
+    /// An AI model deployment of the gateway.
+    Deployment,
+    /// A fine-tuning job created through the gateway.
+    FineTuningJob,
 }
 
 impl fmt::Display for EntityKind {
@@ -47,6 +51,8 @@ impl fmt::Display for EntityKind {
             EntityKind::AccessKey => "access key",
             EntityKind::Guardrail => "guardrail",
             EntityKind::Meta => "meta key",
+            EntityKind::Deployment => "deployment",
+            EntityKind::FineTuningJob => "fine-tuning job",
         })
     }
 }

@@ -30,6 +30,7 @@ mod audit;
 mod credentials;
 mod db;
 mod error;
+mod gateway;
 mod identity;
 mod model;
 mod policies;
@@ -38,6 +39,9 @@ mod store;
 
 pub use audit::{AuditEntry, AuditVerification};
 pub use error::{EntityKind, Result, StoreError};
+pub use gateway::{
+    Deployment, FineTuningJobRecord, InvocationLog, NewDeployment, validate_model_id,
+};
 pub use model::{
     AccessKey, AccessKeyStatus, Account, AttachedPolicy, Group, Guardrail, InlinePolicy, LastUsed,
     ListParams, NewPolicy, NewRole, NewUser, PARTITION, Page, Policy, PolicySource, PolicyVersion,

@@ -43,6 +43,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit",
         include_str!("../migrations/sqlite/0002_audit.sql"),
     ),
+    (
+        10,
+        "gateway",
+        include_str!("../migrations/sqlite/0010_gateway.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -54,6 +59,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "audit",
         include_str!("../migrations/postgres/0002_audit.sql"),
+    ),
+    (
+        10,
+        "gateway",
+        include_str!("../migrations/postgres/0010_gateway.sql"),
     ),
 ];
 
@@ -427,6 +437,7 @@ impl Store {
                 .await?;
             count += 1;
         }
+        count += crate::gateway::reseal(&mut tx.conn, old, new).await?;
         self.commit(tx).await?;
         match self.inner.key.write() {
             Ok(mut k) => *k = Arc::new(new.clone()),

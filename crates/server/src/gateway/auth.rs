@@ -1,0 +1,210 @@
+//! Who is calling the gateway.
+//!
+//! Three forms, tried in this order:
+//! - `Authorization: AWS4-HMAC-SHA256 ...` — SigV4, verified exactly as on the control plane;
+//! - `Authorization: Bearer ACCESS_KEY_ID:SECRET_ACCESS_KEY` — an access key, for OpenAI
+//!   clients (`OpenAI(api_key="AKIA...:secret")`); the form HTTP Basic uses, so that a key id
+//!   and its secret never need a custom header;
+//! - `Authorization: Bearer SESSION_TOKEN` — an STS session token (no colon), resolved by
+//!   [`resolve_session_token`].
+//!
+//! Verified access keys are cached by id with a digest of their secret for one store
+//! generation: disabling or deleting a key bumps the generation and empties the cache.
+
+use super::error::GatewayError;
+use crate::authz::CompiledPrincipal;
+use crate::identity::Caller;
+use crate::{AppState, fetch_secret};
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// An authenticated gateway caller.
+#[derive(Debug, Clone)]
+pub struct GatewayCaller {
+    /// Principal ARN.
+    pub arn: String,
+    /// The caller's account.
+    pub account_id: String,
+    /// Compiled policies; `None` for the account's root credentials (not subject to policy).
+    pub principal: Option<Arc<CompiledPrincipal>>,
+    /// Context keys the credential itself carries (session tags, MFA, token issue time).
+    pub context: Vec<(String, String)>,
+}
+
+/// Access key id → (SHA-256 of its secret, caller).
+type Verified = HashMap<String, ([u8; 32], Caller)>;
+
+/// Verified access keys, for one generation.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    inner: RwLock<(i64, Verified)>,
+}
+
+impl KeyCache {
+    fn get(&self, generation: i64, id: &str) -> Option<([u8; 32], Caller)> {
+        let g = self.inner.read().ok()?;
+        if g.0 != generation {
+            return None;
+        }
+        g.1.get(id).cloned()
+    }
+
+    fn put(&self, generation: i64, id: String, digest: [u8; 32], caller: Caller) {
+        if let Ok(mut g) = self.inner.write() {
+            if g.0 != generation {
+                g.0 = generation;
+                g.1.clear();
+            }
+            // Bounded: a flood of distinct keys must not grow memory without end.
+            if g.1.len() >= 100_000 {
+                g.1.clear();
+            }
+            g.1.insert(id, (digest, caller));
+        }
+    }
+}
+
+fn digest(secret: &[u8]) -> [u8; 32] {
+    Sha256::digest(secret).into()
+}
+
+/// Authenticates a gateway request; `Err` is always a 401 in OpenAI's shape.
+pub async fn authenticate(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<GatewayCaller, GatewayError> {
+    let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return Err(GatewayError::unauthenticated(
+            "Missing credentials. Send `Authorization: Bearer ACCESS_KEY_ID:SECRET` or a session token.",
+        ));
+    };
+    let caller = if auth.starts_with("AWS4-HMAC-SHA256") {
+        let fetched = fetch_secret(state, headers, query)
+            .await
+            .map_err(|_| GatewayError::internal())?;
+        crate::identity::verify(method, path, query, headers, body, fetched)
+            .map_err(|e| GatewayError::unauthenticated(e.message))?
+    } else {
+        let Some(token) = auth
+            .strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("bearer "))
+            .map(str::trim)
+        else {
+            return Err(GatewayError::unauthenticated(
+                "Unsupported Authorization scheme; use Bearer or AWS4-HMAC-SHA256.",
+            ));
+        };
+        match token.split_once(':') {
+            Some((id, secret)) => access_key(state, id, secret).await?,
+            None => return resolve_session_token(state, token).await,
+        }
+    };
+    to_gateway_caller(state, caller).await
+}
+
+fn invalid_key() -> GatewayError {
+    GatewayError::unauthenticated("Incorrect API key provided.")
+}
+
+async fn access_key(state: &AppState, id: &str, secret: &str) -> Result<Caller, GatewayError> {
+    let generation = state.cache.generation();
+    let presented = digest(secret.as_bytes());
+    if let Some((d, caller)) = state.gateway.keys.get(generation, id) {
+        // Digests, not secrets, are compared: timing reveals nothing about the secret.
+        return if d == presented {
+            Ok(caller)
+        } else {
+            Err(invalid_key())
+        };
+    }
+    let (expected, caller) = if id == state.config.root_access_key_id {
+        (
+            digest(state.config.root_secret.expose()),
+            Caller::Root {
+                account_id: state.config.account_id.clone(),
+            },
+        )
+    } else {
+        match state.store.access_key_for_auth(id).await {
+            Ok((key, s)) if key.status == gatehouse_store::AccessKeyStatus::Active => (
+                digest(s.expose_secret().as_bytes()),
+                Caller::User {
+                    account_id: key.account_id.clone(),
+                    user_name: key.user_name.clone(),
+                    access_key_id: key.access_key_id.clone(),
+                },
+            ),
+            Ok(_) | Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
+                return Err(invalid_key());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "access key lookup failed");
+                return Err(GatewayError::internal());
+            }
+        }
+    };
+    if expected != presented {
+        return Err(invalid_key());
+    }
+    state
+        .gateway
+        .keys
+        .put(generation, id.to_owned(), expected, caller.clone());
+    Ok(caller)
+}
+
+/// Resolves a bare STS session token to a caller. The token service is the one place that
+/// knows how to open its tokens; until it exposes that, session tokens are refused (fail
+/// closed) with a message that says so.
+pub async fn resolve_session_token(
+    _state: &AppState,
+    _token: &str,
+) -> Result<GatewayCaller, GatewayError> {
+    Err(GatewayError::unauthenticated(
+        "Session tokens are not accepted by this server yet; use ACCESS_KEY_ID:SECRET.",
+    ))
+}
+
+async fn to_gateway_caller(
+    state: &AppState,
+    caller: Caller,
+) -> Result<GatewayCaller, GatewayError> {
+    match &caller {
+        Caller::Root { account_id } => Ok(GatewayCaller {
+            arn: caller.arn(String::new),
+            account_id: account_id.clone(),
+            principal: None,
+            context: Vec::new(),
+        }),
+        Caller::User {
+            account_id,
+            user_name,
+            ..
+        } => {
+            let p = state
+                .user_policies(account_id, user_name)
+                .await
+                .map_err(|e| {
+                    if e.status.is_server_error() {
+                        GatewayError::internal()
+                    } else {
+                        GatewayError::denied("The caller's policies could not be evaluated.")
+                    }
+                })?;
+            Ok(GatewayCaller {
+                arn: p.info.principal_arn.clone(),
+                account_id: account_id.clone(),
+                principal: Some(p),
+                // Long-term keys carry no MFA keys, as in AWS: `aws:MultiFactorAuthPresent`
+                // is absent, so `BoolIfExists` policies treat them as without MFA.
+                context: Vec::new(),
+            })
+        }
+    }
+}
