@@ -103,7 +103,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             tracing::info!(count = loaded, "deployments loaded from the config file");
         }
         for (info, tcp) in extra {
-            tracing::info!(listener = %info.name, addr = ?tcp.local_addr().ok(), "gateway listener");
+            tracing::info!(listener = %info.name, tls = info.tls, "gateway listener");
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };

@@ -16,6 +16,7 @@ use crate::authz::CompiledPrincipal;
 use crate::identity::Caller;
 use crate::{AppState, fetch_secret};
 use axum::http::HeaderMap;
+use gatehouse_policy::PolicySet;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -29,8 +30,33 @@ pub struct GatewayCaller {
     pub account_id: String,
     /// Compiled policies; `None` for the account's root credentials (not subject to policy).
     pub principal: Option<Arc<CompiledPrincipal>>,
+    /// Session policies that intersect with `principal`'s (STS sessions created with any).
+    pub session_policy: Option<Arc<PolicySet>>,
     /// Context keys the credential itself carries (session tags, MFA, token issue time).
     pub context: Vec<(String, String)>,
+    /// How the caller authenticated, to load it again mid-stream ([`refresh`]).
+    pub source: CallerSource,
+}
+
+/// The credential a caller presented.
+#[derive(Debug, Clone)]
+pub enum CallerSource {
+    /// The account's bootstrap root key.
+    Root,
+    /// A user's access key (Bearer or SigV4).
+    User {
+        /// The user's account.
+        account_id: String,
+        /// The user's name.
+        user_name: String,
+        /// The key used.
+        access_key_id: String,
+    },
+    /// An STS session token.
+    Session {
+        /// The token.
+        token: String,
+    },
 }
 
 /// Access key id → (SHA-256 of its secret, caller).
@@ -161,7 +187,24 @@ async fn access_key(state: &AppState, id: &str, secret: &str) -> Result<Caller, 
 
 /// Resolves a bare STS session token to a caller. The token service is the one place that
 /// knows how to open its tokens; until it exposes that, session tokens are refused (fail
-/// closed) with a message that says so.
+/// closed) with a message that says so. With the STS's `session::authenticate_bearer`
+/// merged, this becomes:
+///
+/// ```text
+/// let s = crate::session::authenticate_bearer(state, token).await
+///     .map_err(|e| GatewayError::unauthenticated(e.message))?;
+/// let req = s.request("", "");
+/// Ok(GatewayCaller {
+///     arn: s.claims.principal_arn.clone(),
+///     account_id: s.principal.info.account_id.clone(),
+///     principal: Some(s.principal.clone()),
+///     session_policy: s.session_policy.clone(),
+///     context: req.context.iter()
+///         .filter_map(|(k, v)| v.as_slice().first().map(|x| (k.to_owned(), x.clone())))
+///         .collect(),
+///     source: CallerSource::Session { token: token.to_owned() },
+/// })
+/// ```
 pub async fn resolve_session_token(
     _state: &AppState,
     _token: &str,
@@ -180,12 +223,14 @@ async fn to_gateway_caller(
             arn: caller.arn(String::new),
             account_id: account_id.clone(),
             principal: None,
+            session_policy: None,
             context: Vec::new(),
+            source: CallerSource::Root,
         }),
         Caller::User {
             account_id,
             user_name,
-            ..
+            access_key_id,
         } => {
             let p = state
                 .user_policies(account_id, user_name)
@@ -201,10 +246,53 @@ async fn to_gateway_caller(
                 arn: p.info.principal_arn.clone(),
                 account_id: account_id.clone(),
                 principal: Some(p),
+                session_policy: None,
                 // Long-term keys carry no MFA keys, as in AWS: `aws:MultiFactorAuthPresent`
                 // is absent, so `BoolIfExists` policies treat them as without MFA.
                 context: Vec::new(),
+                source: CallerSource::User {
+                    account_id: account_id.clone(),
+                    user_name: user_name.clone(),
+                    access_key_id: access_key_id.clone(),
+                },
             })
+        }
+    }
+}
+
+/// Loads a caller again with what the store says now (key status, policies, session
+/// validity), so that a revocation made while a stream runs reaches it.
+pub async fn refresh(
+    state: &AppState,
+    caller: &GatewayCaller,
+) -> Result<GatewayCaller, GatewayError> {
+    match &caller.source {
+        CallerSource::Root => Ok(caller.clone()),
+        CallerSource::Session { token } => resolve_session_token(state, token).await,
+        CallerSource::User {
+            account_id,
+            user_name,
+            access_key_id,
+        } => {
+            match state.store.access_key_for_auth(access_key_id).await {
+                Ok((k, _)) if k.status == gatehouse_store::AccessKeyStatus::Active => {}
+                Ok(_) | Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
+                    return Err(invalid_key());
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "access key lookup failed");
+                    return Err(GatewayError::internal());
+                }
+            }
+            to_gateway_caller(
+                state,
+                Caller::User {
+                    account_id: account_id.clone(),
+                    user_name: user_name.clone(),
+                    access_key_id: access_key_id.clone(),
+                },
+            )
+            .await
         }
     }
 }

@@ -291,6 +291,9 @@ async fn run(
 /// A request that passed every check, ready to forward.
 struct Prepared {
     caller: GatewayCaller,
+    action: &'static str,
+    resource: String,
+    extra: Vec<(&'static str, String)>,
     route: Arc<Route>,
     body: Bytes,
     request_json: Option<serde_json::Map<String, serde_json::Value>>,
@@ -388,6 +391,9 @@ async fn prepare(
     let request_json = route.deployment.log_invocations.then(|| json.clone());
     Ok(Prepared {
         caller,
+        action,
+        resource,
+        extra,
         route,
         body,
         request_json,
@@ -497,8 +503,18 @@ fn stream_back(call: Call, p: Prepared, resp: reqwest::Response, timeout: Durati
         rid,
         started,
         mut record,
-        ..
+        facts,
     } = call;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(watch_access(
+        Arc::clone(&state),
+        p.caller.clone(),
+        p.action,
+        p.resource.clone(),
+        p.extra.clone(),
+        facts,
+        stop_tx,
+    ));
     record.status = 200;
     let keep_log = p.route.deployment.log_invocations;
     let on_end_state = Arc::clone(&state);
@@ -532,7 +548,7 @@ fn stream_back(call: Call, p: Prepared, resp: reqwest::Response, timeout: Durati
             );
         }
     });
-    let body = Body::from_stream(Metered::new(resp, timeout, keep_log, on_end));
+    let body = Body::from_stream(Metered::new(resp, timeout, keep_log, on_end, stop_rx));
     let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(
@@ -544,6 +560,53 @@ fn stream_back(call: Call, p: Prepared, resp: reqwest::Response, timeout: Durati
         h.insert("x-request-id", v);
     }
     r
+}
+
+/// While a stream runs, decides its request again whenever the store changes (and every
+/// second for sessions, which expire): a revoked key, a new deny, a revoked or expired
+/// session ends the stream within a second.
+async fn watch_access(
+    state: Arc<AppState>,
+    caller: GatewayCaller,
+    action: &'static str,
+    resource: String,
+    extra: Vec<(&'static str, String)>,
+    facts: Facts,
+    stop: tokio::sync::oneshot::Sender<GatewayError>,
+) {
+    let mut seen = state.cache.generation();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut ticks = 0u32;
+    let is_session = matches!(caller.source, auth::CallerSource::Session { .. });
+    loop {
+        tick.tick().await;
+        ticks += 1;
+        if stop.is_closed() {
+            return; // the stream is over
+        }
+        let generation = state.cache.generation();
+        if generation == seen && !(is_session && ticks.is_multiple_of(4)) {
+            continue;
+        }
+        seen = generation;
+        let verdict = match auth::refresh(&state, &caller).await {
+            Ok(now_caller) => {
+                let facts = Facts {
+                    now: chrono::Utc::now(),
+                    ..facts.clone()
+                };
+                let (d, _) = decide(&now_caller, action, &resource, &facts, &extra);
+                (d.decision != DecisionKind::Allow).then(|| {
+                    GatewayError::denied("Access was revoked while the stream was running.")
+                })
+            }
+            Err(e) => Some(e),
+        };
+        if let Some(e) = verdict {
+            let _ = stop.send(e);
+            return;
+        }
+    }
 }
 
 /// Whether the caller may invoke the model at all (streamed or not).

@@ -20,6 +20,7 @@ pub mod error;
 pub mod guardrail;
 mod invoke;
 mod proxy;
+pub mod tls;
 
 use crate::AppState;
 use audit::AuditQueue;
@@ -225,7 +226,8 @@ pub(crate) fn decide(
     let decision = match &caller.principal {
         Some(p) => {
             p.fill_context(&mut req);
-            p.decide(&req)
+            p.evaluation(None, caller.session_policy.as_deref())
+                .decide(&req)
         }
         None => Decision {
             decision: DecisionKind::Allow,
@@ -337,33 +339,54 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/invocation_logs/{*model}", get(invoke::read_logs))
 }
 
-/// Binds the extra listeners the settings name; each is then served by [`serve_listener`].
+/// A bound extra listener, plain or TLS.
+pub enum Bound {
+    /// Plain TCP.
+    Plain(tokio::net::TcpListener),
+    /// TLS over TCP.
+    Tls(tokio::net::TcpListener, tokio_rustls::TlsAcceptor),
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bound::Plain(t) => f.debug_tuple("Plain").field(t).finish(),
+            Bound::Tls(t, _) => f.debug_tuple("Tls").field(t).finish(),
+        }
+    }
+}
+
+/// Binds the extra listeners the settings name (reading TLS certificates and keys); each
+/// is then served by [`serve_listener`].
 pub async fn bind_listeners(
     settings: &GatewaySettings,
-) -> Result<Vec<(ListenerInfo, tokio::net::TcpListener)>, crate::ServeError> {
+) -> Result<Vec<(ListenerInfo, Bound)>, crate::ServeError> {
     let mut out = Vec::new();
     for l in &settings.listeners {
-        if l.tls_cert.is_some() {
-            return Err(crate::ServeError::Listen {
-                addr: l.listen,
-                source: std::io::Error::other(format!(
-                    "listener {}: TLS listeners are not supported by this build; terminate TLS in front",
-                    l.name
-                )),
-            });
-        }
+        let fail = |msg: String| crate::ServeError::Listen {
+            addr: l.listen,
+            source: std::io::Error::other(format!("listener {}: {msg}", l.name)),
+        };
+        let acceptor = match (&l.tls_cert, &l.tls_key) {
+            (Some(c), Some(k)) => Some(tls::acceptor(c, k).map_err(fail)?),
+            _ => None,
+        };
         let tcp = tokio::net::TcpListener::bind(l.listen)
             .await
             .map_err(|source| crate::ServeError::Listen {
                 addr: l.listen,
                 source,
             })?;
+        let info = ListenerInfo {
+            name: l.name.clone(),
+            tls: acceptor.is_some(),
+        };
         out.push((
-            ListenerInfo {
-                name: l.name.clone(),
-                tls: false,
+            info,
+            match acceptor {
+                Some(a) => Bound::Tls(tcp, a),
+                None => Bound::Plain(tcp),
             },
-            tcp,
         ));
     }
     Ok(out)
@@ -373,13 +396,21 @@ pub async fn bind_listeners(
 pub async fn serve_listener(
     state: Arc<AppState>,
     info: ListenerInfo,
-    listener: tokio::net::TcpListener,
+    listener: Bound,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
     let app = crate::router(state)
         .layer(axum::Extension(info))
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    match listener {
+        Bound::Plain(tcp) => axum::serve(tcp, app).with_graceful_shutdown(shutdown).await,
+        Bound::Tls(tcp, acceptor) => {
+            use axum::serve::ListenerExt as _;
+            // `tap_io` only to get axum's `ConnectInfo<SocketAddr>` for any listener.
+            let listener = tls::TlsListener::new(tcp, acceptor)?.tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }

@@ -8,6 +8,7 @@ use super::Route;
 use super::error::GatewayError;
 use bytes::Bytes;
 use futures_util::Stream;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -159,6 +160,7 @@ pub(super) struct Metered {
     sniffer: UsageSniffer,
     log: Option<Vec<u8>>,
     on_end: Option<OnEnd>,
+    stop: Option<tokio::sync::oneshot::Receiver<GatewayError>>,
     done: bool,
 }
 
@@ -171,11 +173,13 @@ impl std::fmt::Debug for Metered {
 const LOG_LIMIT: usize = 1024 * 1024;
 
 impl Metered {
+    /// `stop` ends the stream early with an error event (access revoked mid-stream).
     pub(super) fn new(
         resp: reqwest::Response,
         timeout: Duration,
         keep_log: bool,
         on_end: OnEnd,
+        stop: tokio::sync::oneshot::Receiver<GatewayError>,
     ) -> Metered {
         Metered {
             inner: Box::pin(resp.bytes_stream()),
@@ -184,6 +188,7 @@ impl Metered {
             sniffer: UsageSniffer::default(),
             log: keep_log.then(Vec::new),
             on_end: Some(on_end),
+            stop: Some(stop),
             done: false,
         }
     }
@@ -202,6 +207,17 @@ impl Stream for Metered {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.done {
             return Poll::Ready(None);
+        }
+        if let Some(stop) = &mut self.stop {
+            match Pin::new(stop).poll(cx) {
+                Poll::Ready(Ok(e)) => {
+                    self.end("revoked");
+                    return Poll::Ready(Some(Ok(sse_error(&e))));
+                }
+                // The watcher is gone: nothing will stop us.
+                Poll::Ready(Err(_)) => self.stop = None,
+                Poll::Pending => {}
+            }
         }
         match self.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {

@@ -7,6 +7,7 @@ the same server; deployments come from the config file, the CLI and the `ai` Que
 import json
 import os
 import re
+import ssl
 import sqlite3
 import subprocess
 import sys
@@ -327,6 +328,24 @@ def test_stream_is_passed_through_chunk_by_chunk(gw):
                     and r["latency_ms"] > 3000)
 
 
+def test_access_revoked_mid_stream_ends_the_stream_within_a_second(gw):
+    c = gw.client(gw.user(allow("*"), name="revokee"))
+    stream = chat(c, content="STREAM_DELAY:0.5 a b c d e f g h", stream=True)
+    chunks = iter(stream)
+    next(chunks)
+    revoked_at = None
+    with pytest.raises(openai.APIError) as e:
+        for i, _ in enumerate(chunks):
+            if i == 1:
+                gw.iam.put_user_policy(UserName="revokee", PolicyName="stop", PolicyDocument=json.dumps(
+                    {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ai:*", "Resource": "*"}]}))
+                revoked_at = time.monotonic()
+    assert revoked_at is not None
+    assert time.monotonic() - revoked_at < 1.5
+    assert "revoked" in str(e.value)
+    assert gw.audit(lambda r: r["principal"].endswith("user/revokee") and r.get("error_code") == "revoked")
+
+
 # --- budgets ------------------------------------------------------------------------------
 
 
@@ -577,3 +596,42 @@ def test_model_cli_adds_lists_and_removes(gw):
     assert out.returncode == 0, out.stderr
     out = gw.server.cli("model", "remove", "cli-model")
     assert out.returncode == 2 and "cannot be found" in out.stderr
+
+
+# --- TLS listener -----------------------------------------------------------------------------
+
+
+def test_tls_listener_sets_secure_transport(make_server, upstream, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    tls_port = free_port()
+    cfg = tmp_path / "gatehouse.toml"
+    cfg.write_text(f"""
+[[gateway.listeners]]
+name = "secure"
+listen = "127.0.0.1:{tls_port}"
+tls_cert = "{cert}"
+tls_key = "{key}"
+
+[[gateway.deployments]]
+model = "llama-3-8b"
+base_url = "{upstream.base}"
+""")
+    s = make_server("sqlite", config=str(cfg))
+    iam = s.client("iam")
+    iam.create_user(UserName="tlsuser")
+    iam.put_user_policy(UserName="tlsuser", PolicyName="p", PolicyDocument=json.dumps(
+        allow("*", condition={"Bool": {"aws:SecureTransport": "true"}})))
+    k = iam.create_access_key(UserName="tlsuser")["AccessKey"]
+    api_key = f"{k['AccessKeyId']}:{k['SecretAccessKey']}"
+    plain = openai.OpenAI(api_key=api_key, base_url=s.endpoint + "/v1", max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(plain)
+    secure = openai.OpenAI(api_key=api_key, base_url=f"https://127.0.0.1:{tls_port}/v1", max_retries=0,
+                           http_client=httpx.Client(verify=ssl.create_default_context(cafile=str(cert))))
+    assert chat(secure).choices
+    # Plain HTTP to the TLS port gets no answer in clear text.
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{tls_port}/v1/models", timeout=3)
