@@ -60,6 +60,28 @@ pub(crate) enum ModelCommand {
     },
 }
 
+/// `gatehouse decode-authorization-message`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DecodeArgs {
+    /// The encoded message from a 403 answer.
+    message: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Opens an encoded authorization message (sealed under the master key, so only an
+/// operator with the data directory or the STS can read it) and prints its JSON.
+pub(crate) fn run_decode(args: DecodeArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let s = args.store.open().await?;
+        let text = gatehouse_server::gateway::decode_authorization_message(&s, args.message.trim())
+            .context("not a message this Gatehouse encoded (or the master key changed)")?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum LogsCommand {
     /// Print a model's prompt/response log. Credentials come from GATEHOUSE_ACCESS_KEY_ID

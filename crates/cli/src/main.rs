@@ -42,6 +42,8 @@ enum Command {
     /// Read prompt/response logs through the server (needs ai:ReadInvocationLogs).
     #[command(subcommand)]
     Logs(gateway::LogsCommand),
+    /// Decode the encoded authorization message of a denied gateway request.
+    DecodeAuthorizationMessage(gateway::DecodeArgs),
 }
 
 /// Output format for commands whose output is data.
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => admin::run_audit(c),
         Command::Model(c) => gateway::run_model(c),
         Command::Logs(c) => gateway::run_logs(c),
+        Command::DecodeAuthorizationMessage(a) => gateway::run_decode(a),
     };
     match outcome {
         Ok(code) => code,

@@ -250,6 +250,14 @@ def test_denied_by_model_is_403_with_encoded_message_and_nothing_forwarded(gw):
     assert len(encoded) > 40
     assert "SecretSidName" not in body["message"] and "Allow" not in body["message"]
     assert gw.upstream.requests() == []
+    # An operator decodes it: the decision, what was missing, and the context it saw.
+    out = gw.server.cli("decode-authorization-message", encoded)
+    assert out.returncode == 0, out.stderr
+    decoded = json.loads(out.stdout)
+    assert decoded["allowed"] is False and decoded["decision"]["decision"] == "ImplicitDeny"
+    assert decoded["context"]["conditions"]["ai:ModelId"] == "gpt-4o-mini"
+    assert decoded["context"]["action"] == "ai:InvokeModel"
+    assert gw.server.cli("decode-authorization-message", encoded[:-4] + "AAAA").returncode == 2
     assert gw.audit(lambda r: r.get("model") == "gpt-4o-mini" and r["decision"] == "ImplicitDeny")
 
 
