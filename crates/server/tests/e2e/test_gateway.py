@@ -7,6 +7,7 @@ the same server; deployments come from the config file, the CLI and the `ai` Que
 import json
 import os
 import re
+import shutil
 import ssl
 import sqlite3
 import subprocess
@@ -610,6 +611,8 @@ def test_model_cli_adds_lists_and_removes(gw):
 
 
 def test_tls_listener_sets_secure_transport(make_server, upstream, tmp_path):
+    if not shutil.which("openssl"):
+        pytest.skip("openssl (to make a test certificate) is not installed")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
                     "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
