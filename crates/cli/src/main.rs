@@ -4,6 +4,7 @@
 //! asked), 2 an error (unreadable input, bad arguments).
 
 mod admin;
+mod gateway;
 mod policy;
 mod scan;
 mod serve;
@@ -35,6 +36,14 @@ enum Command {
     /// Read and verify the hash-chained audit log.
     #[command(subcommand)]
     Audit(admin::AuditCommand),
+    /// Manage the AI gateway's model deployments directly on the store.
+    #[command(subcommand)]
+    Model(gateway::ModelCommand),
+    /// Read prompt/response logs through the server (needs ai:ReadInvocationLogs).
+    #[command(subcommand)]
+    Logs(gateway::LogsCommand),
+    /// Decode the encoded authorization message of a denied gateway request.
+    DecodeAuthorizationMessage(gateway::DecodeArgs),
 }
 
 /// Output format for commands whose output is data.
@@ -61,6 +70,9 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Admin(c) => admin::run_admin(c),
         Command::Audit(c) => admin::run_audit(c),
+        Command::Model(c) => gateway::run_model(c),
+        Command::Logs(c) => gateway::run_logs(c),
+        Command::DecodeAuthorizationMessage(a) => gateway::run_decode(a),
     };
     match outcome {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 use anyhow::{Context as _, Result};
 use clap::Args;
 use gatehouse_server::ServeOptions;
+use gatehouse_server::gateway::GatewaySettings;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,7 +21,8 @@ pub(crate) struct ServeArgs {
     /// Use PostgreSQL (`postgres://user:pass@host/db`) instead of SQLite.
     #[arg(long, value_name = "URL", env = "GATEHOUSE_DATABASE_URL")]
     database_url: Option<String>,
-    /// A TOML file with `listen`, `data_dir`, `database_url`, `account_id`, `region`.
+    /// A TOML file with `listen`, `data_dir`, `database_url`, `account_id`, `region`, and a
+    /// `[gateway]` table (see README).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -34,6 +36,8 @@ struct ConfigFile {
     database_url: Option<String>,
     account_id: Option<String>,
     region: Option<String>,
+    /// The AI gateway: listeners, trusted proxies, limits, budgets, deployments.
+    gateway: Option<gatehouse_server::gateway::GatewaySettings>,
 }
 
 pub(crate) fn init_logging() {
@@ -45,7 +49,7 @@ pub(crate) fn init_logging() {
         .try_init();
 }
 
-fn options(args: ServeArgs) -> Result<ServeOptions> {
+fn options(args: ServeArgs) -> Result<(ServeOptions, GatewaySettings)> {
     let file = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -60,7 +64,15 @@ fn options(args: ServeArgs) -> Result<ServeOptions> {
     {
         anyhow::bail!("account_id must be 12 digits, not {a:?}");
     }
-    Ok(ServeOptions {
+    let gateway = file.gateway.unwrap_or_default();
+    if let Err(e) = gateway.validate() {
+        let at = args
+            .config
+            .as_ref()
+            .map_or_else(String::new, |p| format!("{}: ", p.display()));
+        anyhow::bail!("{at}gateway: {e}");
+    }
+    let opts = ServeOptions {
         listen: args
             .listen
             .or(file.listen)
@@ -72,15 +84,36 @@ fn options(args: ServeArgs) -> Result<ServeOptions> {
         database_url: args.database_url.or(file.database_url),
         account_id: file.account_id,
         region: file.region.unwrap_or_else(|| "local".to_owned()),
-    })
+    };
+    Ok((opts, gateway))
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     init_logging();
-    let opts = options(args)?;
+    let (opts, gateway) = options(args)?;
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     rt.block_on(async move {
         let (state, listener, root) = gatehouse_server::prepare(&opts).await?;
+        let extra = gatehouse_server::gateway::bind_listeners(&gateway).await?;
+        state.gateway.configure(gateway);
+        let loaded = gatehouse_server::gateway::load_configured_deployments(&state)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        if loaded > 0 {
+            tracing::info!(count = loaded, "deployments loaded from the config file");
+        }
+        for (info, tcp) in extra {
+            tracing::info!(listener = %info.name, tls = info.tls, "gateway listener");
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let st = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = gatehouse_server::gateway::serve_listener(st, info, tcp, shutdown).await {
+                    tracing::error!(error = %e, "listener failed");
+                }
+            });
+        }
         let backend = if opts.database_url.is_some() {
             "PostgreSQL"
         } else {
@@ -90,7 +123,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             listen = %opts.listen,
             account = %state.config.account_id,
             backend,
-            "Gatehouse control plane listening (IAM and STS Query APIs at /)"
+            "Gatehouse listening (IAM, STS and ai Query APIs at /, OpenAI-compatible gateway at /v1/)"
         );
         match (&root.file, root.generated) {
             (Some(f), true) => tracing::warn!(

@@ -11,6 +11,7 @@ pub mod authz;
 pub mod bootstrap;
 pub mod error;
 mod federation;
+pub mod gateway;
 mod iam;
 pub mod identity;
 mod oidc;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub session_policies: session::SessionPolicyCache,
     /// OpenID Connect providers' keys, fetched and cached.
     pub oidc: oidc::JwksCache,
+    /// The AI gateway's routes, budgets and audit queue.
+    pub gateway: gateway::Gateway,
 }
 
 /// The last recorded use of an access key.
@@ -106,6 +109,7 @@ impl AppState {
             ring,
             session_policies: session::SessionPolicyCache::default(),
             oidc: oidc::JwksCache::default(),
+            gateway: gateway::Gateway::default(),
         })
     }
 
@@ -327,9 +331,13 @@ pub async fn serve(
         .await
 }
 
-/// The router: the IAM and STS Query APIs at `/`.
+/// The router: the OpenAI-compatible gateway at `/v1/`, the IAM, STS and `ai` Query APIs
+/// at `/`.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    Router::new()
+        .merge(gateway::routes())
+        .fallback(handle)
+        .with_state(state)
 }
 
 /// Everything a handler knows about the call it serves.
@@ -360,7 +368,7 @@ impl CallContext<'_> {
     }
 }
 
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     let b: [u8; 16] = rand::random();
     let h = hex::encode(b);
     format!(
@@ -469,8 +477,14 @@ async fn process(
     trail: &mut Trail,
 ) -> Result<String, ApiError> {
     let query = req.uri.query().unwrap_or("");
-    let service = if req.is_sts { "sts" } else { "iam" };
     let action = req.params.action().unwrap_or_default().to_owned();
+    let service = if req.is_sts {
+        "sts"
+    } else if gateway::control::is_action(&action) {
+        "ai"
+    } else {
+        "iam"
+    };
     if !action.is_empty() {
         trail.action = format!("{service}:{action}");
     }
@@ -541,10 +555,11 @@ async fn process(
             "Missing Action",
         ));
     }
+    let is_ai = !req.is_sts && gateway::control::is_action(&action);
     let known = if req.is_sts {
         sts::is_action(&action)
     } else {
-        iam::is_action(&action) || federation::is_action(&action)
+        is_ai || iam::is_action(&action) || federation::is_action(&action)
     };
     if !known {
         return Err(ApiError::invalid_action(&action));
@@ -565,11 +580,18 @@ async fn process(
         federation::dispatch(&ctx, &action, req.params)
             .await
             .map(|r| xml::response(&action, xml::IAM_NS, req.rid, r.as_deref()))
+    } else if is_ai {
+        gateway::control::dispatch(&ctx, &action, req.params).await
     } else {
         iam::dispatch(&ctx, &action, req.params).await
     };
     trail.facts = ctx.audit.lock().map(|f| f.clone()).unwrap_or_default();
-    if result.is_ok() && !req.is_sts && (iam::is_write(&action) || federation::is_action(&action)) {
+    let is_write = if is_ai {
+        gateway::control::is_write(&action)
+    } else {
+        iam::is_write(&action) || federation::is_action(&action)
+    };
+    if result.is_ok() && !req.is_sts && is_write {
         // This node's own writes take effect at once; other nodes follow via the store.
         if let Ok(g) = state.store.policy_generation().await {
             state.cache.invalidate(g);
@@ -616,7 +638,7 @@ async fn record_audit(
 }
 
 /// Finds the secret of the access key a request claims (before verifying anything).
-async fn fetch_secret(
+pub(crate) async fn fetch_secret(
     state: &AppState,
     headers: &HeaderMap,
     query: &str,

@@ -88,6 +88,41 @@ impl Store {
         })
     }
 
+    /// Appends several records in one transaction, in order (the gateway's batched
+    /// writer: one commit per batch instead of one per request).
+    pub async fn append_audit_batch(&self, records: &[String]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.inner.pool.write_tx().await?;
+        let sql = if tx.is_postgres() {
+            "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+        } else {
+            "SELECT seq, hash FROM audit_head WHERE id = 1"
+        };
+        let (mut seq, mut prev_hash) = match tx.opt(sql, vec![]).await? {
+            Some(r) => (r.i64(0)?, r.text(1)?),
+            None => (0, String::new()),
+        };
+        let time = now_ms();
+        for record in records {
+            seq += 1;
+            let hash = chain_hash(&prev_hash, record);
+            tx.exec(
+                "INSERT INTO audit_log (seq, time_ms, record, prev_hash, hash) VALUES ($1, $2, $3, $4, $5)",
+                args![seq, time, record.as_str(), prev_hash.as_str(), hash.as_str()],
+            )
+            .await?;
+            prev_hash = hash;
+        }
+        tx.exec(
+            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+            args![seq, prev_hash.as_str()],
+        )
+        .await?;
+        tx.commit().await
+    }
+
     /// Entries with `seq > after`, oldest first, at most `limit`.
     pub async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>> {
         let mut c = self.inner.pool.conn().await?;

@@ -35,6 +35,10 @@ pub enum EntityKind {
     MfaDevice,
     /// An OpenID Connect identity provider.
     OidcProvider,
+    /// An AI model deployment of the gateway.
+    Deployment,
+    /// A fine-tuning job created through the gateway.
+    FineTuningJob,
 }
 
 impl fmt::Display for EntityKind {
@@ -53,6 +57,8 @@ impl fmt::Display for EntityKind {
             EntityKind::Meta => "meta key",
             EntityKind::MfaDevice => "MFA device",
             EntityKind::OidcProvider => "OpenID Connect provider",
+            EntityKind::Deployment => "deployment",
+            EntityKind::FineTuningJob => "fine-tuning job",
         })
     }
 }

@@ -31,6 +31,7 @@ mod credentials;
 mod db;
 mod error;
 mod federation;
+mod gateway;
 mod identity;
 mod model;
 mod policies;
@@ -40,6 +41,9 @@ mod store;
 pub use audit::{AuditEntry, AuditVerification};
 pub use error::{EntityKind, Result, StoreError};
 pub use federation::{MfaDevice, OidcProvider, oidc_provider_arn};
+pub use gateway::{
+    Deployment, FineTuningJobRecord, InvocationLog, NewDeployment, validate_model_id,
+};
 pub use model::{
     AccessKey, AccessKeyStatus, Account, AttachedPolicy, Group, Guardrail, InlinePolicy, LastUsed,
     ListParams, NewPolicy, NewRole, NewUser, PARTITION, Page, Policy, PolicySource, PolicyVersion,

@@ -44,6 +44,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_audit.sql"),
     ),
     (3, "sts", include_str!("../migrations/sqlite/0003_sts.sql")),
+    (
+        10,
+        "gateway",
+        include_str!("../migrations/sqlite/0010_gateway.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -60,6 +65,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "sts",
         include_str!("../migrations/postgres/0003_sts.sql"),
+    ),
+    (
+        10,
+        "gateway",
+        include_str!("../migrations/postgres/0010_gateway.sql"),
     ),
 ];
 
@@ -434,6 +444,7 @@ impl Store {
             count += 1;
         }
         count += crate::federation::reseal_mfa_seeds(&mut tx.conn, old, new).await?;
+        count += crate::gateway::reseal(&mut tx.conn, old, new).await?;
         self.commit(tx).await?;
         match self.inner.key.write() {
             Ok(mut k) => *k = Arc::new(new.clone()),

@@ -158,6 +158,7 @@ both_backends!(
     failed_write_leaves_nothing,
     generation_and_notifications,
     meta_kv,
+    gateway_deployments,
     audit_chain,
 );
 
@@ -1333,4 +1334,144 @@ async fn audit_chain(f: &Fixture) {
     let g = store.policy_generation().await.unwrap();
     store.append_audit("{}").await.unwrap();
     assert_eq!(store.policy_generation().await.unwrap(), g);
+}
+
+async fn gateway_deployments(f: &Fixture) {
+    use gatehouse_store::{NewDeployment, Secret};
+    let s = &f.store;
+    let key = Secret::new("sk-provider-key-never-in-plaintext");
+    let mut d = NewDeployment {
+        model_id: "llama-3-8b".into(),
+        provider: "vllm".into(),
+        base_url: "http://10.0.0.5:8000/v1".into(),
+        upstream_model: None,
+        api_key: Some(key.clone()),
+        log_invocations: true,
+    };
+    let gen0 = s.policy_generation().await.unwrap();
+    let saved = s.put_deployment(ACCT, &d, true).await.unwrap();
+    assert!(saved.has_key && saved.log_invocations && saved.guardrail.is_none());
+    assert!(
+        s.policy_generation().await.unwrap() > gen0,
+        "routing changes bump the generation"
+    );
+    assert_exists(s.put_deployment(ACCT, &d, true).await);
+    d.model_id = "absent".into();
+    assert_no_such(
+        s.put_deployment(ACCT, &d, false).await,
+        EntityKind::Deployment,
+    );
+    d.model_id = "bad model id".into();
+    assert_validation(s.put_deployment(ACCT, &d, true).await);
+    d.model_id = "llama-3-8b".into();
+    d.base_url = "ftp://x".into();
+    assert_validation(s.put_deployment(ACCT, &d, false).await);
+    // The key is sealed at rest and opens again; an update without a key keeps it.
+    let raw = f.raw_texts("SELECT key_sealed FROM ai_deployments").await;
+    assert!(!raw[0].contains(key.expose_secret()) && raw[0].starts_with("gh1."));
+    d.base_url = "http://10.0.0.6:8000/v1".into();
+    d.api_key = None;
+    let updated = s.put_deployment(ACCT, &d, false).await.unwrap();
+    assert_eq!(updated.base_url, "http://10.0.0.6:8000/v1");
+    assert_eq!(
+        s.deployment_key(ACCT, "llama-3-8b").await.unwrap(),
+        Some(key.clone())
+    );
+    // Guardrails: create refuses to overwrite, update needs one, delete removes it.
+    assert_no_such(
+        s.set_deployment_guardrail(ACCT, "llama-3-8b", Some("{}"), false)
+            .await,
+        EntityKind::Guardrail,
+    );
+    s.set_deployment_guardrail(ACCT, "llama-3-8b", Some(r#"{"max_tokens":5}"#), true)
+        .await
+        .unwrap();
+    assert_exists(
+        s.set_deployment_guardrail(ACCT, "llama-3-8b", Some("{}"), true)
+            .await,
+    );
+    assert_eq!(
+        s.get_deployment(ACCT, "llama-3-8b")
+            .await
+            .unwrap()
+            .guardrail
+            .as_deref(),
+        Some(r#"{"max_tokens":5}"#)
+    );
+    s.set_deployment_guardrail(ACCT, "llama-3-8b", None, false)
+        .await
+        .unwrap();
+    assert_no_such(
+        s.set_deployment_guardrail(ACCT, "llama-3-8b", None, false)
+            .await,
+        EntityKind::Guardrail,
+    );
+    // Invocation logs are sealed and bound to their request.
+    let content = Secret::new(r#"{"request":"the secret marmot"}"#);
+    s.append_invocation_log(ACCT, "llama-3-8b", "req-1", "arn:p", &content)
+        .await
+        .unwrap();
+    let raw = f.raw_texts("SELECT sealed FROM ai_invocation_logs").await;
+    assert!(!raw[0].contains("marmot"));
+    let logs = s
+        .read_invocation_logs(ACCT, "llama-3-8b", 10)
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].content, content);
+    assert_eq!(logs[0].request_id, "req-1");
+    assert!(
+        s.read_invocation_logs(ACCT, "other", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Rotation re-seals provider keys and logs.
+    let new = MasterKey::generate();
+    assert!(s.rotate_master_key(&f.key, &new).await.unwrap() >= 2);
+    let other = f.reopen(new).await;
+    assert_eq!(
+        other.deployment_key(ACCT, "llama-3-8b").await.unwrap(),
+        Some(key)
+    );
+    assert_eq!(
+        other
+            .read_invocation_logs(ACCT, "llama-3-8b", 10)
+            .await
+            .unwrap()[0]
+            .content,
+        content
+    );
+    other.close().await;
+    // Fine-tuning job records.
+    s.record_fine_tuning_job(ACCT, "ftjob-1", "llama-3-8b", "arn:p")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_fine_tuning_job(ACCT, "ftjob-1")
+            .await
+            .unwrap()
+            .model_id,
+        "llama-3-8b"
+    );
+    assert_no_such(
+        s.get_fine_tuning_job(ACCT, "ftjob-2").await,
+        EntityKind::FineTuningJob,
+    );
+    assert_eq!(s.list_fine_tuning_jobs(ACCT, 10).await.unwrap().len(), 1);
+    // A batch of audit records keeps one verifiable chain.
+    s.append_audit(r#"{"n":0}"#).await.unwrap();
+    s.append_audit_batch(&[r#"{"n":1}"#.to_owned(), r#"{"n":2}"#.to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        gatehouse_store::AuditVerification::Intact(3)
+    );
+    s.delete_deployment(ACCT, "llama-3-8b").await.unwrap();
+    assert_no_such(
+        s.delete_deployment(ACCT, "llama-3-8b").await,
+        EntityKind::Deployment,
+    );
+    assert!(s.list_deployments().await.unwrap().is_empty());
 }

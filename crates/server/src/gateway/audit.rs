@@ -1,0 +1,104 @@
+//! Audit records of gateway decisions, written in batches off the request path.
+//!
+//! A request is answered only after its record is accepted into a bounded queue; a
+//! background task appends queued records to the hash-chained log in one transaction per
+//! batch (retrying while the store is down). When the queue is full the gateway refuses
+//! requests with 503 rather than let a decision go unrecorded (fail closed).
+
+use gatehouse_store::Store;
+use serde::Serialize;
+use std::sync::OnceLock;
+use tokio::sync::mpsc;
+
+/// One gateway decision, as written to the audit log.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GatewayAuditRecord {
+    /// RFC 3339 time of the decision.
+    pub time: String,
+    /// Request id (also the `x-request-id` response header).
+    pub request_id: String,
+    /// Caller ARN (empty when unauthenticated).
+    pub principal: String,
+    /// `ai:InvokeModel`, ...
+    pub action: String,
+    /// Resource ARN.
+    pub resource: String,
+    /// `Allow`, `ExplicitDeny`, `ImplicitDeny`, or `Error` before a decision.
+    pub decision: String,
+    /// The deciding statement.
+    pub statement: Option<String>,
+    /// `aws:SourceIp`.
+    pub source_ip: String,
+    /// OpenAI error code when refused or failed.
+    pub error_code: Option<String>,
+    /// Model id.
+    pub model: Option<String>,
+    /// Listener name (`aws:SourceVpce`).
+    pub listener: String,
+    /// HTTP status answered.
+    pub status: u16,
+    /// Streamed answer.
+    pub stream: bool,
+    /// Tokens from the upstream's `usage`.
+    pub prompt_tokens: Option<u64>,
+    /// Tokens from the upstream's `usage`.
+    pub completion_tokens: Option<u64>,
+    /// Tokens from the upstream's `usage`.
+    pub total_tokens: Option<u64>,
+    /// Milliseconds from request to the end of the answer.
+    pub latency_ms: f64,
+}
+
+/// The queue to the background writer.
+#[derive(Debug, Default)]
+pub struct AuditQueue {
+    tx: OnceLock<mpsc::Sender<String>>,
+}
+
+const QUEUE: usize = 65_536;
+const BATCH: usize = 512;
+
+impl AuditQueue {
+    /// Queues a record; `false` when it could not be (queue full: the caller refuses).
+    pub fn push(&self, store: &Store, record: &GatewayAuditRecord) -> bool {
+        let Ok(json) = serde_json::to_string(record) else {
+            return false;
+        };
+        let tx = self.tx.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(writer(store.clone(), rx));
+            tx
+        });
+        tx.try_send(json).is_ok()
+    }
+
+    /// Room left in the queue (to refuse before doing work when it is full).
+    pub fn has_room(&self) -> bool {
+        self.tx.get().is_none_or(|t| t.capacity() > 0)
+    }
+}
+
+async fn writer(store: Store, mut rx: mpsc::Receiver<String>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let mut delay = std::time::Duration::from_millis(50);
+        loop {
+            match store.append_audit_batch(&batch).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, pending = batch.len(), "audit append failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                }
+            }
+        }
+        batch.clear();
+    }
+}

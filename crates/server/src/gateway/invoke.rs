@@ -1,0 +1,1060 @@
+//! The `/v1/...` handlers: one path for model calls ([`run`]) and the listing and
+//! fine-tuning endpoints, all authenticated, decided, audited, and answered in OpenAI's
+//! shapes.
+
+use super::audit::GatewayAuditRecord;
+use super::auth::{self, GatewayCaller};
+use super::budget::budget_for;
+use super::control::ai_arn;
+use super::error::GatewayError;
+use super::proxy::{self, Metered, Usage};
+use super::{Facts, ListenerInfo, Route, decide, encode_authorization_message};
+use crate::AppState;
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_policy::{Decision, DecisionKind, Request};
+use gatehouse_store::Secret;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The largest upstream answer read whole (non-streamed).
+const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
+/// Which model endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Chat,
+    Completions,
+    Embeddings,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "/chat/completions",
+            Endpoint::Completions => "/completions",
+            Endpoint::Embeddings => "/embeddings",
+        }
+    }
+}
+
+/// What every handler starts with.
+struct Call {
+    state: Arc<AppState>,
+    rid: String,
+    started: Instant,
+    facts: Facts,
+    record: GatewayAuditRecord,
+}
+
+type Listener = Option<Extension<ListenerInfo>>;
+
+impl Call {
+    fn new(
+        state: Arc<AppState>,
+        peer: SocketAddr,
+        listener: Listener,
+        headers: &HeaderMap,
+    ) -> Call {
+        let settings = state.gateway.settings();
+        let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let source_ip = settings.source_ip(peer.ip(), xff).to_string();
+        let listener = listener.map_or_else(ListenerInfo::main, |Extension(l)| l);
+        let now = chrono::Utc::now();
+        let rid = crate::request_id();
+        let record = GatewayAuditRecord {
+            time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            request_id: rid.clone(),
+            source_ip: source_ip.clone(),
+            listener: listener.name.clone(),
+            decision: "Error".into(),
+            ..GatewayAuditRecord::default()
+        };
+        Call {
+            state,
+            rid,
+            started: Instant::now(),
+            facts: Facts {
+                source_ip,
+                listener,
+                now,
+            },
+            record,
+        }
+    }
+
+    fn region(&self) -> &str {
+        &self.state.config.region
+    }
+
+    async fn authenticate(
+        &mut self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<GatewayCaller, GatewayError> {
+        let c = auth::authenticate(
+            &self.state,
+            method.as_str(),
+            uri.path(),
+            uri.query().unwrap_or(""),
+            headers,
+            body,
+        )
+        .await?;
+        self.record.principal = c.arn.clone();
+        Ok(c)
+    }
+
+    /// Decides and notes the decision; a deny becomes a 403 with an encoded message.
+    fn authorize(
+        &mut self,
+        caller: &GatewayCaller,
+        action: &str,
+        resource: &str,
+        extra: &[(&str, String)],
+    ) -> Result<(), GatewayError> {
+        let (d, req) = decide(caller, action, resource, &self.facts, extra);
+        self.note(action, resource, &d);
+        if d.decision == DecisionKind::Allow {
+            return Ok(());
+        }
+        Err(self.denial(&d, &req))
+    }
+
+    fn note(&mut self, action: &str, resource: &str, d: &Decision) {
+        self.record.action = action.to_owned();
+        self.record.resource = resource.to_owned();
+        self.record.decision = d.decision.as_str().to_owned();
+        self.record.statement = d.statements.first().map(ToString::to_string);
+    }
+
+    fn denial(&self, d: &Decision, req: &Request) -> GatewayError {
+        let encoded = encode_authorization_message(&self.state.store, d, req);
+        GatewayError::denied(format!(
+            "User: {} is not authorized to perform: {} on resource: {}. Encoded authorization failure message: {encoded}",
+            req.principal, req.action, req.resource
+        ))
+    }
+
+    /// Writes the record now (everything but streamed answers).
+    fn finish(&mut self, status: StatusCode, error_code: Option<String>) {
+        self.record.status = status.as_u16();
+        self.record.error_code = error_code;
+        self.record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        if !self
+            .state
+            .gateway
+            .audit
+            .push(&self.state.store, &self.record)
+        {
+            tracing::error!(request_id = %self.rid, "audit queue full; record lost");
+        }
+    }
+
+    fn fail(mut self, e: GatewayError) -> Response {
+        self.finish(e.status, Some(e.code.to_owned()));
+        e.response(&self.rid)
+    }
+
+    fn json(mut self, status: StatusCode, body: Bytes) -> Response {
+        self.finish(status, None);
+        json_response(status, body, &self.rid)
+    }
+}
+
+fn json_response(status: StatusCode, body: Bytes, rid: &str) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        r.headers_mut().insert("x-request-id", v);
+    }
+    r
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| GatewayError::too_large(limit))
+}
+
+fn parse_object(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, GatewayError> {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err(GatewayError::invalid_request(
+            "invalid_json",
+            "The request body must be a JSON object.",
+        )),
+        Err(e) => Err(GatewayError::invalid_request(
+            "invalid_json",
+            format!("We could not parse the JSON body of your request: {e}"),
+        )),
+    }
+}
+
+fn model_of(body: &serde_json::Map<String, serde_json::Value>) -> Result<String, GatewayError> {
+    match body.get("model") {
+        Some(serde_json::Value::String(m)) if !m.is_empty() => Ok(m.clone()),
+        _ => Err(GatewayError::invalid_param(
+            "model",
+            "You must provide a model parameter.",
+        )),
+    }
+}
+
+fn unknown_model(model: &str) -> GatewayError {
+    GatewayError::not_found(
+        "model_not_found",
+        format!("The model `{model}` does not exist or you do not have access to it."),
+    )
+}
+
+async fn route_of(
+    call: &Call,
+    caller: &GatewayCaller,
+    model: &str,
+) -> Result<Arc<Route>, GatewayError> {
+    call.state
+        .gateway
+        .route(&call.state, &caller.account_id, model)
+        .await?
+        .ok_or_else(|| unknown_model(model))
+}
+
+fn model_keys(route: &Route, stream: bool) -> Vec<(&'static str, String)> {
+    vec![
+        ("ai:ModelId", route.deployment.model_id.clone()),
+        ("ai:Provider", route.deployment.provider.clone()),
+        ("ai:Stream", stream.to_string()),
+    ]
+}
+
+pub(super) async fn chat(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    l: Listener,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    run(s, peer, l, uri, headers, body, Endpoint::Chat).await
+}
+
+pub(super) async fn completions(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    l: Listener,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    run(s, peer, l, uri, headers, body, Endpoint::Completions).await
+}
+
+pub(super) async fn embeddings(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    l: Listener,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    run(s, peer, l, uri, headers, body, Endpoint::Embeddings).await
+}
+
+/// The model-call path.
+async fn run(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    listener: Listener,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+    ep: Endpoint,
+) -> Response {
+    let mut call = Call::new(state, peer, listener, &headers);
+    call.record.action = "ai:InvokeModel".into();
+    match prepare(&mut call, &uri, &headers, body, ep).await {
+        Ok(p) => forward(call, p, ep).await,
+        Err(e) => call.fail(e),
+    }
+}
+
+/// A request that passed every check, ready to forward.
+struct Prepared {
+    caller: GatewayCaller,
+    action: &'static str,
+    resource: String,
+    extra: Vec<(&'static str, String)>,
+    route: Arc<Route>,
+    body: Bytes,
+    request_json: Option<serde_json::Map<String, serde_json::Value>>,
+    stream: bool,
+}
+
+async fn prepare(
+    call: &mut Call,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    ep: Endpoint,
+) -> Result<Prepared, GatewayError> {
+    let settings = call.state.gateway.settings();
+    let raw = read_body(body, settings.max_body_bytes).await?;
+    let caller = call.authenticate(&Method::POST, uri, headers, &raw).await?;
+    let mut json = parse_object(&raw)?;
+    let model = model_of(&json)?;
+    call.record.model = Some(model.clone());
+    let route = route_of(call, &caller, &model).await?;
+    let stream = match json.get("stream") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(b)) if ep != Endpoint::Embeddings => *b,
+        Some(_) => {
+            return Err(GatewayError::invalid_param(
+                "stream",
+                "stream must be true or false.",
+            ));
+        }
+    };
+    call.record.stream = stream;
+    let max_tokens = match json
+        .get("max_completion_tokens")
+        .or_else(|| json.get("max_tokens"))
+    {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            GatewayError::invalid_param("max_tokens", "max_tokens must be a non-negative integer.")
+        })?),
+    };
+    let action = if stream {
+        "ai:InvokeModelWithResponseStream"
+    } else {
+        "ai:InvokeModel"
+    };
+    let resource = ai_arn(call.region(), &caller.account_id, "model", &model);
+    let mut extra = model_keys(&route, stream);
+    if let Some(n) = max_tokens {
+        extra.push(("ai:MaxTokens", n.to_string()));
+    }
+    call.authorize(&caller, action, &resource, &extra)?;
+    let mut modified = false;
+    if let Some(g) = &route.guardrail {
+        g.apply(&mut json)?;
+        modified = true;
+    }
+    let budget = budget_for(&settings.budgets, &caller.arn);
+    if let Some(b) = budget {
+        call.state
+            .gateway
+            .budgets
+            .admit(&caller.arn, b, call.facts.now.timestamp())
+            .map_err(|o| {
+                GatewayError::rate_limited(
+                    format!("Rate limit reached for {}: {}.", caller.arn, o.limit),
+                    o.retry_after,
+                )
+            })?;
+        // Token budgets need the upstream to count streamed tokens too.
+        if stream
+            && (b.tokens_per_minute.is_some() || b.tokens_per_day.is_some())
+            && !json.contains_key("stream_options")
+        {
+            json.insert(
+                "stream_options".into(),
+                serde_json::json!({"include_usage": true}),
+            );
+            modified = true;
+        }
+    }
+    if !call.state.gateway.audit.has_room() {
+        return Err(GatewayError::unavailable(
+            "Gatehouse cannot record decisions right now; try again shortly.",
+        ));
+    }
+    if let Some(up) = &route.deployment.upstream_model {
+        json.insert("model".into(), up.clone().into());
+        modified = true;
+    }
+    let body = if modified {
+        Bytes::from(serde_json::to_vec(&json).map_err(|_| GatewayError::internal())?)
+    } else {
+        raw
+    };
+    let request_json = route.deployment.log_invocations.then(|| json.clone());
+    Ok(Prepared {
+        caller,
+        action,
+        resource,
+        extra,
+        route,
+        body,
+        request_json,
+        stream,
+    })
+}
+
+fn charge(state: &AppState, caller: &str, usage: Option<Usage>) {
+    if let Some(u) = usage {
+        state
+            .gateway
+            .budgets
+            .charge(caller, u.total, chrono::Utc::now().timestamp());
+    }
+}
+
+fn note_usage(record: &mut GatewayAuditRecord, usage: Option<Usage>) {
+    if let Some(u) = usage {
+        record.prompt_tokens = Some(u.prompt);
+        record.completion_tokens = Some(u.completion);
+        record.total_tokens = Some(u.total);
+    }
+}
+
+fn log_invocation(
+    state: &Arc<AppState>,
+    route: &Route,
+    rid: &str,
+    principal: &str,
+    request: Option<serde_json::Map<String, serde_json::Value>>,
+    response: serde_json::Value,
+) {
+    if !route.deployment.log_invocations {
+        return;
+    }
+    let content = serde_json::json!({"request": request, "response": response}).to_string();
+    let state = Arc::clone(state);
+    let (account, model) = (
+        route.deployment.account_id.clone(),
+        route.deployment.model_id.clone(),
+    );
+    let (rid, principal) = (rid.to_owned(), principal.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = state
+            .store
+            .append_invocation_log(&account, &model, &rid, &principal, &Secret::new(content))
+            .await
+        {
+            tracing::error!(error = %e, request_id = %rid, "invocation log append failed");
+        }
+    });
+}
+
+async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
+    let settings = call.state.gateway.settings();
+    let timeout = Duration::from_secs(settings.upstream_timeout_secs);
+    let sent = proxy::send(
+        &call.state.gateway.client,
+        &p.route,
+        reqwest::Method::POST,
+        ep.path(),
+        Some(std::mem::take(&mut p.body)),
+        timeout,
+    )
+    .await;
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) => return call.fail(e),
+    };
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let is_sse = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if p.stream && status.is_success() && is_sse {
+        return stream_back(call, p, resp, timeout);
+    }
+    let body = match proxy::read_all(resp, timeout, MAX_ANSWER_BYTES).await {
+        Ok(b) => b,
+        Err(e) => return call.fail(e),
+    };
+    let answer = serde_json::from_slice::<serde_json::Value>(&body).ok();
+    let usage = answer.as_ref().and_then(Usage::from_answer);
+    note_usage(&mut call.record, usage);
+    charge(&call.state, &p.caller.arn, usage);
+    let error_code = if status.is_success() {
+        log_invocation(
+            &call.state,
+            &p.route,
+            &call.rid,
+            &p.caller.arn,
+            p.request_json,
+            answer.unwrap_or(serde_json::Value::Null),
+        );
+        None
+    } else {
+        Some(format!("upstream_{}", status.as_u16()))
+    };
+    call.finish(status, error_code);
+    json_response(status, body, &call.rid)
+}
+
+fn stream_back(call: Call, p: Prepared, resp: reqwest::Response, timeout: Duration) -> Response {
+    let Call {
+        state,
+        rid,
+        started,
+        mut record,
+        facts,
+    } = call;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(watch_access(
+        Arc::clone(&state),
+        p.caller.clone(),
+        p.action,
+        p.resource.clone(),
+        p.extra.clone(),
+        facts,
+        stop_tx,
+    ));
+    record.status = 200;
+    let keep_log = p.route.deployment.log_invocations;
+    let on_end_state = Arc::clone(&state);
+    let rid2 = rid.clone();
+    let route = Arc::clone(&p.route);
+    let principal = p.caller.arn.clone();
+    let request_json = p.request_json;
+    let on_end: proxy::OnEnd = Box::new(move |usage, log, how| {
+        note_usage(&mut record, usage);
+        charge(&on_end_state, &principal, usage);
+        if how != "complete" {
+            record.error_code = Some(how.to_owned());
+        }
+        record.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if !on_end_state
+            .gateway
+            .audit
+            .push(&on_end_state.store, &record)
+        {
+            tracing::error!(request_id = %rid2, "audit queue full; record lost");
+        }
+        if let Some(log) = log {
+            let text = String::from_utf8_lossy(&log).into_owned();
+            log_invocation(
+                &on_end_state,
+                &route,
+                &rid2,
+                &principal,
+                request_json,
+                serde_json::Value::String(text),
+            );
+        }
+    });
+    let body = Body::from_stream(Metered::new(resp, timeout, keep_log, on_end, stop_rx));
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        h.insert("x-request-id", v);
+    }
+    r
+}
+
+/// While a stream runs, decides its request again whenever the store changes (and every
+/// second for sessions, which expire): a revoked key, a new deny, a revoked or expired
+/// session ends the stream within a second.
+async fn watch_access(
+    state: Arc<AppState>,
+    caller: GatewayCaller,
+    action: &'static str,
+    resource: String,
+    extra: Vec<(&'static str, String)>,
+    facts: Facts,
+    stop: tokio::sync::oneshot::Sender<GatewayError>,
+) {
+    let mut seen = state.cache.generation();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut ticks = 0u32;
+    let is_session = matches!(caller.source, auth::CallerSource::Session { .. });
+    loop {
+        tick.tick().await;
+        ticks += 1;
+        if stop.is_closed() {
+            return; // the stream is over
+        }
+        let generation = state.cache.generation();
+        if generation == seen && !(is_session && ticks.is_multiple_of(4)) {
+            continue;
+        }
+        seen = generation;
+        let verdict = match auth::refresh(&state, &caller).await {
+            Ok(now_caller) => {
+                let facts = Facts {
+                    now: chrono::Utc::now(),
+                    ..facts.clone()
+                };
+                let (d, _) = decide(&now_caller, action, &resource, &facts, &extra);
+                (d.decision != DecisionKind::Allow).then(|| {
+                    GatewayError::denied("Access was revoked while the stream was running.")
+                })
+            }
+            Err(e) => Some(e),
+        };
+        if let Some(e) = verdict {
+            let _ = stop.send(e);
+            return;
+        }
+    }
+}
+
+/// Whether the caller may invoke the model at all (streamed or not).
+fn may_invoke(call: &Call, caller: &GatewayCaller, route: &Route) -> bool {
+    let resource = ai_arn(
+        call.region(),
+        &caller.account_id,
+        "model",
+        &route.deployment.model_id,
+    );
+    [false, true].into_iter().any(|stream| {
+        let action = if stream {
+            "ai:InvokeModelWithResponseStream"
+        } else {
+            "ai:InvokeModel"
+        };
+        let (d, _) = decide(
+            caller,
+            action,
+            &resource,
+            &call.facts,
+            &model_keys(route, stream),
+        );
+        d.decision == DecisionKind::Allow
+    })
+}
+
+fn model_object(route: &Route) -> serde_json::Value {
+    serde_json::json!({
+        "id": route.deployment.model_id,
+        "object": "model",
+        "created": route.deployment.created.timestamp(),
+        "owned_by": route.deployment.provider,
+    })
+}
+
+/// `GET /v1/models`: only the models the caller may invoke.
+pub(super) async fn list_models(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    l: Listener,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let mut call = Call::new(s, peer, l, &headers);
+    call.record.action = "ai:ListModels".into();
+    let caller = match call.authenticate(&Method::GET, &uri, &headers, b"").await {
+        Ok(c) => c,
+        Err(e) => return call.fail(e),
+    };
+    let routes = match call
+        .state
+        .gateway
+        .routes_of(&call.state, &caller.account_id)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return call.fail(e),
+    };
+    let data: Vec<_> = routes
+        .iter()
+        .filter(|r| may_invoke(&call, &caller, r))
+        .map(|r| model_object(r))
+        .collect();
+    call.record.resource = ai_arn(call.region(), &caller.account_id, "model", "*");
+    call.record.decision = "Allow".into();
+    let body = serde_json::json!({"object": "list", "data": data}).to_string();
+    call.json(StatusCode::OK, Bytes::from(body))
+}
+
+/// `GET /v1/models/{model}`: the model, if the caller may invoke it (404 otherwise).
+pub(super) async fn get_model(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    l: Listener,
+    Path(model): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let mut call = Call::new(s, peer, l, &headers);
+    call.record.action = "ai:GetModel".into();
+    call.record.model = Some(model.clone());
+    let caller = match call.authenticate(&Method::GET, &uri, &headers, b"").await {
+        Ok(c) => c,
+        Err(e) => return call.fail(e),
+    };
+    let route = match route_of(&call, &caller, &model).await {
+        Ok(r) => r,
+        Err(e) => return call.fail(e),
+    };
+    call.record.resource = ai_arn(call.region(), &caller.account_id, "model", &model);
+    if !may_invoke(&call, &caller, &route) {
+        call.record.decision = "ImplicitDeny".into();
+        return call.fail(unknown_model(&model));
+    }
+    call.record.decision = "Allow".into();
+    call.json(
+        StatusCode::OK,
+        Bytes::from(model_object(&route).to_string()),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// fine-tuning jobs
+
+async fn job_call(
+    call: &mut Call,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    id: &str,
+    action: &str,
+) -> Result<(GatewayCaller, Arc<Route>), GatewayError> {
+    let caller = call.authenticate(method, uri, headers, b"").await?;
+    let rec = match call
+        .state
+        .store
+        .get_fine_tuning_job(&caller.account_id, id)
+        .await
+    {
+        Ok(r) => r,
+        Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
+            return Err(GatewayError::not_found(
+                "fine_tuning_job_not_found",
+                format!("No fine-tuning job with id {id}."),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    call.record.model = Some(rec.model_id.clone());
+    let route = route_of(call, &caller, &rec.model_id).await?;
+    let resource = ai_arn(call.region(), &caller.account_id, "fine-tuning-job", id);
+    call.authorize(&caller, action, &resource, &model_keys(&route, false))?;
+    Ok((caller, route))
+}
+
+async fn relay(
+    call: Call,
+    route: &Route,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Bytes>,
+) -> Result<(Call, StatusCode, Bytes), (Call, GatewayError)> {
+    let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
+    let sent = proxy::send(
+        &call.state.gateway.client,
+        route,
+        method,
+        path,
+        body,
+        timeout,
+    )
+    .await;
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) => return Err((call, e)),
+    };
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    match proxy::read_all(resp, timeout, MAX_ANSWER_BYTES).await {
+        Ok(b) => Ok((call, status, b)),
+        Err(e) => Err((call, e)),
+    }
+}
+
+/// `POST /v1/fine_tuning/jobs`: `ai:CreateFineTuningJob` on the base model.
+pub(super) async fn create_job(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    l: Listener,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut call = Call::new(s, peer, l, &headers);
+    call.record.action = "ai:CreateFineTuningJob".into();
+    let prepared = async {
+        let settings = call.state.gateway.settings();
+        let raw = read_body(body, settings.max_body_bytes).await?;
+        let caller = call
+            .authenticate(&Method::POST, &uri, &headers, &raw)
+            .await?;
+        let mut json = parse_object(&raw)?;
+        let model = model_of(&json)?;
+        call.record.model = Some(model.clone());
+        let route = route_of(&call, &caller, &model).await?;
+        let resource = ai_arn(call.region(), &caller.account_id, "model", &model);
+        call.authorize(
+            &caller,
+            "ai:CreateFineTuningJob",
+            &resource,
+            &model_keys(&route, false),
+        )?;
+        if let Some(up) = &route.deployment.upstream_model {
+            json.insert("model".into(), up.clone().into());
+        }
+        let body = serde_json::to_vec(&json).map_err(|_| GatewayError::internal())?;
+        Ok::<_, GatewayError>((caller, route, Bytes::from(body)))
+    }
+    .await;
+    let (caller, route, body) = match prepared {
+        Ok(p) => p,
+        Err(e) => return call.fail(e),
+    };
+    let (call, status, answer) = match relay(
+        call,
+        &route,
+        reqwest::Method::POST,
+        "/fine_tuning/jobs",
+        Some(body),
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err((c, e)) => return c.fail(e),
+    };
+    if status.is_success() {
+        let id = serde_json::from_slice::<serde_json::Value>(&answer)
+            .ok()
+            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned));
+        let Some(id) = id else {
+            return call.fail(GatewayError::bad_gateway(
+                "The model endpoint answered without a job id.",
+            ));
+        };
+        if let Err(e) = call
+            .state
+            .store
+            .record_fine_tuning_job(
+                &caller.account_id,
+                &id,
+                &route.deployment.model_id,
+                &caller.arn,
+            )
+            .await
+        {
+            return call.fail(e.into());
+        }
+    }
+    call.json(status, answer)
+}
+
+/// `GET /v1/fine_tuning/jobs`: `ai:ListFineTuningJobs`; the jobs created through Gatehouse,
+/// each as the upstream reports it now.
+pub(super) async fn list_jobs(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    l: Listener,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let mut call = Call::new(s, peer, l, &headers);
+    call.record.action = "ai:ListFineTuningJobs".into();
+    let caller = match call.authenticate(&Method::GET, &uri, &headers, b"").await {
+        Ok(c) => c,
+        Err(e) => return call.fail(e),
+    };
+    let resource = ai_arn(call.region(), &caller.account_id, "fine-tuning-job", "*");
+    if let Err(e) = call.authorize(&caller, "ai:ListFineTuningJobs", &resource, &[]) {
+        return call.fail(e);
+    }
+    let param = |name: &str| {
+        uri.query().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        })
+    };
+    let limit = param("limit")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(1, 100);
+    let after = param("after");
+    let records = match call
+        .state
+        .store
+        .list_fine_tuning_jobs(&caller.account_id, 10_000)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return call.fail(e.into()),
+    };
+    // Cursor pagination as OpenAI does it: `after` is the last id of the previous page.
+    let start = match &after {
+        Some(a) => records
+            .iter()
+            .position(|r| &r.job_id == a)
+            .map_or(records.len(), |i| i + 1),
+        None => 0,
+    };
+    let has_more = records.len() > start + limit;
+    let records: Vec<_> = records.into_iter().skip(start).take(limit).collect();
+    let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
+    let mut data = Vec::new();
+    for rec in records {
+        let Ok(Some(route)) = call
+            .state
+            .gateway
+            .route(&call.state, &caller.account_id, &rec.model_id)
+            .await
+        else {
+            continue;
+        };
+        let path = format!("/fine_tuning/jobs/{}", rec.job_id);
+        let got = proxy::send(
+            &call.state.gateway.client,
+            &route,
+            reqwest::Method::GET,
+            &path,
+            None,
+            timeout,
+        )
+        .await;
+        let Ok(resp) = got else { continue };
+        if !resp.status().is_success() {
+            continue;
+        }
+        if let Ok(b) = proxy::read_all(resp, timeout, MAX_ANSWER_BYTES).await
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b)
+        {
+            data.push(v);
+        }
+    }
+    let body = serde_json::json!({"object": "list", "data": data, "has_more": has_more});
+    call.json(StatusCode::OK, Bytes::from(body.to_string()))
+}
+
+/// `GET /v1/fine_tuning/jobs/{id}`: `ai:GetFineTuningJob` on `fine-tuning-job/ID`.
+pub(super) async fn get_job(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    l: Listener,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    job_op(s, peer, l, id, uri, headers, false).await
+}
+
+/// `POST /v1/fine_tuning/jobs/{id}/cancel`: `ai:CancelFineTuningJob`.
+pub(super) async fn cancel_job(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    l: Listener,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    job_op(s, peer, l, id, uri, headers, true).await
+}
+
+async fn job_op(
+    s: Arc<AppState>,
+    peer: SocketAddr,
+    l: Listener,
+    id: String,
+    uri: Uri,
+    headers: HeaderMap,
+    cancel: bool,
+) -> Response {
+    let mut call = Call::new(s, peer, l, &headers);
+    let (action, method, path) = if cancel {
+        (
+            "ai:CancelFineTuningJob",
+            Method::POST,
+            format!("/fine_tuning/jobs/{id}/cancel"),
+        )
+    } else {
+        (
+            "ai:GetFineTuningJob",
+            Method::GET,
+            format!("/fine_tuning/jobs/{id}"),
+        )
+    };
+    call.record.action = action.into();
+    let route = match job_call(&mut call, &method, &uri, &headers, &id, action).await {
+        Ok((_, r)) => r,
+        Err(e) => return call.fail(e),
+    };
+    let m = if cancel {
+        reqwest::Method::POST
+    } else {
+        reqwest::Method::GET
+    };
+    let body = cancel.then(|| Bytes::from_static(b"{}"));
+    match relay(call, &route, m, &path, body).await {
+        Ok((c, status, b)) => c.json(status, b),
+        Err((c, e)) => c.fail(e),
+    }
+}
+
+/// `GET /v1/invocation_logs/{model}?limit=N`: the sealed prompt/response log of a model,
+/// opened only for callers allowed `ai:ReadInvocationLogs` on `invocation-log/MODEL`
+/// (what `gatehouse logs read` calls). Not an OpenAI endpoint.
+pub(super) async fn read_logs(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    l: Listener,
+    Path(model): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let mut call = Call::new(s, peer, l, &headers);
+    call.record.action = "ai:ReadInvocationLogs".into();
+    call.record.model = Some(model.clone());
+    let read = async {
+        let caller = call.authenticate(&Method::GET, &uri, &headers, b"").await?;
+        let resource = ai_arn(call.region(), &caller.account_id, "invocation-log", &model);
+        call.authorize(
+            &caller,
+            "ai:ReadInvocationLogs",
+            &resource,
+            &[("ai:ModelId", model.clone())],
+        )?;
+        let limit = uri
+            .query()
+            .and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "limit")
+                    .and_then(|(_, v)| v.parse::<i64>().ok())
+            })
+            .unwrap_or(100)
+            .clamp(1, 10_000);
+        let logs = call
+            .state
+            .store
+            .read_invocation_logs(&caller.account_id, &model, limit)
+            .await?;
+        let data: Vec<_> = logs
+            .iter()
+            .map(|e| {
+                let content = serde_json::from_str::<serde_json::Value>(e.content.expose_secret())
+                    .unwrap_or(serde_json::Value::Null);
+                serde_json::json!({
+                    "id": e.id,
+                    "model": e.model_id,
+                    "time": e.time.to_rfc3339(),
+                    "request_id": e.request_id,
+                    "principal": e.principal,
+                    "request": content.get("request"),
+                    "response": content.get("response"),
+                })
+            })
+            .collect();
+        Ok::<_, GatewayError>(serde_json::json!({"object": "list", "data": data}))
+    }
+    .await;
+    match read {
+        Ok(v) => call.json(StatusCode::OK, Bytes::from(v.to_string())),
+        Err(e) => call.fail(e),
+    }
+}

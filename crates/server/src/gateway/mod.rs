@@ -1,0 +1,416 @@
+//! The AI gateway: an OpenAI-compatible enforcement point.
+//!
+//! Every request takes one path ([`invoke::run`]): read the body (bounded) → authenticate
+//! ([`auth`]) → parse → find the deployment → map to an `ai:` action and resource ARN →
+//! gather the context (`ai:ModelId`, `ai:MaxTokens`, `ai:Stream`, `ai:Provider`,
+//! `aws:SourceIp`, `aws:SourceVpce`, `aws:SecureTransport`, `aws:CurrentTime`, principal
+//! tags) → ask the engine → guardrails → budget → forward with the provider key
+//! ([`proxy`]) → stream the answer back → audit. Any error before forwarding answers in
+//! OpenAI's error shape and forwards nothing.
+//!
+//! Deployments (with opened provider keys and compiled guardrails) are held in memory for
+//! one store generation, like compiled policies, so the request path reads no database.
+
+pub mod audit;
+pub mod auth;
+pub mod budget;
+pub mod config;
+pub mod control;
+pub mod error;
+pub mod guardrail;
+mod invoke;
+mod proxy;
+pub mod tls;
+
+use crate::AppState;
+use audit::AuditQueue;
+use auth::{GatewayCaller, KeyCache};
+use budget::Budgets;
+pub use config::{GatewaySettings, ListenerInfo};
+use error::GatewayError;
+use gatehouse_policy::{Decision, DecisionKind, Request};
+use gatehouse_store::{Deployment, Secret, Store};
+use guardrail::Guardrail;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// A deployment ready for the request path.
+#[derive(Debug)]
+pub struct Route {
+    /// What the store holds.
+    pub deployment: Deployment,
+    /// The provider key, opened.
+    pub api_key: Option<Secret>,
+    /// Compiled guardrail, when set.
+    pub guardrail: Option<Guardrail>,
+}
+
+#[derive(Debug, Default)]
+struct RouteTable {
+    generation: Option<i64>,
+    routes: HashMap<(String, String), Arc<Route>>,
+}
+
+/// The gateway's part of the server state.
+#[derive(Debug)]
+pub struct Gateway {
+    settings: RwLock<Arc<GatewaySettings>>,
+    routes: RwLock<Arc<RouteTable>>,
+    reload: tokio::sync::Mutex<()>,
+    pub(crate) keys: KeyCache,
+    budgets: Budgets,
+    audit: AuditQueue,
+    client: reqwest::Client,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        Gateway {
+            settings: RwLock::new(Arc::new(GatewaySettings::default())),
+            routes: RwLock::new(Arc::new(RouteTable::default())),
+            reload: tokio::sync::Mutex::new(()),
+            keys: KeyCache::default(),
+            budgets: Budgets::default(),
+            audit: AuditQueue::default(),
+            client,
+        }
+    }
+}
+
+impl Gateway {
+    /// Replaces the settings (at start, from the config file).
+    pub fn configure(&self, settings: GatewaySettings) {
+        if let Ok(mut s) = self.settings.write() {
+            *s = Arc::new(settings);
+        }
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Arc<GatewaySettings> {
+        self.settings
+            .read()
+            .map(|s| Arc::clone(&s))
+            .unwrap_or_default()
+    }
+
+    /// The deployment of `model` in `account`, from the table of the current generation.
+    async fn route(
+        &self,
+        state: &AppState,
+        account: &str,
+        model: &str,
+    ) -> Result<Option<Arc<Route>>, GatewayError> {
+        let table = self.table(state).await?;
+        Ok(table
+            .routes
+            .get(&(account.to_owned(), model.to_owned()))
+            .cloned())
+    }
+
+    /// Every deployment of `account`, by model id.
+    async fn routes_of(
+        &self,
+        state: &AppState,
+        account: &str,
+    ) -> Result<Vec<Arc<Route>>, GatewayError> {
+        let table = self.table(state).await?;
+        let mut v: Vec<_> = table
+            .routes
+            .iter()
+            .filter(|((a, _), _)| a == account)
+            .map(|(_, r)| Arc::clone(r))
+            .collect();
+        v.sort_by(|a, b| a.deployment.model_id.cmp(&b.deployment.model_id));
+        Ok(v)
+    }
+
+    async fn table(&self, state: &AppState) -> Result<Arc<RouteTable>, GatewayError> {
+        let generation = state.cache.generation();
+        let current = self.routes.read().map(|t| Arc::clone(&t)).ok();
+        if let Some(t) = &current
+            && t.generation == Some(generation)
+        {
+            return Ok(Arc::clone(t));
+        }
+        // One reload at a time; others wait and then find it done.
+        let _guard = self.reload.lock().await;
+        if let Ok(t) = self.routes.read()
+            && t.generation == Some(generation)
+        {
+            return Ok(Arc::clone(&t));
+        }
+        let table = Arc::new(load_routes(&state.store, generation).await?);
+        if let Ok(mut t) = self.routes.write() {
+            *t = Arc::clone(&table);
+        }
+        Ok(table)
+    }
+}
+
+async fn load_routes(store: &Store, generation: i64) -> Result<RouteTable, GatewayError> {
+    let mut routes = HashMap::new();
+    for d in store.list_deployments().await? {
+        let api_key = if d.has_key {
+            store.deployment_key(&d.account_id, &d.model_id).await?
+        } else {
+            None
+        };
+        let guardrail = match &d.guardrail {
+            Some(g) => match Guardrail::parse(g) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    // Fail closed: a model whose guardrail cannot be read is not served.
+                    tracing::error!(model = %d.model_id, error = %e, "stored guardrail unreadable; model disabled");
+                    continue;
+                }
+            },
+            None => None,
+        };
+        routes.insert(
+            (d.account_id.clone(), d.model_id.clone()),
+            Arc::new(Route {
+                deployment: d,
+                api_key,
+                guardrail,
+            }),
+        );
+    }
+    Ok(RouteTable {
+        generation: Some(generation),
+        routes,
+    })
+}
+
+/// The facts of one request the policy sees besides the caller and the model.
+#[derive(Debug, Clone)]
+pub(crate) struct Facts {
+    pub source_ip: String,
+    pub listener: ListenerInfo,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Decides `action` on `resource` for the caller with the request's context and
+/// `extra` keys. Root is allowed (it is not subject to policy, as in AWS).
+pub(crate) fn decide(
+    caller: &GatewayCaller,
+    action: &str,
+    resource: &str,
+    facts: &Facts,
+    extra: &[(&str, String)],
+) -> (Decision, Request) {
+    let mut req = Request::new(caller.arn.clone(), action, resource);
+    let c = &mut req.context;
+    c.insert("aws:SourceIp", facts.source_ip.as_str());
+    c.insert("aws:SourceVpce", facts.listener.name.as_str());
+    c.insert(
+        "aws:SecureTransport",
+        if facts.listener.tls { "true" } else { "false" },
+    );
+    c.insert(
+        "aws:CurrentTime",
+        facts.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    c.insert("aws:EpochTime", facts.now.timestamp().to_string());
+    for (k, v) in &caller.context {
+        c.insert(k.as_str(), v.as_str());
+    }
+    for (k, v) in extra {
+        c.insert(*k, v.as_str());
+    }
+    let decision = match &caller.principal {
+        Some(p) => {
+            p.fill_context(&mut req);
+            p.evaluation(None, caller.session_policy.as_deref())
+                .decide(&req)
+        }
+        None => Decision {
+            decision: DecisionKind::Allow,
+            statements: Vec::new(),
+            missing: None,
+        },
+    };
+    (decision, req)
+}
+
+/// The purpose an encoded authorization message is sealed for.
+const AUTHZ_MESSAGE: &str = "gatehouse-authorization-message";
+
+/// Seals the details of a denial (decision, deciding statement, context) so that only
+/// Gatehouse can open them: the caller gets a token, an administrator decodes it
+/// ([`decode_authorization_message`], STS `DecodeAuthorizationMessage`).
+pub(crate) fn encode_authorization_message(
+    store: &Store,
+    decision: &Decision,
+    req: &Request,
+) -> String {
+    let context: serde_json::Map<String, serde_json::Value> = req
+        .context
+        .iter()
+        .map(|(k, v)| {
+            let s = v.as_slice();
+            let v = if s.len() == 1 {
+                serde_json::Value::from(s[0].as_str())
+            } else {
+                serde_json::Value::from(s.to_vec())
+            };
+            (k.to_owned(), v)
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "allowed": false,
+        "explicitDeny": decision.decision == DecisionKind::ExplicitDeny,
+        "decision": decision,
+        "context": {
+            "principal": req.principal,
+            "action": req.action,
+            "resource": req.resource,
+            "conditions": context,
+        }
+    });
+    store
+        .seal_value(AUTHZ_MESSAGE, &Secret::new(doc.to_string()))
+        .unwrap_or_else(|_| "unavailable".to_owned())
+}
+
+/// Opens an encoded authorization message into its JSON text.
+pub fn decode_authorization_message(
+    store: &Store,
+    encoded: &str,
+) -> Result<String, gatehouse_store::StoreError> {
+    store
+        .open_value(AUTHZ_MESSAGE, encoded)
+        .map(|s| s.expose_secret().to_owned())
+}
+
+/// Creates or updates the deployments the config file lists (in the default account),
+/// reading provider keys from the environment variables it names.
+pub async fn load_configured_deployments(state: &AppState) -> Result<usize, String> {
+    let settings = state.gateway.settings();
+    for d in &settings.deployments {
+        let api_key = match &d.api_key_env {
+            Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| {
+                format!(
+                    "deployment {}: environment variable {var} is not set",
+                    d.model
+                )
+            })?)),
+            None => None,
+        };
+        let nd = gatehouse_store::NewDeployment {
+            model_id: d.model.clone(),
+            provider: d.provider.clone(),
+            base_url: d.base_url.clone(),
+            upstream_model: d.upstream_model.clone(),
+            api_key,
+            log_invocations: d.log_invocations,
+        };
+        let account = &state.config.account_id;
+        let exists = state.store.get_deployment(account, &d.model).await.is_ok();
+        state
+            .store
+            .put_deployment(account, &nd, !exists)
+            .await
+            .map_err(|e| format!("deployment {}: {e}", d.model))?;
+    }
+    Ok(settings.deployments.len())
+}
+
+/// The gateway's routes (`/v1/...`), merged into the server's router.
+pub fn routes() -> axum::Router<Arc<AppState>> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/v1/chat/completions", post(invoke::chat))
+        .route("/v1/completions", post(invoke::completions))
+        .route("/v1/embeddings", post(invoke::embeddings))
+        .route("/v1/models", get(invoke::list_models))
+        .route("/v1/models/{*model}", get(invoke::get_model))
+        .route(
+            "/v1/fine_tuning/jobs",
+            post(invoke::create_job).get(invoke::list_jobs),
+        )
+        .route("/v1/fine_tuning/jobs/{id}", get(invoke::get_job))
+        .route("/v1/fine_tuning/jobs/{id}/cancel", post(invoke::cancel_job))
+        .route("/v1/invocation_logs/{*model}", get(invoke::read_logs))
+}
+
+/// A bound extra listener, plain or TLS.
+pub enum Bound {
+    /// Plain TCP.
+    Plain(tokio::net::TcpListener),
+    /// TLS over TCP.
+    Tls(tokio::net::TcpListener, tokio_rustls::TlsAcceptor),
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bound::Plain(t) => f.debug_tuple("Plain").field(t).finish(),
+            Bound::Tls(t, _) => f.debug_tuple("Tls").field(t).finish(),
+        }
+    }
+}
+
+/// Binds the extra listeners the settings name (reading TLS certificates and keys); each
+/// is then served by [`serve_listener`].
+pub async fn bind_listeners(
+    settings: &GatewaySettings,
+) -> Result<Vec<(ListenerInfo, Bound)>, crate::ServeError> {
+    let mut out = Vec::new();
+    for l in &settings.listeners {
+        let fail = |msg: String| crate::ServeError::Listen {
+            addr: l.listen,
+            source: std::io::Error::other(format!("listener {}: {msg}", l.name)),
+        };
+        let acceptor = match (&l.tls_cert, &l.tls_key) {
+            (Some(c), Some(k)) => Some(tls::acceptor(c, k).map_err(fail)?),
+            _ => None,
+        };
+        let tcp = tokio::net::TcpListener::bind(l.listen)
+            .await
+            .map_err(|source| crate::ServeError::Listen {
+                addr: l.listen,
+                source,
+            })?;
+        let info = ListenerInfo {
+            name: l.name.clone(),
+            tls: acceptor.is_some(),
+        };
+        out.push((
+            info,
+            match acceptor {
+                Some(a) => Bound::Tls(tcp, a),
+                None => Bound::Plain(tcp),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Serves the whole API on an extra named listener until `shutdown` resolves.
+pub async fn serve_listener(
+    state: Arc<AppState>,
+    info: ListenerInfo,
+    listener: Bound,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), std::io::Error> {
+    let app = crate::router(state)
+        .layer(axum::Extension(info))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    match listener {
+        Bound::Plain(tcp) => axum::serve(tcp, app).with_graceful_shutdown(shutdown).await,
+        Bound::Tls(tcp, acceptor) => {
+            use axum::serve::ListenerExt as _;
+            // `tap_io` only to get axum's `ConnectInfo<SocketAddr>` for any listener.
+            let listener = tls::TlsListener::new(tcp, acceptor)?.tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}

@@ -1,0 +1,648 @@
+"""The AI gateway end to end: the official `openai` package as the client, through a real
+`gatehouse serve` (SQLite and PostgreSQL), to an upstream test double speaking OpenAI's
+wire protocol (upstream_double.py). Users, policies and keys are made with boto3 against
+the same server; deployments come from the config file, the CLI and the `ai` Query API.
+"""
+
+import json
+import os
+import re
+import shutil
+import ssl
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import httpx
+import openai
+import pytest
+
+from conftest import (ROOT_KEY_ID, ROOT_SECRET, Server, _create_postgres_database, backends, free_port,
+                      gatehouse_bin, postgres_url)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROVIDER_KEY = "provider-secret-0123456789"
+ACCOUNT = "111122223333"
+
+
+class Upstream:
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "upstream_double.py"), str(self.port)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        assert "ready" in line, line
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def requests(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_requests") as r:
+            return json.load(r)
+
+    def reset(self):
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{self.port}/_reset", method="POST"))
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    u = Upstream()
+    yield u
+    u.stop()
+
+
+def write_config(path, upstream, private_port, dead_port):
+    with open(path, "w") as f:
+        f.write(f"""
+account_id = "{ACCOUNT}"
+
+[gateway]
+upstream_timeout_secs = 2
+max_body_bytes = 65536
+trusted_proxies = ["127.0.0.2/32"]
+
+[[gateway.listeners]]
+name = "private"
+listen = "127.0.0.1:{private_port}"
+
+[[gateway.budgets]]
+principal = "arn:gatehouse:iam::*:user/budgeted"
+requests_per_minute = 3
+
+[[gateway.budgets]]
+principal = "arn:gatehouse:iam::*:user/tokenbudget"
+tokens_per_minute = 30
+
+[[gateway.deployments]]
+model = "llama-3-8b"
+base_url = "{upstream.base}"
+provider = "vllm"
+api_key_env = "UPSTREAM_KEY"
+
+[[gateway.deployments]]
+model = "gpt-4o-mini"
+base_url = "{upstream.base}"
+provider = "openai"
+api_key_env = "UPSTREAM_KEY"
+
+[[gateway.deployments]]
+model = "search-llama"
+base_url = "{upstream.base}"
+upstream_model = "llama-upstream-name"
+
+[[gateway.deployments]]
+model = "ads-llama"
+base_url = "{upstream.base}"
+
+[[gateway.deployments]]
+model = "logged-model"
+base_url = "{upstream.base}"
+log_invocations = true
+
+[[gateway.deployments]]
+model = "broken"
+base_url = "http://127.0.0.1:{dead_port}/v1"
+""")
+
+
+class Gw:
+    """A server with the gateway configured, and helpers to make principals."""
+
+    def __init__(self, server, private_port, upstream):
+        self.server = server
+        self.private_port = private_port
+        self.upstream = upstream
+        self.iam = server.client("iam")
+        self.n = 0
+
+    @property
+    def base(self):
+        return self.server.endpoint + "/v1"
+
+    @property
+    def private_base(self):
+        return f"http://127.0.0.1:{self.private_port}/v1"
+
+    def user(self, policy, name=None, tags=None):
+        self.n += 1
+        name = name or f"u{self.n}"
+        kw = {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} if tags else {}
+        self.iam.create_user(UserName=name, **kw)
+        self.iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
+        k = self.iam.create_access_key(UserName=name)["AccessKey"]
+        return k["AccessKeyId"], k["SecretAccessKey"]
+
+    def client(self, key, base=None, **kw):
+        return openai.OpenAI(api_key=f"{key[0]}:{key[1]}", base_url=base or self.base, max_retries=0,
+                             timeout=30, **kw)
+
+    def ai(self, action, params, key=(ROOT_KEY_ID, ROOT_SECRET)):
+        """A SigV4-signed `ai` Query API call; returns (status, body text)."""
+        body = urllib.parse.urlencode({"Action": action, "Version": "2024-01-01", **params})
+        req = botocore.awsrequest.AWSRequest(
+            method="POST", url=self.server.endpoint + "/", data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        botocore.auth.SigV4Auth(botocore.credentials.Credentials(*key), "ai", "us-east-1").add_auth(req)
+        r = urllib.request.Request(self.server.endpoint + "/", data=body.encode(), method="POST",
+                                   headers=dict(req.headers.items()))
+        try:
+            with urllib.request.urlopen(r) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def audit(self, pred, timeout=5):
+        """Waits for an audit record (gateway records are written in batches)."""
+        deadline = time.time() + timeout
+        while True:
+            out = self.server.cli("audit", "tail", "-n", "500")
+            recs = [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
+            hits = [r for r in recs if pred(r)]
+            if hits or time.time() > deadline:
+                return hits
+            time.sleep(0.1)
+
+
+def allow(resource="*", action="ai:InvokeModel*", condition=None, sid="AllowInvoke"):
+    st = {"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resource}
+    if condition:
+        st["Condition"] = condition
+    return {"Version": "2012-10-17", "Statement": [st]}
+
+
+def model_arn(m):
+    return f"arn:gatehouse:ai:local:{ACCOUNT}:model/{m}"
+
+
+@pytest.fixture(scope="module", params=backends())
+def gw(request, tmp_path_factory, upstream):
+    data_dir = str(tmp_path_factory.mktemp("gatehouse-gw"))
+    private_port, dead_port = free_port(), free_port()
+    cfg = os.path.join(data_dir, "gatehouse.toml")
+    write_config(cfg, upstream, private_port, dead_port)
+    db = _create_postgres_database(postgres_url()) if request.param == "postgres" else None
+    s = Server(request.param, data_dir, db, extra_env={"UPSTREAM_KEY": PROVIDER_KEY}, config=cfg).start()
+    yield Gw(s, private_port, upstream)
+    s.stop()
+
+
+def chat(client, model="llama-3-8b", content="hello there", **kw):
+    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": content}], **kw)
+
+
+# --- allowed, and what goes upstream ------------------------------------------------------
+
+
+def test_allowed_call_injects_provider_key_and_never_forwards_caller_credentials(gw):
+    key = gw.user(allow(model_arn("llama-3-8b")), name="allowed1")
+    gw.upstream.reset()
+    r = chat(gw.client(key), content="ping one two")
+    assert r.choices[0].message.content.startswith("echo: ping one two")
+    assert r.usage.total_tokens == 13
+    seen = gw.upstream.requests()
+    assert len(seen) == 1
+    headers = {k.lower(): v for k, v in seen[0]["headers"].items()}
+    assert headers["authorization"] == f"Bearer {PROVIDER_KEY}"
+    assert key[1] not in json.dumps(seen)
+    rec = gw.audit(lambda r: r["principal"].endswith(":user/allowed1") and r.get("model") == "llama-3-8b")
+    assert rec, "the allowed call is audited with its tokens"
+    assert rec[-1]["decision"] == "Allow" and rec[-1]["total_tokens"] == 13
+    assert rec[-1]["action"] == "ai:InvokeModel" and "AllowInvoke" in rec[-1]["statement"]
+    assert rec[-1]["latency_ms"] > 0
+
+
+def test_completions_embeddings_and_upstream_model_rewrite(gw):
+    key = gw.user(allow([model_arn("llama-3-8b"), model_arn("search-llama")]))
+    c = gw.client(key)
+    assert c.completions.create(model="llama-3-8b", prompt="say hi").choices[0].text == "echo: say hi"
+    e = c.embeddings.create(model="llama-3-8b", input=["a", "b"])
+    assert len(e.data) == 2 and len(e.data[0].embedding) == 8
+    gw.upstream.reset()
+    chat(c, model="search-llama")
+    assert gw.upstream.requests()[0]["body"]["model"] == "llama-upstream-name"
+
+
+# --- denied -------------------------------------------------------------------------------
+
+
+def test_denied_by_model_is_403_with_encoded_message_and_nothing_forwarded(gw):
+    key = gw.user(allow(model_arn("llama-3-8b"), sid="SecretSidName"))
+    gw.upstream.reset()
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        chat(gw.client(key), model="gpt-4o-mini")
+    body = e.value.body
+    assert e.value.status_code == 403
+    assert body["code"] == "access_denied"
+    assert "ai:InvokeModel" in body["message"] and model_arn("gpt-4o-mini") in body["message"]
+    encoded = re.search(r"Encoded authorization failure message: (\S+)", body["message"]).group(1)
+    assert len(encoded) > 40
+    assert "SecretSidName" not in body["message"] and "Allow" not in body["message"]
+    assert gw.upstream.requests() == []
+    # An operator decodes it: the decision, what was missing, and the context it saw.
+    out = gw.server.cli("decode-authorization-message", encoded)
+    assert out.returncode == 0, out.stderr
+    decoded = json.loads(out.stdout)
+    assert decoded["allowed"] is False and decoded["decision"]["decision"] == "ImplicitDeny"
+    assert decoded["context"]["conditions"]["ai:ModelId"] == "gpt-4o-mini"
+    assert decoded["context"]["action"] == "ai:InvokeModel"
+    assert gw.server.cli("decode-authorization-message", encoded[:-4] + "AAAA").returncode == 2
+    assert gw.audit(lambda r: r.get("model") == "gpt-4o-mini" and r["decision"] == "ImplicitDeny")
+
+
+def test_explicit_deny_wins(gw):
+    pol = allow("*")
+    pol["Statement"].append({"Effect": "Deny", "Action": "ai:*", "Resource": model_arn("gpt-4o-mini")})
+    c = gw.client(gw.user(pol))
+    assert chat(c).choices
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(c, model="gpt-4o-mini")
+    assert gw.audit(lambda r: r.get("model") == "gpt-4o-mini" and r["decision"] == "ExplicitDeny")
+
+
+def test_denied_by_listener(gw):
+    key = gw.user(allow("*", condition={"StringEquals": {"aws:SourceVpce": "private"}}))
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(gw.client(key))
+    assert chat(gw.client(key, base=gw.private_base)).choices
+
+
+def test_denied_by_source_ip_and_forwarded_for_only_from_trusted_proxies(gw):
+    key = gw.user(allow("*", condition={"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}))
+    xff = {"X-Forwarded-For": "203.0.113.9"}
+    # From 127.0.0.1 (not a trusted proxy) the header is ignored: the peer address decides.
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(gw.client(key, default_headers=xff))
+    # From the trusted proxy 127.0.0.2 the header is believed.
+    proxied = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    assert chat(gw.client(key, default_headers=xff, http_client=proxied)).choices
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(gw.client(key, default_headers={"X-Forwarded-For": "198.51.100.1"}, http_client=proxied))
+
+
+def test_denied_by_max_tokens(gw):
+    key = gw.user(allow("*", condition={"NumericLessThanEquals": {"ai:MaxTokens": "100"}}))
+    c = gw.client(key)
+    assert chat(c, max_tokens=100).choices
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(c, max_tokens=101)
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(c)  # no max_tokens: the key is absent, the condition cannot hold
+
+
+def test_abac_principal_tag_selects_models(gw):
+    pol = allow(f"arn:gatehouse:ai:local:{ACCOUNT}:model/${{aws:PrincipalTag/team}}-*")
+    c = gw.client(gw.user(pol, tags={"team": "search"}))
+    assert chat(c, model="search-llama").choices
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(c, model="ads-llama")
+
+
+def test_streaming_needs_its_own_action(gw):
+    c = gw.client(gw.user(allow("*", action="ai:InvokeModel")))
+    assert chat(c).choices
+    with pytest.raises(openai.PermissionDeniedError):
+        list(chat(c, stream=True))
+
+
+# --- streaming ----------------------------------------------------------------------------
+
+
+def test_stream_is_passed_through_chunk_by_chunk(gw):
+    c = gw.client(gw.user(allow("*")))
+    started = time.monotonic()
+    arrivals, text = [], []
+    # 8 words, 0.4 s apart: the upstream needs > 3 s to finish.
+    for chunk in chat(c, content="STREAM_DELAY:0.4 a b c d e f g", stream=True):
+        arrivals.append(time.monotonic() - started)
+        if chunk.choices and chunk.choices[0].delta.content:
+            text.append(chunk.choices[0].delta.content)
+    assert "".join(text).startswith("echo: STREAM_DELAY:0.4 a b")
+    assert arrivals[0] < 1.0, arrivals          # the first chunk did not wait for the rest
+    assert arrivals[-1] > 3.0, arrivals
+    assert arrivals[3] - arrivals[1] > 0.6, arrivals  # chunks arrive spread out, not in one burst
+    assert gw.audit(lambda r: r["action"] == "ai:InvokeModelWithResponseStream" and r["stream"]
+                    and r["latency_ms"] > 3000)
+
+
+def test_access_revoked_mid_stream_ends_the_stream_within_a_second(gw):
+    c = gw.client(gw.user(allow("*"), name="revokee"))
+    stream = chat(c, content="STREAM_DELAY:0.5 a b c d e f g h", stream=True)
+    chunks = iter(stream)
+    next(chunks)
+    revoked_at = None
+    with pytest.raises(openai.APIError) as e:
+        for i, _ in enumerate(chunks):
+            if i == 1:
+                gw.iam.put_user_policy(UserName="revokee", PolicyName="stop", PolicyDocument=json.dumps(
+                    {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ai:*", "Resource": "*"}]}))
+                revoked_at = time.monotonic()
+    assert revoked_at is not None
+    assert time.monotonic() - revoked_at < 1.5
+    assert "revoked" in str(e.value)
+    assert gw.audit(lambda r: r["principal"].endswith("user/revokee") and r.get("error_code") == "revoked")
+
+
+# --- budgets ------------------------------------------------------------------------------
+
+
+def _not_near_minute_end():
+    s = time.time() % 60
+    if s > 50:
+        time.sleep(61 - s)
+
+
+def test_requests_per_minute_budget_answers_429_with_retry_after(gw):
+    c = gw.client(gw.user(allow("*"), name="budgeted"))
+    _not_near_minute_end()
+    for _ in range(3):
+        chat(c)
+    with pytest.raises(openai.RateLimitError) as e:
+        chat(c)
+    retry = int(e.value.response.headers["retry-after"])
+    assert 1 <= retry <= 60
+
+
+def test_tokens_per_minute_budget_counts_upstream_usage(gw):
+    c = gw.client(gw.user(allow("*"), name="tokenbudget"))
+    _not_near_minute_end()
+    chat(c, content=" ".join(["w"] * 25))  # 25 prompt + 10 completion = 35 tokens > 30
+    with pytest.raises(openai.RateLimitError):
+        chat(c, content="small")
+    assert gw.audit(lambda r: r["principal"].endswith("user/tokenbudget") and r["status"] == 429)
+
+
+def test_stream_usage_is_requested_only_for_token_budgets(gw):
+    key = gw.user(allow("*"))
+    gw.upstream.reset()
+    list(chat(gw.client(key), stream=True))
+    assert "stream_options" not in gw.upstream.requests()[0]["body"]  # no token budget: untouched
+
+
+# --- /v1/models ---------------------------------------------------------------------------
+
+
+def test_models_lists_only_invocable_models(gw):
+    c = gw.client(gw.user(allow([model_arn("llama-3-8b"), model_arn("ads-llama")])))
+    assert sorted(m.id for m in c.models.list()) == ["ads-llama", "llama-3-8b"]
+    assert c.models.retrieve("llama-3-8b").owned_by == "vllm"
+    with pytest.raises(openai.NotFoundError):
+        c.models.retrieve("gpt-4o-mini")
+    root = openai.OpenAI(api_key=f"{ROOT_KEY_ID}:{ROOT_SECRET}", base_url=gw.base, max_retries=0)
+    assert {"llama-3-8b", "gpt-4o-mini", "broken"} <= {m.id for m in root.models.list()}
+
+
+# --- upstream failure and timeout -----------------------------------------------------------
+
+
+def test_upstream_down_is_502(gw):
+    c = gw.client(gw.user(allow("*")))
+    with pytest.raises(openai.APIStatusError) as e:
+        chat(c, model="broken")
+    assert e.value.status_code == 502 and e.value.body["code"] == "upstream_unavailable"
+
+
+def test_upstream_timeout_is_504(gw):
+    c = gw.client(gw.user(allow("*")))
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as e:
+        chat(c, content="SLEEP:5")
+    assert e.value.status_code == 504 and e.value.body["code"] == "upstream_timeout"
+    assert time.monotonic() - started < 4.5
+
+
+def test_upstream_error_status_is_passed_through(gw):
+    c = gw.client(gw.user(allow("*")))
+    with pytest.raises(openai.RateLimitError):
+        chat(c, content="FAIL:429")
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+def raw(gw, body, auth=None, path="/chat/completions"):
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = auth
+    return httpx.post(gw.base + path, content=body, headers=headers, timeout=10)
+
+
+def test_bad_input_gets_openai_errors_and_nothing_is_forwarded(gw):
+    key = gw.user(allow("*"))
+    good = f"Bearer {key[0]}:{key[1]}"
+    gw.upstream.reset()
+    cases = [
+        (raw(gw, b'{"model": "llama-3-8b", "messages": [', good), 400, "invalid_json"),
+        (raw(gw, b'[1, 2]', good), 400, "invalid_json"),
+        (raw(gw, b'{"messages": []}', good), 400, "invalid_value"),
+        (raw(gw, b'{"model": "llama-3-8b", "stream": "yes", "messages": []}', good), 400, "invalid_value"),
+        (raw(gw, json.dumps({"model": "llama-3-8b", "messages": [{"role": "user", "content": "x" * 70000}]}).encode(),
+             good), 413, "request_too_large"),
+        (raw(gw, b'{"model": "no-such-model", "messages": []}', good), 404, "model_not_found"),
+        (raw(gw, b'{"model": "llama-3-8b", "messages": []}'), 401, "invalid_api_key"),
+        (raw(gw, b'{"model": "llama-3-8b", "messages": []}', f"Bearer {key[0]}:forged"), 401, "invalid_api_key"),
+        (raw(gw, b'{"model": "llama-3-8b", "messages": []}', "Bearer AKIANOSUCHKEY0000000:x"), 401, "invalid_api_key"),
+        (raw(gw, b'{"model": "llama-3-8b", "messages": []}', "Bearer some-session-token"), 401, "invalid_api_key"),
+    ]
+    for resp, status, code in cases:
+        assert resp.status_code == status, resp.text
+        err = resp.json()["error"]
+        assert err["code"] == code and err["message"] and "type" in err, resp.text
+    assert gw.upstream.requests() == []
+    with pytest.raises(openai.AuthenticationError):
+        chat(openai.OpenAI(api_key=f"{key[0]}:wrong", base_url=gw.base, max_retries=0))
+
+
+# --- control plane: deployments and guardrails ----------------------------------------------
+
+
+def test_deployments_and_guardrails_are_authorized_control_plane_actions(gw):
+    admin = gw.user({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ai:CreateDeployment", "ai:UpdateDeployment", "ai:DeleteDeployment",
+                                       "ai:*Guardrail", "ai:InvokeModel", "ai:GetModel"], "Resource": "*"}]})
+    invoker = gw.user(allow("*"))
+    st, body = gw.ai("CreateDeployment", {"ModelId": "cp-model", "BaseUrl": gw.upstream.base,
+                                          "Provider": "vllm", "ApiKey": "cp-secret-key"}, key=invoker)
+    assert st == 403 and "AccessDenied" in body
+    st, body = gw.ai("CreateDeployment", {"ModelId": "cp-model", "BaseUrl": gw.upstream.base,
+                                          "Provider": "vllm", "ApiKey": "cp-secret-key"}, key=admin)
+    assert st == 200, body
+    assert "<HasApiKey>true</HasApiKey>" in body and "cp-secret-key" not in body
+    st, body = gw.ai("CreateDeployment", {"ModelId": "cp-model", "BaseUrl": gw.upstream.base}, key=admin)
+    assert st == 409 and "EntityAlreadyExists" in body
+    st, body = gw.ai("CreateDeployment", {"ModelId": "bad model", "BaseUrl": gw.upstream.base}, key=admin)
+    assert st == 400
+    c = gw.client(invoker)
+    gw.upstream.reset()
+    assert chat(c, model="cp-model").choices
+    assert gw.upstream.requests()[0]["headers"]["Authorization"] == "Bearer cp-secret-key"
+
+    guard = json.dumps({"max_tokens": 50, "deny_patterns": ["forbidden\\s+topic"],
+                        "allowed_parameters": ["max_tokens", "temperature"]})
+    st, body = gw.ai("CreateGuardrail", {"ModelId": "cp-model", "Guardrail": guard}, key=invoker)
+    assert st == 403
+    st, body = gw.ai("CreateGuardrail", {"ModelId": "cp-model", "Guardrail": "{\"max_tokens\": \"x\"}"}, key=admin)
+    assert st == 400
+    st, body = gw.ai("CreateGuardrail", {"ModelId": "cp-model", "Guardrail": guard}, key=admin)
+    assert st == 200, body
+    time.sleep(0.2)
+    gw.upstream.reset()
+    with pytest.raises(openai.BadRequestError) as e:
+        chat(c, model="cp-model", max_tokens=51)
+    assert e.value.body["code"] == "guardrail_violation"
+    with pytest.raises(openai.BadRequestError):
+        chat(c, model="cp-model", content="tell me the FORBIDDEN  topic")
+    with pytest.raises(openai.BadRequestError):
+        chat(c, model="cp-model", top_p=0.5)
+    assert gw.upstream.requests() == []
+    chat(c, model="cp-model", temperature=0.2)
+    assert gw.upstream.requests()[0]["body"]["max_tokens"] == 50  # the cap is applied
+    st, _ = gw.ai("DeleteGuardrail", {"ModelId": "cp-model"}, key=admin)
+    assert st == 200
+    assert chat(c, model="cp-model", max_tokens=500).choices
+    st, _ = gw.ai("DeleteDeployment", {"ModelId": "cp-model"}, key=admin)
+    assert st == 200
+    with pytest.raises(openai.NotFoundError):
+        chat(c, model="cp-model")
+    assert gw.audit(lambda r: r["action"] == "ai:CreateDeployment" and r["decision"] == "ImplicitDeny")
+
+
+# --- invocation logs --------------------------------------------------------------------------
+
+
+def test_invocation_logs_are_sealed_and_readable_only_with_permission(gw):
+    c = gw.client(gw.user(allow("*")))
+    chat(c, model="logged-model", content="the quick brown marmot")
+    list(chat(c, model="logged-model", content="streamed wombat", stream=True))
+    chat(c, model="llama-3-8b", content="unlogged platypus")
+    reader = gw.user(allow(f"arn:gatehouse:ai:local:{ACCOUNT}:invocation-log/logged-model",
+                           action="ai:ReadInvocationLogs"))
+    env = dict(os.environ, GATEHOUSE_ACCESS_KEY_ID=reader[0], GATEHOUSE_SECRET_ACCESS_KEY=reader[1])
+    deadline = time.time() + 5
+    while True:
+        out = subprocess.run([gatehouse_bin(), "logs", "read",
+                              "logged-model", "--endpoint", gw.server.endpoint, "--format", "json"],
+                             capture_output=True, text=True, env=env, timeout=30)
+        assert out.returncode == 0, out.stderr
+        logs = json.loads(out.stdout)
+        if len(logs) >= 2 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    text = json.dumps(logs)
+    assert "marmot" in text and "wombat" in text and "platypus" not in text
+    # Another principal (allowed to invoke, not to read logs) is refused: exit 1.
+    other = gw.user(allow("*"))
+    env = dict(os.environ, GATEHOUSE_ACCESS_KEY_ID=other[0], GATEHOUSE_SECRET_ACCESS_KEY=other[1])
+    out = subprocess.run([gatehouse_bin(), "logs", "read", "logged-model",
+                          "--endpoint", gw.server.endpoint], capture_output=True, text=True, env=env, timeout=30)
+    assert out.returncode == 1 and "not authorized" in out.stderr
+    if gw.server.backend == "sqlite":
+        con = sqlite3.connect(os.path.join(gw.server.data_dir, "gatehouse.db"))
+        dump = "\n".join(con.iterdump())
+        assert "marmot" not in dump and PROVIDER_KEY not in dump
+
+
+# --- fine-tuning ----------------------------------------------------------------------------
+
+
+def test_fine_tuning_jobs_create_list_get_cancel(gw):
+    tuner = gw.client(gw.user(allow("*", action="ai:*FineTuningJob*")))
+    outsider = gw.client(gw.user(allow("*", action="ai:InvokeModel")))
+    with pytest.raises(openai.PermissionDeniedError):
+        outsider.fine_tuning.jobs.create(model="llama-3-8b", training_file="file-abc")
+    job = tuner.fine_tuning.jobs.create(model="llama-3-8b", training_file="file-abc")
+    assert job.status == "queued"
+    assert job.id in [j.id for j in tuner.fine_tuning.jobs.list()]
+    assert tuner.fine_tuning.jobs.retrieve(job.id).id == job.id
+    with pytest.raises(openai.PermissionDeniedError):
+        outsider.fine_tuning.jobs.retrieve(job.id)
+    with pytest.raises(openai.PermissionDeniedError):
+        outsider.fine_tuning.jobs.cancel(job.id)
+    assert tuner.fine_tuning.jobs.cancel(job.id).status == "cancelled"
+    with pytest.raises(openai.NotFoundError):
+        tuner.fine_tuning.jobs.retrieve("ftjob-nope")
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+
+def test_model_cli_adds_lists_and_removes(gw):
+    env_key = {"CLI_MODEL_KEY": "cli-provider-key"}
+    out = subprocess.run([gatehouse_bin(), "model", "add", "cli-model", "--base-url",
+                          gw.upstream.base, "--provider", "ollama", "--api-key-env", "CLI_MODEL_KEY",
+                          "--data-dir", gw.server.data_dir]
+                         + (["--database-url", gw.server.database_url] if gw.server.database_url else []),
+                         capture_output=True, text=True, env=dict(os.environ, **env_key), timeout=60)
+    assert out.returncode == 0, out.stderr
+    out = gw.server.cli("model", "list", "--format", "json")
+    models = {m["model"]: m for m in json.loads(out.stdout)}
+    assert models["cli-model"]["provider"] == "ollama" and models["cli-model"]["has_api_key"]
+    assert "cli-provider-key" not in out.stdout
+    # The running server picks the new deployment up (change notification / poll).
+    c = gw.client(gw.user(allow("*")))
+    deadline = time.time() + 5
+    while True:
+        try:
+            assert chat(c, model="cli-model").choices
+            break
+        except openai.NotFoundError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+    out = gw.server.cli("model", "remove", "cli-model")
+    assert out.returncode == 0, out.stderr
+    out = gw.server.cli("model", "remove", "cli-model")
+    assert out.returncode == 2 and "cannot be found" in out.stderr
+
+
+# --- TLS listener -----------------------------------------------------------------------------
+
+
+def test_tls_listener_sets_secure_transport(make_server, upstream, tmp_path):
+    if not shutil.which("openssl"):
+        pytest.skip("openssl (to make a test certificate) is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    tls_port = free_port()
+    cfg = tmp_path / "gatehouse.toml"
+    cfg.write_text(f"""
+[[gateway.listeners]]
+name = "secure"
+listen = "127.0.0.1:{tls_port}"
+tls_cert = "{cert}"
+tls_key = "{key}"
+
+[[gateway.deployments]]
+model = "llama-3-8b"
+base_url = "{upstream.base}"
+""")
+    s = make_server("sqlite", config=str(cfg))
+    iam = s.client("iam")
+    iam.create_user(UserName="tlsuser")
+    iam.put_user_policy(UserName="tlsuser", PolicyName="p", PolicyDocument=json.dumps(
+        allow("*", condition={"Bool": {"aws:SecureTransport": "true"}})))
+    k = iam.create_access_key(UserName="tlsuser")["AccessKey"]
+    api_key = f"{k['AccessKeyId']}:{k['SecretAccessKey']}"
+    plain = openai.OpenAI(api_key=api_key, base_url=s.endpoint + "/v1", max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(plain)
+    secure = openai.OpenAI(api_key=api_key, base_url=f"https://127.0.0.1:{tls_port}/v1", max_retries=0,
+                           http_client=httpx.Client(verify=ssl.create_default_context(cafile=str(cert))))
+    assert chat(secure).choices
+    # Plain HTTP to the TLS port gets no answer in clear text.
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{tls_port}/v1/models", timeout=3)
