@@ -62,17 +62,6 @@ async fn user_arn(ctx: &CallContext<'_>, name: &str) -> String {
     iam_arn(ctx.account(), "user", path.as_deref().unwrap_or("/"), name)
 }
 
-/// `UserName`, or the calling user.
-fn user_name(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiError> {
-    match (p.get("UserName"), ctx.caller) {
-        (Some(n), _) => Ok(n.to_owned()),
-        (None, Caller::User { user_name, .. }) => Ok(user_name.clone()),
-        (None, _) => Err(ApiError::validation(
-            "Must specify userName when calling with non-User credentials",
-        )),
-    }
-}
-
 /// Runs one of this module's actions; returns the inside of `<ActionResult>`.
 pub(crate) async fn dispatch(
     ctx: &CallContext<'_>,
@@ -133,7 +122,7 @@ pub(crate) async fn dispatch(
             Ok(None)
         }
         "ListMFADevices" => {
-            let user = user_name(ctx, p)?;
+            let user = crate::iam::keys::user_name(ctx, p)?;
             authorize(ctx, "iam:ListMFADevices", &user_arn(ctx, &user).await)?;
             let devices = store.list_mfa_devices(account, Some(&user)).await?;
             let mut x = Xml::new();

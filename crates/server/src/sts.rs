@@ -402,26 +402,7 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     let (session_docs, packed_pct) =
         session_policy_documents(ctx, inline_policy.as_deref(), &policy_arns, tag_bytes).await?;
 
-    let now = Utc::now();
-    let (akid, secret) = session::generate_temporary_credentials();
-    let assumed_arn = format!(
-        "arn:{}:sts::{}:assumed-role/{}/{}",
-        gatehouse_store::PARTITION,
-        role.account_id,
-        role.name,
-        session_name
-    );
-    let assumed_id = format!("{}:{}", role.role_id, session_name);
-    let mut claims = SessionClaims::new(
-        akid.clone(),
-        assumed_arn.clone(),
-        role.account_id.clone(),
-        now,
-        now + Duration::seconds(duration),
-    );
-    claims.principal_id.clone_from(&assumed_id);
-    claims.role_arn = Some(role.arn());
-    claims.session_name = Some(session_name);
+    let (mut claims, secret) = role_session(&role, session_name, Utc::now(), duration);
     claims.source_identity = kept_identity.or(source_identity);
     claims.tags = all_tags;
     claims.transitive_tag_keys = transitive_keys;
@@ -430,20 +411,8 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     claims.role_chained = chained;
     claims.mfa_present = mfa_time.is_some();
     claims.mfa_auth_time = mfa_time;
-    let token = issue(ctx, &claims, &secret)?;
-
     let mut x = Xml::new();
-    credentials_xml(
-        &mut x,
-        &akid,
-        secret.expose_str().unwrap_or_default(),
-        &token,
-        claims.expires_at,
-    );
-    x.wrap("AssumedRoleUser", |x| {
-        x.elem("AssumedRoleId", &assumed_id)
-            .elem("Arn", &assumed_arn);
-    });
+    role_credentials_xml(ctx, &mut x, &claims, &secret)?;
     x.elem("PackedPolicySize", &packed_pct.to_string());
     x.opt("SourceIdentity", claims.source_identity.as_deref());
     Ok(x.finish())
@@ -664,41 +633,12 @@ async fn assume_role_with_web_identity(
     let (session_docs, packed_pct) =
         session_policy_documents(ctx, inline_policy.as_deref(), &policy_arns, 0).await?;
 
-    let (akid, secret) = session::generate_temporary_credentials();
-    let assumed_arn = format!(
-        "arn:{}:sts::{}:assumed-role/{}/{}",
-        gatehouse_store::PARTITION,
-        role.account_id,
-        role.name,
-        session_name
-    );
-    let assumed_id = format!("{}:{}", role.role_id, session_name);
-    let mut claims = SessionClaims::new(
-        akid.clone(),
-        assumed_arn.clone(),
-        role.account_id.clone(),
-        now,
-        now + Duration::seconds(duration),
-    );
-    claims.principal_id.clone_from(&assumed_id);
-    claims.role_arn = Some(role.arn());
-    claims.session_name = Some(session_name);
+    let (mut claims, secret) = role_session(&role, session_name, now, duration);
     claims.session_policies = session_docs;
     claims.policy_arns = policy_arns;
-    let token = issue(ctx, &claims, &secret)?;
     let mut x = Xml::new();
-    credentials_xml(
-        &mut x,
-        &akid,
-        secret.expose_str().unwrap_or_default(),
-        &token,
-        claims.expires_at,
-    );
+    role_credentials_xml(ctx, &mut x, &claims, &secret)?;
     x.elem("SubjectFromWebIdentityToken", &web.subject);
-    x.wrap("AssumedRoleUser", |x| {
-        x.elem("AssumedRoleId", &assumed_id)
-            .elem("Arn", &assumed_arn);
-    });
     x.elem("PackedPolicySize", &packed_pct.to_string());
     x.elem("Provider", &web.issuer_key);
     x.elem("Audience", &web.audience);
@@ -721,4 +661,54 @@ fn decode_authorization_message(ctx: &CallContext<'_>, p: &Params) -> Result<Str
     let mut x = Xml::new();
     x.elem("DecodedMessage", &text);
     Ok(x.finish())
+}
+
+/// Fresh temporary credentials and the claims of a session of `role`.
+fn role_session(
+    role: &gatehouse_store::Role,
+    session_name: String,
+    now: DateTime<Utc>,
+    duration_secs: i64,
+) -> (SessionClaims, gatehouse_auth::Secret) {
+    let (akid, secret) = session::generate_temporary_credentials();
+    let arn = format!(
+        "arn:{}:sts::{}:assumed-role/{}/{}",
+        gatehouse_store::PARTITION,
+        role.account_id,
+        role.name,
+        session_name
+    );
+    let mut claims = SessionClaims::new(
+        akid,
+        arn,
+        role.account_id.clone(),
+        now,
+        now + Duration::seconds(duration_secs),
+    );
+    claims.principal_id = format!("{}:{}", role.role_id, session_name);
+    claims.role_arn = Some(role.arn());
+    claims.session_name = Some(session_name);
+    (claims, secret)
+}
+
+/// Signs a role session and writes its `Credentials` and `AssumedRoleUser`.
+fn role_credentials_xml(
+    ctx: &CallContext<'_>,
+    x: &mut Xml,
+    claims: &SessionClaims,
+    secret: &gatehouse_auth::Secret,
+) -> Result<(), ApiError> {
+    let token = issue(ctx, claims, secret)?;
+    credentials_xml(
+        x,
+        &claims.access_key_id,
+        secret.expose_str().unwrap_or_default(),
+        &token,
+        claims.expires_at,
+    );
+    x.wrap("AssumedRoleUser", |x| {
+        x.elem("AssumedRoleId", &claims.principal_id)
+            .elem("Arn", &claims.principal_arn);
+    });
+    Ok(())
 }

@@ -47,7 +47,7 @@ pub struct OidcProvider {
     pub created: Timestamp,
 }
 
-fn mfa_aad(serial: &str) -> String {
+pub(crate) fn mfa_aad(serial: &str) -> String {
     format!("mfa-seed:{serial}")
 }
 
@@ -440,33 +440,4 @@ async fn get_oidc_in(c: &mut Conn, account: &str, arn: &str) -> Result<OidcProvi
         .await?
         .ok_or_else(|| StoreError::no_such(EntityKind::OidcProvider, arn))?;
     oidc_from(&row)
-}
-
-/// Re-seals MFA seeds from `old` to `new` inside a master-key rotation.
-pub(crate) async fn reseal_mfa_seeds(
-    c: &mut Conn,
-    old: &crate::MasterKey,
-    new: &crate::MasterKey,
-) -> Result<usize> {
-    let rows = c
-        .all("SELECT serial_number, seed_sealed FROM mfa_devices", vec![])
-        .await?;
-    let mut count = 0;
-    for r in rows {
-        let serial = r.text(0)?;
-        let sealed = r.text(1)?;
-        if crate::seal::sealed_key_id(&sealed) == Some(new.key_id()) {
-            continue;
-        }
-        let aad = mfa_aad(&serial);
-        let plain = old.open(&aad, &sealed)?;
-        let resealed = new.seal(&aad, &plain)?;
-        c.exec(
-            "UPDATE mfa_devices SET seed_sealed = $1 WHERE serial_number = $2",
-            args![resealed, serial],
-        )
-        .await?;
-        count += 1;
-    }
-    Ok(count)
 }

@@ -397,53 +397,33 @@ impl Store {
     /// `master.key`) only after this succeeds, keeping `old` until then.
     pub async fn rotate_master_key(&self, old: &MasterKey, new: &MasterKey) -> Result<usize> {
         let mut tx = self.begin_write().await?;
-        let mut count = 0usize;
-        let rows = tx
-            .conn
-            .all(
-                "SELECT access_key_id, secret_sealed FROM access_keys",
-                vec![],
-            )
-            .await?;
-        for r in rows {
-            let id = r.text(0)?;
-            let sealed = r.text(1)?;
-            if sealed_key_id(&sealed) == Some(new.key_id()) {
-                continue;
-            }
-            let aad = access_key_aad(&id);
-            let plain = old.open(&aad, &sealed)?;
-            let resealed = new.seal(&aad, &plain)?;
-            tx.conn
-                .exec(
-                    "UPDATE access_keys SET secret_sealed = $1 WHERE access_key_id = $2",
-                    args![resealed, id],
-                )
-                .await?;
-            count += 1;
-        }
-        let rows = tx
-            .conn
-            .all("SELECT meta_key, value FROM meta WHERE sealed = 1", vec![])
-            .await?;
-        for r in rows {
-            let k = r.text(0)?;
-            let sealed = r.text(1)?;
-            if sealed_key_id(&sealed) == Some(new.key_id()) {
-                continue;
-            }
-            let aad = meta_aad(&k);
-            let plain = old.open(&aad, &sealed)?;
-            let resealed = new.seal(&aad, &plain)?;
-            tx.conn
-                .exec(
-                    "UPDATE meta SET value = $1 WHERE meta_key = $2",
-                    args![resealed, k],
-                )
-                .await?;
-            count += 1;
-        }
-        count += crate::federation::reseal_mfa_seeds(&mut tx.conn, old, new).await?;
+        let mut count = reseal(
+            &mut tx.conn,
+            old,
+            new,
+            "SELECT access_key_id, secret_sealed FROM access_keys",
+            "UPDATE access_keys SET secret_sealed = $1 WHERE access_key_id = $2",
+            access_key_aad,
+        )
+        .await?;
+        count += reseal(
+            &mut tx.conn,
+            old,
+            new,
+            "SELECT meta_key, value FROM meta WHERE sealed = 1",
+            "UPDATE meta SET value = $1 WHERE meta_key = $2",
+            meta_aad,
+        )
+        .await?;
+        count += reseal(
+            &mut tx.conn,
+            old,
+            new,
+            "SELECT serial_number, seed_sealed FROM mfa_devices",
+            "UPDATE mfa_devices SET seed_sealed = $1 WHERE serial_number = $2",
+            crate::federation::mfa_aad,
+        )
+        .await?;
         count += crate::gateway::reseal(&mut tx.conn, old, new).await?;
         self.commit(tx).await?;
         match self.inner.key.write() {
@@ -729,4 +709,29 @@ pub(crate) async fn require_account(c: &mut Conn, id: &str) -> Result<()> {
         return Err(StoreError::no_such(EntityKind::Account, id));
     }
     Ok(())
+}
+
+/// Re-seals one column of sealed values from `old` to `new`: `select` yields (id, sealed),
+/// `update` takes (resealed, id); values already under `new` are left alone.
+async fn reseal(
+    c: &mut Conn,
+    old: &MasterKey,
+    new: &MasterKey,
+    select: &str,
+    update: &str,
+    aad: fn(&str) -> String,
+) -> Result<usize> {
+    let mut count = 0;
+    for r in c.all(select, vec![]).await? {
+        let id = r.text(0)?;
+        let sealed = r.text(1)?;
+        if sealed_key_id(&sealed) == Some(new.key_id()) {
+            continue;
+        }
+        let a = aad(&id);
+        let resealed = new.seal(&a, &old.open(&a, &sealed)?)?;
+        c.exec(update, args![resealed, id]).await?;
+        count += 1;
+    }
+    Ok(count)
 }

@@ -12,7 +12,7 @@ use gatehouse_store::{AccessKeyStatus, Tag, TaggedKind};
 type Out = Result<Option<String>, ApiError>;
 
 /// `UserName`, or the calling user when it is omitted (as AWS does).
-fn user_name(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiError> {
+pub(crate) fn user_name(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiError> {
     match (p.get("UserName"), ctx.caller) {
         (Some(n), _) => Ok(n.to_owned()),
         (None, Caller::User { user_name, .. }) => Ok(user_name.clone()),

@@ -4,7 +4,7 @@
 //! Handlers return the inside of `<ActionResult>` (or `None` for actions without one);
 //! [`dispatch`] wraps it in AWS's envelope.
 
-mod keys;
+pub(crate) mod keys;
 mod policies;
 mod principals;
 mod render;

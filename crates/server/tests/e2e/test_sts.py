@@ -522,3 +522,27 @@ def test_role_sessions_obey_boundary_and_guardrails(gatehouse, iam, tmp_path):
 
     wait_until(guarded)
     s.list_users()
+
+
+def test_aws_cli_assume_role_and_use_the_session(gatehouse, iam):
+    """The AWS CLI as a client: assume-role, then get-caller-identity with the session."""
+    alice = make_user(gatehouse, iam, "alice")
+    account = account_of(iam.get_user(UserName="alice")["User"]["Arn"])
+    role_arn = make_role(iam, "cli-role", trust(f"arn:gatehouse:iam::{account}:user/alice"))
+
+    def aws(*args, key, secret, token=None):
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret,
+                   AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        env.pop("AWS_SESSION_TOKEN", None)
+        if token:
+            env["AWS_SESSION_TOKEN"] = token
+        out = subprocess.run(["aws", "--endpoint-url", gatehouse.endpoint, "--output", "json", *args],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    creds = aws("sts", "assume-role", "--role-arn", role_arn, "--role-session-name", "cli",
+                "--duration-seconds", "900", key=alice[0], secret=alice[1])["Credentials"]
+    who = aws("sts", "get-caller-identity", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
+              token=creds["SessionToken"])
+    assert who["Arn"] == f"arn:gatehouse:sts::{account}:assumed-role/cli-role/cli"
