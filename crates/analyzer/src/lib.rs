@@ -13,6 +13,7 @@
 //! (`gatehouse-policy`), not by string matching: see the `rules` module docs.
 
 pub mod actions;
+pub mod diff;
 pub mod finding;
 pub mod import;
 pub mod model;

@@ -335,7 +335,11 @@ fn a_ten_megabyte_policy() {
     let statement = |i: usize| {
         format!(
             r#"{{"Sid":"S{i}","Effect":"{}","Action":["ai:InvokeModel","ai:Get*","iam:{i}"],"Resource":"arn:gatehouse:ai:local:111122223333:model/m-{i}-*","Condition":{{"StringEquals":{{"aws:PrincipalTag/team":["t{i}","${{aws:username}}"]}},"IpAddress":{{"aws:SourceIp":"10.{}.0.0/16"}}}}}}"#,
-            if i.is_multiple_of(50) { "Deny" } else { "Allow" },
+            if i.is_multiple_of(50) {
+                "Deny"
+            } else {
+                "Allow"
+            },
             i % 256
         )
     };
