@@ -279,10 +279,22 @@ pub fn diff(old: &[NamedPolicy], new: &[NamedPolicy]) -> Result<PolicyDiff, Diff
         .chain(new)
         .flat_map(|p| &p.document.statements)
         .collect();
-    let space = Space::build(&statements);
-    let old_eval = Evaluation::identity(&old_set);
-    let new_eval = Evaluation::identity(&new_set);
+    Ok(diff_evaluations(
+        &Evaluation::identity(&old_set),
+        &Evaluation::identity(&new_set),
+        &statements,
+    ))
+}
 
+/// Compares what two sets of policies allow (any policy types: a boundary or a guardrail
+/// narrows what the identity policies grant). `statements` are every statement of both
+/// sides: their patterns and conditions draw the cells.
+pub fn diff_evaluations(
+    old_eval: &Evaluation<'_>,
+    new_eval: &Evaluation<'_>,
+    statements: &[&Statement],
+) -> PolicyDiff {
+    let space = Space::build(statements);
     // (class, resource cell) -> context cells where the answer changed.
     let mut added: BTreeMap<(usize, usize), BTreeSet<usize>> = BTreeMap::new();
     let mut removed: BTreeMap<(usize, usize), BTreeSet<usize>> = BTreeMap::new();
@@ -302,13 +314,13 @@ pub fn diff(old: &[NamedPolicy], new: &[NamedPolicy]) -> Result<PolicyDiff, Diff
             }
         }
     }
-    Ok(PolicyDiff {
+    PolicyDiff {
         newly_allowed: space.changes(&added),
         no_longer_allowed: space.changes(&removed),
         complete: space.complete,
         probes,
         space,
-    })
+    }
 }
 
 /// Convenience: diff two single documents.

@@ -12,6 +12,7 @@
 //! Whether an identity can do something is decided by the policy engine
 //! (`gatehouse-policy`), not by string matching: see the `rules` module docs.
 
+pub mod access;
 pub mod actions;
 pub mod diff;
 pub mod finding;

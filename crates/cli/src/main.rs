@@ -3,6 +3,7 @@
 //! 0 success, 1 a negative answer CI should act on (invalid policy, denied request when
 //! asked), 2 an error (unreadable input, bad arguments).
 
+mod access;
 mod admin;
 mod policy;
 mod scan;
@@ -27,6 +28,11 @@ enum Command {
     /// Scan AWS, Azure and GCP IAM exports for over-privilege, AI-specific risks,
     /// privilege escalation and risky trust; report as text, JSON or SARIF.
     Scan(scan::ScanArgs),
+    /// Who may perform ACTION on RESOURCE, and through which policy (AWS authorization
+    /// details export).
+    WhoCan(access::WhoCanArgs),
+    /// Everything one principal may do: actions x resources x conditions.
+    WhatCan(access::WhatCanArgs),
     /// Run the control plane (IAM and STS Query APIs) on SQLite or PostgreSQL.
     Serve(serve::ServeArgs),
     /// Administer accounts, guardrails and the master key directly on the store.
@@ -52,6 +58,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Scan(a) => scan::run(a),
+        Command::WhoCan(a) => access::who_can(a),
+        Command::WhatCan(a) => access::what_can(a),
         Command::Serve(a) => serve::run(a),
         Command::Admin(c) => admin::run_admin(c),
         Command::Audit(c) => admin::run_audit(c),

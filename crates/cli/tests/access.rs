@@ -1,0 +1,181 @@
+//! `gatehouse who-can` and `gatehouse what-can` over an authorization-details export whose
+//! answers are known: group membership, a permissions boundary, an explicit deny and a
+//! condition each change who can do what.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Command;
+
+const MODEL: &str = "arn:aws:bedrock:us-east-1::foundation-model/llama";
+
+fn details() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/access/details.json")
+        .display()
+        .to_string()
+}
+
+fn gatehouse(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn who(action: &str, resource: &str, extra: &[&str]) -> Vec<(String, String)> {
+    let d = details();
+    let mut args = vec![
+        "who-can",
+        action,
+        resource,
+        "--details",
+        &d,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let (code, out, err) = gatehouse(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["arn"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit(':')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+                p["access"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_owned(), b.to_owned())
+}
+
+#[test]
+fn who_can_honours_groups_boundaries_denies_and_conditions() {
+    let got = who("bedrock:InvokeModel", MODEL, &[]);
+    assert_eq!(
+        got,
+        vec![
+            pair("group/invokers", "allowed"),
+            pair("user/alice", "allowed"),
+            pair("user/bob", "conditional"),
+            pair("role/deployer", "allowed"),
+        ],
+        "carol is denied explicitly"
+    );
+    let got = who(
+        "bedrock:InvokeModel",
+        MODEL,
+        &["--context", "aws:SourceIp=10.2.3.4"],
+    );
+    assert!(got.contains(&pair("user/bob", "allowed")), "{got:?}");
+    // The boundary keeps the deployer role from everything but invocation.
+    let got = who("bedrock:CreateModelCustomizationJob", "*", &[]);
+    assert_eq!(got, vec![pair("user/carol", "allowed")]);
+
+    let (_, text, _) = gatehouse(&[
+        "who-can",
+        "bedrock:InvokeModel",
+        MODEL,
+        "--details",
+        &details(),
+    ]);
+    assert!(
+        text.contains("user/alice allowed bedrock:InvokeModel via identity-based policy `arn:aws:iam::111122223333:policy/Invoke` statement `InvokeModels`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("user/bob conditional bedrock:InvokeModel (if IpAddress aws:SourceIp)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn what_can_lists_actions_resources_and_conditions() {
+    let (code, out, _) = gatehouse(&["what-can", "bob", "--details", &details()]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "arn:aws:iam::111122223333:user/bob can bedrock:InvokeModel on arn:aws:bedrock:us-east-1::foundation-model/* when aws:SourceIp is in 10.0.0.0/8\n"
+    );
+    let (_, out, _) = gatehouse(&[
+        "what-can",
+        "role/deployer",
+        "--details",
+        &details(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let allowed = v["allowed"].as_array().unwrap();
+    assert_eq!(
+        allowed.len(),
+        1,
+        "the boundary leaves only invocation: {out}"
+    );
+    assert_eq!(
+        allowed[0]["actions"],
+        serde_json::json!([
+            "bedrock:InvokeModel",
+            "bedrock:InvokeModelWithResponseStream"
+        ])
+    );
+    let (_, out, _) = gatehouse(&[
+        "what-can",
+        "carol",
+        "--details",
+        &details(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let all: Vec<&str> = v["allowed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            c["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+        })
+        .collect();
+    assert!(all.contains(&"bedrock:CreateModelCustomizationJob"));
+    assert!(!all.contains(&"bedrock:InvokeModel"), "explicitly denied");
+}
+
+#[test]
+fn errors_exit_2() {
+    let (code, _, err) = gatehouse(&["what-can", "nobody", "--details", &details()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no user, group or role named nobody"), "{err}");
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diff/old.json");
+    let (code, _, err) = gatehouse(&[
+        "who-can",
+        "ai:InvokeModel",
+        "*",
+        "--details",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("not an `aws iam get-account-authorization-details` export"),
+        "{err}"
+    );
+}
