@@ -195,6 +195,26 @@ impl Directory {
         out
     }
 
+    /// The statements that allow `request` for `who` (the request's principal is replaced
+    /// by `who`); empty when the engine does not allow it.
+    pub fn through(&self, who: &AwsPrincipal, request: &Request) -> Vec<String> {
+        let Some(c) = self
+            .compiled
+            .iter()
+            .find(|c| std::ptr::eq(self.principal(c), who))
+        else {
+            return Vec::new();
+        };
+        let mut req = request.clone();
+        req.principal.clone_from(&who.arn);
+        let d = Directory::evaluation(c).decide(&req);
+        if d.is_allow() {
+            d.statements.iter().map(ToString::to_string).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Finds a principal by ARN or name (`user/alice`, `alice`).
     pub fn find(&self, who: &str) -> Option<&AwsPrincipal> {
         let by =

@@ -19,6 +19,7 @@ pub mod finding;
 pub mod import;
 pub mod model;
 pub mod output;
+pub mod review;
 mod rules;
 
 pub use finding::{Finding, Location, RULES, Rule, Severity};

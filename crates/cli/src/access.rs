@@ -133,6 +133,37 @@ pub(crate) fn what_can(args: WhatCanArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ReviewFormat {
+    /// Markdown tables.
+    Markdown,
+    /// A standalone HTML page.
+    Html,
+    /// One JSON document.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReviewArgs {
+    #[command(flatten)]
+    source: Source,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReviewFormat::Markdown)]
+    format: ReviewFormat,
+}
+
+pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
+    let file = &args.source.details;
+    let bytes = std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
+    let r = gatehouse_analyzer::review::review(&file.display().to_string(), &bytes)?;
+    emit(&match args.format {
+        ReviewFormat::Markdown => r.markdown(),
+        ReviewFormat::Html => r.html(),
+        ReviewFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Writes the answer; a reader that stops early (`| head`) is not an error.
 pub(crate) fn emit(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();

@@ -33,6 +33,9 @@ enum Command {
     WhoCan(access::WhoCanArgs),
     /// Everything one principal may do: actions x resources x conditions.
     WhatCan(access::WhatCanArgs),
+    /// The access review: who can invoke each model and through which policy, who can
+    /// change guardrails, cross-account and federated paths, risky service identities.
+    Review(access::ReviewArgs),
     /// Run the control plane (IAM and STS Query APIs) on SQLite or PostgreSQL.
     Serve(serve::ServeArgs),
     /// Administer accounts, guardrails and the master key directly on the store.
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Scan(a) => scan::run(a),
         Command::WhoCan(a) => access::who_can(a),
         Command::WhatCan(a) => access::what_can(a),
+        Command::Review(a) => access::review(a),
         Command::Serve(a) => serve::run(a),
         Command::Admin(c) => admin::run_admin(c),
         Command::Audit(c) => admin::run_audit(c),

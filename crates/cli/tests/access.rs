@@ -179,3 +179,108 @@ fn errors_exit_2() {
         "{err}"
     );
 }
+
+#[test]
+fn review_in_markdown_html_and_json() {
+    let d = details();
+    let (code, md, err) = gatehouse(&["review", "--details", &d]);
+    assert_eq!(code, 0, "{err}");
+    assert!(md.contains("## Who can invoke which models"));
+    assert!(
+        md.contains("| arn:aws:bedrock:us-east-1::foundation-model/* | arn:aws:iam::111122223333:user/bob | bedrock:InvokeModel | aws:SourceIp is in 10.0.0.0/8 | identity-based policy `user bob/office-only` statement #0 |"),
+        "{md}"
+    );
+    let (_, json, _) = gatehouse(&["review", "--details", &d, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    // carol is denied InvokeModel explicitly but still streams: the review says so.
+    let star = v["model_invocation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["models"] == "*")
+        .unwrap();
+    assert_eq!(
+        star["invokers"][0]["principal"],
+        "arn:aws:iam::111122223333:user/carol"
+    );
+    assert_eq!(
+        star["invokers"][0]["actions"],
+        serde_json::json!(["bedrock:InvokeModelWithResponseStream"])
+    );
+    let changers: Vec<&str> = v["guardrail_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        changers,
+        vec!["arn:aws:iam::111122223333:user/carol"],
+        "the boundary stops the deployer role"
+    );
+    assert_eq!(
+        v["service_identities"][0]["role"],
+        "arn:aws:iam::111122223333:role/deployer"
+    );
+    assert_eq!(
+        v["service_identities"][0]["services"][0],
+        "lambda.amazonaws.com"
+    );
+    let (_, html, _) = gatehouse(&["review", "--details", &d, "--format", "html"]);
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.contains("<td>arn:aws:iam::111122223333:user/alice</td>"));
+    assert!(
+        !html.contains("`user bob/office-only`<"),
+        "cells are escaped text"
+    );
+}
+
+#[test]
+fn review_lists_trust_paths_of_the_corpus_export() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/authorization-details/example-authz-details.json");
+    if !f.exists() {
+        println!("notice: corpus {} not found, skipping", f.display());
+        return;
+    }
+    let (code, json, err) = gatehouse(&[
+        "review",
+        "--details",
+        f.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    // Three identities hold `*` (AdministratorAccess directly, through the admin group, or
+    // an inline `*:*`): each can invoke every model and change every guardrail.
+    let who = |section: &serde_json::Value| -> Vec<String> {
+        section
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                a["principal"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit(':')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let admins = vec![
+        "group/admin",
+        "user/obama",
+        "user/userwithlotsofpermissions",
+    ];
+    assert_eq!(v["model_invocation"][0]["models"], "*");
+    assert_eq!(who(&v["model_invocation"][0]["invokers"]), admins);
+    assert_eq!(who(&v["guardrail_changes"]), admins);
+    assert_eq!(v["trust_paths"], serde_json::json!([]));
+    assert_eq!(
+        v["service_identities"][0]["role"],
+        "arn:aws:iam::012345678901:role/OverprivilegedEC2"
+    );
+}
