@@ -16,6 +16,7 @@ pub mod access;
 pub mod actions;
 pub mod diff;
 pub mod finding;
+pub mod generate;
 pub mod import;
 pub mod model;
 pub mod output;

@@ -21,7 +21,7 @@ pub(crate) struct StoreArgs {
 }
 
 impl StoreArgs {
-    async fn open(&self) -> Result<Store> {
+    pub(crate) async fn open(&self) -> Result<Store> {
         let key = MasterKey::load_or_create(&self.data_dir).context("master key")?;
         let opts = match &self.database_url {
             Some(url) => StoreOptions::postgres(url.clone()),
@@ -124,7 +124,7 @@ pub(crate) enum AuditCommand {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

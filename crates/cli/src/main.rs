@@ -5,6 +5,7 @@
 
 mod access;
 mod admin;
+mod generate;
 mod policy;
 mod scan;
 mod serve;

@@ -26,6 +26,10 @@ pub(crate) enum PolicyCommand {
     /// Show what NEW allows that OLD did not (and the reverse), computed semantically;
     /// exit 1 when NEW grants any new access (for CI, like CheckNoNewAccess).
     Diff(DiffArgs),
+    /// Print a least-privilege policy for a role on the AI platform, scoped to models.
+    Template(crate::generate::TemplateArgs),
+    /// Generate a least-privilege policy from what the audit log shows a principal did.
+    Generate(crate::generate::GenerateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +111,8 @@ pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode> {
         PolicyCommand::Eval(a) => eval(a),
         PolicyCommand::Bench(a) => bench(a),
         PolicyCommand::Diff(a) => diff(a),
+        PolicyCommand::Template(a) => crate::generate::template(a),
+        PolicyCommand::Generate(a) => crate::generate::generate(a),
     }
 }
 
