@@ -14,19 +14,35 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub(crate) struct Source {
-    /// The `aws iam get-account-authorization-details` output to answer from.
+    /// The `aws iam get-account-authorization-details` output to answer from; without it,
+    /// Gatehouse's own store (`--data-dir`, `--database-url`).
     #[arg(long, value_name = "FILE")]
-    details: PathBuf,
+    details: Option<PathBuf>,
+    #[command(flatten)]
+    store: crate::admin::StoreArgs,
 }
 
 impl Source {
+    /// The file name used in messages, and the export's bytes.
+    fn read(&self) -> Result<(String, Vec<u8>)> {
+        match &self.details {
+            Some(f) => Ok((
+                f.display().to_string(),
+                std::fs::read(f).with_context(|| format!("{}: cannot read", f.display()))?,
+            )),
+            None => {
+                let v = crate::admin::runtime()?.block_on(async {
+                    let s = self.store.open().await?;
+                    crate::store_export::authorization_details(&s).await
+                })?;
+                Ok(("gatehouse store".into(), serde_json::to_vec(&v)?))
+            }
+        }
+    }
+
     fn load(&self) -> Result<Directory> {
-        let bytes = std::fs::read(&self.details)
-            .with_context(|| format!("{}: cannot read", self.details.display()))?;
-        Ok(Directory::from_bytes(
-            &self.details.display().to_string(),
-            &bytes,
-        )?)
+        let (name, bytes) = self.read()?;
+        Ok(Directory::from_bytes(&name, &bytes)?)
     }
 }
 
@@ -153,9 +169,8 @@ pub(crate) struct ReviewArgs {
 }
 
 pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
-    let file = &args.source.details;
-    let bytes = std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
-    let r = gatehouse_analyzer::review::review(&file.display().to_string(), &bytes)?;
+    let (name, bytes) = args.source.read()?;
+    let r = gatehouse_analyzer::review::review(&name, &bytes)?;
     emit(&match args.format {
         ReviewFormat::Markdown => r.markdown(),
         ReviewFormat::Html => r.html(),

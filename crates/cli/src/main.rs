@@ -9,6 +9,7 @@ mod generate;
 mod policy;
 mod scan;
 mod serve;
+mod store_export;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;

@@ -103,7 +103,11 @@ fn generate_reads_an_exported_audit_log() {
     ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["Statement"].as_array().unwrap().len(), 2, "the older call is in a 60-day window");
+    assert_eq!(
+        v["Statement"].as_array().unwrap().len(),
+        2,
+        "the older call is in a 60-day window"
+    );
 
     std::fs::write(&f, "{\"not\": \"a record\"}\n").unwrap();
     let (code, _, err) = gatehouse(&[

@@ -60,3 +60,43 @@ def test_generate_from_the_audit_log(gatehouse, iam):
     out = gatehouse.cli("policy", "generate", "--principal", arn.replace("alice", "nobody"), "--since", "1h")
     assert out.returncode == 1
     assert "made no allowed call" in out.stderr
+
+
+INVOKE_LLAMA = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "ai:InvokeModel", "Resource": "arn:gatehouse:ai:*:*:model/llama-*"}],
+}
+BEDROCK_LIKE_ADMIN = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "ai:*", "Resource": "*"}],
+}
+
+
+def test_who_can_what_can_and_review_read_the_store(gatehouse, iam):
+    bob = iam.create_user(UserName="bob")["User"]["Arn"]
+    iam.put_user_policy(UserName="bob", PolicyName="invoke", PolicyDocument=json.dumps(INVOKE_LLAMA))
+    iam.create_group(GroupName="ops")
+    iam.put_group_policy(GroupName="ops", PolicyName="all-ai", PolicyDocument=json.dumps(BEDROCK_LIKE_ADMIN))
+    carol = iam.create_user(UserName="carol")["User"]["Arn"]
+    iam.add_user_to_group(GroupName="ops", UserName="carol")
+    iam.create_user(UserName="dave")
+    model = "arn:gatehouse:ai:local:111122223333:model/llama-3-8b"
+
+    out = gatehouse.cli("who-can", "ai:InvokeModel", model, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    who = {p["arn"]: p["access"] for p in json.loads(out.stdout)["principals"]}
+    assert who == {bob: "allowed", carol: "allowed"}, who
+
+    out = gatehouse.cli("who-can", "ai:UpdateGuardrail", "arn:gatehouse:ai:local:111122223333:guardrail/g", "--format", "json")
+    assert [p["arn"] for p in json.loads(out.stdout)["principals"]] == [carol]
+
+    out = gatehouse.cli("what-can", bob)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"{bob} can ai:InvokeModel on arn:gatehouse:ai:*:*:model/llama-* when always\n"
+
+    out = gatehouse.cli("review", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    review = json.loads(out.stdout)
+    changers = [a["principal"] for a in review["guardrail_changes"]]
+    assert changers == [carol]
+    assert any("group ops/all-ai" in t for a in review["guardrail_changes"] for t in a["through"])
