@@ -1,6 +1,7 @@
 //! The shared corpus (`../shared/corpus`, third-party exports) with expected findings per
 //! rule. The counts are a regression record: a change in a rule that moves them must
-//! explain why in its commit. Skipped (with a notice) when the corpus is absent.
+//! explain why in its commit. Skipped (with a notice) when the corpus is absent; set
+//! GATEHOUSE_CORPUS when the repository is a worktree not beside `shared/`.
 //!
 //! Expected, and why:
 //! - AWS managed policies (1,525 files; 2 are empty upstream → 2 × GH-IN-001): 2 × GH-OP-001

@@ -3,8 +3,10 @@
 //! condition each change who can do what.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::gatehouse;
+
 use std::path::Path;
-use std::process::Command;
 
 const MODEL: &str = "arn:aws:bedrock:us-east-1::foundation-model/llama";
 
@@ -13,18 +15,6 @@ fn details() -> String {
         .join("tests/data/access/details.json")
         .display()
         .to_string()
-}
-
-fn gatehouse(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
 }
 
 fn who(action: &str, resource: &str, extra: &[&str]) -> Vec<(String, String)> {

@@ -2,26 +2,16 @@
 //! (1 when NEW grants new access, 0 when not, 2 on bad input).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::gatehouse;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn data(name: &str) -> String {
     let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/diff")
         .join(name);
     p.display().to_string()
-}
-
-fn gatehouse(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
 }
 
 #[test]
