@@ -30,8 +30,8 @@ enum Command {
     /// Scan AWS, Azure and GCP IAM exports for over-privilege, AI-specific risks,
     /// privilege escalation and risky trust; report as text, JSON or SARIF.
     Scan(scan::ScanArgs),
-    /// Who may perform ACTION on RESOURCE, and through which policy (AWS authorization
-    /// details export).
+    /// Who may perform ACTION on RESOURCE, and through which policy (an AWS
+    /// authorization-details export, or Gatehouse's own store).
     WhoCan(access::WhoCanArgs),
     /// Everything one principal may do: actions x resources x conditions.
     WhatCan(access::WhatCanArgs),
