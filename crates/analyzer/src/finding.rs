@@ -327,6 +327,27 @@ pub const RULES: &[Rule] = &[
         fix: "List explicit operations and narrow `AssignableScopes` to resource groups.",
     },
     Rule {
+        id: "GH-HY-001",
+        severity: Severity::Medium,
+        title: "Long-lived access key",
+        why: "An active access key not rotated for more than 90 days has had that long to leak (in a laptop, a CI log, a container image); long-lived keys are the most common way into cloud accounts.",
+        fix: "Rotate the key (create a new one, switch callers, deactivate and delete the old), or better replace it with short-lived credentials: roles, STS sessions, OIDC federation.",
+    },
+    Rule {
+        id: "GH-HY-002",
+        severity: Severity::Medium,
+        title: "Access key unused for 90 days",
+        why: "An active key nobody uses is pure risk: it can only be used by someone who should not have it.",
+        fix: "Deactivate the key, and delete it once nothing breaks.",
+    },
+    Rule {
+        id: "GH-HY-003",
+        severity: Severity::High,
+        title: "Console user without MFA holding management rights",
+        why: "A password alone protects an identity that can change permissions or manage models, deployments or guardrails; a phished password is enough to take over.",
+        fix: "Require an MFA device for the user, and add `aws:MultiFactorAuthPresent` conditions to management statements.",
+    },
+    Rule {
         id: "GH-IN-001",
         severity: Severity::Info,
         title: "Input not recognized",

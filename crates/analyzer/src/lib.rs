@@ -12,12 +12,16 @@
 //! Whether an identity can do something is decided by the policy engine
 //! (`gatehouse-policy`), not by string matching: see the `rules` module docs.
 
+pub mod access;
 pub mod actions;
+pub mod diff;
 pub mod finding;
+pub mod generate;
 pub mod import;
 pub mod model;
 pub mod output;
-mod rules;
+pub mod review;
+pub(crate) mod rules;
 
 pub use finding::{Finding, Location, RULES, Rule, Severity};
 pub use model::Inventory;
@@ -76,7 +80,8 @@ pub fn scan_bytes(file: &str, bytes: &[u8]) -> Vec<Finding> {
 }
 
 /// The files to read for the given paths: files as given; directories recursively, keeping
-/// files named `*.json` or without an extension (the AWS managed-policy corpus has none).
+/// files named `*.json`, `*.csv` (credential reports) or without an extension (the AWS
+/// managed-policy corpus has none).
 pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScanError> {
     let mut files = Vec::new();
     for p in paths {
@@ -101,7 +106,7 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScanError> {
                 && !hidden
                 && path
                     .extension()
-                    .is_none_or(|e| e.eq_ignore_ascii_case("json"))
+                    .is_none_or(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("csv"))
             {
                 files.push(path.to_path_buf());
             }
@@ -110,24 +115,43 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScanError> {
     Ok(files)
 }
 
-/// Scans files in parallel; `progress` is called once per file done.
+/// Scans files in parallel; `progress` is called once per file done. Credential reports and
+/// authorization-details exports in the same run are then joined (GH-HY-003).
 pub fn scan_files(files: &[PathBuf], progress: &(dyn Fn() + Sync)) -> Report {
-    let mut findings: Vec<Finding> = files
+    let scanned: Vec<(Option<Inventory>, Vec<Finding>)> = files
         .par_iter()
-        .flat_map_iter(|path| {
+        .map(|path| {
             let name = path.display().to_string();
             let out = match std::fs::read(path) {
-                Ok(bytes) => scan_bytes(&name, &bytes),
-                Err(e) => vec![Finding::new(
-                    "GH-IN-001",
-                    format!("cannot read the file: {e}"),
-                    Location::at(&name, "$"),
-                )],
+                Ok(bytes) => {
+                    let (inv, mut findings) = import::import(&name, &bytes);
+                    findings.extend(rules::analyze(&inv));
+                    let keep = matches!(
+                        inv.format,
+                        model::Format::AwsCredentialReport | model::Format::AwsAuthorizationDetails
+                    );
+                    (keep.then_some(inv), findings)
+                }
+                Err(e) => (
+                    None,
+                    vec![Finding::new(
+                        "GH-IN-001",
+                        format!("cannot read the file: {e}"),
+                        Location::at(&name, "$"),
+                    )],
+                ),
             };
             progress();
             out
         })
         .collect();
+    let kept: Vec<&Inventory> = scanned.iter().filter_map(|(i, _)| i.as_ref()).collect();
+    let (reports, details): (Vec<&Inventory>, Vec<&Inventory>) = kept
+        .into_iter()
+        .partition(|i| i.format == model::Format::AwsCredentialReport);
+    let joined = rules::hygiene::mfa_for_managers(&reports, &details);
+    let mut findings: Vec<Finding> = scanned.into_iter().flat_map(|(_, f)| f).collect();
+    findings.extend(joined);
     sort(&mut findings);
     Report {
         files: files.len(),

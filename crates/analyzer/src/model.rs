@@ -20,6 +20,8 @@ pub struct Inventory {
     pub gcp_bindings: Vec<GcpBinding>,
     /// GCP custom roles.
     pub gcp_roles: Vec<GcpRole>,
+    /// Rows of an AWS credential report.
+    pub aws_credentials: Vec<CredentialRow>,
 }
 
 /// The input formats the importers recognize.
@@ -39,6 +41,8 @@ pub enum Format {
     GcpIamPolicy,
     /// GCP custom roles (`roles.list` output or one role).
     GcpCustomRoles,
+    /// `aws iam get-credential-report` content (CSV).
+    AwsCredentialReport,
 }
 
 /// What a policy document is to its owner.
@@ -202,4 +206,34 @@ pub struct GcpRole {
     pub permissions: Vec<Located>,
     /// JSON path.
     pub path: String,
+}
+
+/// One user's row of an AWS credential report.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialRow {
+    /// User name (`<root_account>` for the root user).
+    pub user: String,
+    /// User ARN.
+    pub arn: String,
+    /// 1-based line in the file.
+    pub line: usize,
+    /// The user can sign in with a password.
+    pub password_enabled: bool,
+    /// The user has an MFA device.
+    pub mfa_active: bool,
+    /// The user's access keys (1 and 2).
+    pub keys: Vec<KeyRow>,
+}
+
+/// One access key of a credential-report row.
+#[derive(Debug, Clone, Default)]
+pub struct KeyRow {
+    /// 1 or 2.
+    pub slot: u8,
+    /// Whether it is active.
+    pub active: bool,
+    /// When it was created or last rotated.
+    pub last_rotated: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// When it was last used (`None`: never, or no information).
+    pub last_used: Option<chrono::DateTime<chrono::FixedOffset>>,
 }

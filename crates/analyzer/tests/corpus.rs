@@ -1,6 +1,7 @@
 //! The shared corpus (`../shared/corpus`, third-party exports) with expected findings per
 //! rule. The counts are a regression record: a change in a rule that moves them must
-//! explain why in its commit. Skipped (with a notice) when the corpus is absent.
+//! explain why in its commit. Skipped (with a notice) when the corpus is absent; set
+//! GATEHOUSE_CORPUS when the repository is a worktree not beside `shared/`.
 //!
 //! Expected, and why:
 //! - AWS managed policies (1,525 files; 2 are empty upstream → 2 × GH-IN-001): 2 × GH-OP-001
@@ -22,7 +23,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    // `../shared/corpus` beside the repository; GATEHOUSE_CORPUS overrides (a git worktree
+    // elsewhere).
+    let dir = std::env::var_os("GATEHOUSE_CORPUS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
+        PathBuf::from,
+    );
     if dir.is_dir() {
         Some(dir)
     } else {

@@ -2,12 +2,26 @@
 //! quiet on the near miss next to it (`quiet.json`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_analyzer::{RULES, scan_bytes};
-use std::path::Path;
+use gatehouse_analyzer::{RULES, scan_bytes, scan_paths};
+use std::path::{Path, PathBuf};
+
+/// A fixture is `NAME.json`, `NAME.csv`, or a directory `NAME/` scanned as one run (for
+/// rules that join several files).
+fn fixture(dir: &Path, name: &str) -> Option<PathBuf> {
+    [
+        format!("{name}.json"),
+        format!("{name}.csv"),
+        name.to_owned(),
+    ]
+    .into_iter()
+    .map(|n| dir.join(n))
+    .find(|p| p.exists())
+}
 
 fn rules_in(file: &Path) -> Vec<&'static str> {
-    let bytes = std::fs::read(file).unwrap();
-    scan_bytes(&file.display().to_string(), &bytes)
+    scan_paths(&[file.to_path_buf()], &|| {})
+        .unwrap()
+        .findings
         .into_iter()
         .map(|f| f.rule)
         .collect()
@@ -18,13 +32,12 @@ fn every_rule_fires_on_its_fixture_and_not_on_the_near_miss() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut failures = Vec::new();
     for rule in RULES {
-        let fire = dir.join(rule.id).join("fire.json");
-        let quiet = dir.join(rule.id).join("quiet.json");
-        assert!(
-            fire.exists() && quiet.exists(),
-            "fixtures missing for {}",
-            rule.id
-        );
+        let (Some(fire), Some(quiet)) = (
+            fixture(&dir.join(rule.id), "fire"),
+            fixture(&dir.join(rule.id), "quiet"),
+        ) else {
+            panic!("fixtures missing for {}", rule.id);
+        };
         let got = rules_in(&fire);
         if !got.contains(&rule.id) {
             failures.push(format!(

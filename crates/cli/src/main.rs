@@ -3,11 +3,14 @@
 //! 0 success, 1 a negative answer CI should act on (invalid policy, denied request when
 //! asked), 2 an error (unreadable input, bad arguments).
 
+mod access;
 mod admin;
 mod gateway;
+mod generate;
 mod policy;
 mod scan;
 mod serve;
+mod store_export;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -28,6 +31,14 @@ enum Command {
     /// Scan AWS, Azure and GCP IAM exports for over-privilege, AI-specific risks,
     /// privilege escalation and risky trust; report as text, JSON or SARIF.
     Scan(scan::ScanArgs),
+    /// Who may perform ACTION on RESOURCE, and through which policy (an AWS
+    /// authorization-details export, or Gatehouse's own store).
+    WhoCan(access::WhoCanArgs),
+    /// Everything one principal may do: actions x resources x conditions.
+    WhatCan(access::WhatCanArgs),
+    /// The access review: who can invoke each model and through which policy, who can
+    /// change guardrails, cross-account and federated paths, risky service identities.
+    Review(access::ReviewArgs),
     /// Run the control plane (IAM and STS Query APIs) on SQLite or PostgreSQL.
     Serve(serve::ServeArgs),
     /// Administer accounts, guardrails and the master key directly on the store.
@@ -67,6 +78,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Scan(a) => scan::run(a),
+        Command::WhoCan(a) => access::who_can(a),
+        Command::WhatCan(a) => access::what_can(a),
+        Command::Review(a) => access::review(a),
         Command::Serve(a) => serve::run(a),
         Command::Admin(c) => admin::run_admin(c),
         Command::Audit(c) => admin::run_audit(c),

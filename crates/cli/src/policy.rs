@@ -23,6 +23,24 @@ pub(crate) enum PolicyCommand {
     Eval(EvalArgs),
     /// Compile policies once, then decide a list of requests many times and report the cost.
     Bench(BenchArgs),
+    /// Show what NEW allows that OLD did not (and the reverse), computed semantically;
+    /// exit 1 when NEW grants any new access (for CI, like CheckNoNewAccess).
+    Diff(DiffArgs),
+    /// Print a least-privilege policy for a role on the AI platform, scoped to models.
+    Template(crate::generate::TemplateArgs),
+    /// Generate a least-privilege policy from what the audit log shows a principal did.
+    Generate(crate::generate::GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The current identity-based policy.
+    old: PathBuf,
+    /// The proposed policy.
+    new: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +110,9 @@ pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode> {
         PolicyCommand::Validate(a) => validate(a),
         PolicyCommand::Eval(a) => eval(a),
         PolicyCommand::Bench(a) => bench(a),
+        PolicyCommand::Diff(a) => diff(a),
+        PolicyCommand::Template(a) => crate::generate::template(a),
+        PolicyCommand::Generate(a) => crate::generate::generate(a),
     }
 }
 
@@ -322,4 +343,28 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn diff(args: DiffArgs) -> Result<ExitCode> {
+    let old = load_policy(&args.old)?;
+    let new = load_policy(&args.new)?;
+    let d = gatehouse_analyzer::diff::diff(&[old], &[new])?;
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "grants_new_access": d.grants_new_access(),
+                "newly_allowed": d.newly_allowed,
+                "no_longer_allowed": d.no_longer_allowed,
+                "complete": d.complete,
+                "probes": d.probes,
+            }))?
+        ),
+        Format::Text => print!("{}", d.text()),
+    }
+    Ok(if d.grants_new_access() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

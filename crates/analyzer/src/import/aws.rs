@@ -4,7 +4,9 @@
 
 use super::get;
 use crate::finding::{Finding, Location};
-use crate::model::{AwsPolicy, AwsPrincipal, Inventory, PolicyKind, PrincipalType};
+use crate::model::{
+    AwsPolicy, AwsPrincipal, CredentialRow, Inventory, KeyRow, PolicyKind, PrincipalType,
+};
 use gatehouse_policy::parse_value;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -288,4 +290,59 @@ fn str_of(v: &Value, key: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
+}
+
+/// An `aws iam get-credential-report` CSV (the `Content` field, base64-decoded). Columns are
+/// found by name, so AWS adding columns does not break the import.
+pub(super) fn credential_report(bytes: &[u8], inv: &mut Inventory, problems: &mut Vec<Finding>) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        problems.push(Finding::new(
+            "GH-IN-001",
+            "credential report is not UTF-8",
+            Location::at(&inv.file, "line 1"),
+        ));
+        return;
+    };
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| h.trim() == name);
+    let time =
+        |v: Option<&str>| v.and_then(|v| chrono::DateTime::parse_from_rfc3339(v.trim()).ok());
+    for (i, line) in lines.enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(',').collect();
+        let cell = |name: &str| col(name).and_then(|c| cells.get(c).copied());
+        let yes = |name: &str| cell(name).is_some_and(|v| v.trim() == "true");
+        if cells.len() != header.len() {
+            problems.push(Finding::new(
+                "GH-IN-001",
+                format!(
+                    "credential report row has {} cells, the header {}",
+                    cells.len(),
+                    header.len()
+                ),
+                Location::at(&inv.file, format!("line {}", i + 2)),
+            ));
+            continue;
+        }
+        let keys = [1u8, 2]
+            .into_iter()
+            .map(|n| KeyRow {
+                slot: n,
+                active: yes(&format!("access_key_{n}_active")),
+                last_rotated: time(cell(&format!("access_key_{n}_last_rotated"))),
+                last_used: time(cell(&format!("access_key_{n}_last_used_date"))),
+            })
+            .collect();
+        inv.aws_credentials.push(CredentialRow {
+            user: cell("user").unwrap_or("").to_owned(),
+            arn: cell("arn").unwrap_or("").to_owned(),
+            line: i + 2,
+            password_enabled: yes("password_enabled"),
+            mfa_active: yes("mfa_active"),
+            keys,
+        });
+    }
 }

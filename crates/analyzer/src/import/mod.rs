@@ -17,6 +17,11 @@ pub fn import(file: &str, bytes: &[u8]) -> (Inventory, Vec<Finding>) {
         ..Inventory::default()
     };
     let mut problems = Vec::new();
+    if bytes.starts_with(b"user,arn,") {
+        inv.format = Format::AwsCredentialReport;
+        aws::credential_report(bytes, &mut inv, &mut problems);
+        return (inv, problems);
+    }
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -36,6 +41,8 @@ pub fn import(file: &str, bytes: &[u8]) -> (Inventory, Vec<Finding>) {
         Format::AzureRoleDefinitions => azure::role_definitions(&value, &mut inv, &mut problems),
         Format::GcpIamPolicy => gcp::iam_policy(&value, &mut inv),
         Format::GcpCustomRoles => gcp::custom_roles(&value, &mut inv),
+        // Recognized from the first bytes above, never from JSON.
+        Format::AwsCredentialReport => {}
         Format::Unknown => problems.push(Finding::new(
             "GH-IN-001",
             "JSON of an unrecognized shape (not AWS authorization details or policy, Azure role definitions, or GCP IAM policy / custom roles)",

@@ -4,6 +4,7 @@
 
 mod azure;
 mod gcp;
+pub(crate) mod hygiene;
 mod principal;
 mod statements;
 mod trust;
@@ -19,5 +20,6 @@ pub fn analyze(inv: &Inventory) -> Vec<Finding> {
     trust::check(inv, &compiled, &mut out);
     azure::check(inv, &mut out);
     gcp::check(inv, &mut out);
+    hygiene::check(inv, &mut out);
     out
 }

@@ -156,6 +156,7 @@ fn statement(inv: &Inventory, p: &AwsPolicy, i: usize, st: &Statement, out: &mut
     if res_star && !all_actions && !st.action.negated && !is_trust {
         let catalog = AwsActions::get();
         let mut hits: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut perms = false;
         for a in &st.action.patterns {
             for info in catalog.expand(a) {
@@ -163,7 +164,7 @@ fn statement(inv: &Inventory, p: &AwsPolicy, i: usize, st: &Statement, out: &mut
                     info.access,
                     AccessLevel::Write | AccessLevel::PermissionsManagement
                 );
-                if risky && info.resource_scoped && !hits.contains(&info.name.as_str()) {
+                if risky && info.resource_scoped && seen.insert(info.name.as_str()) {
                     perms |= info.access == AccessLevel::PermissionsManagement;
                     hits.push(&info.name);
                 }

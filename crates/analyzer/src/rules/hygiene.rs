@@ -1,0 +1,157 @@
+//! Hygiene of credentials (GH-HY-*), from an AWS credential report: keys not rotated or not
+//! used for 90 days, and — joined with an authorization-details export scanned in the same
+//! run — console users without MFA who can manage permissions or models.
+//!
+//! "Now" is the report's own time (its latest timestamp), not the clock of the machine that
+//! scans it, so the same report always gives the same findings.
+
+use crate::finding::{Finding, Location};
+use crate::model::{CredentialRow, Inventory};
+use gatehouse_policy::{Evaluation, NamedPolicy, PolicySet, PolicyType, Request};
+
+/// Days after which a key counts as long-lived or unused.
+pub const MAX_AGE_DAYS: i64 = 90;
+
+/// Actions that manage permissions, credentials or models.
+const MANAGEMENT: &[&str] = &[
+    "iam:CreatePolicyVersion",
+    "iam:AttachUserPolicy",
+    "iam:AttachRolePolicy",
+    "iam:PutUserPolicy",
+    "iam:PutRolePolicy",
+    "iam:CreateUser",
+    "iam:CreateAccessKey",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:PassRole",
+    "ai:CreateDeployment",
+    "ai:UpdateDeployment",
+    "ai:UpdateGuardrail",
+    "ai:DeleteGuardrail",
+    "ai:CreateFineTuningJob",
+    "bedrock:UpdateGuardrail",
+    "bedrock:DeleteGuardrail",
+    "bedrock:CreateModelCustomizationJob",
+    "sagemaker:CreateEndpoint",
+    "sagemaker:UpdateEndpoint",
+];
+
+fn place(inv: &Inventory, row: &CredentialRow, what: &str) -> Location {
+    Location {
+        entity: Some(format!("user {}", row.user)),
+        ..Location::at(&inv.file, format!("line {}{what}", row.line))
+    }
+}
+
+pub(crate) fn check(inv: &Inventory, out: &mut Vec<Finding>) {
+    let Some(now) = inv
+        .aws_credentials
+        .iter()
+        .flat_map(|r| &r.keys)
+        .flat_map(|k| [k.last_rotated, k.last_used])
+        .flatten()
+        .max()
+    else {
+        return;
+    };
+    let days = |t: chrono::DateTime<chrono::FixedOffset>| (now - t).num_days();
+    for row in &inv.aws_credentials {
+        for k in row.keys.iter().filter(|k| k.active) {
+            let rotated = k.last_rotated.map(days);
+            if let Some(age) = rotated.filter(|a| *a > MAX_AGE_DAYS) {
+                out.push(Finding::new(
+                    "GH-HY-001",
+                    format!(
+                        "access key {} of {} was last rotated {age} days before the report",
+                        k.slot, row.user
+                    ),
+                    place(inv, row, &format!(" access_key_{}_last_rotated", k.slot)),
+                ));
+            }
+            let idle = match k.last_used {
+                Some(t) => Some(days(t))
+                    .filter(|d| *d > MAX_AGE_DAYS)
+                    .map(|d| format!("unused for {d} days")),
+                None => rotated
+                    .filter(|a| *a > MAX_AGE_DAYS)
+                    .map(|a| format!("never used in the {a} days since it was created")),
+            };
+            if let Some(idle) = idle {
+                out.push(Finding::new(
+                    "GH-HY-002",
+                    format!("access key {} of {} is active but {idle}", k.slot, row.user),
+                    place(inv, row, &format!(" access_key_{}_last_used_date", k.slot)),
+                ));
+            }
+        }
+    }
+}
+
+/// GH-HY-003 across files: console users without MFA (from credential reports) whose
+/// policies (from authorization-details exports) allow a management action.
+pub(crate) fn mfa_for_managers(reports: &[&Inventory], details: &[&Inventory]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for inv in reports {
+        for row in inv
+            .aws_credentials
+            .iter()
+            .filter(|r| r.password_enabled && !r.mfa_active)
+        {
+            let Some(action) = details.iter().find_map(|d| manages(d, &row.arn)) else {
+                continue;
+            };
+            out.push(Finding::new(
+                "GH-HY-003",
+                format!(
+                    "{} signs in with a password and no MFA device, and may perform {action}",
+                    row.user
+                ),
+                place(inv, row, " mfa_active"),
+            ));
+        }
+    }
+    out
+}
+
+/// The first management action the user (by ARN) may perform, decided by the engine on
+/// `*` and on each resource its policies name.
+fn manages(inv: &Inventory, arn: &str) -> Option<&'static str> {
+    let p = inv.aws_principals.iter().find(|p| p.arn == arn)?;
+    let named = |i: &usize| {
+        inv.aws_policies
+            .get(*i)
+            .map(|pol| NamedPolicy::new(pol.name.clone(), pol.document.clone()))
+    };
+    let identity =
+        PolicySet::new(PolicyType::Identity, p.policies.iter().filter_map(named)).ok()?;
+    let boundary = match p.boundary.as_ref().and_then(named) {
+        Some(b) => Some(PolicySet::new(PolicyType::Boundary, [b]).ok()?),
+        None => None,
+    };
+    let eval = Evaluation {
+        identity: &identity,
+        resource: None,
+        boundary: boundary.as_ref(),
+        guardrails: &[],
+        session: None,
+    };
+    let mut resources: Vec<String> = vec!["*".into()];
+    for i in &p.policies {
+        for st in inv
+            .aws_policies
+            .get(*i)
+            .map(|x| &x.document.statements)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(r) = &st.resource {
+                resources.extend(r.patterns.iter().map(|p| p.replace(['*', '?'], "x")));
+            }
+        }
+    }
+    MANAGEMENT.iter().copied().find(|action| {
+        resources.iter().any(|r| {
+            eval.decide(&Request::new(arn, *action, r.as_str()))
+                .is_allow()
+        })
+    })
+}

@@ -1,0 +1,192 @@
+//! `gatehouse who-can ACTION RESOURCE` and `gatehouse what-can PRINCIPAL`: effective access
+//! over an `aws iam get-account-authorization-details` export, decided by the engine.
+
+use crate::Format;
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use gatehouse_analyzer::access::Directory;
+use gatehouse_policy::Context;
+use serde_json::json;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(crate) struct Source {
+    /// The `aws iam get-account-authorization-details` output to answer from; without it,
+    /// Gatehouse's own store (`--data-dir`, `--database-url`).
+    #[arg(long, value_name = "FILE")]
+    details: Option<PathBuf>,
+    #[command(flatten)]
+    store: crate::admin::StoreArgs,
+}
+
+impl Source {
+    /// The file name used in messages, and the export's bytes.
+    fn read(&self) -> Result<(String, Vec<u8>)> {
+        match &self.details {
+            Some(f) => Ok((
+                f.display().to_string(),
+                std::fs::read(f).with_context(|| format!("{}: cannot read", f.display()))?,
+            )),
+            None => {
+                let v = crate::admin::runtime()?.block_on(async {
+                    let s = self.store.open().await?;
+                    crate::store_export::authorization_details(&s).await
+                })?;
+                Ok(("gatehouse store".into(), serde_json::to_vec(&v)?))
+            }
+        }
+    }
+
+    fn load(&self) -> Result<Directory> {
+        let (name, bytes) = self.read()?;
+        Ok(Directory::from_bytes(&name, &bytes)?)
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WhoCanArgs {
+    /// The action, e.g. `bedrock:InvokeModel`.
+    action: String,
+    /// The resource ARN (or `*`).
+    resource: String,
+    #[command(flatten)]
+    source: Source,
+    /// A context key for the request, `KEY=VALUE` (repeatable).
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    context: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WhatCanArgs {
+    /// The principal: ARN, `user/NAME`, `role/NAME`, or a bare name.
+    principal: String,
+    #[command(flatten)]
+    source: Source,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+pub(crate) fn who_can(args: WhoCanArgs) -> Result<ExitCode> {
+    let dir = args.source.load()?;
+    let mut out = String::new();
+    let mut context = Context::default();
+    for kv in &args.context {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("--context {kv}: expected KEY=VALUE");
+        };
+        context.insert(k, v);
+    }
+    let grants = dir.who_can(&args.action, &args.resource, &context);
+    match args.format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "action": args.action, "resource": args.resource, "principals": grants
+            }))?
+        )?,
+        Format::Text => {
+            if grants.is_empty() {
+                writeln!(out, "nobody can {} on {}", args.action, args.resource)?;
+            }
+            for g in &grants {
+                let cond = if g.conditions.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (if {})", g.conditions.join(" and "))
+                };
+                writeln!(
+                    out,
+                    "{} {} {}{cond} via {}",
+                    g.arn,
+                    g.access,
+                    args.action,
+                    g.through.join("; ")
+                )?;
+            }
+        }
+    }
+    emit(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn what_can(args: WhatCanArgs) -> Result<ExitCode> {
+    let dir = args.source.load()?;
+    let mut out = String::new();
+    let (p, d) = dir.what_can(&args.principal)?;
+    match args.format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "principal": p.arn, "allowed": d.newly_allowed, "complete": d.complete
+            }))?
+        )?,
+        Format::Text => {
+            if d.newly_allowed.is_empty() {
+                writeln!(out, "{} can do nothing", p.arn)?;
+            }
+            for c in &d.newly_allowed {
+                writeln!(
+                    out,
+                    "{} can {} on {} when {}",
+                    p.arn,
+                    c.actions_label(),
+                    c.resource,
+                    c.when_label()
+                )?;
+            }
+        }
+    }
+    emit(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ReviewFormat {
+    /// Markdown tables.
+    Markdown,
+    /// A standalone HTML page.
+    Html,
+    /// One JSON document.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReviewArgs {
+    #[command(flatten)]
+    source: Source,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReviewFormat::Markdown)]
+    format: ReviewFormat,
+}
+
+pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
+    let (name, bytes) = args.source.read()?;
+    let r = gatehouse_analyzer::review::review(&name, &bytes)?;
+    emit(&match args.format {
+        ReviewFormat::Markdown => r.markdown(),
+        ReviewFormat::Html => r.html(),
+        ReviewFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the answer; a reader that stops early (`| head`) is not an error.
+pub(crate) fn emit(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

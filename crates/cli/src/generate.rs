@@ -1,0 +1,147 @@
+//! `gatehouse policy template ROLE --model ...` and `gatehouse policy generate --principal
+//! ARN --since 30d`: least-privilege policies from a role's needs or from the audit log.
+
+use crate::access::emit;
+use crate::admin::{StoreArgs, runtime};
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, ValueEnum};
+use gatehouse_analyzer::generate::{self as gen_, AuditRecord, Scope, Template};
+use std::io::BufRead as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Role {
+    /// Calls the named models.
+    Invoker,
+    /// Manages deployments and guardrails (with MFA); does not invoke.
+    Admin,
+    /// Runs fine-tuning jobs on the named models.
+    FineTuning,
+    /// Points deployments at the named models only.
+    Deployer,
+    /// Reads invocation logs and configuration (with MFA).
+    Auditor,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TemplateArgs {
+    /// The role the policy is for.
+    #[arg(value_enum)]
+    role: Role,
+    /// A model id the policy is scoped to (repeatable, at least one).
+    #[arg(long = "model", value_name = "MODEL_ID", required = true)]
+    models: Vec<String>,
+    /// Only through this listener (`aws:SourceVpce`).
+    #[arg(long, value_name = "NAME")]
+    listener: Option<String>,
+    /// The account id in resource ARNs (`*`: any).
+    #[arg(long, default_value = "*")]
+    account: String,
+    /// The region in resource ARNs.
+    #[arg(long, default_value = "local")]
+    region: String,
+    /// The partition in resource ARNs.
+    #[arg(long, default_value = "gatehouse")]
+    partition: String,
+}
+
+pub(crate) fn template(args: TemplateArgs) -> Result<ExitCode> {
+    let kind = match args.role {
+        Role::Invoker => Template::Invoker,
+        Role::Admin => Template::Admin,
+        Role::FineTuning => Template::FineTuning,
+        Role::Deployer => Template::Deployer,
+        Role::Auditor => Template::Auditor,
+    };
+    let doc = gen_::template(
+        kind,
+        &Scope {
+            models: args.models,
+            listener: args.listener,
+            partition: args.partition,
+            region: args.region,
+            account: args.account,
+        },
+    );
+    emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// The principal's ARN as the audit log records it.
+    #[arg(long, value_name = "ARN")]
+    principal: String,
+    /// How far back to look: `30d`, `12h`, `45m`.
+    #[arg(long, default_value = "30d")]
+    since: String,
+    /// Read records from this JSON-lines file (`gatehouse audit export`) instead of the store.
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub(crate) fn generate(args: GenerateArgs) -> Result<ExitCode> {
+    let Some(window) = gen_::parse_since(&args.since) else {
+        bail!(
+            "--since {}: expected a number and d, h, m or s (e.g. 30d)",
+            args.since
+        );
+    };
+    let since = chrono::Utc::now() - window;
+    let lines: Vec<(String, String)> = match &args.audit_log {
+        Some(file) => {
+            let f = std::fs::File::open(file)
+                .with_context(|| format!("{}: cannot read", file.display()))?;
+            std::io::BufReader::new(f)
+                .lines()
+                .enumerate()
+                .map(|(i, l)| {
+                    l.map(|l| (format!("{}: line {}", file.display(), i + 1), l))
+                        .with_context(|| format!("{}: cannot read", file.display()))
+                })
+                .collect::<Result<_>>()?
+        }
+        None => runtime()?.block_on(async {
+            let s = args.store.open().await?;
+            let mut out = Vec::new();
+            let mut after = 0;
+            loop {
+                let batch = s.audit_entries(after, 1000).await?;
+                let Some(last) = batch.last() else { break };
+                after = last.seq;
+                out.extend(
+                    batch
+                        .into_iter()
+                        .map(|e| (format!("audit record {}", e.seq), e.record)),
+                );
+            }
+            anyhow::Ok(out)
+        })?,
+    };
+    let mut records = Vec::with_capacity(lines.len());
+    for (place, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r: AuditRecord =
+            serde_json::from_str(&line).with_context(|| format!("{place}: not an audit record"))?;
+        records.push(r);
+    }
+    let g = gen_::from_audit(&records, &args.principal, since);
+    match &g.policy {
+        Some(doc) => {
+            emit(&(serde_json::to_string_pretty(doc)? + "\n"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!(
+                "gatehouse: {} made no allowed call in the last {}",
+                args.principal, args.since
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
