@@ -69,13 +69,15 @@ pub(crate) struct DecodeArgs {
     store: StoreArgs,
 }
 
-/// Opens an encoded authorization message (sealed under the master key, so only an
-/// operator with the data directory or the STS can read it) and prints its JSON.
+/// Opens an encoded authorization message (sealed with the session key ring kept in the
+/// store, so only an operator with the store or STS `DecodeAuthorizationMessage` can read
+/// it) and prints its JSON.
 pub(crate) fn run_decode(args: DecodeArgs) -> Result<ExitCode> {
     runtime()?.block_on(async move {
         let s = args.store.open().await?;
         let text = gatehouse_server::gateway::decode_authorization_message(&s, args.message.trim())
-            .context("not a message this Gatehouse encoded (or the master key changed)")?;
+            .await
+            .context("not a message this Gatehouse encoded (or its key ring was replaced)")?;
         let v: serde_json::Value = serde_json::from_str(&text)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         Ok(ExitCode::SUCCESS)

@@ -738,28 +738,44 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
     )))
 }
 
-/// The ` Encoded authorization failure message: ...` suffix of an AccessDenied: the
-/// decision's details (matched statements, what was missing, the request context) sealed
-/// so that only `sts:DecodeAuthorizationMessage` reveals them. Empty if sealing fails.
+/// The ` Encoded authorization failure message: ...` suffix of an AccessDenied; empty if
+/// sealing fails.
 pub fn encoded_denial(
     state: &AppState,
     req: &Request,
     decision: &gatehouse_policy::Decision,
 ) -> String {
+    match seal_denial(state, req, decision) {
+        Some(m) => format!(" Encoded authorization failure message: {m}"),
+        None => String::new(),
+    }
+}
+
+/// A denial's details (matched statements, what was missing, the request context) in the
+/// shape of AWS's decoded authorization messages, sealed with the session key ring so that
+/// only `sts:DecodeAuthorizationMessage` (or an operator with the store) reveals them.
+/// Control plane and gateway denials alike carry one.
+pub fn seal_denial(
+    state: &AppState,
+    req: &Request,
+    decision: &gatehouse_policy::Decision,
+) -> Option<String> {
     let conditions: Vec<serde_json::Value> = req
         .context
         .iter()
         .map(|(k, v)| {
-            let values = match v {
-                gatehouse_policy::ContextValue::One(s) => vec![s.clone()],
-                gatehouse_policy::ContextValue::Many(v) => v.clone(),
-            };
+            let values: Vec<serde_json::Value> = v
+                .as_slice()
+                .iter()
+                .map(|s| serde_json::json!({"value": s}))
+                .collect();
             serde_json::json!({"key": k, "values": {"items": values}})
         })
         .collect();
     let message = serde_json::json!({
         "allowed": false,
         "explicitDeny": decision.decision == DecisionKind::ExplicitDeny,
+        "decision": decision,
         "matchedStatements": {"items": decision
             .statements
             .iter()
@@ -773,10 +789,7 @@ pub fn encoded_denial(
             "conditions": {"items": conditions},
         },
     });
-    match gatehouse_auth::session::seal_message(&state.ring, message.to_string().as_bytes()) {
-        Ok(m) => format!(" Encoded authorization failure message: {m}"),
-        Err(_) => String::new(),
-    }
+    gatehouse_auth::session::seal_message(&state.ring, message.to_string().as_bytes()).ok()
 }
 
 /// The decision request for a call: the caller, the request's context (`aws:SourceIp`,

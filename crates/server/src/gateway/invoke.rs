@@ -8,7 +8,7 @@ use super::budget::budget_for;
 use super::control::ai_arn;
 use super::error::GatewayError;
 use super::proxy::{self, Metered, Usage};
-use super::{Facts, ListenerInfo, Route, decide, encode_authorization_message};
+use super::{Facts, ListenerInfo, Route, decide};
 use crate::AppState;
 use axum::Extension;
 use axum::body::{Body, Bytes};
@@ -135,7 +135,7 @@ impl Call {
     }
 
     fn denial(&self, d: &Decision, req: &Request) -> GatewayError {
-        let encoded = encode_authorization_message(&self.state.store, d, req);
+        let encoded = crate::seal_denial(&self.state, req, d).unwrap_or_default();
         GatewayError::denied(format!(
             "User: {} is not authorized to perform: {} on resource: {}. Encoded authorization failure message: {encoded}",
             req.principal, req.action, req.resource

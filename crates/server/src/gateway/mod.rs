@@ -238,54 +238,29 @@ pub(crate) fn decide(
     (decision, req)
 }
 
-/// The purpose an encoded authorization message is sealed for.
-const AUTHZ_MESSAGE: &str = "gatehouse-authorization-message";
-
-/// Seals the details of a denial (decision, deciding statement, context) so that only
-/// Gatehouse can open them: the caller gets a token, an administrator decodes it
-/// ([`decode_authorization_message`], STS `DecodeAuthorizationMessage`).
-pub(crate) fn encode_authorization_message(
-    store: &Store,
-    decision: &Decision,
-    req: &Request,
-) -> String {
-    let context: serde_json::Map<String, serde_json::Value> = req
-        .context
-        .iter()
-        .map(|(k, v)| {
-            let s = v.as_slice();
-            let v = if s.len() == 1 {
-                serde_json::Value::from(s[0].as_str())
-            } else {
-                serde_json::Value::from(s.to_vec())
-            };
-            (k.to_owned(), v)
-        })
-        .collect();
-    let doc = serde_json::json!({
-        "allowed": false,
-        "explicitDeny": decision.decision == DecisionKind::ExplicitDeny,
-        "decision": decision,
-        "context": {
-            "principal": req.principal,
-            "action": req.action,
-            "resource": req.resource,
-            "conditions": context,
-        }
-    });
-    store
-        .seal_value(AUTHZ_MESSAGE, &Secret::new(doc.to_string()))
-        .unwrap_or_else(|_| "unavailable".to_owned())
-}
-
-/// Opens an encoded authorization message into its JSON text.
-pub fn decode_authorization_message(
+/// Opens an encoded authorization message (from a control-plane or gateway denial) into
+/// its JSON text, with the session key ring kept in the store.
+pub async fn decode_authorization_message(
     store: &Store,
     encoded: &str,
-) -> Result<String, gatehouse_store::StoreError> {
-    store
-        .open_value(AUTHZ_MESSAGE, encoded)
-        .map(|s| s.expose_secret().to_owned())
+) -> Result<String, DecodeError> {
+    let ring = crate::session::load_or_create_ring(store)
+        .await
+        .map_err(|e| DecodeError::Ring(e.to_string()))?;
+    let plain = gatehouse_auth::session::open_message(&ring, encoded)
+        .map_err(|_| DecodeError::NotAMessage)?;
+    String::from_utf8(plain).map_err(|_| DecodeError::NotAMessage)
+}
+
+/// Why an authorization message could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The store's key ring could not be read.
+    #[error("cannot read the session key ring: {0}")]
+    Ring(String),
+    /// Not a message this Gatehouse sealed (or its key is gone).
+    #[error("not an authorization message this Gatehouse encoded")]
+    NotAMessage,
 }
 
 /// Creates or updates the deployments the config file lists (in the default account),

@@ -256,9 +256,14 @@ def test_denied_by_model_is_403_with_encoded_message_and_nothing_forwarded(gw):
     assert out.returncode == 0, out.stderr
     decoded = json.loads(out.stdout)
     assert decoded["allowed"] is False and decoded["decision"]["decision"] == "ImplicitDeny"
-    assert decoded["context"]["conditions"]["ai:ModelId"] == "gpt-4o-mini"
+    conditions = {c["key"]: c["values"]["items"][0]["value"] for c in decoded["context"]["conditions"]["items"]}
+    assert conditions["ai:ModelId"] == "gpt-4o-mini"
     assert decoded["context"]["action"] == "ai:InvokeModel"
     assert gw.server.cli("decode-authorization-message", encoded[:-4] + "AAAA").returncode == 2
+    # The token service decodes gateway denials too, for principals allowed to.
+    sts = gw.server.client("sts")
+    via_sts = json.loads(sts.decode_authorization_message(EncodedMessage=encoded)["DecodedMessage"])
+    assert via_sts["context"]["resource"] == model_arn("gpt-4o-mini")
     assert gw.audit(lambda r: r.get("model") == "gpt-4o-mini" and r["decision"] == "ImplicitDeny")
 
 
