@@ -41,6 +41,9 @@ pub(crate) enum AdminCommand {
     Guardrail(GuardrailCommand),
     /// Generate a new master key and re-seal every secret under it.
     RotateMasterKey(StoreArgs),
+    /// Add a new session-token signing key and sign new sessions with it; live sessions
+    /// keep working (older keys still verify) and every node picks it up within a second.
+    RotateSigningKey(StoreArgs),
     /// End every session of a role issued before now, on every node (an inline deny on
     /// `aws:TokenIssueTime`, as AWS's "revoke active sessions").
     RevokeSessions {
@@ -251,6 +254,13 @@ pub(crate) fn run_admin(cmd: AdminCommand) -> Result<ExitCode> {
                 println!("guardrail {name} removed from account {account}");
             }
             AdminCommand::RotateMasterKey(store) => rotate(&store).await?,
+            AdminCommand::RotateSigningKey(store) => {
+                let s = store.open().await?;
+                let kid = gatehouse_server::session::rotate_ring(&s)
+                    .await
+                    .context("rotate the session signing key")?;
+                println!("new sessions are signed with key {kid}; older keys still verify");
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -63,7 +63,9 @@ pub struct AppState {
     /// When this node last recorded each access key's use (see [`AppState::note_key_use`]).
     key_use: std::sync::Mutex<std::collections::HashMap<String, KeyUse>>,
     /// The session-token signing keys (shared by every node through the store).
-    pub ring: gatehouse_auth::session::SigningKeyRing,
+    /// Replaced when another node (or `gatehouse admin rotate-signing-key`) rotates it:
+    /// read it with [`AppState::ring`].
+    ring: std::sync::RwLock<Arc<gatehouse_auth::session::SigningKeyRing>>,
     /// Session policies compiled once per session.
     pub session_policies: session::SessionPolicyCache,
     /// OpenID Connect providers' keys, fetched and cached.
@@ -106,7 +108,7 @@ impl AppState {
             config,
             cache: PolicyCache::default(),
             key_use: std::sync::Mutex::new(std::collections::HashMap::new()),
-            ring,
+            ring: std::sync::RwLock::new(Arc::new(ring)),
             session_policies: session::SessionPolicyCache::default(),
             oidc: oidc::JwksCache::default(),
             gateway: gateway::Gateway::default(),
@@ -189,11 +191,38 @@ impl AppState {
         Ok(compiled)
     }
 
+    /// The session-token signing keys in force on this node.
+    pub fn ring(&self) -> Arc<gatehouse_auth::session::SigningKeyRing> {
+        match self.ring.read() {
+            Ok(r) => Arc::clone(&r),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Reads the signing keys again from the store (after a rotation on any node). Older
+    /// keys stay in the ring, so sessions they signed keep verifying.
+    async fn reload_ring(&self) {
+        match session::load_or_create_ring(&self.store).await {
+            Ok(r) => {
+                let r = Arc::new(r);
+                if r.active_kid() != self.ring().active_kid() {
+                    tracing::info!(kid = r.active_kid(), "session signing key rotated");
+                }
+                match self.ring.write() {
+                    Ok(mut g) => *g = r,
+                    Err(poisoned) => *poisoned.into_inner() = r,
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not reload the session signing keys"),
+        }
+    }
+
     /// Watches the store for changes made by any node and drops stale compiled policies.
     pub fn spawn_invalidation(self: &Arc<AppState>) {
         let state = Arc::clone(self);
         tokio::spawn(async move {
             let mut sub = state.store.subscribe().await.ok();
+            let mut last_generation: Option<i64> = None;
             loop {
                 match &mut sub {
                     Some(s) => {
@@ -209,6 +238,13 @@ impl AppState {
                 }
                 if let Ok(g) = state.store.policy_generation().await {
                     state.cache.invalidate(g);
+                    // Every write bumps the generation; a key rotation is one of them.
+                    if last_generation != Some(g) {
+                        if last_generation.is_some() {
+                            state.reload_ring().await;
+                        }
+                        last_generation = Some(g);
+                    }
                 }
             }
         });
@@ -509,7 +545,7 @@ async fn process(
             req.headers,
             req.body,
             fetched,
-            &state.ring,
+            &state.ring(),
         )?;
         if let Caller::User { access_key_id, .. } = &authenticated.caller {
             state
@@ -789,7 +825,7 @@ pub fn seal_denial(
             "conditions": {"items": conditions},
         },
     });
-    gatehouse_auth::session::seal_message(&state.ring, message.to_string().as_bytes()).ok()
+    gatehouse_auth::session::seal_message(&state.ring(), message.to_string().as_bytes()).ok()
 }
 
 /// The decision request for a call: the caller, the request's context (`aws:SourceIp`,

@@ -106,6 +106,18 @@ pub async fn load_or_create_ring(store: &Store) -> Result<SigningKeyRing, RingEr
     }
 }
 
+/// Adds a new signing key to the ring kept in the store and makes it the one new sessions
+/// are signed with; returns its kid. Older keys stay, so live sessions keep verifying. The
+/// write bumps the store's generation, and every node reloads the ring when it sees that
+/// (within a second).
+pub async fn rotate_ring(store: &Store) -> Result<String, RingError> {
+    let mut ring = load_or_create_ring(store).await?;
+    let kid = ring.rotate();
+    let text = gatehouse_store::Secret::new(encode_ring(&ring));
+    store.put_meta_secret(RING_META_KEY, &text).await?;
+    Ok(kid)
+}
+
 /// Session policies compiled once per session (keyed by the temporary access key id,
 /// which is unique and bound to the token by its MAC).
 #[derive(Debug, Default)]
@@ -274,7 +286,8 @@ pub async fn authenticate_bearer(
     state: &AppState,
     token: &str,
 ) -> Result<SessionPrincipal, ApiError> {
-    let verified = session::verify(&state.ring, token, chrono::Utc::now()).map_err(token_error)?;
+    let verified =
+        session::verify(&state.ring(), token, chrono::Utc::now()).map_err(token_error)?;
     session_principal(state, verified.claims).await
 }
 

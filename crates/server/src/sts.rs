@@ -225,7 +225,7 @@ fn issue(
     claims: &SessionClaims,
     secret: &gatehouse_auth::Secret,
 ) -> Result<String, ApiError> {
-    session::issue(&ctx.state.ring, claims, secret).map_err(|e| {
+    session::issue(&ctx.state.ring(), claims, secret).map_err(|e| {
         tracing::error!(error = %e, "session token could not be issued");
         ApiError::internal()
     })
@@ -650,7 +650,7 @@ async fn assume_role_with_web_identity(
 fn decode_authorization_message(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiError> {
     let encoded = p.required("EncodedMessage")?;
     crate::authorize(ctx, "sts:DecodeAuthorizationMessage", "*")?;
-    let plain = session::open_message(&ctx.state.ring, encoded).map_err(|_| {
+    let plain = session::open_message(&ctx.state.ring(), encoded).map_err(|_| {
         ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "InvalidAuthorizationMessageException",

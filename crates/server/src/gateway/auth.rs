@@ -115,7 +115,7 @@ pub async fn authenticate(
             .await
             .map_err(|_| GatewayError::internal())?;
         let (authenticated, _) =
-            crate::identity::verify(method, path, query, headers, body, fetched, &state.ring)
+            crate::identity::verify(method, path, query, headers, body, fetched, &state.ring())
                 .map_err(|e| GatewayError::unauthenticated(e.message))?;
         if let Some(claims) = authenticated.session {
             // Temporary credentials: the token travels beside the signature; keep it so

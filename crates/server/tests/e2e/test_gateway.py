@@ -168,7 +168,7 @@ class Gw:
         """Waits for an audit record (gateway records are written in batches)."""
         deadline = time.time() + timeout
         while True:
-            out = self.server.cli("audit", "tail", "-n", "500")
+            out = self.server.cli("audit", "tail", "-n", "500", "--format", "json")
             recs = [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
             hits = [r for r in recs if pred(r)]
             if hits or time.time() > deadline:
@@ -222,6 +222,52 @@ def test_allowed_call_injects_provider_key_and_never_forwards_caller_credentials
     assert rec[-1]["decision"] == "Allow" and rec[-1]["total_tokens"] == 13
     assert rec[-1]["action"] == "ai:InvokeModel" and "AllowInvoke" in rec[-1]["statement"]
     assert rec[-1]["latency_ms"] > 0
+
+
+def test_session_token_is_the_api_key_and_revocation_ends_it(gw):
+    """Roles, not keys: an application assumes a role and passes the STS session token
+    alone as its OpenAI API key; the role's policies and the session's tags decide, and
+    `admin revoke-sessions` ends the session."""
+    app = gw.user({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "*"}]},
+        name="session-app")
+    gw.iam.create_role(
+        RoleName="search-invoker",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:gatehouse:iam::{ACCOUNT}:root"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"]}]}))
+    gw.iam.put_role_policy(RoleName="search-invoker", PolicyName="p", PolicyDocument=json.dumps(
+        allow(model_arn("*"), condition={"StringEquals": {"aws:PrincipalTag/team": "search"}})))
+    sts = gw.server.client("sts", *app)
+    arn = f"arn:gatehouse:iam::{ACCOUNT}:role/search-invoker"
+    search = sts.assume_role(RoleArn=arn, RoleSessionName="svc",
+                             Tags=[{"Key": "team", "Value": "search"}])["Credentials"]
+    ads = sts.assume_role(RoleArn=arn, RoleSessionName="svc2",
+                          Tags=[{"Key": "team", "Value": "ads"}])["Credentials"]
+
+    def session(creds):
+        return openai.OpenAI(api_key=creds["SessionToken"], base_url=gw.base, max_retries=0, timeout=30)
+
+    r = chat(session(search), content="via a role session")
+    assert r.choices[0].message.content.startswith("echo: via a role session")
+    rec = gw.audit(lambda r: r["principal"].endswith(":assumed-role/search-invoker/svc"))
+    assert rec and rec[-1]["decision"] == "Allow"
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(session(ads))  # the session tag decides (ABAC)
+    with pytest.raises(openai.AuthenticationError):
+        chat(session(dict(search, SessionToken=search["SessionToken"][:-4] + "AAAA")))
+
+    time.sleep(1.1)  # aws:TokenIssueTime has millisecond precision; revoke strictly after
+    out = gw.server.cli("admin", "revoke-sessions", "--role", "search-invoker")
+    assert out.returncode == 0, out.stderr
+    deadline = time.time() + 3
+    while True:
+        try:
+            chat(session(search))
+        except openai.PermissionDeniedError:
+            break
+        assert time.time() < deadline, "a revoked session still invokes"
+        time.sleep(0.2)
 
 
 def test_completions_embeddings_and_upstream_model_rewrite(gw):

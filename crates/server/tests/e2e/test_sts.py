@@ -546,3 +546,30 @@ def test_aws_cli_assume_role_and_use_the_session(gatehouse, iam):
     who = aws("sts", "get-caller-identity", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
               token=creds["SessionToken"])
     assert who["Arn"] == f"arn:gatehouse:sts::{account}:assumed-role/cli-role/cli"
+
+
+def test_signing_key_rotation_keeps_live_sessions(gatehouse, iam):
+    """`gatehouse admin rotate-signing-key`: the running node signs new sessions with the new
+    key within a second, and sessions signed before the rotation keep working."""
+    alice = make_user(gatehouse, iam, "alice")
+    account = account_of(iam.get_user(UserName="alice")["User"]["Arn"])
+    role_arn = make_role(iam, "rotating", trust(f"arn:gatehouse:iam::{account}:user/alice"))
+    sts = gatehouse.client("sts", *alice)
+    before = sts.assume_role(RoleArn=role_arn, RoleSessionName="before")["Credentials"]
+    kid_before = before["SessionToken"].split(".")[1]
+
+    out = gatehouse.cli("admin", "rotate-signing-key")
+    assert out.returncode == 0, out.stderr
+    new_kid = out.stdout.split("signed with key ")[1].split(";")[0]
+    assert new_kid != kid_before
+
+    deadline = time.time() + 3
+    while True:
+        after = sts.assume_role(RoleArn=role_arn, RoleSessionName="after")["Credentials"]
+        if after["SessionToken"].split(".")[1] == new_kid or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert after["SessionToken"].split(".")[1] == new_kid
+    for creds in (before, after):
+        who = session_client(gatehouse, creds, "sts").get_caller_identity()
+        assert who["Arn"].endswith("assumed-role/rotating/" + ("before" if creds is before else "after"))
