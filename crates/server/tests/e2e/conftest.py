@@ -126,7 +126,7 @@ class Server:
             self._clients[key] = self._new_client(*key)
         return self._clients[key]
 
-    def _new_client(self, service, key_id, secret, token, validate):
+    def _new_client(self, service, key_id, secret, token, validate=True):
         return _SESSION.client(
             service,
             endpoint_url=self.endpoint,
