@@ -64,7 +64,7 @@ fn token(state: &AppState, team: &str, issued: chrono::DateTime<Utc>, ttl: Durat
     c.role_arn = Some(format!("arn:gatehouse:iam::{ACCOUNT}:role/app"));
     c.session_name = Some("s1".into());
     c.tags.insert("team".into(), team.into());
-    session::issue(&state.ring, &c, &secret).unwrap()
+    session::issue(&state.ring(), &c, &secret).unwrap()
 }
 
 const MODEL: &str = "arn:gatehouse:ai:local:111122223333:model/llama";
