@@ -109,7 +109,16 @@ pub(super) async fn delete_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
 
 pub(super) async fn get_access_key_last_used(ctx: &CallContext<'_>, p: &Params) -> Out {
     let key_id = p.required("AccessKeyId")?;
-    let key = ctx.state.store.get_access_key(key_id).await?;
+    let key = match ctx.state.store.get_access_key(key_id).await {
+        Ok(k) => k,
+        Err(e) => {
+            // Which keys exist is told only to a caller who may read any user's key use;
+            // anyone else is refused before learning it.
+            let any_user = super::iam_arn(ctx.account(), "user", "/", "*");
+            authorize(ctx, "iam:GetAccessKeyLastUsed", &any_user)?;
+            return Err(e.into());
+        }
+    };
     if key.account_id != ctx.account() {
         return Err(ApiError::access_denied(format!(
             "User: {} is not authorized to perform: iam:GetAccessKeyLastUsed on resource: access key {key_id}",

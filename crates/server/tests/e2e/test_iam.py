@@ -512,6 +512,10 @@ def test_access_keys(server, iam):
     iam.delete_access_key(UserName=user, AccessKeyId=k1["AccessKeyId"])
     fails("NoSuchEntity", 404, iam.delete_access_key, UserName=user, AccessKeyId=k1["AccessKeyId"])
     fails("NoSuchEntity", 404, iam.get_access_key_last_used, AccessKeyId=k1["AccessKeyId"])
+    # A caller without the permission learns nothing about which keys exist.
+    k2_client = server.client("iam", k2["AccessKeyId"], k2["SecretAccessKey"])
+    fails("AccessDenied", 403, k2_client.get_access_key_last_used, AccessKeyId=k1["AccessKeyId"])
+    fails("AccessDenied", 403, k2_client.get_access_key_last_used, AccessKeyId=k2["AccessKeyId"])
     with pytest.raises(ClientError) as e:
         sts.get_caller_identity()
     assert error_code(e) == ("InvalidClientTokenId", 403)
