@@ -339,6 +339,10 @@ impl Store {
                 "SELECT count(*) FROM group_members WHERE user_id = $1",
                 "group memberships",
             ),
+            (
+                "SELECT count(*) FROM mfa_devices WHERE user_id = $1",
+                "MFA devices",
+            ),
         ];
         for (sql, what) in checks {
             if count(&mut tx.conn, sql, id).await? > 0 {

@@ -51,12 +51,17 @@ def test_virtual_mfa_device_lifecycle(gatehouse, iam):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         iam.create_virtual_mfa_device(VirtualMFADeviceName="erin-phone")
     assert error_code(e) == "EntityAlreadyExists"
+    # As in AWS, a user with an MFA device cannot be deleted until the device is deactivated.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        iam.delete_user(UserName="erin")
+    assert error_code(e) == "DeleteConflict"
     iam.deactivate_mfa_device(UserName="erin", SerialNumber=serial)
     assert iam.list_mfa_devices(UserName="erin")["MFADevices"] == []
     iam.delete_virtual_mfa_device(SerialNumber=serial)
     with pytest.raises(botocore.exceptions.ClientError) as e:
         iam.delete_virtual_mfa_device(SerialNumber=serial)
     assert error_code(e) == "NoSuchEntity"
+    iam.delete_user(UserName="erin")
 
 
 def test_seeds_are_sealed_at_rest(gatehouse, iam):
