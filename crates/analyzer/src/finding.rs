@@ -299,6 +299,13 @@ pub const RULES: &[Rule] = &[
         fix: "Scope `iam:PassRole` to specific role ARNs and add an `iam:PassedToService` condition.",
     },
     Rule {
+        id: "GH-PE-006",
+        severity: Severity::Critical,
+        title: "Privilege escalation path through role assumption",
+        why: "The identity may `sts:AssumeRole` into a role whose trust policy admits it, and through up to three such assumptions reaches a role with full administrative access (critical) or an escalation capability of GH-PE-001..005 (high): its own policies understate what it can do.",
+        fix: "Narrow `sts:AssumeRole` in the identity's policies to the roles it needs, and name the expected callers (with conditions) in each trust policy on the path instead of the account root or `*`.",
+    },
+    Rule {
         id: "GH-TR-001",
         severity: Severity::High,
         title: "Role assumable from other accounts without conditions",

@@ -12,7 +12,9 @@
 //!   get GH-AI-003.
 //! - Authorization details (Cloudsplaining's two examples, full of planted privesc users and
 //!   roles): escalation findings for each, 2 × GH-TR-001 (an organization role and a
-//!   StackSets role trusted from the management account without conditions).
+//!   StackSets role trusted from the management account without conditions), 1 × GH-PE-006
+//!   (`AWS-QuickSetup-StackSet-Local-AdministrationRole` may assume the
+//!   `...-ExecutionRole`, whose trust admits it and which has full administrative access).
 //! - Azure: the invalid `Microsoft.Container Registries/registries/*` is GH-IN-002; 6 custom
 //!   roles grant write wildcards at `/` or subscription scope (GH-TR-004).
 //! - GCP: 3 × `roles/owner` and 3 × `roles/editor` (GH-OP-005), 1 × `roles/aiplatform.admin`.
@@ -113,6 +115,7 @@ fn authorization_details() {
             ("GH-PE-003", 11),
             ("GH-PE-004", 5),
             ("GH-PE-005", 27),
+            ("GH-PE-006", 1),
             ("GH-TR-001", 2),
         ],
     );

@@ -87,3 +87,44 @@ fn engine_honours_deny_and_conditions() {
     assert!(!rules.contains(&"GH-PE-005"), "{rules:?}");
     assert!(rules.contains(&"GH-OP-004"), "{rules:?}");
 }
+
+fn pe006_messages(doc: &str) -> Vec<String> {
+    scan_bytes("chain.json", doc.as_bytes())
+        .into_iter()
+        .filter(|f| f.rule == "GH-PE-006")
+        .map(|f| f.message)
+        .collect()
+}
+
+#[test]
+fn escalation_path_names_each_role_assumed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/GH-PE-006");
+    let fire = std::fs::read_to_string(dir.join("fire.json")).unwrap();
+    let got = pe006_messages(&fire);
+    // alice cannot assume admin directly (its trust names only ci-deployer): the path goes
+    // through ci-deployer, and ci-deployer's own one-hop path is reported too.
+    assert!(
+        got.iter()
+            .any(|m| m.ends_with("user/alice → role/ci-deployer → role/admin")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|m| m.starts_with("role ci-deployer")
+                && m.ends_with("role/ci-deployer → role/admin")),
+        "{got:?}"
+    );
+    assert_eq!(got.len(), 2, "{got:?}");
+
+    // Without sts:AssumeRole in alice's policies, the trust policy alone does not make an edge.
+    // (alice's statement comes first in the file.)
+    let without = fire.replacen(
+        "\"Action\": \"sts:AssumeRole\",",
+        "\"Action\": \"sts:GetCallerIdentity\",",
+        1,
+    );
+    assert_ne!(without, fire);
+    let got = pe006_messages(&without);
+    assert!(got.iter().all(|m| !m.contains("alice")), "{got:?}");
+    assert_eq!(got.len(), 1, "{got:?}");
+}

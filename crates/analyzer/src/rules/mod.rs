@@ -5,6 +5,7 @@
 mod azure;
 mod gcp;
 pub(crate) mod hygiene;
+mod paths;
 mod principal;
 mod statements;
 mod trust;

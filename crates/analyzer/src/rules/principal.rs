@@ -115,10 +115,31 @@ struct Subject {
     boundary: Option<usize>,
 }
 
+/// What an identity's own policies give it, for the role-assumption graph (GH-PE-006).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Power {
+    /// Nothing that escalates.
+    None,
+    /// Full administrative access (GH-OP-001's condition, decided by the engine).
+    Admin,
+    /// One of GH-PE-001..005.
+    Escalation(&'static str),
+}
+
 pub(crate) fn check(inv: &Inventory, compiled: &Compiled, out: &mut Vec<Finding>) {
-    for s in subjects(inv) {
-        subject(inv, compiled, &s, out);
+    let subjects = subjects(inv);
+    let mut nodes = Vec::new();
+    for (i, s) in subjects.iter().enumerate() {
+        let pr = prober(inv, compiled, s);
+        let power = pr.as_ref().map_or(Power::None, |pr| subject(pr, out));
+        // `subjects` lists `aws_principals` first, in order, so `i` indexes both.
+        if let Some(p) = inv.aws_principals.get(i)
+            && p.kind != PrincipalType::Group
+        {
+            nodes.push((i, pr, power));
+        }
     }
+    super::paths::check(inv, compiled, &nodes, out);
 }
 
 fn subjects(inv: &Inventory) -> Vec<Subject> {
@@ -162,11 +183,11 @@ fn subjects(inv: &Inventory) -> Vec<Subject> {
     v
 }
 
-struct Prober<'a> {
+pub(super) struct Prober<'a> {
     inv: &'a Inventory,
     subject: &'a Subject,
-    identity: PolicySet,
-    boundary: Option<PolicySet>,
+    pub(super) identity: PolicySet,
+    pub(super) boundary: Option<PolicySet>,
 }
 
 fn compile(
@@ -188,7 +209,7 @@ fn compile(
 }
 
 impl Prober<'_> {
-    fn decide(&self, action: &str, resource: &str) -> Option<Decision> {
+    pub(super) fn decide(&self, action: &str, resource: &str) -> Option<Decision> {
         let req = Request::new(self.subject.principal.as_str(), action, resource);
         let eval = Evaluation {
             boundary: self.boundary.as_ref(),
@@ -321,7 +342,7 @@ impl Prober<'_> {
         out.replace(['*', '?'], "x")
     }
 
-    fn location(&self, d: &Decision) -> Location {
+    pub(super) fn location(&self, d: &Decision) -> Location {
         let st = d
             .statements
             .iter()
@@ -356,22 +377,25 @@ fn family(action: &str) -> &str {
     action.split_once(':').map_or(action, |(s, _)| s)
 }
 
-fn subject(inv: &Inventory, compiled: &Compiled, s: &Subject, out: &mut Vec<Finding>) {
-    let Some(identity) = compile(inv, compiled, PolicyType::Identity, &s.policies) else {
-        return;
-    };
+/// The engine's view of one subject; `None` when it has no (compilable) identity policy.
+fn prober<'a>(inv: &'a Inventory, compiled: &Compiled, s: &'a Subject) -> Option<Prober<'a>> {
+    let identity = compile(inv, compiled, PolicyType::Identity, &s.policies)?;
     if identity.is_empty() {
-        return;
+        return None;
     }
     let boundary = s
         .boundary
         .and_then(|b| compile(inv, compiled, PolicyType::Boundary, &[b]));
-    let pr = Prober {
+    Some(Prober {
         inv,
         subject: s,
         identity,
         boundary,
-    };
+    })
+}
+
+fn subject(pr: &Prober, out: &mut Vec<Finding>) -> Power {
+    let s = pr.subject;
     // An administrator is reported once, by GH-OP-001/GH-OP-003 on the statement that grants it.
     if pr
         .decide(
@@ -380,8 +404,9 @@ fn subject(inv: &Inventory, compiled: &Compiled, s: &Subject, out: &mut Vec<Find
         )
         .is_some()
     {
-        return;
+        return Power::Admin;
     }
+    let before = out.len();
     let who = &s.label;
     let some = |list: &[&'static str]| -> Vec<(&'static str, Decision)> {
         list.iter()
@@ -531,4 +556,9 @@ fn subject(inv: &Inventory, compiled: &Compiled, s: &Subject, out: &mut Vec<Find
             ));
         }
     }
+    out.get(before..)
+        .unwrap_or_default()
+        .iter()
+        .find(|f| f.rule.starts_with("GH-PE-"))
+        .map_or(Power::None, |f| Power::Escalation(f.rule))
 }

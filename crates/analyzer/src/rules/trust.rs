@@ -190,7 +190,7 @@ fn oidc_issuer(id: &str) -> Option<String> {
     .then(|| id.to_owned())
 }
 
-fn allow_all() -> Option<PolicySet> {
+pub(super) fn allow_all() -> Option<PolicySet> {
     let doc = PolicyDocument::parse(
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
     )
