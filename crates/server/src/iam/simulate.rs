@@ -242,15 +242,36 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, p: &Par
     let store = &ctx.state.store;
     let account = ctx.account();
     let all = ListParams::first(1000);
+    // One page is a window over every entity, in the order users, groups, roles, policies;
+    // the marker is the position of the first entity of the next page.
+    let (marker, max_items) = p.paging()?;
+    let start: usize = match marker {
+        Some(m) => m
+            .strip_prefix("gaad-")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ApiError::validation("Invalid Marker."))?,
+        None => 0,
+    };
+    let end = start.saturating_add(max_items.map_or(100, |m| m as usize));
+    let mut position = 0usize;
+    let mut in_page = move || {
+        let here = position;
+        position += 1;
+        (start..end).contains(&here)
+    };
     let mut x = Xml::new();
 
     x.open("UserDetailList");
     let users = if wants("User") {
-        store.list_users(account, &all).await?.items
+        every_page(|lp| async move { store.list_users(account, &lp).await }).await?
     } else {
         Vec::new()
     };
+    let users_count = users.len();
     for u in users {
+        if !in_page() {
+            continue;
+        }
         let info = store
             .load_principal_policies(account, PrincipalRef::User(&u.name))
             .await?;
@@ -278,11 +299,15 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, p: &Par
 
     x.open("GroupDetailList");
     let groups = if wants("Group") {
-        store.list_groups(account, &all).await?.items
+        every_page(|lp| async move { store.list_groups(account, &lp).await }).await?
     } else {
         Vec::new()
     };
+    let groups_count = groups.len();
     for g in groups {
+        if !in_page() {
+            continue;
+        }
         let inline = store
             .list_inline_policies(account, PrincipalKind::Group, &g.name, &all)
             .await?
@@ -320,11 +345,15 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, p: &Par
 
     x.open("RoleDetailList");
     let roles = if wants("Role") {
-        store.list_roles(account, &all).await?.items
+        every_page(|lp| async move { store.list_roles(account, &lp).await }).await?
     } else {
         Vec::new()
     };
+    let roles_count = roles.len();
     for r in roles {
+        if !in_page() {
+            continue;
+        }
         let info = store
             .load_principal_policies(account, PrincipalRef::Role(&r.name))
             .await?;
@@ -353,11 +382,15 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, p: &Par
     x.open("Policies");
     // Every stored policy is customer-managed ("Local"); Gatehouse has no AWS-managed ones.
     let policies = if wants("LocalManagedPolicy") {
-        store.list_policies(account, &all).await?.items
+        every_page(|lp| async move { store.list_policies(account, &lp).await }).await?
     } else {
         Vec::new()
     };
+    let policies_count = policies.len();
     for pol in policies {
+        if !in_page() {
+            continue;
+        }
         let versions = store
             .list_policy_versions(account, &pol.arn, &all)
             .await?
@@ -388,8 +421,33 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, p: &Par
         });
     }
     x.close("Policies");
-    x.elem("IsTruncated", "false");
+    let total = users_count + groups_count + roles_count + policies_count;
+    if end < total {
+        x.elem("IsTruncated", "true")
+            .elem("Marker", &format!("gaad-{end}"));
+    } else {
+        x.elem("IsTruncated", "false");
+    }
     Ok(Some(x.finish()))
+}
+
+/// Every item of a store list, page after page.
+async fn every_page<T, F, Fut>(list: F) -> Result<Vec<T>, ApiError>
+where
+    F: Fn(ListParams) -> Fut,
+    Fut: std::future::Future<Output = gatehouse_store::Result<gatehouse_store::Page<T>>>,
+{
+    let mut lp = ListParams::first(1000);
+    let mut out = Vec::new();
+    loop {
+        let page = list(lp.clone()).await?;
+        let next = lp.next(&page);
+        out.extend(page.items);
+        match next {
+            Some(n) => lp = n,
+            None => return Ok(out),
+        }
+    }
 }
 
 /// The principal's own inline policies (not its groups').

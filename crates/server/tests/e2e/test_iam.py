@@ -660,7 +660,24 @@ def test_get_account_authorization_details(iam):
     iam.attach_group_policy(GroupName=group, PolicyArn=arn)
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)
     iam.attach_role_policy(RoleName=role, PolicyArn=arn)
-    d = iam.get_account_authorization_details()
+    # The whole account, page by page as boto3's paginator follows Marker.
+    d = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
+    pages = 0
+    for page in iam.get_paginator("get_account_authorization_details").paginate(
+            PaginationConfig={"PageSize": 2}):
+        pages += 1
+        assert sum(len(page[k]) for k in d) <= 2
+        for k in d:
+            d[k] += page[k]
+    entities = sum(len(v) for v in d.values())
+    assert entities >= 4 and pages == -(-entities // 2)
+    names = [x["UserName"] for x in d["UserDetailList"]]
+    assert len(names) == len(set(names)), "no entity is repeated across pages"
+    first = iam.get_account_authorization_details(MaxItems=1)
+    assert first["IsTruncated"] and first["Marker"]
+    with pytest.raises(ClientError) as e:
+        iam.get_account_authorization_details(Marker="not-a-marker")
+    assert error_code(e) == ("ValidationError", 400)
     u = next(x for x in d["UserDetailList"] if x["UserName"] == user)
     assert u["GroupList"] == [group]
     assert [p["PolicyName"] for p in u["UserPolicyList"]] == ["u-inline"]
