@@ -6,7 +6,10 @@ against one upstream. Reports latency percentiles at one connection (added laten
 through − direct) and the highest request rate with no errors over a few concurrency levels.
 
 Usage: python3 scripts/bench-gateway.py [--duration 8] [--litellm /path/to/venv/bin/litellm]
-Needs: a release build (cargo build --release -p gatehouse-cli), wrk, aiohttp, boto3.
+                                      [--upstream double|nginx]
+Needs: a release build (cargo build --release -p gatehouse-cli), wrk, aiohttp, boto3; for
+`--upstream nginx` Debian's nginx, which answers with a canned completion so that the
+upstream's own latency tail (a Python process's) does not hide the proxy's p99.
 """
 
 import argparse
@@ -74,20 +77,52 @@ def wrk(url, auth, conns, duration, tmp):
     return {"p50": ms("50%"), "p99": ms("99%"), "rps": rps, "requests": total, "errors": errors}
 
 
+CANNED = json.dumps({
+    "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "bench-model",
+    "choices": [{"index": 0, "finish_reason": "stop",
+                 "message": {"role": "assistant", "content": "echo: hello benchmark"}}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}})
+
+
+def start_nginx(port, tmp):
+    """nginx in the foreground answering every POST with CANNED (OpenAI's wire shape)."""
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""daemon off; worker_processes 1; pid {tmp}/nginx.pid; error_log {tmp}/nginx.err;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fcgi;
+  uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ default_type application/json; return 200 '{CANNED}'; }}
+  }}
+}}
+""")
+    return subprocess.Popen(["nginx", "-c", conf, "-p", tmp], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--levels", default="1,8,32,64")
     ap.add_argument("--litellm", default=shutil.which("litellm"))
     ap.add_argument("--gatehouse", default=os.path.join(REPO, "target", "release", "gatehouse"))
+    ap.add_argument("--upstream", choices=["double", "nginx"], default="double")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="gh-bench-")
     procs = []
     try:
         up = free_port()
-        procs.append(subprocess.Popen([sys.executable, DOUBLE, str(up)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
-        wait_port(up, procs[-1], "upstream double")
+        if args.upstream == "nginx":
+            procs.append(start_nginx(up, tmp))
+            wait_port(up, procs[-1], "nginx")
+        else:
+            procs.append(subprocess.Popen([sys.executable, DOUBLE, str(up)], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+            wait_port(up, procs[-1], "upstream double")
         gh = free_port()
         cfg = os.path.join(tmp, "gatehouse.toml")
         with open(cfg, "w") as f:
