@@ -21,6 +21,28 @@ pub(crate) enum Tok<'a> {
 /// allocate for ordinary patterns.
 pub(crate) type TokBuf<'a> = smallvec::SmallVec<[Tok<'a>; 16]>;
 
+/// Whether `text` matches `pattern`, where `*` is any run of characters and `?` exactly one
+/// (case-sensitive, no ARN segments): the engine's own matcher, for callers outside the
+/// policy language (such as budget patterns on principal ARNs). Allocates nothing for
+/// patterns of up to 16 pieces.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let mut toks = TokBuf::new();
+    let mut literal_from = 0;
+    for (i, c) in pattern.char_indices() {
+        if c == '*' || c == '?' {
+            if literal_from < i {
+                toks.push(Tok::Lit(&pattern[literal_from..i]));
+            }
+            toks.push(if c == '*' { Tok::Star } else { Tok::One });
+            literal_from = i + 1;
+        }
+    }
+    if literal_from < pattern.len() {
+        toks.push(Tok::Lit(&pattern[literal_from..]));
+    }
+    glob_match(&toks, text)
+}
+
 /// Anything that can be viewed as a [`Tok`]; lets one matcher serve owned and borrowed tokens.
 pub(crate) trait AsTok {
     fn as_tok(&self) -> Tok<'_>;
@@ -166,6 +188,18 @@ pub(crate) fn has_wildcard(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wildcard_match_is_the_engine_matcher() {
+        assert!(wildcard_match(
+            "arn:gatehouse:iam::*:user/bud*",
+            "arn:gatehouse:iam::1:user/budgeted"
+        ));
+        assert!(wildcard_match("a?c", "aéc"));
+        assert!(!wildcard_match("a?c", "abbc"));
+        assert!(!wildcard_match("user/Bob", "user/bob"));
+        assert!(wildcard_match("*", ""));
+    }
 
     fn m(p: &str, s: &str) -> bool {
         Glob::new(p).matches(s)

@@ -175,45 +175,32 @@ impl Store {
             (false, false) => {
                 return Err(StoreError::no_such(EntityKind::Deployment, &d.model_id));
             }
-            (true, false) => {
-                tx.conn
-                    .exec(
-                        "INSERT INTO ai_deployments (account_id, model_id, provider, base_url, \
-                         upstream_model, key_sealed, log_invocations, created_ms, updated_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-                        args![
-                            account,
-                            d.model_id.as_str(),
-                            d.provider.as_str(),
-                            d.base_url.as_str(),
-                            d.upstream_model.clone(),
-                            sealed,
-                            i64::from(d.log_invocations),
-                            now
-                        ],
-                    )
-                    .await?;
-            }
-            (false, true) => {
-                tx.conn
-                    .exec(
-                        "UPDATE ai_deployments SET provider = $3, base_url = $4, upstream_model = $5, \
-                         key_sealed = COALESCE($6, key_sealed), log_invocations = $7, updated_ms = $8 \
-                         WHERE account_id = $1 AND model_id = $2",
-                        args![
-                            account,
-                            d.model_id.as_str(),
-                            d.provider.as_str(),
-                            d.base_url.as_str(),
-                            d.upstream_model.clone(),
-                            sealed,
-                            i64::from(d.log_invocations),
-                            now
-                        ],
-                    )
-                    .await?;
-            }
+            (true, false) | (false, true) => {}
         }
+        let sql = if create {
+            "INSERT INTO ai_deployments (account_id, model_id, provider, base_url, \
+             upstream_model, key_sealed, log_invocations, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+        } else {
+            "UPDATE ai_deployments SET provider = $3, base_url = $4, upstream_model = $5, \
+             key_sealed = COALESCE($6, key_sealed), log_invocations = $7, updated_ms = $8 \
+             WHERE account_id = $1 AND model_id = $2"
+        };
+        tx.conn
+            .exec(
+                sql,
+                args![
+                    account,
+                    d.model_id.as_str(),
+                    d.provider.as_str(),
+                    d.base_url.as_str(),
+                    d.upstream_model.clone(),
+                    sealed,
+                    i64::from(d.log_invocations),
+                    now
+                ],
+            )
+            .await?;
         self.commit(tx).await?;
         self.get_deployment(account, &d.model_id).await
     }

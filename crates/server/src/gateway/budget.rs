@@ -52,34 +52,11 @@ pub struct Budgets {
     counters: Mutex<HashMap<String, Counters>>,
 }
 
-/// `*` (any run) and `?` (one character) matching, as in policy ARNs.
-fn pattern_matches(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
 /// The first budget whose pattern matches the principal.
 pub fn budget_for<'a>(budgets: &'a [BudgetConfig], principal: &str) -> Option<&'a BudgetConfig> {
     budgets
         .iter()
-        .find(|b| pattern_matches(&b.principal, principal))
+        .find(|b| gatehouse_policy::wildcard_match(&b.principal, principal))
 }
 
 impl Budgets {
