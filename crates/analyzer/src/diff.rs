@@ -13,15 +13,27 @@
 //! to that: a request is reported as newly allowed exactly when the engine denies it under
 //! the old version and allows it under the new one.
 //!
+//! Resource-based policies and role trust policies (every statement names a `Principal` or
+//! `NotPrincipal`) add one dimension: the principal. Each `Principal` entry of either version
+//! is placed by two probes of the engine (a policy naming only it: does a principal match at
+//! all — its own ARN, its role, its account, `*`? a `NotPrincipal` naming only it: is the
+//! principal exempt, i.e. named directly?), and conditions on the keys the engine derives
+//! from the principal (`aws:PrincipalAccount`, `aws:PrincipalArn`, `aws:username`) are read
+//! from the principal rather than varied freely, so every answer is about a request that can
+//! happen. "Allowed" for such a policy is what it grants on its own
+//! ([`PolicySet::allows`]): the question Access Analyzer's `CheckNoNewAccess` asks of a
+//! trust or resource policy.
+//!
 //! Limits, reported rather than hidden: policy variables in resources are matched as the
 //! fixed probing principal would resolve them, and when the condition values multiply
 //! beyond [`MAX_CONTEXTS`] combinations only the first ones are explored (`complete` is
 //! then false).
 
 use crate::actions::{AwsActions, glob_match};
-use gatehouse_policy::model::Statement;
+use gatehouse_policy::model::{Principal, PrincipalKind, Statement};
 use gatehouse_policy::{
-    Catalog, ContextValue, Evaluation, NamedPolicy, PolicyDocument, PolicySet, PolicyType, Request,
+    Arn, Catalog, ContextValue, Evaluation, NamedPolicy, PolicyDocument, PolicySet, PolicyType,
+    Request,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -46,6 +58,114 @@ pub enum DiffError {
         #[source]
         source: gatehouse_policy::CompileError,
     },
+    /// A document mixes statements with and without `Principal`, or the documents are not
+    /// all of one kind (identity-based, or resource-based/trust).
+    #[error("{policy}: {path}: {message}")]
+    Kind {
+        /// The policy's name (the file, on the command line).
+        policy: String,
+        /// JSON path of the statement at fault.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Why a document is neither clearly identity-based nor clearly resource-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct KindError {
+    /// JSON path of the statement at fault.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn principal_path(st: &Statement, index: usize) -> String {
+    match &st.principal {
+        Some(p) if p.negated => format!("$.Statement[{index}].NotPrincipal"),
+        Some(_) => format!("$.Statement[{index}].Principal"),
+        None => format!("$.Statement[{index}]"),
+    }
+}
+
+/// The kind of a policy document: resource-based (every statement names a `Principal` or
+/// `NotPrincipal`: a resource policy or a role's trust policy), identity-based (none does),
+/// or `None` for a document without statements. AWS refuses both mixtures (a principal in
+/// an identity policy, a resource policy statement naming no one), and so does the diff:
+/// guessing would compare the wrong question.
+pub fn policy_kind(doc: &PolicyDocument) -> Result<Option<PolicyType>, KindError> {
+    let Some(first) = doc.statements.first() else {
+        return Ok(None);
+    };
+    let resource = first.principal.is_some();
+    for (i, st) in doc.statements.iter().enumerate().skip(1) {
+        if st.principal.is_some() != resource {
+            let message = if resource {
+                "this statement names no Principal, but $.Statement[0] does: in a resource-based \
+                 or trust policy every statement must name its principals"
+            } else {
+                "this statement names a principal, but $.Statement[0] does not: an identity-based \
+                 policy cannot name principals, and a resource-based one must in every statement"
+            };
+            return Err(KindError {
+                path: principal_path(st, i),
+                message: message.into(),
+            });
+        }
+    }
+    Ok(Some(if resource {
+        PolicyType::Resource
+    } else {
+        PolicyType::Identity
+    }))
+}
+
+fn kind_name(kind: PolicyType) -> &'static str {
+    match kind {
+        PolicyType::Resource => "a resource-based or trust policy",
+        _ => "an identity-based policy",
+    }
+}
+
+/// The one kind every document has (identity-based when none has a statement).
+fn common_kind(old: &[NamedPolicy], new: &[NamedPolicy]) -> Result<PolicyType, DiffError> {
+    let mut seen: Option<(PolicyType, &str)> = None;
+    for p in old.iter().chain(new) {
+        let kind = policy_kind(&p.document).map_err(|e| DiffError::Kind {
+            policy: p.name.clone(),
+            path: e.path,
+            message: e.message,
+        })?;
+        match (kind, seen) {
+            (None, _) => {}
+            (Some(k), None) => seen = Some((k, &p.name)),
+            (Some(k), Some((first, first_name))) if k != first => {
+                let path = p
+                    .document
+                    .statements
+                    .first()
+                    .map_or_else(|| "$".to_owned(), |st| principal_path(st, 0));
+                let why = if k == PolicyType::Resource {
+                    "it names a Principal"
+                } else {
+                    "it names no Principal"
+                };
+                return Err(DiffError::Kind {
+                    policy: p.name.clone(),
+                    path,
+                    message: format!(
+                        "this is {} ({why}) but {first_name} is {}: policy diff compares two \
+                         versions of one kind of policy",
+                        kind_name(k),
+                        kind_name(first)
+                    ),
+                });
+            }
+            (Some(_), Some(_)) => {}
+        }
+    }
+    Ok(seen.map_or(PolicyType::Identity, |(k, _)| k))
 }
 
 /// One condition entry (operator, key, values) as it appears in either version.
@@ -150,6 +270,35 @@ impl fmt::Display for ResourceCell {
     }
 }
 
+/// A set of principals (resource-based and trust policies): those that match every
+/// `Principal` entry in `matching` and none in `excluding`, as the engine matches them (an
+/// account id or `arn:...:root` matches every principal of the account; a role matches its
+/// sessions; `*` and `AWS:*` match everyone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrincipalCell {
+    /// Entries of either version that match, as `*` or `TYPE:ID` (`AWS:123456789012`,
+    /// `Federated:token.actions.githubusercontent.com`, `Service:...`, `CanonicalUser:...`).
+    pub matching: Vec<String>,
+    /// Entries they do not match (named when the match is through a wildcard, or none).
+    pub excluding: Vec<String>,
+    /// One such principal.
+    pub example: String,
+}
+
+impl fmt::Display for PrincipalCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.matching.is_empty() {
+            f.write_str("any principal")?;
+        } else {
+            write!(f, "principal {}", self.matching.join(" and "))?;
+        }
+        if !self.excluding.is_empty() {
+            write!(f, " except {}", self.excluding.join(", "))?;
+        }
+        write!(f, " (such as {})", self.example)
+    }
+}
+
 /// One difference: these actions on these resources under these conditions.
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
@@ -158,6 +307,10 @@ pub struct Change {
     /// Actions outside the catalog (including ones a service adds later), described by the
     /// patterns they match.
     pub other_actions: Vec<String>,
+    /// The principals (resource-based and trust policies only; empty for identity policies,
+    /// whose principal is whoever holds them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub principals: Vec<PrincipalCell>,
     /// The resources.
     pub resource: ResourceCell,
     /// When: any of these conjunctions (an empty conjunction: always).
@@ -168,6 +321,8 @@ pub struct Change {
     action_sigs: Vec<Vec<bool>>,
     #[serde(skip)]
     resource_sig: Vec<bool>,
+    #[serde(skip)]
+    principal_sigs: Vec<Vec<bool>>,
 }
 
 impl Change {
@@ -179,6 +334,15 @@ impl Change {
         }
         parts.extend(self.other_actions.iter().cloned());
         parts.join(", ")
+    }
+
+    /// The principals as one line (empty for identity policies).
+    pub fn principals_label(&self) -> String {
+        self.principals
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// The condition as one line.
@@ -206,6 +370,9 @@ pub struct PolicyDiff {
     pub newly_allowed: Vec<Change>,
     /// Allowed by the old version, not by the new.
     pub no_longer_allowed: Vec<Change>,
+    /// The kind of policies compared (`identity` or `resource`, which includes trust
+    /// policies).
+    pub kind: PolicyType,
     /// False when the condition space was too large to explore whole.
     pub complete: bool,
     /// Requests decided (twice each: old and new).
@@ -241,13 +408,15 @@ impl PolicyDiff {
             ("no longer allows", &self.no_longer_allowed),
         ] {
             for c in list {
-                let _ = writeln!(
-                    out,
-                    "{label} {} on {} when {}",
-                    c.actions_label(),
-                    c.resource,
-                    c.when_label()
-                );
+                let _ = write!(out, "{label} {}", c.actions_label());
+                if !c.principals.is_empty() {
+                    let _ = write!(out, " for {}", c.principals_label());
+                }
+                // A trust policy usually names no resource: the role it is attached to.
+                if !self.space.resource_patterns.is_empty() || c.principals.is_empty() {
+                    let _ = write!(out, " on {}", c.resource);
+                }
+                let _ = writeln!(out, " when {}", c.when_label());
             }
         }
         if !self.complete {
@@ -260,28 +429,30 @@ impl PolicyDiff {
     }
 }
 
-/// Compares two versions of an identity-based policy (each one or more documents).
+/// Compares two versions of a policy (each one or more documents), all identity-based or
+/// all resource-based (resource policies and role trust policies: the principal becomes a
+/// dimension of the answer). Mixed kinds are [`DiffError::Kind`].
 pub fn diff(old: &[NamedPolicy], new: &[NamedPolicy]) -> Result<PolicyDiff, DiffError> {
-    let old_set = PolicySet::new(PolicyType::Identity, old.iter().cloned()).map_err(|source| {
-        DiffError::Compile {
+    let kind = common_kind(old, new)?;
+    let old_set =
+        PolicySet::new(kind, old.iter().cloned()).map_err(|source| DiffError::Compile {
             which: "old",
             source,
-        }
-    })?;
-    let new_set = PolicySet::new(PolicyType::Identity, new.iter().cloned()).map_err(|source| {
-        DiffError::Compile {
+        })?;
+    let new_set =
+        PolicySet::new(kind, new.iter().cloned()).map_err(|source| DiffError::Compile {
             which: "new",
             source,
-        }
-    })?;
+        })?;
     let statements: Vec<&Statement> = old
         .iter()
         .chain(new)
         .flat_map(|p| &p.document.statements)
         .collect();
-    Ok(diff_evaluations(
-        &Evaluation::identity(&old_set),
-        &Evaluation::identity(&new_set),
+    Ok(diff_with(
+        kind,
+        |r| old_set.allows(r),
+        |r| new_set.allows(r),
         &statements,
     ))
 }
@@ -294,22 +465,45 @@ pub fn diff_evaluations(
     new_eval: &Evaluation<'_>,
     statements: &[&Statement],
 ) -> PolicyDiff {
-    let space = Space::build(statements);
-    // (class, resource cell) -> context cells where the answer changed.
-    let mut added: BTreeMap<(usize, usize), BTreeSet<usize>> = BTreeMap::new();
-    let mut removed: BTreeMap<(usize, usize), BTreeSet<usize>> = BTreeMap::new();
+    diff_with(
+        PolicyType::Identity,
+        |r| old_eval.decide(r).is_allow(),
+        |r| new_eval.decide(r).is_allow(),
+        statements,
+    )
+}
+
+/// (action class, resource cell, principal cell) -> that principal's context cells.
+type Cells = BTreeMap<(usize, usize, usize), BTreeSet<usize>>;
+
+fn diff_with(
+    kind: PolicyType,
+    old_allows: impl Fn(&Request) -> bool,
+    new_allows: impl Fn(&Request) -> bool,
+    statements: &[&Statement],
+) -> PolicyDiff {
+    let space = Space::build(statements, kind == PolicyType::Resource);
+    let mut added = Cells::new();
+    let mut removed = Cells::new();
     let mut probes = 0;
     for (ai, class) in space.classes.iter().enumerate() {
         for (ri, rcell) in space.resources.iter().enumerate() {
-            for (ci, ctx) in space.contexts.iter().enumerate() {
-                let req = space.request(&class.representative, &rcell.witness, &ctx.context);
-                probes += 1;
-                let was = old_eval.decide(&req).is_allow();
-                let is = new_eval.decide(&req).is_allow();
-                if is && !was {
-                    added.entry((ai, ri)).or_default().insert(ci);
-                } else if was && !is {
-                    removed.entry((ai, ri)).or_default().insert(ci);
+            for (pi, pcell) in space.principals.iter().enumerate() {
+                for (ci, ctx) in space.contexts[pi].iter().enumerate() {
+                    let req = space.request(
+                        &pcell.witness,
+                        &class.representative,
+                        &rcell.witness,
+                        &ctx.context,
+                    );
+                    probes += 1;
+                    let was = old_allows(&req);
+                    let is = new_allows(&req);
+                    if is && !was {
+                        added.entry((ai, ri, pi)).or_default().insert(ci);
+                    } else if was && !is {
+                        removed.entry((ai, ri, pi)).or_default().insert(ci);
+                    }
                 }
             }
         }
@@ -317,6 +511,7 @@ pub fn diff_evaluations(
     PolicyDiff {
         newly_allowed: space.changes(&added),
         no_longer_allowed: space.changes(&removed),
+        kind,
         complete: space.complete,
         probes,
         space,
@@ -346,6 +541,26 @@ struct ResourceCellInner {
 }
 
 #[derive(Debug, Clone, Default)]
+struct PrincipalCellInner {
+    sig: Vec<bool>,
+    witness: String,
+}
+
+/// One entry of a `Principal` element in either version, with the two probes that place a
+/// principal against it: a `Principal` naming only this entry (does it match at all?) and a
+/// `NotPrincipal` naming only it (is it exempt, i.e. named directly rather than through its
+/// account or role?). Together they give everything a statement's principal match reads.
+#[derive(Debug, Clone)]
+struct PrincipalEntry {
+    label: String,
+    wildcard: bool,
+    /// An account (`123456789012` or `arn:...:root`).
+    account: bool,
+    named: PolicySet,
+    exempt: PolicySet,
+}
+
+#[derive(Debug, Clone, Default)]
 struct ContextCell {
     vector: Vec<bool>,
     context: Vec<(String, ContextValue)>,
@@ -362,14 +577,158 @@ struct Space {
     resource_probes: Vec<PolicySet>,
     atoms: Vec<Atom>,
     atom_probes: Vec<PolicySet>,
+    /// Resource-based policies: principals are a dimension. Identity policies: one
+    /// principal, [`PROBE_PRINCIPAL`].
+    principal_dimension: bool,
+    principal_entries: Vec<PrincipalEntry>,
     classes: Vec<ActionClass>,
     resources: Vec<ResourceCellInner>,
-    contexts: Vec<ContextCell>,
+    principals: Vec<PrincipalCellInner>,
+    /// Per context key, the candidate values that draw every boundary.
+    keys: Vec<(String, Vec<Candidate>)>,
+    /// Per principal cell: derived keys (`aws:PrincipalAccount`, `aws:PrincipalArn`, ...)
+    /// differ by principal, so the context cells are drawn for each.
+    contexts: Vec<Vec<ContextCell>>,
     complete: bool,
 }
 
 /// The action every probe of a resource pattern or condition uses.
 const PROBE_ACTION: &str = "zzprobe:Probe";
+
+/// A resource policy whose one statement names `principal` (or exempts it, with
+/// `NotPrincipal`) for every action and resource.
+fn principal_probe(principal: &serde_json::Value, negated: bool) -> PolicySet {
+    let key = if negated { "NotPrincipal" } else { "Principal" };
+    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", key: principal, "Action": "*", "Resource": "*"}]});
+    gatehouse_policy::parse_value(&doc)
+        .document
+        .and_then(|d| PolicySet::new(PolicyType::Resource, [NamedPolicy::new("probe", d)]).ok())
+        .unwrap_or_else(|| PolicySet::empty(PolicyType::Resource))
+}
+
+fn principal_entries(statements: &[&Statement]) -> Vec<PrincipalEntry> {
+    let mut entries: BTreeMap<String, (bool, bool, serde_json::Value)> = BTreeMap::new();
+    for st in statements {
+        match st.principal.as_ref().map(|p| &p.principal) {
+            None => {}
+            Some(Principal::Any) => {
+                entries.insert("*".into(), (true, false, serde_json::json!("*")));
+            }
+            Some(Principal::Typed(list)) => {
+                for (kind, ids) in list {
+                    for id in ids {
+                        let account = *kind == PrincipalKind::Aws
+                            && (id.bytes().all(|b| b.is_ascii_digit())
+                                || Arn::parse(id).is_some_and(|a| a.resource == "root"));
+                        entries.insert(
+                            format!("{}:{id}", kind.as_str()),
+                            (id == "*", account, serde_json::json!({ kind.as_str(): id })),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    entries
+        .into_iter()
+        .map(|(label, (wildcard, account, value))| PrincipalEntry {
+            label,
+            wildcard,
+            account,
+            named: principal_probe(&value, false),
+            exempt: principal_probe(&value, true),
+        })
+        .collect()
+}
+
+/// Principals on both sides of every boundary the entries draw: each named principal, and
+/// for every account named anywhere (entries, `aws:PrincipalArn`/`aws:PrincipalAccount`
+/// conditions, plus a stranger account) its root, a user, a role session, and the users,
+/// roles and role sessions of every name mentioned; then a service and an identity provider
+/// nobody names.
+///
+/// In a stable order, most telling first: the first witness of a cell is its example.
+fn principal_witnesses(statements: &[&Statement], atoms: &[Atom]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut aws_ids: Vec<String> = Vec::new();
+    let mut users: BTreeSet<String> = BTreeSet::from(["Zz".to_owned()]);
+    let mut roles: BTreeSet<String> = BTreeSet::from(["Zz".to_owned()]);
+    for st in statements {
+        let Some(Principal::Typed(list)) = st.principal.as_ref().map(|p| &p.principal) else {
+            continue;
+        };
+        for (kind, ids) in list {
+            if *kind == PrincipalKind::Aws {
+                aws_ids.extend(ids.iter().cloned());
+            } else {
+                out.extend(
+                    ids.iter()
+                        .filter(|id| *id != "*")
+                        .map(|id| instantiate(id, "Zz")),
+                );
+            }
+        }
+    }
+    // Conditions on the keys the engine derives from the principal draw boundaries among
+    // principals too.
+    for a in atoms {
+        if a.key.eq_ignore_ascii_case("aws:PrincipalArn")
+            || a.key.eq_ignore_ascii_case("aws:PrincipalAccount")
+        {
+            aws_ids.extend(a.values.iter().cloned());
+        } else if a.key.eq_ignore_ascii_case("aws:username") {
+            users.extend(a.values.iter().map(|v| instantiate(v, "Zz")));
+        }
+    }
+    let is_account = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
+    let mut accounts: BTreeSet<String> = BTreeSet::new();
+    let mut partitions: BTreeSet<String> = BTreeSet::from(["aws".to_owned()]);
+    for id in aws_ids.iter().filter(|id| *id != "*") {
+        if is_account(id) {
+            accounts.insert(id.clone());
+            continue;
+        }
+        let named = instantiate(id, "Zz");
+        let Some(arn) = Arn::parse(&named) else {
+            continue;
+        };
+        partitions.insert(arn.partition.to_owned());
+        // A wildcard account is any account: the others stand for it.
+        let account = instantiate(id.split(':').nth(4).unwrap_or(""), "0");
+        if is_account(&account) {
+            accounts.insert(account);
+        }
+        let last = |r: &str| r.rsplit('/').next().unwrap_or(r).to_owned();
+        if let Some(role) = arn.resource.strip_prefix("role/") {
+            roles.insert(last(role));
+        } else if let Some(user) = arn.resource.strip_prefix("user/") {
+            users.insert(last(user));
+        } else if let Some(session) = arn.resource.strip_prefix("assumed-role/")
+            && let Some((role, _)) = session.split_once('/')
+        {
+            roles.insert(role.to_owned());
+        }
+        if is_account(arn.account) {
+            out.push(named);
+        }
+    }
+    accounts.insert("999999999999".into());
+    for a in &accounts {
+        for p in &partitions {
+            out.extend(users.iter().map(|u| format!("arn:{p}:iam::{a}:user/{u}")));
+            for r in &roles {
+                out.push(format!("arn:{p}:sts::{a}:assumed-role/{r}/Zz"));
+                out.push(format!("arn:{p}:iam::{a}:role/{r}"));
+            }
+            out.push(format!("arn:{p}:iam::{a}:root"));
+        }
+    }
+    out.extend(["zz.service.example", "zz.idp.example"].map(str::to_owned));
+    let mut seen = BTreeSet::new();
+    out.retain(|w| seen.insert(w.clone()));
+    out
+}
 
 fn probe_policy(resource: &str, condition: Option<&Atom>) -> Option<PolicySet> {
     let mut st = serde_json::json!({"Effect": "Allow", "Action": "*", "Resource": resource});
@@ -387,7 +746,7 @@ fn instantiate(pattern: &str, fill: &str) -> String {
 }
 
 impl Space {
-    fn build(statements: &[&Statement]) -> Space {
+    fn build(statements: &[&Statement], principal_dimension: bool) -> Space {
         let mut action_patterns = BTreeMap::new();
         let mut resource_patterns = BTreeSet::new();
         let mut atoms = BTreeSet::new();
@@ -416,6 +775,7 @@ impl Space {
             resource_patterns: resource_patterns.into_iter().collect(),
             atoms: atoms.into_iter().collect(),
             complete: true,
+            principal_dimension,
             ..Space::default()
         };
         space.resource_probes = space
@@ -434,8 +794,52 @@ impl Space {
             .collect();
         space.build_actions();
         space.build_resources();
+        space.build_principals(statements);
         space.build_contexts();
         space
+    }
+
+    /// How a principal stands against every entry (matched? exempt?), then the truth of
+    /// every condition with only the keys derived from the principal.
+    fn principal_sig(&self, principal: &str) -> Vec<bool> {
+        let req = Request::new(principal, PROBE_ACTION, "*");
+        let mut sig: Vec<bool> = self
+            .principal_entries
+            .iter()
+            .flat_map(|e| [e.named.allows(&req), e.exempt.allows(&req)])
+            .collect();
+        sig.extend(self.atom_vector(principal, &[]));
+        sig
+    }
+
+    fn build_principals(&mut self, statements: &[&Statement]) {
+        if !self.principal_dimension {
+            self.principals = vec![PrincipalCellInner {
+                sig: Vec::new(),
+                witness: PROBE_PRINCIPAL.into(),
+            }];
+            return;
+        }
+        self.principal_entries = principal_entries(statements);
+        let mut seen = BTreeSet::new();
+        self.principals = principal_witnesses(statements, &self.atoms)
+            .into_iter()
+            .filter_map(|w| {
+                let sig = self.principal_sig(&w);
+                seen.insert(sig.clone())
+                    .then_some(PrincipalCellInner { sig, witness: w })
+            })
+            .collect();
+    }
+
+    /// The principal a request is placed by: its own, or for identity policies the probe's
+    /// (an identity policy's principal is whoever holds it).
+    fn placing_principal<'r>(&self, request: &'r Request) -> &'r str {
+        if self.principal_dimension {
+            &request.principal
+        } else {
+            PROBE_PRINCIPAL
+        }
     }
 
     fn action_sig(&self, action: &str) -> Vec<bool> {
@@ -505,7 +909,7 @@ impl Space {
     }
 
     fn resource_sig(&self, resource: &str, context: &[(String, ContextValue)]) -> Vec<bool> {
-        let req = self.request(PROBE_ACTION, resource, context);
+        let req = self.request(PROBE_PRINCIPAL, PROBE_ACTION, resource, context);
         self.resource_probes
             .iter()
             .map(|set| Evaluation::identity(set).decide(&req).is_allow())
@@ -531,8 +935,8 @@ impl Space {
         self.resources = cells;
     }
 
-    fn atom_vector(&self, context: &[(String, ContextValue)]) -> Vec<bool> {
-        let req = self.request(PROBE_ACTION, "*", context);
+    fn atom_vector(&self, principal: &str, context: &[(String, ContextValue)]) -> Vec<bool> {
+        let req = self.request(principal, PROBE_ACTION, "*", context);
         self.atom_probes
             .iter()
             .map(|set| Evaluation::identity(set).decide(&req).is_allow())
@@ -554,7 +958,11 @@ impl Space {
             .into_values()
             .map(|(k, set)| {
                 let mut all: Vec<Candidate> = vec![Candidate::Absent];
-                all.extend(set.into_iter().filter(|c| *c != Candidate::Absent));
+                // Where principals vary, the keys derived from them are theirs, not free:
+                // a request's `aws:PrincipalAccount` is its principal's account.
+                if !(self.principal_dimension && is_derived(&k)) {
+                    all.extend(set.into_iter().filter(|c| *c != Candidate::Absent));
+                }
                 let mine: Vec<usize> = (0..self.atoms.len())
                     .filter(|i| self.atoms[*i].key.eq_ignore_ascii_case(&k))
                     .collect();
@@ -562,7 +970,7 @@ impl Space {
                 let kept = all
                     .into_iter()
                     .filter(|c| {
-                        let v = self.atom_vector(&c.entry(&k));
+                        let v = self.atom_vector(PROBE_PRINCIPAL, &c.entry(&k));
                         seen.insert(mine.iter().map(|i| v[*i]).collect::<Vec<bool>>())
                     })
                     .collect();
@@ -576,17 +984,28 @@ impl Space {
         if total > MAX_CONTEXTS {
             self.complete = false;
         }
+        self.keys = keys;
+        self.contexts = self
+            .principals
+            .iter()
+            .map(|p| self.context_cells(&p.witness, total.min(MAX_CONTEXTS)))
+            .collect();
+    }
+
+    /// The first `count` combinations of candidate values, one per distinct truth vector
+    /// of the atoms for this principal.
+    fn context_cells(&self, principal: &str, count: usize) -> Vec<ContextCell> {
         let mut seen = BTreeSet::new();
         let mut cells = Vec::new();
-        for n in 0..total.min(MAX_CONTEXTS) {
+        for n in 0..count {
             let mut rest = n;
             let mut ctx = Vec::new();
-            for (k, cands) in &keys {
+            for (k, cands) in &self.keys {
                 let c = &cands[rest % cands.len()];
                 rest /= cands.len();
                 ctx.extend(c.entry(k));
             }
-            let vector = self.atom_vector(&ctx);
+            let vector = self.atom_vector(principal, &ctx);
             if seen.insert(vector.clone()) {
                 cells.push(ContextCell {
                     vector,
@@ -594,27 +1013,38 @@ impl Space {
                 });
             }
         }
-        self.contexts = cells;
+        cells
     }
 
-    fn request(&self, action: &str, resource: &str, context: &[(String, ContextValue)]) -> Request {
-        let mut r = Request::new(PROBE_PRINCIPAL, action, resource);
+    fn request(
+        &self,
+        principal: &str,
+        action: &str,
+        resource: &str,
+        context: &[(String, ContextValue)],
+    ) -> Request {
+        let mut r = Request::new(principal, action, resource);
         for (k, v) in context {
             r.context.insert(k.clone(), v.clone());
         }
         r
     }
 
-    /// Groups (action class, resource cell) → context cells into described changes.
-    fn changes(&self, cells: &BTreeMap<(usize, usize), BTreeSet<usize>>) -> Vec<Change> {
-        // Merge action classes that change identically.
-        let mut grouped: BTreeMap<(usize, Vec<Cube>), Vec<usize>> = BTreeMap::new();
-        for ((ai, ri), on) in cells {
-            let cubes = self.cover(on);
-            grouped.entry((*ri, cubes)).or_default().push(*ai);
+    /// Groups (action class, resource cell, principal cell) → context cells into described
+    /// changes.
+    fn changes(&self, cells: &Cells) -> Vec<Change> {
+        // Merge action classes that change identically, then principal cells that do.
+        let mut by_actions: BTreeMap<(usize, usize, Vec<Cube>), Vec<usize>> = BTreeMap::new();
+        for ((ai, ri, pi), on) in cells {
+            let cubes = self.cover(*pi, on);
+            by_actions.entry((*ri, *pi, cubes)).or_default().push(*ai);
+        }
+        let mut grouped: BTreeMap<(usize, Vec<usize>, Vec<Cube>), Vec<usize>> = BTreeMap::new();
+        for ((ri, pi, cubes), classes) in by_actions {
+            grouped.entry((ri, classes, cubes)).or_default().push(pi);
         }
         let mut out = Vec::new();
-        for ((ri, cubes), classes) in grouped {
+        for ((ri, classes, cubes), pcells) in grouped {
             let rcell = &self.resources[ri];
             let mut actions = Vec::new();
             let mut other = Vec::new();
@@ -629,18 +1059,34 @@ impl Space {
             }
             actions.sort_by_key(|a| a.to_ascii_lowercase());
             let first_ctx = cells
-                .get(&(classes[0], ri))
+                .get(&(classes[0], ri, pcells[0]))
                 .and_then(|s| s.iter().next())
-                .map(|ci| self.contexts[*ci].context.clone())
+                .map(|ci| self.contexts[pcells[0]][*ci].context.clone())
                 .unwrap_or_default();
             let example = self.request(
+                &self.principals[pcells[0]].witness,
                 &self.classes[classes[0]].representative,
                 &rcell.witness,
                 &first_ctx,
             );
+            let mut principals: Vec<PrincipalCell> = Vec::new();
+            if self.principal_dimension {
+                // Cells told apart only by how they match (an account's root itself, or
+                // one of its users) read the same: name them once, with the first example.
+                for pi in &pcells {
+                    let d = self.describe_principal(&self.principals[*pi]);
+                    if !principals
+                        .iter()
+                        .any(|p| p.matching == d.matching && p.excluding == d.excluding)
+                    {
+                        principals.push(d);
+                    }
+                }
+            }
             out.push(Change {
                 actions,
                 other_actions: other,
+                principals,
                 resource: self.describe_resource(rcell),
                 when: cubes
                     .iter()
@@ -656,6 +1102,10 @@ impl Space {
                 example,
                 action_sigs: sigs,
                 resource_sig: rcell.sig.clone(),
+                principal_sigs: pcells
+                    .iter()
+                    .map(|pi| self.principals[*pi].sig.clone())
+                    .collect(),
             });
         }
         out
@@ -664,15 +1114,16 @@ impl Space {
     /// A small set of cubes (conjunctions of atom literals) covering exactly the context
     /// cells in `on` among the explored ones: each cell's full literal set, widened one
     /// literal at a time while no explored cell outside `on` falls inside.
-    fn cover(&self, on: &BTreeSet<usize>) -> Vec<Cube> {
-        let off: Vec<&Vec<bool>> = (0..self.contexts.len())
+    fn cover(&self, pi: usize, on: &BTreeSet<usize>) -> Vec<Cube> {
+        let contexts = &self.contexts[pi];
+        let off: Vec<&Vec<bool>> = (0..contexts.len())
             .filter(|i| !on.contains(i))
-            .map(|i| &self.contexts[i].vector)
+            .map(|i| &contexts[i].vector)
             .collect();
         let inside = |cube: &[(usize, bool)], v: &[bool]| cube.iter().all(|(i, h)| v[*i] == *h);
         let mut cubes: BTreeSet<Vec<(usize, bool)>> = BTreeSet::new();
         for ci in on {
-            let v = &self.contexts[*ci].vector;
+            let v = &contexts[*ci].vector;
             if cubes.iter().any(|c| inside(c, v)) {
                 continue;
             }
@@ -710,6 +1161,35 @@ impl Space {
                 "actions outside the catalog matching {}",
                 matched.join(" and ")
             )
+        }
+    }
+
+    fn describe_principal(&self, cell: &PrincipalCellInner) -> PrincipalCell {
+        let named = |want: bool| {
+            self.principal_entries
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| cell.sig.get(2 * i) == Some(&want))
+                .map(|(_, e)| e)
+        };
+        let mut matching: Vec<&PrincipalEntry> = named(true).collect();
+        let through_wildcard = matching.is_empty() || matching.iter().any(|e| e.wildcard);
+        // `*` says nothing next to a narrower entry, nor an account next to one of its
+        // users or roles.
+        if matching.iter().any(|e| !e.wildcard) {
+            matching.retain(|e| !e.wildcard);
+        }
+        if matching.iter().any(|e| !e.account) {
+            matching.retain(|e| !e.account);
+        }
+        PrincipalCell {
+            matching: matching.iter().map(|e| e.label.clone()).collect(),
+            excluding: if through_wildcard {
+                named(false).map(|e| e.label.clone()).collect()
+            } else {
+                Vec::new()
+            },
+            example: cell.witness.clone(),
         }
     }
 
@@ -754,9 +1234,16 @@ impl Space {
             .map(|(k, v)| (k.to_owned(), v.clone()))
             .collect();
         let rsig = self.resource_sig(&request.resource, &ctx);
-        let vector = self.atom_vector(&ctx);
+        let principal = self.placing_principal(request);
+        let psig = if self.principal_dimension {
+            self.principal_sig(principal)
+        } else {
+            Vec::new()
+        };
+        let vector = self.atom_vector(principal, &ctx);
         changes.iter().any(|c| {
             c.resource_sig == rsig
+                && c.principal_sigs.contains(&psig)
                 && c.action_sigs.contains(&sig)
                 && c.when.iter().any(|cube| {
                     cube.iter().all(|l| {
@@ -768,6 +1255,13 @@ impl Space {
                 })
         })
     }
+}
+
+/// Keys the engine derives from the principal when the context lacks them.
+const DERIVED_KEYS: [&str; 3] = ["aws:PrincipalArn", "aws:PrincipalAccount", "aws:username"];
+
+fn is_derived(key: &str) -> bool {
+    DERIVED_KEYS.iter().any(|d| d.eq_ignore_ascii_case(key))
 }
 
 /// A conjunction of (atom index, must hold) literals.

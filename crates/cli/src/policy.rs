@@ -34,9 +34,10 @@ pub(crate) enum PolicyCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
-    /// The current identity-based policy.
+    /// The current policy: identity-based, or resource-based / a role's trust policy (every
+    /// statement names a Principal; the answer then says for which principals).
     old: PathBuf,
-    /// The proposed policy.
+    /// The proposed policy, of the same kind.
     new: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
@@ -354,6 +355,7 @@ fn diff(args: DiffArgs) -> Result<ExitCode> {
             "{}",
             serde_json::to_string_pretty(&json!({
                 "grants_new_access": d.grants_new_access(),
+                "kind": d.kind,
                 "newly_allowed": d.newly_allowed,
                 "no_longer_allowed": d.no_longer_allowed,
                 "complete": d.complete,

@@ -77,3 +77,93 @@ fn bad_input_exits_2_with_the_place() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent/old.json"), "{err}");
 }
+
+#[test]
+fn opening_a_trust_policy_to_everyone_names_the_principal_and_exits_1() {
+    let (code, out, err) = gatehouse(&[
+        "policy",
+        "diff",
+        &data("trust-account.json"),
+        &data("trust-everyone.json"),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(
+        out,
+        "newly allows sts:AssumeRole for principal AWS:* except \
+         AWS:arn:aws:iam::111122223333:root (such as arn:aws:iam::999999999999:user/Zz) when always\n"
+    );
+
+    let (code, out, _) = gatehouse(&[
+        "policy",
+        "diff",
+        &data("trust-account.json"),
+        &data("trust-everyone.json"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["grants_new_access"], true);
+    assert_eq!(v["kind"], "resource");
+    let change = &v["newly_allowed"][0];
+    assert_eq!(change["actions"][0], "sts:AssumeRole");
+    assert_eq!(change["principals"][0]["matching"][0], "AWS:*");
+    assert_eq!(
+        change["principals"][0]["excluding"][0],
+        "AWS:arn:aws:iam::111122223333:root"
+    );
+    // The example is a request the new trust policy allows and the old one did not.
+    let example = &change["example"];
+    assert_eq!(example["action"], "sts:AssumeRole");
+    assert!(
+        !example["principal"]
+            .as_str()
+            .unwrap()
+            .contains("111122223333"),
+        "{example}"
+    );
+}
+
+#[test]
+fn narrowing_a_trust_policy_reports_removed_access_and_exits_0() {
+    let (code, out, err) = gatehouse(&[
+        "policy",
+        "diff",
+        &data("trust-account.json"),
+        &data("trust-deployer.json"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("newly allows"), "{out}");
+    assert!(
+        out.contains(
+            "no longer allows sts:AssumeRole for principal AWS:arn:aws:iam::111122223333:root"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "no longer allows sts:AssumeRole for principal AWS:arn:aws:iam::111122223333:role/deployer"
+        ) && out.contains("when sts:ExternalId does not match release-7 (or is absent)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn identity_and_trust_policies_are_not_compared_exit_2() {
+    let (code, out, err) = gatehouse(&[
+        "policy",
+        "diff",
+        &data("old.json"),
+        &data("trust-everyone.json"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains(&format!(
+            "{}: $.Statement[0].Principal: this is a resource-based or trust policy",
+            data("trust-everyone.json")
+        )),
+        "{err}"
+    );
+    assert!(err.contains("is an identity-based policy"), "{err}");
+}

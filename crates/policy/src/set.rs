@@ -11,7 +11,7 @@ use crate::condition::CompiledCondition;
 use crate::model::{Effect, PolicyDocument, Principal, PrincipalKind, Statement};
 use crate::operator::Operator;
 use crate::pattern::{Glob, has_wildcard};
-use crate::request::Prepared;
+use crate::request::{Prepared, Request};
 use crate::template;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -558,6 +558,23 @@ impl PolicySet {
         self.policies
     }
 
+    /// Whether this set, on its own, allows the request: some `Allow` statement matches and
+    /// no `Deny` does. For a resource-based policy (or a role's trust policy) an `Allow`
+    /// counts however its `Principal` matched the caller — its own ARN, its role, its account
+    /// (`123456789012` or `arn:...:root`), or `*` — and `NotPrincipal` exempts only what it
+    /// names directly, exactly as [`crate::Evaluation`] reads it. This is the question "what
+    /// does this one policy grant" (the analyzer's `policy diff`), not a full decision:
+    /// whether an account-level grant also needs the account's identity policies is
+    /// [`crate::Evaluation::decide`]'s business.
+    pub fn allows(&self, request: &Request) -> bool {
+        let req = Prepared::new(request);
+        self.first_match(&req, Effect::Deny, Scan::Indexed)
+            .is_none()
+            && self
+                .first_match(&req, Effect::Allow, Scan::Indexed)
+                .is_some()
+    }
+
     fn index(&self, effect: Effect) -> &ActionIndex {
         match effect {
             Effect::Allow => &self.allow,
@@ -697,6 +714,116 @@ impl PolicySet {
                 && f(st, pm)
             {
                 return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::Evaluation;
+
+    fn resource_set(statements: &str) -> PolicySet {
+        let doc = PolicyDocument::parse(&format!(
+            r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#
+        ))
+        .unwrap();
+        PolicySet::new(PolicyType::Resource, [NamedPolicy::new("r", doc)]).unwrap()
+    }
+
+    const ROLE: &str = "arn:aws:iam::111122223333:role/deployer";
+
+    fn assume(principal: &str) -> Request {
+        Request::new(principal, "sts:AssumeRole", ROLE)
+    }
+
+    #[test]
+    fn allows_counts_every_way_a_principal_matches() {
+        let by_account = resource_set(
+            r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}"#,
+        );
+        // The account root stands for the account: any principal in it (a user, a session).
+        assert!(by_account.allows(&assume("arn:aws:iam::444455556666:user/alice")));
+        assert!(by_account.allows(&assume("arn:aws:sts::444455556666:assumed-role/ci/run-1")));
+        assert!(by_account.allows(&assume("arn:aws:iam::444455556666:root")));
+        assert!(!by_account.allows(&assume("arn:aws:iam::999999999999:user/alice")));
+        let by_role = resource_set(
+            r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:role/ci"},"Action":"sts:AssumeRole"}"#,
+        );
+        assert!(by_role.allows(&assume("arn:aws:sts::444455556666:assumed-role/ci/run-1")));
+        assert!(!by_role.allows(&assume("arn:aws:iam::444455556666:user/alice")));
+        let federated = resource_set(
+            r#"{"Effect":"Allow","Principal":{"Federated":"token.actions.githubusercontent.com"},"Action":"sts:AssumeRoleWithWebIdentity"}"#,
+        );
+        let web = |p: &str| Request::new(p, "sts:AssumeRoleWithWebIdentity", ROLE);
+        assert!(federated.allows(&web("token.actions.githubusercontent.com")));
+        assert!(!federated.allows(&web("accounts.google.com")));
+        // A statement without Principal in a resource policy names no one.
+        let nobody = resource_set(r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#);
+        assert!(!nobody.allows(&assume("arn:aws:iam::111122223333:user/alice")));
+    }
+
+    #[test]
+    fn allows_honours_deny_and_not_principal() {
+        let set = resource_set(
+            r#"{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"},
+               {"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"*"}"#,
+        );
+        // NotPrincipal naming the account root exempts the root itself, not the account's
+        // users (AWS's NotPrincipal documentation).
+        assert!(set.allows(&assume("arn:aws:iam::444455556666:root")));
+        assert!(!set.allows(&assume("arn:aws:iam::444455556666:user/alice")));
+        assert!(!set.allows(&assume("arn:aws:iam::999999999999:root")));
+    }
+
+    #[test]
+    fn allows_agrees_with_a_cross_account_decision() {
+        // Across accounts a request needs the resource policy and the caller's identity
+        // policy: with an identity policy that allows everything, the decision is exactly
+        // what the resource policy allows on its own.
+        let set = resource_set(
+            r#"{"Effect":"Allow","Principal":{"AWS":["111122223333","arn:aws:iam::444455556666:role/ci"]},"Action":"sts:AssumeRole"},
+               {"Effect":"Allow","Principal":{"Service":"ai.gatehouse.internal"},"Action":"ai:*","Resource":"*"},
+               {"Effect":"Deny","Principal":{"AWS":"*"},"Action":"sts:AssumeRole","Condition":{"Bool":{"aws:SecureTransport":"false"}}}"#,
+        );
+        let everything = PolicySet::new(
+            PolicyType::Identity,
+            [NamedPolicy::new(
+                "all",
+                PolicyDocument::parse(
+                    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+                )
+                .unwrap(),
+            )],
+        )
+        .unwrap();
+        let eval = Evaluation {
+            resource: Some(&set),
+            ..Evaluation::identity(&everything)
+        };
+        for principal in [
+            "arn:aws:iam::111122223333:user/alice",
+            "arn:aws:iam::111122223333:root",
+            "arn:aws:sts::444455556666:assumed-role/ci/s",
+            "arn:aws:iam::444455556666:user/bob",
+            "ai.gatehouse.internal",
+            "arn:aws:iam::999999999999:root",
+        ] {
+            for action in ["sts:AssumeRole", "ai:InvokeModel"] {
+                for secure in [None, Some("true"), Some("false")] {
+                    let mut r = Request::new(principal, action, ROLE);
+                    r.resource_account = Some("000000000000".into());
+                    if let Some(s) = secure {
+                        r = r.with("aws:SecureTransport", s);
+                    }
+                    assert_eq!(
+                        set.allows(&r),
+                        eval.decide(&r).is_allow(),
+                        "{principal} {action} {secure:?}"
+                    );
+                }
             }
         }
     }
