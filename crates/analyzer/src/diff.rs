@@ -29,11 +29,11 @@
 //! beyond [`MAX_CONTEXTS`] combinations only the first ones are explored (`complete` is
 //! then false).
 
-use crate::actions::{AwsActions, glob_match};
+use crate::actions::AwsActions;
 use gatehouse_policy::model::{Principal, PrincipalKind, Statement};
 use gatehouse_policy::{
     Arn, Catalog, ContextValue, Evaluation, NamedPolicy, PolicyDocument, PolicySet, PolicyType,
-    Request,
+    Request, WildcardPattern,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -571,8 +571,10 @@ struct ContextCell {
 struct Space {
     /// As first written (for messages).
     action_patterns: Vec<String>,
-    /// Lower case, for matching.
+    /// Lower case.
     action_patterns_lc: Vec<String>,
+    /// Compiled, for matching (ASCII case folded, as the engine compares actions).
+    action_globs: Vec<WildcardPattern>,
     resource_patterns: Vec<String>,
     resource_probes: Vec<PolicySet>,
     atoms: Vec<Atom>,
@@ -770,6 +772,10 @@ impl Space {
             }
         }
         let mut space = Space {
+            action_globs: action_patterns
+                .keys()
+                .map(|p| WildcardPattern::new(p))
+                .collect(),
             action_patterns_lc: action_patterns.keys().cloned().collect(),
             action_patterns: action_patterns.into_values().collect(),
             resource_patterns: resource_patterns.into_iter().collect(),
@@ -843,9 +849,9 @@ impl Space {
     }
 
     fn action_sig(&self, action: &str) -> Vec<bool> {
-        self.action_patterns_lc
+        self.action_globs
             .iter()
-            .map(|p| glob_match(p, action))
+            .map(|g| g.matches_ignore_ascii_case(action))
             .collect()
     }
 
@@ -853,7 +859,7 @@ impl Space {
         let aws = AwsActions::get();
         let gh = Catalog::builtin();
         let mut catalog: BTreeMap<String, String> = BTreeMap::new();
-        for p in &self.action_patterns_lc {
+        for (p, glob) in self.action_patterns_lc.iter().zip(&self.action_globs) {
             for a in aws.expand(p) {
                 catalog
                     .entry(a.name.to_ascii_lowercase())
@@ -862,7 +868,7 @@ impl Space {
             for (prefix, svc) in &gh.services {
                 for name in svc.actions.keys() {
                     let full = format!("{prefix}:{name}");
-                    if glob_match(p, &full) {
+                    if glob.matches_ignore_ascii_case(&full) {
                         catalog.entry(full.to_ascii_lowercase()).or_insert(full);
                     }
                 }
@@ -1173,7 +1179,6 @@ impl Space {
                 .map(|(_, e)| e)
         };
         let mut matching: Vec<&PrincipalEntry> = named(true).collect();
-        let through_wildcard = matching.is_empty() || matching.iter().any(|e| e.wildcard);
         // `*` says nothing next to a narrower entry, nor an account next to one of its
         // users or roles.
         if matching.iter().any(|e| !e.wildcard) {
@@ -1182,6 +1187,8 @@ impl Space {
         if matching.iter().any(|e| !e.account) {
             matching.retain(|e| !e.account);
         }
+        // What a cell is not needs saying only when what it is says "everyone".
+        let through_wildcard = matching.iter().all(|e| e.wildcard);
         PrincipalCell {
             matching: matching.iter().map(|e| e.label.clone()).collect(),
             excluding: if through_wildcard {

@@ -45,7 +45,7 @@ pub use decision::{Decision, DecisionKind, Evaluation, Explanation, Missing, Nea
 pub use diagnostic::{Diagnostic, Severity};
 pub use model::{Effect, PolicyDocument, Statement, Version};
 pub use parse::{Parsed, parse_policy, parse_policy_bytes, parse_value};
-pub use pattern::wildcard_match;
+pub use pattern::{WildcardPattern, wildcard_match, wildcard_match_ignore_ascii_case};
 pub use request::{Arn, Context, ContextValue, Request};
 pub use set::{CompileError, NamedPolicy, PolicySet, PolicyType, StatementRef};
 pub use validate::{validate, validate_bytes};

@@ -26,6 +26,53 @@ pub(crate) type TokBuf<'a> = smallvec::SmallVec<[Tok<'a>; 16]>;
 /// policy language (such as budget patterns on principal ARNs). Allocates nothing for
 /// patterns of up to 16 pieces.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    glob_match(&borrowed_tokens(pattern), text)
+}
+
+/// As [`wildcard_match`], but ASCII letters match whatever their case (`?` and `*` as there;
+/// other characters exactly): how AWS compares action names, for callers that match action
+/// patterns outside a compiled policy (the analyzer's catalog expansion). Allocates nothing
+/// for patterns of up to 16 pieces.
+pub fn wildcard_match_ignore_ascii_case(pattern: &str, text: &str) -> bool {
+    glob_match_with::<true, _>(&borrowed_tokens(pattern), text)
+}
+
+/// A `*`/`?` pattern compiled once for many matches, with the engine's matcher: for callers
+/// that test one pattern against many names (the analyzer expanding an action pattern over
+/// a catalog of thousands of actions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WildcardPattern(Glob);
+
+impl WildcardPattern {
+    /// Compiles a pattern: `*` is any run of characters, `?` exactly one.
+    pub fn new(pattern: &str) -> WildcardPattern {
+        WildcardPattern(Glob::new(pattern))
+    }
+
+    /// As [`wildcard_match`].
+    pub fn matches(&self, text: &str) -> bool {
+        self.0.matches(text)
+    }
+
+    /// As [`wildcard_match_ignore_ascii_case`].
+    pub fn matches_ignore_ascii_case(&self, text: &str) -> bool {
+        let t = text.as_bytes();
+        match &self.0 {
+            Glob::Any => true,
+            Glob::Exact(e) => t.eq_ignore_ascii_case(e.as_bytes()),
+            Glob::Prefix(p) => starts_with_lit::<true>(text, p),
+            Glob::Suffix(p) => t
+                .len()
+                .checked_sub(p.len())
+                .and_then(|at| t.get(at..))
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(p.as_bytes())),
+            Glob::General(toks) => glob_match_with::<true, _>(toks, text),
+        }
+    }
+}
+
+/// A pattern's tokens, borrowing its literal runs.
+fn borrowed_tokens(pattern: &str) -> TokBuf<'_> {
     let mut toks = TokBuf::new();
     let mut literal_from = 0;
     for (i, c) in pattern.char_indices() {
@@ -40,7 +87,7 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     if literal_from < pattern.len() {
         toks.push(Tok::Lit(&pattern[literal_from..]));
     }
-    glob_match(&toks, text)
+    toks
 }
 
 /// Anything that can be viewed as a [`Tok`]; lets one matcher serve owned and borrowed tokens.
@@ -96,6 +143,25 @@ pub(crate) fn tokenize(text: &str, out: &mut Vec<OwnedTok>) {
 /// Matches `s` against a token sequence. Linear-time in the common cases, with the classic
 /// single-backtrack-point algorithm for `*` (correct because a later `*` subsumes earlier ones).
 pub(crate) fn glob_match<T: AsTok>(toks: &[T], s: &str) -> bool {
+    glob_match_with::<false, T>(toks, s)
+}
+
+/// `s` starts with `lit`, ASCII case folded when `FOLD`. A byte-wise fold of valid UTF-8
+/// against valid UTF-8 ends on a character boundary, so `s[lit.len()..]` stays valid.
+#[inline(always)]
+fn starts_with_lit<const FOLD: bool>(s: &str, lit: &str) -> bool {
+    if FOLD {
+        s.as_bytes()
+            .get(..lit.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(lit.as_bytes()))
+    } else {
+        s.starts_with(lit)
+    }
+}
+
+/// The matcher; `FOLD` is a constant so that the engine's case-sensitive instance is compiled
+/// exactly as before, without a branch on it.
+fn glob_match_with<const FOLD: bool, T: AsTok>(toks: &[T], s: &str) -> bool {
     let (mut ti, mut si) = (0usize, 0usize);
     // (token index just after the last `*`, input position that `*` currently absorbs up to)
     let mut backtrack: Option<(usize, usize)> = None;
@@ -115,7 +181,7 @@ pub(crate) fn glob_match<T: AsTok>(toks: &[T], s: &str) -> bool {
                     }
                 }
                 Tok::Lit(l) => {
-                    if s[si..].starts_with(l) {
+                    if starts_with_lit::<FOLD>(&s[si..], l) {
                         si += l.len();
                         ti += 1;
                         continue;
@@ -199,6 +265,43 @@ mod tests {
         assert!(!wildcard_match("a?c", "abbc"));
         assert!(!wildcard_match("user/Bob", "user/bob"));
         assert!(wildcard_match("*", ""));
+    }
+
+    #[test]
+    fn ignore_ascii_case_folds_letters_only() {
+        let m = wildcard_match_ignore_ascii_case;
+        assert!(m("ai:invoke*", "AI:InvokeModel"));
+        assert!(m("AI:*Guardrail", "ai:updateguardrail"));
+        assert!(m("s3:get?bject", "s3:GetObject"));
+        assert!(!m("ai:invoke*", "ai:GetModel"));
+        assert!(!m("ai:invokemodel", "ai:InvokeModelWithResponseStream"));
+        assert!(m("*", ""));
+        assert!(m("a*b*c", "AxxByyC"));
+        assert!(!m("a*b*c", "ACB"));
+        // Non-ASCII characters compare exactly; `?` is one character, not one byte.
+        assert!(!m("é", "É"));
+        assert!(m("a?c", "aéc"));
+        assert!(m("é*", "éA"));
+        // The case-sensitive matcher is unchanged.
+        assert!(!wildcard_match("ai:invoke*", "AI:InvokeModel"));
+        // Compiled once, the same answers.
+        for (p, t) in [
+            ("ai:invoke*", "AI:InvokeModel"),
+            ("ai:invokemodel", "AI:InvokeModel"),
+            ("ai:invokemodel", "AI:InvokeModelX"),
+            ("*guardrail", "ai:UpdateGuardrail"),
+            ("*guardrail", "rail"),
+            ("*é", "aÉ"),
+            ("ai:*", "AI:x"),
+            ("a*b*c", "ACB"),
+            ("é", "É"),
+            ("s3:get?bject", "s3:GetObject"),
+            ("*", ""),
+        ] {
+            let c = WildcardPattern::new(p);
+            assert_eq!(c.matches_ignore_ascii_case(t), m(p, t), "{p} {t}");
+            assert_eq!(c.matches(t), wildcard_match(p, t), "{p} {t}");
+        }
     }
 
     fn m(p: &str, s: &str) -> bool {
