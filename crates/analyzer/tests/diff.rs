@@ -9,6 +9,9 @@ use gatehouse_policy::{
     ContextValue, Evaluation, NamedPolicy, PolicyDocument, PolicySet, PolicyType, Request,
 };
 use proptest::prelude::*;
+
+mod common;
+use common::add_conditions;
 use serde_json::{Value, json};
 
 const ACTION_PATTERNS: &[&str] = &[
@@ -85,24 +88,14 @@ fn statement() -> impl Strategy<Value = Value> {
                 } else {
                     "Resource"
                 }] = json!(resources);
-                if !conds.is_empty() {
-                    let mut c = serde_json::Map::new();
-                    for (op, key, v) in conds {
-                        let entry = c.entry(op).or_insert_with(|| json!({}));
-                        entry[key] = v;
-                    }
-                    st["Condition"] = Value::Object(c);
-                }
+                add_conditions(&mut st, conds);
                 st
             },
         )
 }
 
 fn policy() -> impl Strategy<Value = PolicyDocument> {
-    prop::collection::vec(statement(), 1..4).prop_map(|sts| {
-        let v = json!({"Version": "2012-10-17", "Statement": sts});
-        PolicyDocument::parse(&v.to_string()).unwrap()
-    })
+    common::policy(statement())
 }
 
 fn request() -> impl Strategy<Value = Request> {
@@ -153,11 +146,8 @@ fn allows(doc: &PolicyDocument, req: &Request) -> bool {
 }
 
 proptest! {
-    // 96 cases by default; PROPTEST_CASES=N for a longer run.
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(96),
-        ..ProptestConfig::default()
-    })]
+    // 96 cases from a fixed seed; PROPTEST_CASES=N / PROPTEST_RNG_SEED=S for others.
+    #![proptest_config(common::config(96))]
 
     #[test]
     fn diff_agrees_with_the_engine(
@@ -166,20 +156,7 @@ proptest! {
         requests in prop::collection::vec(request(), 40),
     ) {
         let d = diff_documents(&old, &new).unwrap();
-        prop_assert!(d.complete);
-        for c in &d.newly_allowed {
-            prop_assert!(!allows(&old, &c.example) && allows(&new, &c.example), "example {:?}", c.example);
-        }
-        for c in &d.no_longer_allowed {
-            prop_assert!(allows(&old, &c.example) && !allows(&new, &c.example), "example {:?}", c.example);
-        }
-        for r in &requests {
-            let was = allows(&old, r);
-            let is = allows(&new, r);
-            prop_assert_eq!(d.newly_allows(r), is && !was, "newly allowed? {:?}\n{}", r, d.text());
-            prop_assert_eq!(d.no_longer_allows(r), was && !is, "no longer allowed? {:?}\n{}", r, d.text());
-        }
-        prop_assert_eq!(d.grants_new_access(), !d.newly_allowed.is_empty());
+        common::agrees_with_the_engine(&d, &requests, |r| allows(&old, r), |r| allows(&new, r))?;
     }
 }
 
