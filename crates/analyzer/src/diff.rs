@@ -27,7 +27,11 @@
 //! Limits, reported rather than hidden: policy variables in resources are matched as the
 //! fixed probing principal would resolve them, and when the condition values multiply
 //! beyond [`MAX_CONTEXTS`] combinations only the first ones are explored (`complete` is
-//! then false).
+//! then false). Principals are explored through witnesses (each named principal, members
+//! of each named account — users and roles of every name mentioned, their sessions, the
+//! root — and strangers); a principal related to the entries in a way none of them is
+//! (say, a wildcard ARN pattern in `Principal` that only an unusual name matches) falls
+//! outside every reported cell rather than into a wrong one.
 
 use crate::actions::AwsActions;
 use gatehouse_policy::model::{Principal, PrincipalKind, Statement};
