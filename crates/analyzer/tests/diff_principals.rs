@@ -48,6 +48,22 @@ fn doc(statements: &str) -> PolicyDocument {
     .unwrap()
 }
 
+/// A user of the account and one of another account, both decided alike by OLD and NEW.
+const BOB_HERE_AND_THERE_UNCHANGED: &[Probe] = &[
+    (
+        "arn:aws:iam::111122223333:user/bob",
+        "sts:AssumeRole",
+        &[],
+        Same,
+    ),
+    (
+        "arn:aws:iam::444455556666:user/bob",
+        "sts:AssumeRole",
+        &[],
+        Same,
+    ),
+];
+
 const CASES: &[Case] = &[
     Case {
         rule: "An account principal (arn:aws:iam::ACCOUNT:root) stands for the account: every \
@@ -96,20 +112,7 @@ const CASES: &[Case] = &[
         source: PRINCIPAL_DOC,
         old: r#"{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}"#,
         new: r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}"#,
-        requests: &[
-            (
-                "arn:aws:iam::111122223333:user/bob",
-                "sts:AssumeRole",
-                &[],
-                Same,
-            ),
-            (
-                "arn:aws:iam::444455556666:user/bob",
-                "sts:AssumeRole",
-                &[],
-                Same,
-            ),
-        ],
+        requests: BOB_HERE_AND_THERE_UNCHANGED,
         says: &["no difference in what is allowed"],
     },
     Case {
@@ -333,20 +336,7 @@ const CASES: &[Case] = &[
         source: KEYS_DOC,
         old: r#"{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}}"#,
         new: r#"{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}"#,
-        requests: &[
-            (
-                "arn:aws:iam::111122223333:user/bob",
-                "sts:AssumeRole",
-                &[],
-                Same,
-            ),
-            (
-                "arn:aws:iam::444455556666:user/bob",
-                "sts:AssumeRole",
-                &[],
-                Same,
-            ),
-        ],
+        requests: BOB_HERE_AND_THERE_UNCHANGED,
         says: &["no difference in what is allowed"],
     },
 ];
