@@ -22,6 +22,8 @@ pub struct Inventory {
     pub gcp_roles: Vec<GcpRole>,
     /// Rows of an AWS credential report.
     pub aws_credentials: Vec<CredentialRow>,
+    /// Records of a Gatehouse audit log (`gatehouse audit export`, JSON lines).
+    pub audit: Vec<crate::generate::AuditRecord>,
 }
 
 /// The input formats the importers recognize.
@@ -43,6 +45,8 @@ pub enum Format {
     GcpCustomRoles,
     /// `aws iam get-credential-report` content (CSV).
     AwsCredentialReport,
+    /// Gatehouse's audit log as JSON lines (`gatehouse audit export`).
+    GatehouseAuditLog,
 }
 
 /// What a policy document is to its owner.
@@ -140,6 +144,11 @@ pub struct AwsPrincipal {
     pub boundary: Option<usize>,
     /// A role's trust policy.
     pub trust: Option<usize>,
+    /// When it was created (`CreateDate`), when the export says.
+    pub created: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// When a role was last used (`RoleLastUsed.LastUsedDate`); `None` when the export has
+    /// no date (never used in AWS's tracking period, or not a role).
+    pub last_used: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 impl AwsPrincipal {

@@ -163,14 +163,30 @@ pub(crate) enum ReviewFormat {
 pub(crate) struct ReviewArgs {
     #[command(flatten)]
     source: Source,
+    /// Identities holding actions unused for this many days are listed (Gatehouse: from
+    /// the audit log; AWS: roles by `RoleLastUsed`, always 90).
+    #[arg(long, value_name = "DAYS", default_value_t = gatehouse_analyzer::usage::DEFAULT_UNUSED_DAYS,
+          value_parser = clap::value_parser!(i64).range(1..=3650))]
+    unused_days: i64,
+    /// The region in the store's model ARNs (the server's configured region).
+    #[arg(long, default_value = "local")]
+    region: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReviewFormat::Markdown)]
     format: ReviewFormat,
 }
 
 pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
-    let (name, bytes) = args.source.read()?;
-    let r = gatehouse_analyzer::review::review(&name, &bytes)?;
+    let r = if args.source.details.is_some() {
+        let (name, bytes) = args.source.read()?;
+        gatehouse_analyzer::review::review(&name, &bytes)?
+    } else {
+        let snapshot = crate::admin::runtime()?.block_on(async {
+            let s = args.source.store.open().await?;
+            crate::store_export::snapshot(&s, "gatehouse store".into(), args.region.clone()).await
+        })?;
+        gatehouse_analyzer::review::review_store(&snapshot, chrono::Utc::now(), args.unused_days)?
+    };
     emit(&match args.format {
         ReviewFormat::Markdown => r.markdown(),
         ReviewFormat::Html => r.html(),
