@@ -71,6 +71,15 @@ impl Report {
             .collect()
     }
 
+    /// Adds another report's files, findings and notices, keeping the order (most severe
+    /// first).
+    pub fn merge(&mut self, other: Report) {
+        self.files += other.files;
+        self.findings.extend(other.findings);
+        self.notices.extend(other.notices);
+        sort(&mut self.findings);
+    }
+
     /// The most severe finding's severity.
     pub fn max_severity(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
@@ -109,13 +118,11 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScanError> {
             let hidden = entry.file_name().to_string_lossy().starts_with('.');
             if entry.file_type().is_file()
                 && !hidden
-                && path
-                    .extension()
-                    .is_none_or(|e| {
-                        ["json", "jsonl", "csv"]
-                            .iter()
-                            .any(|x| e.eq_ignore_ascii_case(x))
-                    })
+                && path.extension().is_none_or(|e| {
+                    ["json", "jsonl", "csv"]
+                        .iter()
+                        .any(|x| e.eq_ignore_ascii_case(x))
+                })
             {
                 files.push(path.to_path_buf());
             }

@@ -192,7 +192,11 @@ pub(crate) fn gatehouse_findings(file: &str, reachable: &[DeprecatedModel]) -> V
                     ),
                     Location {
                         entity: Some(a.principal.clone()),
-                        policy: a.through.first().and_then(|t| t.split('`').nth(1)).map(str::to_owned),
+                        policy: a
+                            .through
+                            .first()
+                            .and_then(|t| t.split('`').nth(1))
+                            .map(str::to_owned),
                         ..Location::at(file, format!("deployment {}", m.model))
                     },
                 )
@@ -221,7 +225,11 @@ pub(crate) fn check(inv: &Inventory, out: &mut Vec<Finding>) {
             if !invokes {
                 continue;
             }
-            for pattern in res.patterns.iter().filter(|p| p.contains("foundation-model/")) {
+            for pattern in res
+                .patterns
+                .iter()
+                .filter(|p| p.contains("foundation-model/"))
+            {
                 let hit: Vec<&BedrockModel> = models
                     .iter()
                     .filter(|m| {

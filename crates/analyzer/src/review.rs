@@ -101,8 +101,9 @@ pub struct UnusedAccess {
     pub granted: usize,
     /// Of those, used in the window (AWS exports do not say: 0).
     pub used: usize,
-    /// The unused actions (a whole service as `service:*`), with the granting statement.
-    pub unused: Vec<String>,
+    /// The unused actions (a whole service as `service:*`) by the statement granting them
+    /// (AWS: one entry, `through` empty).
+    pub unused: Vec<crate::usage::UnusedGrant>,
     /// Last use, when known.
     pub last_used: Option<String>,
 }
@@ -150,7 +151,10 @@ pub fn review(file: &str, bytes: &[u8]) -> Result<Review, AccessError> {
             basis: format!("RoleLastUsed: idle {} days", i.idle_days),
             granted: i.write_actions.len(),
             used: 0,
-            unused: i.write_actions,
+            unused: vec![crate::usage::UnusedGrant {
+                through: String::new(),
+                actions: i.write_actions,
+            }],
             last_used: i.last_used,
         })
         .collect();
@@ -182,11 +186,7 @@ pub fn review_store(
                 basis: basis.clone(),
                 granted: u.granted,
                 used: u.granted - u.unused_count(),
-                unused: u
-                    .unused
-                    .iter()
-                    .map(|g| format!("{} (through {})", g.actions.join(", "), g.through))
-                    .collect(),
+                unused: u.unused.clone(),
                 last_used: u.last_used.clone(),
             })
             .collect();
@@ -229,7 +229,7 @@ fn base(file: &str, dir: &Directory, findings: &[crate::Finding]) -> Result<Revi
             }
         }
         if p.kind == PrincipalType::Role {
-            let services = trusted_services(&dir, p.trust);
+            let services = trusted_services(dir, p.trust);
             if !services.is_empty() {
                 let entity = p.label();
                 let risky: Vec<String> = findings
@@ -357,7 +357,11 @@ impl Review {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "# Access review: {}\n", self.source);
-        if let Some(n) = self.usage_window.as_ref().and_then(crate::usage::Window::notice) {
+        if let Some(n) = self
+            .usage_window
+            .as_ref()
+            .and_then(crate::usage::Window::notice)
+        {
             let _ = writeln!(s, "> Note: {n}\n");
         }
         for (title, rows) in self.tables() {
@@ -391,7 +395,11 @@ impl Review {
              </head><body>\n<h1>Access review: {0}</h1>\n",
             escape(&self.source)
         );
-        if let Some(n) = self.usage_window.as_ref().and_then(crate::usage::Window::notice) {
+        if let Some(n) = self
+            .usage_window
+            .as_ref()
+            .and_then(crate::usage::Window::notice)
+        {
             let _ = writeln!(s, "<p><strong>Note:</strong> {}</p>", escape(&n));
         }
         for (title, rows) in self.tables() {
@@ -500,7 +508,17 @@ impl Review {
                 u.granted.to_string(),
                 u.used.to_string(),
                 u.last_used.clone().unwrap_or_else(|| "never".into()),
-                u.unused.join("; "),
+                u.unused
+                    .iter()
+                    .map(|g| {
+                        if g.through.is_empty() {
+                            g.actions.join(", ")
+                        } else {
+                            format!("{} (through {})", g.actions.join(", "), g.through)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ]
         }));
         let mut deprecated = vec![vec![

@@ -104,10 +104,9 @@ pub fn is_principal(recorded: &str, arn: &str) -> bool {
     if recorded == arn {
         return true;
     }
-    let (Some((rp, rest)), Some((ap, role))) = (
-        recorded.split_once(":sts::"),
-        arn.split_once(":iam::"),
-    ) else {
+    let (Some((rp, rest)), Some((ap, role))) =
+        (recorded.split_once(":sts::"), arn.split_once(":iam::"))
+    else {
         return false;
     };
     let (Some((racct, session)), Some((aacct, role_path))) =
@@ -207,7 +206,10 @@ pub fn audit_usage(
 fn compress(catalog: &Catalog, actions: BTreeSet<String>) -> Vec<String> {
     let mut by_service: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for a in actions {
-        let svc = a.split_once(':').map_or("", |(s, _)| s).to_ascii_lowercase();
+        let svc = a
+            .split_once(':')
+            .map_or("", |(s, _)| s)
+            .to_ascii_lowercase();
         by_service.entry(svc).or_default().push(a);
     }
     let mut out = Vec::new();
@@ -240,7 +242,12 @@ pub fn unused_findings(
     };
     let mut out = Vec::new();
     for u in usage.iter().filter(|u| !u.unused.is_empty()) {
-        let Some(p) = dir.inventory().aws_principals.iter().find(|p| p.arn == u.principal) else {
+        let Some(p) = dir
+            .inventory()
+            .aws_principals
+            .iter()
+            .find(|p| p.arn == u.principal)
+        else {
             continue;
         };
         let grants: Vec<String> = u
@@ -404,13 +411,17 @@ pub(crate) fn idle_role_findings(inv: &Inventory, out: &mut Vec<Finding>) {
 
 /// The principal's identity policies and boundary, compiled; `None` if they do not compile
 /// (the importer has reported that already).
-pub(crate) fn compiled(inv: &Inventory, p: &AwsPrincipal) -> Option<(PolicySet, Option<PolicySet>)> {
+pub(crate) fn compiled(
+    inv: &Inventory,
+    p: &AwsPrincipal,
+) -> Option<(PolicySet, Option<PolicySet>)> {
     let named = |i: &usize| {
         inv.aws_policies
             .get(*i)
             .map(|pol| NamedPolicy::new(pol.name.clone(), pol.document.clone()))
     };
-    let identity = PolicySet::new(PolicyType::Identity, p.policies.iter().filter_map(named)).ok()?;
+    let identity =
+        PolicySet::new(PolicyType::Identity, p.policies.iter().filter_map(named)).ok()?;
     let boundary = match p.boundary.as_ref().and_then(named) {
         Some(b) => Some(PolicySet::new(PolicyType::Boundary, [b]).ok()?),
         None => None,

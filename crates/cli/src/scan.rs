@@ -93,14 +93,9 @@ pub(crate) fn run(args: ScanArgs) -> Result<ExitCode> {
     if args.store {
         let snapshot = crate::admin::runtime()?.block_on(async {
             let s = args.store_args.open().await?;
-            crate::store_export::snapshot(&s, args.store_args.describe(), args.region.clone())
-                .await
+            crate::store_export::snapshot(&s, args.store_args.describe(), args.region.clone()).await
         })?;
-        let r = scan_store(&snapshot, chrono::Utc::now(), args.unused_days)?;
-        report.files += r.files;
-        report.findings.extend(r.findings);
-        report.notices.extend(r.notices);
-        report.findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        report.merge(scan_store(&snapshot, chrono::Utc::now(), args.unused_days)?);
     }
     let mut stdout = std::io::stdout().lock();
     match args.format {
