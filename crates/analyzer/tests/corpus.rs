@@ -18,9 +18,11 @@
 //!   (`AWS-QuickSetup-StackSet-Local-AdministrationRole` may assume the
 //!   `...-ExecutionRole`, whose trust admits it and which has full administrative access).
 //!   30 × GH-HY-005: roles whose `RoleLastUsed` (or, with none, `CreateDate`) is 90+ days
-//!   before the export's latest date and that may still write — 29 in `example.json` (the
-//!   QuickSetup config-recording roles, last used 2022-08-07, 233 days before its latest
-//!   date), 1 in `example-authz-details.json` (`OverprivilegedEC2`, idle 332 days).
+//!   before the export's latest date and that may still write — 27 in `example.json` (16
+//!   QuickSetup config-recording roles last used 2022-08-07, service-linked, StackSets and
+//!   organization roles, and its copies of `MyRole`, `MyOtherRole`, `OverprivilegedEC2`), 3 in
+//!   `example-authz-details.json` (`OverprivilegedEC2` idle 332 days; `MyRole` and
+//!   `MyOtherRole` with no recorded use).
 //! - Azure: the invalid `Microsoft.Container Registries/registries/*` is GH-IN-002; 6 custom
 //!   roles grant write wildcards at `/` or subscription scope (GH-TR-004).
 //! - GCP: 3 × `roles/owner` and 3 × `roles/editor` (GH-OP-005), 1 × `roles/aiplatform.admin`.
@@ -130,6 +132,25 @@ fn authorization_details() {
     assert!(
         r.findings.iter().any(|f| f.rule == "GH-PE-005"
             && f.location.entity.as_deref() == Some("user privesc-sre-user"))
+    );
+    let idle = r
+        .findings
+        .iter()
+        .find(|f| {
+            f.rule == "GH-HY-005"
+                && f.location.file.ends_with("example-authz-details.json")
+                && f.location.entity.as_deref() == Some("role OverprivilegedEC2")
+        })
+        .unwrap();
+    assert!(
+        idle.message.contains("332 days before the export"),
+        "{}",
+        idle.message
+    );
+    assert!(
+        idle.message.contains("iam:CreateAccessKey"),
+        "{}",
+        idle.message
     );
 }
 

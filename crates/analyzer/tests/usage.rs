@@ -144,7 +144,7 @@ fn a_role_is_credited_with_its_sessions_use() {
     ));
     assert!(!is_principal(
         &session,
-        &format!("arn:gatehouse:iam::444455556666:role/app")
+        "arn:gatehouse:iam::444455556666:role/app"
     ));
     // policy generate for the role covers its sessions too.
     let g = from_audit(
