@@ -240,3 +240,31 @@ def test_unused_permissions_mfa_and_deprecated_models_from_the_store(gatehouse, 
     # --fail-on turns the findings into exit 1; a bad window is an error.
     assert gatehouse.cli("scan", "--store", "--fail-on", "medium").returncode == 1
     assert gatehouse.cli("scan", "--store", "--unused-days", "0").returncode == 2
+
+
+def test_deprecation_date_from_the_config_file(make_server, tmp_path):
+    """`deprecated_on` in `[[gateway.deployments]]` reaches the store and the review; a
+    malformed date stops the server with a message naming it, and nothing is stored."""
+    cfg = tmp_path / "gatehouse.toml"
+    cfg.write_text("""
+[[gateway.deployments]]
+model = "llama-2-13b"
+base_url = "http://127.0.0.1:9/v1"
+deprecated_on = "2025-12-31"
+""")
+    s = make_server("sqlite", config=str(cfg))
+    listed = json.loads(s.cli("model", "list", "--format", "json").stdout)
+    assert [(d["model"], d["deprecated_on"]) for d in listed] == [("llama-2-13b", "2025-12-31")]
+    review = json.loads(s.cli("review", "--format", "json").stdout)
+    assert [(m["model"], m["status"], m["invokers"]) for m in review["deprecated_models"]] == [
+        ("llama-2-13b", "deprecated since 2025-12-31", [])]
+    s.stop()
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(cfg.read_text().replace("2025-12-31", "31.12.2025").replace("llama-2-13b", "other"))
+    s.config = str(bad)
+    with pytest.raises(RuntimeError) as e:
+        s.start()
+    assert "YYYY-MM-DD" in str(e.value)
+    listed = json.loads(s.cli("model", "list", "--format", "json").stdout)
+    assert [d["model"] for d in listed] == ["llama-2-13b"]
