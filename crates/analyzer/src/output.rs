@@ -137,6 +137,12 @@ pub fn sarif(report: &Report) -> Value {
                 "rules": rules,
             }},
             "results": results,
+            "invocations": [{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": report.notices.iter()
+                    .map(|n| json!({"level": "warning", "message": {"text": n}}))
+                    .collect::<Vec<_>>(),
+            }],
         }],
     })
 }

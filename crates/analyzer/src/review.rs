@@ -142,9 +142,14 @@ fn pick(actions: &[String], wanted: &[&str]) -> Vec<String> {
 /// from `RoleLastUsed` (roles idle for 90 days holding write access), deprecated models from
 /// the committed Bedrock lifecycle list.
 pub fn review(file: &str, bytes: &[u8]) -> Result<Review, AccessError> {
+    review_idle(file, bytes, crate::usage::DEFAULT_UNUSED_DAYS)
+}
+
+/// [`review`] with roles counted as idle after `days`.
+pub fn review_idle(file: &str, bytes: &[u8], days: i64) -> Result<Review, AccessError> {
     let dir = Directory::from_bytes(file, bytes)?;
     let mut r = base(file, &dir, &crate::scan_bytes(file, bytes))?;
-    r.unused_access = crate::usage::idle_roles(dir.inventory(), crate::usage::DEFAULT_UNUSED_DAYS)
+    r.unused_access = crate::usage::idle_roles(dir.inventory(), days)
         .into_iter()
         .map(|(_, i)| UnusedAccess {
             principal: i.role,
@@ -153,7 +158,7 @@ pub fn review(file: &str, bytes: &[u8]) -> Result<Review, AccessError> {
             used: 0,
             unused: vec![crate::usage::UnusedGrant {
                 through: String::new(),
-                actions: i.write_actions,
+                actions: i.write_actions.iter().map(|a| (*a).to_owned()).collect(),
             }],
             last_used: i.last_used,
         })

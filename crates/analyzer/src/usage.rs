@@ -14,14 +14,15 @@
 //!   latest date, so the same export always gives the same answer.
 
 use crate::access::{AccessError, Directory};
-use crate::actions::{AccessLevel, AwsActions};
+use crate::actions::{AccessLevel, ActionInfo, AwsActions};
 use crate::finding::{Finding, Location, Severity};
 use crate::generate::AuditRecord;
 use crate::model::{AwsPrincipal, Inventory, PrincipalType};
 use chrono::{DateTime, FixedOffset, Utc};
 use gatehouse_policy::{Catalog, Evaluation, NamedPolicy, PolicySet, PolicyType, Request};
+use rustc_hash::FxHashSet;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Days without use after which access counts as unused, unless asked otherwise.
 pub const DEFAULT_UNUSED_DAYS: i64 = 90;
@@ -146,6 +147,17 @@ pub fn audit_usage(
         first_record: first.map(|f| f.to_rfc3339()),
         now: now.to_rfc3339(),
     };
+    // Use per recorded principal first (few distinct callers, many records), then per
+    // identity: its own calls and its sessions'.
+    let mut by_caller: HashMap<&str, (BTreeSet<String>, Option<DateTime<FixedOffset>>)> =
+        HashMap::new();
+    for (t, r) in &parsed {
+        if r.decision == "Allow" && *t >= since {
+            let e = by_caller.entry(r.principal.as_str()).or_default();
+            e.0.insert(r.action.to_ascii_lowercase());
+            e.1 = e.1.max(Some(*t));
+        }
+    }
     let catalog = Catalog::builtin();
     let mut out = Vec::new();
     for p in dir
@@ -156,10 +168,10 @@ pub fn audit_usage(
     {
         let mut used = BTreeSet::new();
         let mut last: Option<DateTime<FixedOffset>> = None;
-        for (t, r) in &parsed {
-            if r.decision == "Allow" && *t >= since && is_principal(&r.principal, &p.arn) {
-                used.insert(r.action.to_ascii_lowercase());
-                last = last.max(Some(*t));
+        for (caller, (actions, t)) in &by_caller {
+            if is_principal(caller, &p.arn) {
+                used.extend(actions.iter().cloned());
+                last = last.max(*t);
             }
         }
         let (_, allowed) = dir.what_can(&p.arn)?;
@@ -296,8 +308,8 @@ pub struct IdleRole {
     pub last_used: Option<String>,
     /// Days between that (or its creation, when never used) and the export's latest date.
     pub idle_days: i64,
-    /// Write and permissions-management actions it may perform.
-    pub write_actions: Vec<String>,
+    /// Write and permissions-management actions it may perform (catalog order).
+    pub write_actions: Vec<&'static str>,
     /// How many of those manage permissions.
     pub permissions_management: usize,
 }
@@ -333,13 +345,9 @@ pub fn idle_roles(inv: &Inventory, days: i64) -> Vec<(usize, IdleRole)> {
         if writes.is_empty() {
             continue;
         }
-        let aws = AwsActions::get();
         let pm = writes
             .iter()
-            .filter(|a| {
-                aws.action(a)
-                    .is_some_and(|x| x.access == AccessLevel::PermissionsManagement)
-            })
+            .filter(|a| a.access == AccessLevel::PermissionsManagement)
             .count();
         out.push((
             i,
@@ -347,7 +355,7 @@ pub fn idle_roles(inv: &Inventory, days: i64) -> Vec<(usize, IdleRole)> {
                 role: p.arn.clone(),
                 last_used: p.last_used.map(|t| t.to_rfc3339()),
                 idle_days: idle,
-                write_actions: writes,
+                write_actions: writes.iter().map(|a| a.name.as_str()).collect(),
                 permissions_management: pm,
             },
         ));
@@ -368,7 +376,7 @@ pub(crate) fn idle_role_findings(inv: &Inventory, out: &mut Vec<Finding>) {
                 r.idle_days
             ),
         };
-        let sample: Vec<&str> = r.write_actions.iter().take(5).map(String::as_str).collect();
+        let sample: Vec<&str> = r.write_actions.iter().take(5).copied().collect();
         let more = r.write_actions.len().saturating_sub(sample.len());
         let message = format!(
             "{} {when}, yet may still perform {} write or permissions-management actions ({} of them permissions management), e.g. {}{}",
@@ -450,7 +458,35 @@ pub(crate) fn probe_resources(inv: &Inventory, p: &AwsPrincipal) -> Vec<String> 
 
 /// Catalog actions of write or permissions-management level the principal may perform on
 /// some resource its policies name, decided by the engine.
-fn write_actions(inv: &Inventory, p: &AwsPrincipal) -> Vec<String> {
+fn write_actions(inv: &Inventory, p: &AwsPrincipal) -> Vec<&'static ActionInfo> {
+    write_actions_with(inv, p, true)
+}
+
+/// Every write and permissions-management action of the catalog, by name.
+fn all_writes() -> &'static [&'static ActionInfo] {
+    static CELL: std::sync::OnceLock<Vec<&'static ActionInfo>> = std::sync::OnceLock::new();
+    CELL.get_or_init(|| {
+        let mut v: Vec<&'static ActionInfo> = AwsActions::get()
+            .expand("*")
+            .filter(|a| {
+                matches!(
+                    a.access,
+                    AccessLevel::Write | AccessLevel::PermissionsManagement
+                )
+            })
+            .collect();
+        v.sort_unstable_by(|x, y| x.name.cmp(&y.name));
+        v
+    })
+}
+
+/// `shortcut: false` asks the engine about every action (the reference the shortcut is
+/// tested against).
+fn write_actions_with(
+    inv: &Inventory,
+    p: &AwsPrincipal,
+    shortcut: bool,
+) -> Vec<&'static ActionInfo> {
     let Some((identity, boundary)) = compiled(inv, p) else {
         return Vec::new();
     };
@@ -463,36 +499,140 @@ fn write_actions(inv: &Inventory, p: &AwsPrincipal) -> Vec<String> {
     };
     let resources = probe_resources(inv, p);
     let aws = AwsActions::get();
-    let mut candidates = BTreeSet::new();
-    for st in p
+    let statements: Vec<&gatehouse_policy::Statement> = p
         .policies
         .iter()
         .filter_map(|i| inv.aws_policies.get(*i))
         .flat_map(|x| &x.document.statements)
-        .filter(|s| s.effect == gatehouse_policy::Effect::Allow)
+        .collect();
+    // Without a Deny or a boundary, an unconditional Allow of plain resource patterns allows
+    // each action it names on them: the engine would answer yes to every probe, so it is not
+    // asked (administrator roles expand to ~12,000 write actions). Anything else is decided.
+    let plain = shortcut
+        && boundary.is_none()
+        && statements
+            .iter()
+            .all(|s| s.effect == gatehouse_policy::Effect::Allow);
+    let certain = |st: &gatehouse_policy::Statement| {
+        plain
+            && st.effect == gatehouse_policy::Effect::Allow
+            && !st.action.negated
+            && st.condition.is_empty()
+            && st
+                .resource
+                .as_ref()
+                .is_some_and(|r| !r.negated && r.patterns.iter().all(|x| !x.contains("${")))
+    };
+    // An administrator (`*` certain on some resource) may perform every write action: the
+    // catalog's list, computed once.
+    if statements
+        .iter()
+        .any(|st| certain(st) && st.action.patterns.iter().any(|x| x == "*" || x == "*:*"))
     {
-        if st.action.negated {
-            continue;
-        }
+        return all_writes().to_vec();
+    }
+    // Pointers into the static catalog: an administrator's ~12,000 actions are deduplicated
+    // and kept without copying a name.
+    let mut seen: FxHashSet<*const ActionInfo> = FxHashSet::default();
+    let mut out: Vec<&'static ActionInfo> = Vec::new();
+    let mut candidates: Vec<&'static ActionInfo> = Vec::new();
+    for st in statements
+        .iter()
+        .filter(|s| s.effect == gatehouse_policy::Effect::Allow && !s.action.negated)
+    {
+        let certain = certain(st);
         for pattern in &st.action.patterns {
             for a in aws.expand(pattern) {
-                if matches!(
+                if !matches!(
                     a.access,
                     AccessLevel::Write | AccessLevel::PermissionsManagement
                 ) {
-                    candidates.insert(a.name.as_str());
+                    continue;
+                }
+                if certain {
+                    if seen.insert(std::ptr::from_ref(a)) {
+                        out.push(a);
+                    }
+                } else {
+                    candidates.push(a);
                 }
             }
         }
     }
-    candidates
-        .into_iter()
-        .filter(|action| {
-            resources.iter().any(|r| {
-                eval.decide(&Request::new(p.arn.as_str(), *action, r.as_str()))
-                    .is_allow()
-            })
-        })
-        .map(str::to_owned)
-        .collect()
+    for a in candidates {
+        if seen.contains(&std::ptr::from_ref(a)) {
+            continue;
+        }
+        let allowed = resources.iter().any(|r| {
+            eval.decide(&Request::new(p.arn.as_str(), a.name.as_str(), r.as_str()))
+                .is_allow()
+        });
+        seen.insert(std::ptr::from_ref(a));
+        if allowed {
+            out.push(a);
+        }
+    }
+    out.sort_unstable_by(|x, y| x.name.cmp(&y.name));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The shortcut gives exactly the engine's answer, on the shared corpus's exports (when
+    /// present) and on a policy set with a Deny, a condition and a boundary.
+    #[test]
+    fn write_actions_shortcut_equals_the_engine() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<std::path::PathBuf> =
+            vec![dir.join("tests/fixtures/GH-HY-005/fire.json")];
+        let corpus = std::env::var_os("GATEHOUSE_CORPUS").map_or_else(
+            || dir.join("../../../shared/corpus"),
+            std::path::PathBuf::from,
+        );
+        for f in ["example.json", "example-authz-details.json"] {
+            let p = corpus.join("authorization-details").join(f);
+            if p.exists() {
+                files.push(p);
+            }
+        }
+        let mixed = r#"{"UserDetailList": [{"UserName": "u", "Arn": "arn:aws:iam::111122223333:user/u",
+            "GroupList": [], "AttachedManagedPolicies": [],
+            "UserPolicyList": [{"PolicyName": "p", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+              {"Effect": "Allow", "Action": ["s3:*", "iam:*"], "Resource": "*"},
+              {"Effect": "Deny", "Action": "iam:Delete*", "Resource": "*"},
+              {"Effect": "Allow", "Action": "ec2:*", "Resource": "*", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]}}]}],
+            "GroupDetailList": [], "RoleDetailList": [], "Policies": []}"#;
+        let mut inventories: Vec<Inventory> = files
+            .iter()
+            .map(|f| crate::import::import(&f.display().to_string(), &std::fs::read(f).unwrap()).0)
+            .collect();
+        inventories.push(crate::import::import("mixed.json", mixed.as_bytes()).0);
+        let mut compared = 0;
+        for inv in &inventories {
+            for p in &inv.aws_principals {
+                assert_eq!(
+                    write_actions_with(inv, p, true),
+                    write_actions_with(inv, p, false),
+                    "{} in {}",
+                    p.arn,
+                    inv.file
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared >= 3);
+        let mixed = inventories.last().unwrap();
+        let w: Vec<&str> = write_actions(mixed, &mixed.aws_principals[0])
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert!(w.contains(&"iam:CreateUser"));
+        assert!(
+            !w.iter()
+                .any(|a| a.starts_with("iam:Delete") || a.starts_with("ec2:"))
+        );
+    }
 }

@@ -164,7 +164,7 @@ pub(crate) struct ReviewArgs {
     #[command(flatten)]
     source: Source,
     /// Identities holding actions unused for this many days are listed (Gatehouse: from
-    /// the audit log; AWS: roles by `RoleLastUsed`, always 90).
+    /// the audit log; AWS: roles by `RoleLastUsed` holding write access).
     #[arg(long, value_name = "DAYS", default_value_t = gatehouse_analyzer::usage::DEFAULT_UNUSED_DAYS,
           value_parser = clap::value_parser!(i64).range(1..=3650))]
     unused_days: i64,
@@ -179,7 +179,7 @@ pub(crate) struct ReviewArgs {
 pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
     let r = if args.source.details.is_some() {
         let (name, bytes) = args.source.read()?;
-        gatehouse_analyzer::review::review(&name, &bytes)?
+        gatehouse_analyzer::review::review_idle(&name, &bytes, args.unused_days)?
     } else {
         let snapshot = crate::admin::runtime()?.block_on(async {
             let s = args.source.store.open().await?;
