@@ -153,7 +153,14 @@ pub fn review_idle(file: &str, bytes: &[u8], days: i64) -> Result<Review, Access
         .into_iter()
         .map(|(_, i)| UnusedAccess {
             principal: i.role,
-            basis: format!("RoleLastUsed: idle {} days", i.idle_days),
+            basis: if i.last_used.is_some() {
+                format!("RoleLastUsed: idle {} days", i.idle_days)
+            } else {
+                format!(
+                    "no RoleLastUsed; created {} days before the export",
+                    i.idle_days
+                )
+            },
             granted: i.write_actions.len(),
             used: 0,
             unused: vec![crate::usage::UnusedGrant {
