@@ -226,8 +226,12 @@ pub struct CredentialRow {
     pub arn: String,
     /// 1-based line in the file.
     pub line: usize,
+    /// When the user was created.
+    pub created: Option<chrono::DateTime<chrono::FixedOffset>>,
     /// The user can sign in with a password.
     pub password_enabled: bool,
+    /// When the password was last used (`None`: never, or no information).
+    pub password_last_used: Option<chrono::DateTime<chrono::FixedOffset>>,
     /// The user has an MFA device.
     pub mfa_active: bool,
     /// The user's access keys (1 and 2).

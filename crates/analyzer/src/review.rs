@@ -147,19 +147,44 @@ pub fn review(file: &str, bytes: &[u8]) -> Result<Review, AccessError> {
 
 /// [`review`] with roles counted as idle after `days`.
 pub fn review_idle(file: &str, bytes: &[u8], days: i64) -> Result<Review, AccessError> {
+    review_aws(file, bytes, None, days)
+}
+
+/// [`review`] with identities counted as idle after `days`: roles by `RoleLastUsed`, and,
+/// given a credential report (`report`: file name and CSV), users whose password and access
+/// keys were not used for as long.
+pub fn review_aws(
+    file: &str,
+    bytes: &[u8],
+    report: Option<(&str, &[u8])>,
+    days: i64,
+) -> Result<Review, AccessError> {
     let dir = Directory::from_bytes(file, bytes)?;
     let mut r = base(file, &dir, &crate::scan_bytes(file, bytes))?;
-    r.unused_access = crate::usage::idle_roles(dir.inventory(), days)
+    let users = match report {
+        Some((name, csv)) => {
+            let inv = crate::import::import(name, csv).0;
+            if inv.format != crate::model::Format::AwsCredentialReport {
+                return Err(AccessError::NotCredentialReport(name.to_owned()));
+            }
+            crate::usage::idle_users(dir.inventory(), &inv, days)
+        }
+        None => Vec::new(),
+    };
+    let roles = crate::usage::idle_roles(dir.inventory(), days)
         .into_iter()
-        .map(|(_, i)| UnusedAccess {
-            principal: i.role,
+        .map(|(_, i)| (i, "RoleLastUsed", "no RoleLastUsed; created"));
+    let users = users
+        .into_iter()
+        .map(|i| (i, "credential report", "never used; created"));
+    r.unused_access = roles
+        .chain(users)
+        .map(|(i, used, never)| UnusedAccess {
+            principal: i.principal,
             basis: if i.last_used.is_some() {
-                format!("RoleLastUsed: idle {} days", i.idle_days)
+                format!("{used}: idle {} days", i.idle_days)
             } else {
-                format!(
-                    "no RoleLastUsed; created {} days before the export",
-                    i.idle_days
-                )
+                format!("{never} {} days before the export", i.idle_days)
             },
             granted: i.write_actions.len(),
             used: 0,

@@ -299,11 +299,11 @@ pub fn unused_findings(
     out
 }
 
-/// A role idle for the window that still holds write or permissions-management access.
+/// An identity idle for the window that still holds write or permissions-management access.
 #[derive(Debug, Clone, Serialize)]
-pub struct IdleRole {
-    /// The role's ARN.
-    pub role: String,
+pub struct IdleIdentity {
+    /// The role's or user's ARN.
+    pub principal: String,
     /// When it was last used (RFC 3339), `None` when the export records no use.
     pub last_used: Option<String>,
     /// Days between that (or its creation, when never used) and the export's latest date.
@@ -325,7 +325,7 @@ pub fn export_time(inv: &Inventory) -> Option<DateTime<FixedOffset>> {
 
 /// Roles of an authorization-details export not used for `days` (by `RoleLastUsed`, or
 /// since creation when the export records no use) that may still write or manage permissions.
-pub fn idle_roles(inv: &Inventory, days: i64) -> Vec<(usize, IdleRole)> {
+pub fn idle_roles(inv: &Inventory, days: i64) -> Vec<(usize, IdleIdentity)> {
     let Some(now) = export_time(inv) else {
         return Vec::new();
     };
@@ -351,14 +351,68 @@ pub fn idle_roles(inv: &Inventory, days: i64) -> Vec<(usize, IdleRole)> {
             .count();
         out.push((
             i,
-            IdleRole {
-                role: p.arn.clone(),
+            IdleIdentity {
+                principal: p.arn.clone(),
                 last_used: p.last_used.map(|t| t.to_rfc3339()),
                 idle_days: idle,
                 write_actions: writes.iter().map(|a| a.name.as_str()).collect(),
                 permissions_management: pm,
             },
         ));
+    }
+    out
+}
+
+/// Users of a credential report (`report`) whose password and access keys have not been used
+/// for `days` before the report's latest date (or, never used, created that long before) and
+/// who may still write according to the authorization details (`details`).
+pub fn idle_users(details: &Inventory, report: &Inventory, days: i64) -> Vec<IdleIdentity> {
+    let Some(now) = report
+        .aws_credentials
+        .iter()
+        .flat_map(|r| {
+            r.keys
+                .iter()
+                .flat_map(|k| [k.last_rotated, k.last_used])
+                .chain([r.created, r.password_last_used])
+        })
+        .flatten()
+        .max()
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for row in &report.aws_credentials {
+        let Some(p) = details.aws_principals.iter().find(|p| p.arn == row.arn) else {
+            continue;
+        };
+        let used = row
+            .keys
+            .iter()
+            .filter_map(|k| k.last_used)
+            .chain(row.password_last_used)
+            .max();
+        let Some(since) = used.or(row.created) else {
+            continue;
+        };
+        let idle = (now - since).num_days();
+        if idle < days {
+            continue;
+        }
+        let writes = write_actions(details, p);
+        if writes.is_empty() {
+            continue;
+        }
+        out.push(IdleIdentity {
+            principal: p.arn.clone(),
+            last_used: used.map(|t| t.to_rfc3339()),
+            idle_days: idle,
+            permissions_management: writes
+                .iter()
+                .filter(|a| a.access == AccessLevel::PermissionsManagement)
+                .count(),
+            write_actions: writes.iter().map(|a| a.name.as_str()).collect(),
+        });
     }
     out
 }

@@ -340,3 +340,67 @@ fn aws_review_idle_roles_and_deprecated_bedrock_models() {
                 .all(|a| a.principal.ends_with("user/old-app") && a.through[0].contains("claude"))
     }));
 }
+
+#[test]
+fn aws_review_idle_users_from_a_credential_report() {
+    let details = json!({"UserDetailList": [
+        {"UserName": "deploy-bot", "Arn": "arn:aws:iam::111122223333:user/deploy-bot", "GroupList": [], "AttachedManagedPolicies": [],
+         "UserPolicyList": [{"PolicyName": "deploy", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": "arn:aws:s3:::site/*"}]}}]},
+        {"UserName": "busy-bot", "Arn": "arn:aws:iam::111122223333:user/busy-bot", "GroupList": [], "AttachedManagedPolicies": [],
+         "UserPolicyList": [{"PolicyName": "deploy", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::site/*"}]}}]},
+        {"UserName": "reader", "Arn": "arn:aws:iam::111122223333:user/reader", "GroupList": [], "AttachedManagedPolicies": [],
+         "UserPolicyList": [{"PolicyName": "read", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}}]}],
+        "GroupDetailList": [], "RoleDetailList": [], "Policies": []});
+    let header = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
+    let row = |u: &str, used: &str| {
+        format!(
+            "{u},arn:aws:iam::111122223333:user/{u},2025-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2025-01-01T00:00:00+00:00,{used},us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A"
+        )
+    };
+    // The report's latest date is busy-bot's use on 2026-06-01; deploy-bot's key was last
+    // used 2026-01-01 (151 days before), reader's never (but reader only reads).
+    let csv = [
+        header.to_owned(),
+        row("deploy-bot", "2026-01-01T00:00:00+00:00"),
+        row("busy-bot", "2026-06-01T00:00:00+00:00"),
+        row("reader", "N/A"),
+    ]
+    .join("\n");
+    let bytes = serde_json::to_vec(&details).unwrap();
+    let rv = gatehouse_analyzer::review::review_aws(
+        "d.json",
+        &bytes,
+        Some(("report.csv", csv.as_bytes())),
+        90,
+    )
+    .unwrap();
+    let idle: Vec<_> = rv
+        .unused_access
+        .iter()
+        .map(|u| (u.principal.as_str(), u.basis.as_str()))
+        .collect();
+    assert_eq!(
+        idle,
+        [(
+            "arn:aws:iam::111122223333:user/deploy-bot",
+            "credential report: idle 151 days"
+        )]
+    );
+    assert_eq!(rv.unused_access[0].unused[0].actions, ["s3:PutObject"]);
+    // A longer window: nobody is idle.
+    let rv = gatehouse_analyzer::review::review_aws(
+        "d.json",
+        &bytes,
+        Some(("report.csv", csv.as_bytes())),
+        200,
+    )
+    .unwrap();
+    assert!(rv.unused_access.is_empty());
+    // Something else given as the report is an error naming it.
+    let e = gatehouse_analyzer::review::review_aws("d.json", &bytes, Some(("x.csv", b"{}")), 90)
+        .unwrap_err();
+    assert!(e.to_string().starts_with("x.csv: line 1:"), "{e}");
+}

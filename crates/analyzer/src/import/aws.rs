@@ -356,7 +356,9 @@ pub(super) fn credential_report(bytes: &[u8], inv: &mut Inventory, problems: &mu
             user: cell("user").unwrap_or("").to_owned(),
             arn: cell("arn").unwrap_or("").to_owned(),
             line: i + 2,
+            created: time(cell("user_creation_time")),
             password_enabled: yes("password_enabled"),
+            password_last_used: time(cell("password_last_used")),
             mfa_active: yes("mfa_active"),
             keys,
         });
