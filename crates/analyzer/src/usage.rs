@@ -334,31 +334,9 @@ pub fn idle_roles(inv: &Inventory, days: i64) -> Vec<(usize, IdleIdentity)> {
         if p.kind != PrincipalType::Role {
             continue;
         }
-        let Some(since) = p.last_used.or(p.created) else {
-            continue;
-        };
-        let idle = (now - since).num_days();
-        if idle < days {
-            continue;
+        if let Some(idle) = idle_identity(inv, p, p.last_used, p.created, now, days) {
+            out.push((i, idle));
         }
-        let writes = write_actions(inv, p);
-        if writes.is_empty() {
-            continue;
-        }
-        let pm = writes
-            .iter()
-            .filter(|a| a.access == AccessLevel::PermissionsManagement)
-            .count();
-        out.push((
-            i,
-            IdleIdentity {
-                principal: p.arn.clone(),
-                last_used: p.last_used.map(|t| t.to_rfc3339()),
-                idle_days: idle,
-                write_actions: writes.iter().map(|a| a.name.as_str()).collect(),
-                permissions_management: pm,
-            },
-        ));
     }
     out
 }
@@ -392,29 +370,39 @@ pub fn idle_users(details: &Inventory, report: &Inventory, days: i64) -> Vec<Idl
             .filter_map(|k| k.last_used)
             .chain(row.password_last_used)
             .max();
-        let Some(since) = used.or(row.created) else {
-            continue;
-        };
-        let idle = (now - since).num_days();
-        if idle < days {
-            continue;
-        }
-        let writes = write_actions(details, p);
-        if writes.is_empty() {
-            continue;
-        }
-        out.push(IdleIdentity {
-            principal: p.arn.clone(),
-            last_used: used.map(|t| t.to_rfc3339()),
-            idle_days: idle,
-            permissions_management: writes
-                .iter()
-                .filter(|a| a.access == AccessLevel::PermissionsManagement)
-                .count(),
-            write_actions: writes.iter().map(|a| a.name.as_str()).collect(),
-        });
+        out.extend(idle_identity(details, p, used, row.created, now, days));
     }
     out
+}
+
+/// The identity, when its last use (or, never used, its creation) is `days` or more before
+/// `now` and it may still write.
+fn idle_identity(
+    inv: &Inventory,
+    p: &AwsPrincipal,
+    last_used: Option<DateTime<FixedOffset>>,
+    created: Option<DateTime<FixedOffset>>,
+    now: DateTime<FixedOffset>,
+    days: i64,
+) -> Option<IdleIdentity> {
+    let idle_days = (now - last_used.or(created)?).num_days();
+    if idle_days < days {
+        return None;
+    }
+    let writes = write_actions(inv, p);
+    if writes.is_empty() {
+        return None;
+    }
+    Some(IdleIdentity {
+        principal: p.arn.clone(),
+        last_used: last_used.map(|t| t.to_rfc3339()),
+        idle_days,
+        permissions_management: writes
+            .iter()
+            .filter(|a| a.access == AccessLevel::PermissionsManagement)
+            .count(),
+        write_actions: writes.iter().map(|a| a.name.as_str()).collect(),
+    })
 }
 
 /// GH-HY-005: idle roles with write access, from one export.
