@@ -25,6 +25,11 @@ pub enum AccessError {
         /// What the importer said.
         problems: String,
     },
+    /// A file given as a credential report is not one.
+    #[error(
+        "{0}: line 1: not an `aws iam get-credential-report` CSV (its header starts `user,arn,`)"
+    )]
+    NotCredentialReport(String),
     /// No principal has this name or ARN.
     #[error("no user, group or role named {0}")]
     UnknownPrincipal(String),

@@ -145,7 +145,7 @@ impl AwsActions {
     }
 
     /// Every known action an action pattern (`s3:Get*`, `*`, `iam:PassRole`) matches.
-    pub fn expand<'a>(&'a self, pattern: &'a str) -> Box<dyn Iterator<Item = &'a ActionInfo> + 'a> {
+    pub fn expand<'a>(&'a self, pattern: &str) -> Box<dyn Iterator<Item = &'a ActionInfo> + 'a> {
         let lc = pattern.to_ascii_lowercase();
         if !lc.contains(['*', '?']) {
             return Box::new(self.exact(&lc).into_iter());

@@ -264,6 +264,13 @@ pub const RULES: &[Rule] = &[
         fix: "Scope `Resource` to the model ARNs the identity uses (or an `ai:ModelId` condition).",
     },
     Rule {
+        id: "GH-AI-007",
+        severity: Severity::Medium,
+        title: "Deprecated model still invocable",
+        why: "The model is past (or at) its provider's end of life, or its deployment is marked deprecated: requests soon fail, or are answered by a model that no longer gets safety fixes. Access to it should be removed before the date, not discovered after.",
+        fix: "Remove the deprecated model from the statement (or the deployment), and grant the replacement model by name.",
+    },
+    Rule {
         id: "GH-PE-001",
         severity: Severity::Critical,
         title: "Privilege escalation by changing policies",
@@ -350,9 +357,23 @@ pub const RULES: &[Rule] = &[
     Rule {
         id: "GH-HY-003",
         severity: Severity::High,
-        title: "Console user without MFA holding management rights",
-        why: "A password alone protects an identity that can change permissions or manage models, deployments or guardrails; a phished password is enough to take over.",
+        title: "User without MFA holding management rights",
+        why: "A password (or, in Gatehouse, an access key) alone protects an identity that can change permissions or manage models, deployments or guardrails; a phished password is enough to take over.",
         fix: "Require an MFA device for the user, and add `aws:MultiFactorAuthPresent` conditions to management statements.",
+    },
+    Rule {
+        id: "GH-HY-004",
+        severity: Severity::Medium,
+        title: "Permissions unused for 90 days (Gatehouse audit log)",
+        why: "The identity holds actions its audit log shows it has not used in the window: standing access nobody needs, which a leaked credential or a confused agent can still use.",
+        fix: "Replace its policies with what it does use (`gatehouse policy generate --principal ARN --since 90d`, in the message), or remove the unused actions named.",
+    },
+    Rule {
+        id: "GH-HY-005",
+        severity: Severity::Medium,
+        title: "Role unused for 90 days still holding write access",
+        why: "An AWS role with no recorded use (`RoleLastUsed`) for 90 days still may write or change permissions: access nobody exercises is pure exposure, and an unwatched role is where an intruder persists.",
+        fix: "Delete the role if nothing needs it; otherwise cut its policies to read-only until it is needed again, or scope them with IAM Access Analyzer's last-accessed data.",
     },
     Rule {
         id: "GH-IN-001",

@@ -225,7 +225,8 @@ pub struct Generated {
     pub refused: usize,
 }
 
-/// A least-privilege policy of what `principal` did (allowed calls at or after `since`):
+/// A least-privilege policy of what `principal` did (allowed calls at or after `since`; for a
+/// role, its sessions' calls):
 /// each action on exactly the resources it touched, actions with the same resources in one
 /// statement. `records` whose time does not parse are skipped.
 pub fn from_audit<'a>(
@@ -236,7 +237,7 @@ pub fn from_audit<'a>(
     let mut by_action: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut g = Generated::default();
     for r in records {
-        if r.principal != principal {
+        if !crate::usage::is_principal(&r.principal, principal) {
             continue;
         }
         let Ok(t) = chrono::DateTime::parse_from_rfc3339(&r.time) else {

@@ -18,10 +18,12 @@ pub mod diff;
 pub mod finding;
 pub mod generate;
 pub mod import;
+pub mod lifecycle;
 pub mod model;
 pub mod output;
 pub mod review;
 pub(crate) mod rules;
+pub mod usage;
 
 pub use finding::{Finding, Location, RULES, Rule, Severity};
 pub use model::Inventory;
@@ -50,6 +52,9 @@ pub struct Report {
     pub files: usize,
     /// Every finding, most severe first.
     pub findings: Vec<Finding>,
+    /// What could not be assessed, and why (e.g. an audit log younger than the window).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 impl Report {
@@ -66,6 +71,15 @@ impl Report {
             .collect()
     }
 
+    /// Adds another report's files, findings and notices, keeping the order (most severe
+    /// first).
+    pub fn merge(&mut self, other: Report) {
+        self.files += other.files;
+        self.findings.extend(other.findings);
+        self.notices.extend(other.notices);
+        sort(&mut self.findings);
+    }
+
     /// The most severe finding's severity.
     pub fn max_severity(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
@@ -80,8 +94,8 @@ pub fn scan_bytes(file: &str, bytes: &[u8]) -> Vec<Finding> {
 }
 
 /// The files to read for the given paths: files as given; directories recursively, keeping
-/// files named `*.json`, `*.csv` (credential reports) or without an extension (the AWS
-/// managed-policy corpus has none).
+/// files named `*.json`, `*.jsonl` (Gatehouse audit logs), `*.csv` (credential reports) or
+/// without an extension (the AWS managed-policy corpus has none).
 pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScanError> {
     let mut files = Vec::new();
     for p in paths {
@@ -104,9 +118,11 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScanError> {
             let hidden = entry.file_name().to_string_lossy().starts_with('.');
             if entry.file_type().is_file()
                 && !hidden
-                && path
-                    .extension()
-                    .is_none_or(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("csv"))
+                && path.extension().is_none_or(|e| {
+                    ["json", "jsonl", "csv"]
+                        .iter()
+                        .any(|x| e.eq_ignore_ascii_case(x))
+                })
             {
                 files.push(path.to_path_buf());
             }
@@ -116,7 +132,8 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScanError> {
 }
 
 /// Scans files in parallel; `progress` is called once per file done. Credential reports and
-/// authorization-details exports in the same run are then joined (GH-HY-003).
+/// Gatehouse audit logs are then joined with the authorization-details exports of the same
+/// run (GH-HY-003; GH-HY-004 with "now" the log's latest record and the default window).
 pub fn scan_files(files: &[PathBuf], progress: &(dyn Fn() + Sync)) -> Report {
     let scanned: Vec<(Option<Inventory>, Vec<Finding>)> = files
         .par_iter()
@@ -128,7 +145,9 @@ pub fn scan_files(files: &[PathBuf], progress: &(dyn Fn() + Sync)) -> Report {
                     findings.extend(rules::analyze(&inv));
                     let keep = matches!(
                         inv.format,
-                        model::Format::AwsCredentialReport | model::Format::AwsAuthorizationDetails
+                        model::Format::AwsCredentialReport
+                            | model::Format::AwsAuthorizationDetails
+                            | model::Format::GatehouseAuditLog
                     );
                     (keep.then_some(inv), findings)
                 }
@@ -146,17 +165,91 @@ pub fn scan_files(files: &[PathBuf], progress: &(dyn Fn() + Sync)) -> Report {
         })
         .collect();
     let kept: Vec<&Inventory> = scanned.iter().filter_map(|(i, _)| i.as_ref()).collect();
-    let (reports, details): (Vec<&Inventory>, Vec<&Inventory>) = kept
-        .into_iter()
-        .partition(|i| i.format == model::Format::AwsCredentialReport);
-    let joined = rules::hygiene::mfa_for_managers(&reports, &details);
+    let of = |f: model::Format| -> Vec<&Inventory> {
+        kept.iter().copied().filter(|i| i.format == f).collect()
+    };
+    let (reports, details, logs) = (
+        of(model::Format::AwsCredentialReport),
+        of(model::Format::AwsAuthorizationDetails),
+        of(model::Format::GatehouseAuditLog),
+    );
+    let mut joined = rules::hygiene::mfa_for_managers(&reports, &details);
+    let mut notices = Vec::new();
+    if !logs.is_empty() {
+        let records: Vec<generate::AuditRecord> =
+            logs.iter().flat_map(|l| l.audit.iter().cloned()).collect();
+        let now = records
+            .iter()
+            .filter_map(|r| chrono::DateTime::parse_from_rfc3339(&r.time).ok())
+            .max()
+            .map(|t| t.with_timezone(&chrono::Utc));
+        for d in &details {
+            let (Some(now), Ok(dir)) = (now, access::Directory::new((*d).clone())) else {
+                continue;
+            };
+            if let Ok((window, usage)) =
+                usage::audit_usage(&dir, &records, now, usage::DEFAULT_UNUSED_DAYS)
+            {
+                notices.extend(window.notice());
+                joined.extend(usage::unused_findings(&d.file, &dir, &window, &usage));
+            }
+        }
+    }
     let mut findings: Vec<Finding> = scanned.into_iter().flat_map(|(_, f)| f).collect();
     findings.extend(joined);
     sort(&mut findings);
+    notices.dedup();
     Report {
         files: files.len(),
         findings,
+        notices,
     }
+}
+
+/// What the CLI reads from Gatehouse's own store for a scan or a review.
+#[derive(Debug, Clone, Default)]
+pub struct StoreSnapshot {
+    /// The name used in locations (e.g. `gatehouse store (gatehouse-data)`).
+    pub name: String,
+    /// The store as an authorization-details document.
+    pub details: Vec<u8>,
+    /// The audit log's records.
+    pub audit: Vec<generate::AuditRecord>,
+    /// ARNs of users with no MFA device enabled.
+    pub users_without_mfa: Vec<String>,
+    /// Deployments that carry a deprecation date.
+    pub deprecated: Vec<lifecycle::DeployedModel>,
+    /// The region in model ARNs.
+    pub region: String,
+}
+
+/// Scans Gatehouse's own store: every rule that reads authorization details, plus unused
+/// permissions from its audit log over the last `days` before `now` (GH-HY-004), users
+/// without MFA who may manage (GH-HY-003), and deprecated deployments still invocable
+/// (GH-AI-007).
+pub fn scan_store(
+    s: &StoreSnapshot,
+    now: chrono::DateTime<chrono::Utc>,
+    days: i64,
+) -> Result<Report, access::AccessError> {
+    let (inv, mut findings) = import::import(&s.name, &s.details);
+    findings.extend(rules::analyze(&inv));
+    findings.extend(rules::hygiene::mfa_for_store_users(
+        &inv,
+        &s.users_without_mfa,
+    ));
+    let dir = access::Directory::new(inv)?;
+    let (window, usage) = usage::audit_usage(&dir, &s.audit, now, days)?;
+    findings.extend(usage::unused_findings(&s.name, &dir, &window, &usage));
+    let today = now.format("%Y-%m-%d").to_string();
+    let reachable = lifecycle::gatehouse_reachable(&dir, &s.deprecated, &s.region, &today);
+    findings.extend(lifecycle::gatehouse_findings(&s.name, &reachable));
+    sort(&mut findings);
+    Ok(Report {
+        files: 1,
+        findings,
+        notices: window.notice().into_iter().collect(),
+    })
 }
 
 /// Collects and scans paths (see [`collect_files`], [`scan_files`]).

@@ -22,6 +22,8 @@ pub struct Inventory {
     pub gcp_roles: Vec<GcpRole>,
     /// Rows of an AWS credential report.
     pub aws_credentials: Vec<CredentialRow>,
+    /// Records of a Gatehouse audit log (`gatehouse audit export`, JSON lines).
+    pub audit: Vec<crate::generate::AuditRecord>,
 }
 
 /// The input formats the importers recognize.
@@ -43,6 +45,8 @@ pub enum Format {
     GcpCustomRoles,
     /// `aws iam get-credential-report` content (CSV).
     AwsCredentialReport,
+    /// Gatehouse's audit log as JSON lines (`gatehouse audit export`).
+    GatehouseAuditLog,
 }
 
 /// What a policy document is to its owner.
@@ -140,6 +144,11 @@ pub struct AwsPrincipal {
     pub boundary: Option<usize>,
     /// A role's trust policy.
     pub trust: Option<usize>,
+    /// When it was created (`CreateDate`), when the export says.
+    pub created: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// When a role was last used (`RoleLastUsed.LastUsedDate`); `None` when the export has
+    /// no date (never used in AWS's tracking period, or not a role).
+    pub last_used: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 impl AwsPrincipal {
@@ -217,8 +226,12 @@ pub struct CredentialRow {
     pub arn: String,
     /// 1-based line in the file.
     pub line: usize,
+    /// When the user was created.
+    pub created: Option<chrono::DateTime<chrono::FixedOffset>>,
     /// The user can sign in with a password.
     pub password_enabled: bool,
+    /// When the password was last used (`None`: never, or no information).
+    pub password_last_used: Option<chrono::DateTime<chrono::FixedOffset>>,
     /// The user has an MFA device.
     pub mfa_active: bool,
     /// The user's access keys (1 and 2).

@@ -19,6 +19,9 @@ fn colour(s: Severity) -> &'static str {
 /// Text grouped by severity; ANSI colour when `color` (the caller decides: a terminal).
 pub fn text(report: &Report, color: bool) -> String {
     let mut out = String::new();
+    for n in &report.notices {
+        let _ = writeln!(out, "notice: {n}");
+    }
     for sev in Severity::ALL {
         let group: Vec<_> = report
             .findings
@@ -77,6 +80,7 @@ pub fn json(report: &Report) -> Value {
         "files": report.files,
         "counts": counts,
         "findings": report.findings,
+        "notices": report.notices,
     })
 }
 
@@ -133,6 +137,12 @@ pub fn sarif(report: &Report) -> Value {
                 "rules": rules,
             }},
             "results": results,
+            "invocations": [{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": report.notices.iter()
+                    .map(|n| json!({"level": "warning", "message": {"text": n}}))
+                    .collect::<Vec<_>>(),
+            }],
         }],
     })
 }

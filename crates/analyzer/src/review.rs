@@ -1,6 +1,8 @@
 //! The quarterly access review: who can invoke each model and through which policy, who can
-//! change guardrails, which cross-account and federated paths lead in, and which service
-//! identities hold risky permissions — as JSON, Markdown and HTML from one structure.
+//! change guardrails, which cross-account and federated paths lead in, which service
+//! identities hold risky permissions, which identities hold more than they used (Gatehouse's
+//! audit log, or AWS's `RoleLastUsed`), and which deprecated models are still reachable — as
+//! JSON, Markdown and HTML from one structure.
 //!
 //! Every "can" is the engine's answer: each principal's effective access is the semantic
 //! diff from nothing to its policies (see [`crate::access::Directory::what_can`]), and the
@@ -87,6 +89,25 @@ pub struct ServiceIdentity {
     pub allowed_actions: usize,
 }
 
+/// An identity holding more than it used.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnusedAccess {
+    /// The identity's ARN.
+    pub principal: String,
+    /// What the judgement rests on: `audit log, N days` or `RoleLastUsed`.
+    pub basis: String,
+    /// Actions granted (Gatehouse: of its own services; AWS: write and permissions
+    /// management).
+    pub granted: usize,
+    /// Of those, used in the window (AWS exports do not say: 0).
+    pub used: usize,
+    /// The unused actions (a whole service as `service:*`) by the statement granting them
+    /// (AWS: one entry, `through` empty).
+    pub unused: Vec<crate::usage::UnusedGrant>,
+    /// Last use, when known.
+    pub last_used: Option<String>,
+}
+
 /// The access review of one export.
 #[derive(Debug, Clone, Serialize)]
 pub struct Review {
@@ -100,6 +121,13 @@ pub struct Review {
     pub trust_paths: Vec<TrustPath>,
     /// Service identities with high or critical findings.
     pub service_identities: Vec<ServiceIdentity>,
+    /// The audit log's coverage of the usage window (Gatehouse stores only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_window: Option<crate::usage::Window>,
+    /// Identities holding more than they used.
+    pub unused_access: Vec<UnusedAccess>,
+    /// Deprecated models, with who can still invoke them.
+    pub deprecated_models: Vec<crate::lifecycle::DeprecatedModel>,
 }
 
 fn pick(actions: &[String], wanted: &[&str]) -> Vec<String> {
@@ -110,10 +138,104 @@ fn pick(actions: &[String], wanted: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// Builds the review of an authorization-details export (`bytes` of `file`).
+/// Builds the review of an authorization-details export (`bytes` of `file`): unused access
+/// from `RoleLastUsed` (roles idle for 90 days holding write access), deprecated models from
+/// the committed Bedrock lifecycle list.
 pub fn review(file: &str, bytes: &[u8]) -> Result<Review, AccessError> {
+    review_idle(file, bytes, crate::usage::DEFAULT_UNUSED_DAYS)
+}
+
+/// [`review`] with roles counted as idle after `days`.
+pub fn review_idle(file: &str, bytes: &[u8], days: i64) -> Result<Review, AccessError> {
+    review_aws(file, bytes, None, days)
+}
+
+/// [`review`] with identities counted as idle after `days`: roles by `RoleLastUsed`, and,
+/// given a credential report (`report`: file name and CSV), users whose password and access
+/// keys were not used for as long.
+pub fn review_aws(
+    file: &str,
+    bytes: &[u8],
+    report: Option<(&str, &[u8])>,
+    days: i64,
+) -> Result<Review, AccessError> {
     let dir = Directory::from_bytes(file, bytes)?;
-    let findings = crate::scan_bytes(file, bytes);
+    let mut r = base(file, &dir, &crate::scan_bytes(file, bytes))?;
+    let users = match report {
+        Some((name, csv)) => {
+            let inv = crate::import::import(name, csv).0;
+            if inv.format != crate::model::Format::AwsCredentialReport {
+                return Err(AccessError::NotCredentialReport(name.to_owned()));
+            }
+            crate::usage::idle_users(dir.inventory(), &inv, days)
+        }
+        None => Vec::new(),
+    };
+    let roles = crate::usage::idle_roles(dir.inventory(), days)
+        .into_iter()
+        .map(|(_, i)| (i, "RoleLastUsed", "no RoleLastUsed; created"));
+    let users = users
+        .into_iter()
+        .map(|i| (i, "credential report", "never used; created"));
+    r.unused_access = roles
+        .chain(users)
+        .map(|(i, used, never)| UnusedAccess {
+            principal: i.principal,
+            basis: if i.last_used.is_some() {
+                format!("{used}: idle {} days", i.idle_days)
+            } else {
+                format!("{never} {} days before the export", i.idle_days)
+            },
+            granted: i.write_actions.len(),
+            used: 0,
+            unused: vec![crate::usage::UnusedGrant {
+                through: String::new(),
+                actions: i.write_actions.iter().map(|a| (*a).to_owned()).collect(),
+            }],
+            last_used: i.last_used,
+        })
+        .collect();
+    r.deprecated_models = crate::lifecycle::bedrock_reachable(&dir);
+    Ok(r)
+}
+
+/// Builds the review of Gatehouse's own store: unused access from its audit log over the
+/// last `days` before `now`, deprecated models from its deployments' dates.
+pub fn review_store(
+    s: &crate::StoreSnapshot,
+    now: chrono::DateTime<chrono::Utc>,
+    days: i64,
+) -> Result<Review, AccessError> {
+    let dir = Directory::from_bytes(&s.name, &s.details)?;
+    let mut r = base(&s.name, &dir, &crate::scan_bytes(&s.name, &s.details))?;
+    let (window, usage) = crate::usage::audit_usage(&dir, &s.audit, now, days)?;
+    let basis = if window.complete() {
+        format!("audit log, last {days} days")
+    } else {
+        format!("audit log, {} of {days} days covered", window.covered_days)
+    };
+    if window.first_record.is_some() {
+        r.unused_access = usage
+            .iter()
+            .filter(|u| !u.unused.is_empty())
+            .map(|u| UnusedAccess {
+                principal: u.principal.clone(),
+                basis: basis.clone(),
+                granted: u.granted,
+                used: u.granted - u.unused_count(),
+                unused: u.unused.clone(),
+                last_used: u.last_used.clone(),
+            })
+            .collect();
+    }
+    r.usage_window = Some(window);
+    let today = now.format("%Y-%m-%d").to_string();
+    r.deprecated_models =
+        crate::lifecycle::gatehouse_reachable(&dir, &s.deprecated, &s.region, &today);
+    Ok(r)
+}
+
+fn base(file: &str, dir: &Directory, findings: &[crate::Finding]) -> Result<Review, AccessError> {
     let inv = dir.inventory();
     let mut models: BTreeMap<String, Vec<Access>> = BTreeMap::new();
     let mut guardrails = Vec::new();
@@ -144,7 +266,7 @@ pub fn review(file: &str, bytes: &[u8]) -> Result<Review, AccessError> {
             }
         }
         if p.kind == PrincipalType::Role {
-            let services = trusted_services(&dir, p.trust);
+            let services = trusted_services(dir, p.trust);
             if !services.is_empty() {
                 let entity = p.label();
                 let risky: Vec<String> = findings
@@ -177,8 +299,11 @@ pub fn review(file: &str, bytes: &[u8]) -> Result<Review, AccessError> {
             .map(|(models, invokers)| ModelAccess { models, invokers })
             .collect(),
         guardrail_changes: guardrails,
-        trust_paths: trust_paths(&dir),
+        trust_paths: trust_paths(dir),
         service_identities,
+        usage_window: None,
+        unused_access: Vec::new(),
+        deprecated_models: Vec::new(),
     })
 }
 
@@ -269,6 +394,13 @@ impl Review {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "# Access review: {}\n", self.source);
+        if let Some(n) = self
+            .usage_window
+            .as_ref()
+            .and_then(crate::usage::Window::notice)
+        {
+            let _ = writeln!(s, "> Note: {n}\n");
+        }
         for (title, rows) in self.tables() {
             let _ = writeln!(s, "## {title}\n");
             let Some((head, body)) = rows.split_first() else {
@@ -300,6 +432,13 @@ impl Review {
              </head><body>\n<h1>Access review: {0}</h1>\n",
             escape(&self.source)
         );
+        if let Some(n) = self
+            .usage_window
+            .as_ref()
+            .and_then(crate::usage::Window::notice)
+        {
+            let _ = writeln!(s, "<p><strong>Note:</strong> {}</p>", escape(&n));
+        }
         for (title, rows) in self.tables() {
             let _ = writeln!(s, "<h2>{}</h2>", escape(title));
             match rows.split_first() {
@@ -391,11 +530,71 @@ impl Review {
                 s.findings.join("; "),
             ]
         }));
+        let mut unused = vec![vec![
+            "Principal".to_owned(),
+            "Basis".into(),
+            "Granted".into(),
+            "Used".into(),
+            "Last used".into(),
+            "Unused".into(),
+        ]];
+        unused.extend(self.unused_access.iter().map(|u| {
+            vec![
+                u.principal.clone(),
+                u.basis.clone(),
+                u.granted.to_string(),
+                u.used.to_string(),
+                u.last_used.clone().unwrap_or_else(|| "never".into()),
+                u.unused
+                    .iter()
+                    .map(|g| {
+                        if g.through.is_empty() {
+                            g.actions.join(", ")
+                        } else {
+                            format!("{} (through {})", g.actions.join(", "), g.through)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ]
+        }));
+        let mut deprecated = vec![vec![
+            "Model".to_owned(),
+            "Status".into(),
+            "Principal".into(),
+            "Actions".into(),
+            "When".into(),
+            "Through".into(),
+        ]];
+        for m in &self.deprecated_models {
+            if m.invokers.is_empty() {
+                deprecated.push(vec![
+                    m.model.clone(),
+                    m.status.clone(),
+                    "nobody".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]);
+            }
+            for a in &m.invokers {
+                deprecated.push(vec![
+                    m.model.clone(),
+                    m.status.clone(),
+                    a.principal.clone(),
+                    a.actions.join(", "),
+                    a.when.clone(),
+                    a.through.join("; "),
+                ]);
+            }
+        }
         vec![
             ("Who can invoke which models", models),
             ("Who can change guardrails", guardrails),
             ("Cross-account, public and federated paths", trust),
             ("Over-privileged service identities", services),
+            ("Identities holding more than they used", unused),
+            ("Deprecated models still reachable", deprecated),
         ]
     }
 }

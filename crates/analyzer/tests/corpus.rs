@@ -9,12 +9,20 @@
 //!   `AmazonBedrockFullAccess`: `bedrock:*`), 1,692 × GH-OP-004 (resource `*` on scopable
 //!   writes is common in AWS's own policies), and engine-decided AI and escalation findings.
 //!   `AmazonBedrockFullAccess` passes roles only under `iam:PassedToService`, so it does not
-//!   get GH-AI-003.
+//!   get GH-AI-003. 9 × GH-AI-007 (low): statements allowing Bedrock invocation on
+//!   `arn:aws:bedrock:*::foundation-model/*`, which covers the deprecated models of
+//!   `data/bedrock-lifecycle.json` (policies on resource `*` are GH-AI-006's).
 //! - Authorization details (Cloudsplaining's two examples, full of planted privesc users and
 //!   roles): escalation findings for each, 2 × GH-TR-001 (an organization role and a
 //!   StackSets role trusted from the management account without conditions), 1 × GH-PE-006
 //!   (`AWS-QuickSetup-StackSet-Local-AdministrationRole` may assume the
 //!   `...-ExecutionRole`, whose trust admits it and which has full administrative access).
+//!   30 × GH-HY-005: roles whose `RoleLastUsed` (or, with none, `CreateDate`) is 90+ days
+//!   before the export's latest date and that may still write — 27 in `example.json` (16
+//!   QuickSetup config-recording roles last used 2022-08-07, service-linked, StackSets and
+//!   organization roles, and its copies of `MyRole`, `MyOtherRole`, `OverprivilegedEC2`), 3 in
+//!   `example-authz-details.json` (`OverprivilegedEC2` idle 332 days; `MyRole` and
+//!   `MyOtherRole` with no recorded use).
 //! - Azure: the invalid `Microsoft.Container Registries/registries/*` is GH-IN-002; 6 custom
 //!   roles grant write wildcards at `/` or subscription scope (GH-TR-004).
 //! - GCP: 3 × `roles/owner` and 3 × `roles/editor` (GH-OP-005), 1 × `roles/aiplatform.admin`.
@@ -71,6 +79,7 @@ fn aws_managed_policies() {
             ("GH-AI-004", 149),
             ("GH-AI-005", 13),
             ("GH-AI-006", 20),
+            ("GH-AI-007", 9),
             ("GH-IN-001", 2),
             ("GH-OP-001", 2),
             ("GH-OP-002", 14),
@@ -107,6 +116,7 @@ fn authorization_details() {
         &[
             ("GH-AI-003", 2),
             ("GH-AI-004", 11),
+            ("GH-HY-005", 30),
             ("GH-OP-001", 5),
             ("GH-OP-003", 3),
             ("GH-OP-004", 153),
@@ -122,6 +132,25 @@ fn authorization_details() {
     assert!(
         r.findings.iter().any(|f| f.rule == "GH-PE-005"
             && f.location.entity.as_deref() == Some("user privesc-sre-user"))
+    );
+    let idle = r
+        .findings
+        .iter()
+        .find(|f| {
+            f.rule == "GH-HY-005"
+                && f.location.file.ends_with("example-authz-details.json")
+                && f.location.entity.as_deref() == Some("role OverprivilegedEC2")
+        })
+        .unwrap();
+    assert!(
+        idle.message.contains("332 days before the export"),
+        "{}",
+        idle.message
+    );
+    assert!(
+        idle.message.contains("iam:CreateAccessKey"),
+        "{}",
+        idle.message
     );
 }
 

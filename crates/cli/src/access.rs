@@ -163,14 +163,47 @@ pub(crate) enum ReviewFormat {
 pub(crate) struct ReviewArgs {
     #[command(flatten)]
     source: Source,
+    /// Identities holding actions unused for this many days are listed (Gatehouse: from
+    /// the audit log; AWS: roles by `RoleLastUsed`, users by `--credential-report`, holding
+    /// write access).
+    #[arg(long, value_name = "DAYS", default_value_t = gatehouse_analyzer::usage::DEFAULT_UNUSED_DAYS,
+          value_parser = clap::value_parser!(i64).range(1..=3650))]
+    unused_days: i64,
+    /// The region in the store's model ARNs (the server's configured region).
+    #[arg(long, default_value = "local")]
+    region: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReviewFormat::Markdown)]
     format: ReviewFormat,
+    /// An AWS credential report (CSV) for the `--details` export: users whose password and
+    /// keys were not used for `--unused-days` and who may still write are listed too.
+    #[arg(long, value_name = "FILE", requires = "details")]
+    credential_report: Option<PathBuf>,
 }
 
 pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
-    let (name, bytes) = args.source.read()?;
-    let r = gatehouse_analyzer::review::review(&name, &bytes)?;
+    let r = if args.source.details.is_some() {
+        let (name, bytes) = args.source.read()?;
+        let report = match &args.credential_report {
+            Some(f) => Some((
+                f.display().to_string(),
+                std::fs::read(f).with_context(|| format!("{}: cannot read", f.display()))?,
+            )),
+            None => None,
+        };
+        gatehouse_analyzer::review::review_aws(
+            &name,
+            &bytes,
+            report.as_ref().map(|(n, b)| (n.as_str(), b.as_slice())),
+            args.unused_days,
+        )?
+    } else {
+        let snapshot = crate::admin::runtime()?.block_on(async {
+            let s = args.source.store.open().await?;
+            crate::store_export::snapshot(&s, "gatehouse store".into(), args.region.clone()).await
+        })?;
+        gatehouse_analyzer::review::review_store(&snapshot, chrono::Utc::now(), args.unused_days)?
+    };
     emit(&match args.format {
         ReviewFormat::Markdown => r.markdown(),
         ReviewFormat::Html => r.html(),

@@ -21,6 +21,14 @@ pub(crate) struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// How the store is named in reports (never the database URL: it may hold a password).
+    pub(crate) fn describe(&self) -> String {
+        match &self.database_url {
+            Some(_) => "gatehouse store (PostgreSQL)".to_owned(),
+            None => format!("gatehouse store ({})", self.data_dir.display()),
+        }
+    }
+
     pub(crate) async fn open(&self) -> Result<Store> {
         let key = MasterKey::load_or_create(&self.data_dir).context("master key")?;
         let opts = match &self.database_url {

@@ -31,6 +31,10 @@ pub(crate) enum ModelCommand {
         /// Log prompts and responses (sealed at rest).
         #[arg(long)]
         log_invocations: bool,
+        /// The date the model is deprecated (YYYY-MM-DD); `gatehouse review` lists who can
+        /// still invoke it. With --update, leaving it out clears the date.
+        #[arg(long, value_name = "DATE")]
+        deprecated_on: Option<String>,
         /// Change an existing deployment instead of creating one.
         #[arg(long)]
         update: bool,
@@ -118,6 +122,7 @@ pub(crate) fn run_model(cmd: ModelCommand) -> Result<ExitCode> {
                 upstream_model,
                 api_key_env,
                 log_invocations,
+                deprecated_on,
                 update,
                 account,
                 store,
@@ -141,6 +146,7 @@ pub(crate) fn run_model(cmd: ModelCommand) -> Result<ExitCode> {
                     upstream_model,
                     api_key,
                     log_invocations,
+                    deprecated_on,
                 };
                 let saved = s.put_deployment(&account, &d, !update).await?;
                 println!(
@@ -167,6 +173,7 @@ pub(crate) fn run_model(cmd: ModelCommand) -> Result<ExitCode> {
                                     "upstream_model": d.upstream_model,
                                     "has_api_key": d.has_key,
                                     "log_invocations": d.log_invocations,
+                                    "deprecated_on": d.deprecated_on,
                                     "guardrail": d.guardrail.as_deref()
                                         .and_then(|g| serde_json::from_str::<serde_json::Value>(g).ok()),
                                 })
@@ -177,13 +184,17 @@ pub(crate) fn run_model(cmd: ModelCommand) -> Result<ExitCode> {
                     Format::Text => {
                         for d in list {
                             println!(
-                                "{}  {}  {}  {}{}{}",
+                                "{}  {}  {}  {}{}{}{}",
                                 d.account_id,
                                 d.model_id,
                                 d.provider,
                                 d.base_url,
                                 if d.has_key { "  key:sealed" } else { "" },
-                                if d.log_invocations { "  logged" } else { "" }
+                                if d.log_invocations { "  logged" } else { "" },
+                                d.deprecated_on
+                                    .as_deref()
+                                    .map(|x| format!("  deprecated:{x}"))
+                                    .unwrap_or_default()
                             );
                         }
                     }

@@ -5,7 +5,7 @@ use crate::access::emit;
 use crate::admin::{StoreArgs, runtime};
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, ValueEnum};
-use gatehouse_analyzer::generate::{self as gen_, AuditRecord, Scope, Template};
+use gatehouse_analyzer::generate::{self as gen_, Scope, Template};
 use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -105,31 +105,10 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<ExitCode> {
                 .collect::<Result<_>>()?
         }
         None => runtime()?.block_on(async {
-            let s = args.store.open().await?;
-            let mut out = Vec::new();
-            let mut after = 0;
-            loop {
-                let batch = s.audit_entries(after, 1000).await?;
-                let Some(last) = batch.last() else { break };
-                after = last.seq;
-                out.extend(
-                    batch
-                        .into_iter()
-                        .map(|e| (format!("audit record {}", e.seq), e.record)),
-                );
-            }
-            anyhow::Ok(out)
+            crate::store_export::audit_lines(&args.store.open().await?).await
         })?,
     };
-    let mut records = Vec::with_capacity(lines.len());
-    for (place, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let r: AuditRecord =
-            serde_json::from_str(&line).with_context(|| format!("{place}: not an audit record"))?;
-        records.push(r);
-    }
+    let records = crate::store_export::parse_audit(lines)?;
     let g = gen_::from_audit(&records, &args.principal, since);
     match &g.policy {
         Some(doc) => {

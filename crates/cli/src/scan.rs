@@ -1,9 +1,11 @@
 //! `gatehouse scan PATH...`: analyze AWS, Azure and GCP IAM exports offline and report
 //! findings as text, JSON or SARIF; `--fail-on SEVERITY` turns findings into exit code 1.
+//! `--store` scans Gatehouse's own store too, with its audit log (unused permissions), MFA
+//! devices and deployments' deprecation dates.
 
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
-use gatehouse_analyzer::{Severity, collect_files, output, scan_files};
+use gatehouse_analyzer::{Severity, collect_files, output, scan_files, scan_store};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,9 +15,23 @@ const PROGRESS_MIN_FILES: usize = 50;
 
 #[derive(Debug, Args)]
 pub(crate) struct ScanArgs {
-    /// Files or directories (read recursively: `*.json` and extension-less files).
-    #[arg(required = true)]
+    /// Files or directories (read recursively: `*.json`, `*.jsonl` audit logs, `*.csv`
+    /// credential reports and extension-less files).
+    #[arg(required_unless_present = "store")]
     paths: Vec<PathBuf>,
+    /// Scan Gatehouse's own store (`--data-dir` or `--database-url`) with its audit log.
+    #[arg(long)]
+    store: bool,
+    #[command(flatten)]
+    store_args: crate::admin::StoreArgs,
+    /// Permissions not used for this many days are reported (needs an audit log that
+    /// reaches back as far; a younger log is reported as such, at low severity).
+    #[arg(long, value_name = "DAYS", default_value_t = gatehouse_analyzer::usage::DEFAULT_UNUSED_DAYS,
+          value_parser = clap::value_parser!(i64).range(1..=3650))]
+    unused_days: i64,
+    /// The region in the store's model ARNs (the server's configured region).
+    #[arg(long, default_value = "local")]
+    region: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
     format: ScanFormat,
@@ -66,13 +82,20 @@ pub(crate) fn run(args: ScanArgs) -> Result<ExitCode> {
         }
         bar
     });
-    let report = scan_files(&files, &|| {
+    let mut report = scan_files(&files, &|| {
         if let Some(b) = &bar {
             b.inc(1);
         }
     });
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if args.store {
+        let snapshot = crate::admin::runtime()?.block_on(async {
+            let s = args.store_args.open().await?;
+            crate::store_export::snapshot(&s, args.store_args.describe(), args.region.clone()).await
+        })?;
+        report.merge(scan_store(&snapshot, chrono::Utc::now(), args.unused_days)?);
     }
     let mut stdout = std::io::stdout().lock();
     match args.format {

@@ -4,6 +4,9 @@
 //! same the server decides with); a user's group policies are folded into its own list.
 
 use anyhow::{Context as _, Result};
+use gatehouse_analyzer::StoreSnapshot;
+use gatehouse_analyzer::generate::AuditRecord;
+use gatehouse_analyzer::lifecycle::DeployedModel;
 use gatehouse_store::{
     ListParams, PolicySource, PrincipalPolicies, PrincipalRef, SourcedPolicy, Store,
 };
@@ -102,4 +105,89 @@ pub(crate) async fn authorization_details(store: &Store) -> Result<Value> {
     Ok(
         json!({"UserDetailList": users, "GroupDetailList": [], "RoleDetailList": roles, "Policies": policies}),
     )
+}
+
+/// The audit log's records as (place, JSON text), oldest first.
+pub(crate) async fn audit_lines(store: &Store) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let batch = store.audit_entries(after, 1000).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        out.extend(
+            batch
+                .into_iter()
+                .map(|e| (format!("audit record {}", e.seq), e.record)),
+        );
+    }
+    Ok(out)
+}
+
+/// Parses audit records; blank lines are skipped, anything else that is not a record is an
+/// error naming its place.
+pub(crate) fn parse_audit(lines: Vec<(String, String)>) -> Result<Vec<AuditRecord>> {
+    let mut records = Vec::with_capacity(lines.len());
+    for (place, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        records.push(
+            serde_json::from_str(&line).with_context(|| format!("{place}: not an audit record"))?,
+        );
+    }
+    Ok(records)
+}
+
+/// Everything the analyzer reads from the store for `scan --store` and `review`: the
+/// authorization details, the audit log, users without an enabled MFA device, and
+/// deployments with a deprecation date.
+pub(crate) async fn snapshot(store: &Store, name: String, region: String) -> Result<StoreSnapshot> {
+    let details = serde_json::to_vec(&authorization_details(store).await?)?;
+    let audit = parse_audit(audit_lines(store).await?)?;
+    let mut users_without_mfa = Vec::new();
+    for account in store.list_accounts().await? {
+        let acct = &account.account_id;
+        let with_mfa: std::collections::BTreeSet<String> = store
+            .list_mfa_devices(acct, None)
+            .await?
+            .into_iter()
+            .filter(|d| d.enabled.is_some())
+            .filter_map(|d| d.user_name)
+            .collect();
+        let mut params = ListParams::first(1000);
+        loop {
+            let page = store.list_users(acct, &params).await?;
+            users_without_mfa.extend(
+                page.items
+                    .iter()
+                    .filter(|u| !with_mfa.contains(&u.name))
+                    .map(|u| u.arn()),
+            );
+            match page.next_marker {
+                Some(m) => params.marker = Some(m),
+                None => break,
+            }
+        }
+    }
+    let deprecated = store
+        .list_deployments()
+        .await?
+        .into_iter()
+        .filter_map(|d| {
+            Some(DeployedModel {
+                deprecated_on: d.deprecated_on?,
+                account: d.account_id,
+                model: d.model_id,
+            })
+        })
+        .collect();
+    Ok(StoreSnapshot {
+        name,
+        details,
+        audit,
+        users_without_mfa,
+        deprecated,
+        region,
+    })
 }

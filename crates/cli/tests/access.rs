@@ -277,3 +277,38 @@ fn review_lists_trust_paths_of_the_corpus_export() {
         "arn:aws:iam::012345678901:role/OverprivilegedEC2"
     );
 }
+
+#[test]
+fn review_with_a_credential_report() {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../analyzer/tests/fixtures/GH-HY-003/fire");
+    let details = dir.join("details.json");
+    let report = dir.join("credential-report.csv");
+    let (code, out, err) = gatehouse(&[
+        "review",
+        "--details",
+        details.to_str().unwrap(),
+        "--credential-report",
+        report.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["unused_access"].is_array());
+    // The report must go with an export, and be a report.
+    let (code, _, _) = gatehouse(&["review", "--credential-report", report.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let (code, _, err) = gatehouse(&[
+        "review",
+        "--details",
+        details.to_str().unwrap(),
+        "--credential-report",
+        details.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("details.json: line 1: not an `aws iam get-credential-report` CSV"),
+        "{err}"
+    );
+}

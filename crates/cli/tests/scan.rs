@@ -1,4 +1,5 @@
-//! `gatehouse scan`: exit codes with `--fail-on`, and the SARIF 2.1.0 fields CI tools read.
+//! `gatehouse scan`: exit codes with `--fail-on`, the SARIF 2.1.0 fields CI tools read, and
+//! audit logs joined with an export (unused permissions, and a log too young to tell).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -81,4 +82,80 @@ fn json_output_counts() {
     assert_eq!(v["counts"]["critical"], 1);
     assert_eq!(v["findings"][0]["rule"], "GH-TR-003");
     assert_eq!(v["findings"][0]["location"]["json_path"], "$.bindings[0]");
+}
+
+#[test]
+fn an_audit_log_joins_the_export_and_a_young_log_says_so() {
+    let dir = tempdir();
+    let src = fixtures().join("GH-HY-004/fire");
+    std::fs::copy(src.join("details.json"), dir.join("details.json")).unwrap();
+    // Only the last 10 days of the log: it cannot speak for 90.
+    let log = std::fs::read_to_string(src.join("audit.jsonl")).unwrap();
+    let young: Vec<&str> = log.lines().filter(|l| l.contains("2026-04-")).collect();
+    std::fs::write(dir.join("audit.jsonl"), young.join("\n")).unwrap();
+    let (code, out) = scan(&[
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+        "--fail-on",
+        "medium",
+    ]);
+    assert_eq!(code, 0, "a young log's findings are low: {out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["files"], 2);
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "GH-HY-004")
+        .unwrap();
+    assert_eq!(f["severity"], "low");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("in the 10 days the audit log covers (of 90 asked")
+    );
+    assert!(
+        v["notices"][0]
+            .as_str()
+            .unwrap()
+            .contains("10 of the 90 days"),
+        "{v}"
+    );
+    let (_, sarif) = scan(&[dir.to_str().unwrap(), "--format", "sarif"]);
+    let s: serde_json::Value = serde_json::from_str(&sarif).unwrap();
+    let notes = &s["runs"][0]["invocations"][0]["toolExecutionNotifications"];
+    assert!(
+        notes[0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("10 of the 90 days")
+    );
+
+    // The whole log covers the window: medium, and --fail-on medium fails.
+    std::fs::write(dir.join("audit.jsonl"), log).unwrap();
+    assert_eq!(scan(&[dir.to_str().unwrap(), "--fail-on", "medium"]).0, 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn scan_needs_paths_or_the_store() {
+    let (code, _) = scan(&[]);
+    assert_eq!(code, 2);
+    let (code, _) = scan(&["--store", "--unused-days", "0"]);
+    assert_eq!(code, 2);
+}
+
+fn tempdir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "gatehouse-scan-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }

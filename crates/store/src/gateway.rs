@@ -31,6 +31,8 @@ pub struct Deployment {
     pub log_invocations: bool,
     /// Guardrail settings (JSON text), when any.
     pub guardrail: Option<String>,
+    /// The date (`YYYY-MM-DD`) the model is deprecated, when set.
+    pub deprecated_on: Option<String>,
     /// Created.
     pub created: Timestamp,
     /// Last changed.
@@ -52,6 +54,8 @@ pub struct NewDeployment {
     pub api_key: Option<Secret>,
     /// Log prompts and responses.
     pub log_invocations: bool,
+    /// The date (`YYYY-MM-DD`) the model is deprecated.
+    pub deprecated_on: Option<String>,
 }
 
 /// One sealed invocation log entry, opened.
@@ -85,7 +89,7 @@ pub struct FineTuningJobRecord {
 }
 
 const DEPLOYMENT_COLUMNS: &str = "account_id, model_id, provider, base_url, upstream_model, \
-     CAST(CASE WHEN key_sealed IS NULL THEN 0 ELSE 1 END AS BIGINT), log_invocations, guardrail, created_ms, updated_ms";
+     CAST(CASE WHEN key_sealed IS NULL THEN 0 ELSE 1 END AS BIGINT), log_invocations, guardrail, created_ms, updated_ms, deprecated_on";
 
 fn deployment_from(r: &Row) -> Result<Deployment> {
     Ok(Deployment {
@@ -99,6 +103,7 @@ fn deployment_from(r: &Row) -> Result<Deployment> {
         guardrail: r.opt_text(7)?,
         created: ts(r.i64(8)?),
         updated: ts(r.i64(9)?),
+        deprecated_on: r.opt_text(10)?,
     })
 }
 
@@ -126,6 +131,16 @@ pub fn validate_model_id(id: &str) -> Result<()> {
     }
 }
 
+/// Checks a deprecation date: a calendar date written `YYYY-MM-DD`.
+pub fn validate_deprecation_date(date: &str) -> Result<()> {
+    match chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+        Ok(d) if d.format("%Y-%m-%d").to_string() == date => Ok(()),
+        _ => Err(StoreError::Validation(format!(
+            "deprecation date {date:?} must be a date written YYYY-MM-DD"
+        ))),
+    }
+}
+
 fn validate_base_url(url: &str) -> Result<()> {
     if (url.starts_with("http://") || url.starts_with("https://")) && url.len() <= 2048 {
         Ok(())
@@ -147,6 +162,9 @@ impl Store {
     ) -> Result<Deployment> {
         validate_model_id(&d.model_id)?;
         validate_base_url(&d.base_url)?;
+        if let Some(date) = &d.deprecated_on {
+            validate_deprecation_date(date)?;
+        }
         if d.provider.is_empty() || d.provider.len() > 64 {
             return Err(StoreError::Validation(
                 "provider must be 1-64 characters".into(),
@@ -179,11 +197,12 @@ impl Store {
         }
         let sql = if create {
             "INSERT INTO ai_deployments (account_id, model_id, provider, base_url, \
-             upstream_model, key_sealed, log_invocations, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+             upstream_model, key_sealed, log_invocations, created_ms, updated_ms, deprecated_on) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)"
         } else {
             "UPDATE ai_deployments SET provider = $3, base_url = $4, upstream_model = $5, \
-             key_sealed = COALESCE($6, key_sealed), log_invocations = $7, updated_ms = $8 \
+             key_sealed = COALESCE($6, key_sealed), log_invocations = $7, updated_ms = $8, \
+             deprecated_on = $9 \
              WHERE account_id = $1 AND model_id = $2"
         };
         tx.conn
@@ -197,7 +216,8 @@ impl Store {
                     d.upstream_model.clone(),
                     sealed,
                     i64::from(d.log_invocations),
-                    now
+                    now,
+                    d.deprecated_on.clone()
                 ],
             )
             .await?;

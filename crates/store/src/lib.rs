@@ -42,7 +42,8 @@ pub use audit::{AuditEntry, AuditVerification};
 pub use error::{EntityKind, Result, StoreError};
 pub use federation::{MfaDevice, OidcProvider, oidc_provider_arn};
 pub use gateway::{
-    Deployment, FineTuningJobRecord, InvocationLog, NewDeployment, validate_model_id,
+    Deployment, FineTuningJobRecord, InvocationLog, NewDeployment, validate_deprecation_date,
+    validate_model_id,
 };
 pub use model::{
     AccessKey, AccessKeyStatus, Account, AttachedPolicy, Group, Guardrail, InlinePolicy, LastUsed,

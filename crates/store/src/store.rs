@@ -49,6 +49,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "gateway",
         include_str!("../migrations/sqlite/0010_gateway.sql"),
     ),
+    (
+        12,
+        "lifecycle",
+        include_str!("../migrations/sqlite/0012_lifecycle.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -70,6 +75,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "gateway",
         include_str!("../migrations/postgres/0010_gateway.sql"),
+    ),
+    (
+        12,
+        "lifecycle",
+        include_str!("../migrations/postgres/0012_lifecycle.sql"),
     ),
 ];
 

@@ -1347,6 +1347,7 @@ async fn gateway_deployments(f: &Fixture) {
         upstream_model: None,
         api_key: Some(key.clone()),
         log_invocations: true,
+        deprecated_on: None,
     };
     let gen0 = s.policy_generation().await.unwrap();
     let saved = s.put_deployment(ACCT, &d, true).await.unwrap();
@@ -1377,6 +1378,25 @@ async fn gateway_deployments(f: &Fixture) {
         s.deployment_key(ACCT, "llama-3-8b").await.unwrap(),
         Some(key.clone())
     );
+    // A deprecation date (migration 0012) is kept, must be a real YYYY-MM-DD date, and a
+    // refused date changes nothing.
+    assert_eq!(updated.deprecated_on, None);
+    d.deprecated_on = Some("2026-06-30".into());
+    let dated = s.put_deployment(ACCT, &d, false).await.unwrap();
+    assert_eq!(dated.deprecated_on.as_deref(), Some("2026-06-30"));
+    for bad in ["2026-02-30", "30/06/2026", "2026-6-30", ""] {
+        d.deprecated_on = Some(bad.into());
+        assert_validation(s.put_deployment(ACCT, &d, false).await);
+    }
+    assert_eq!(
+        s.get_deployment(ACCT, "llama-3-8b")
+            .await
+            .unwrap()
+            .deprecated_on
+            .as_deref(),
+        Some("2026-06-30")
+    );
+    d.deprecated_on = None;
     // Guardrails: create refuses to overwrite, update needs one, delete removes it.
     assert_no_such(
         s.set_deployment_guardrail(ACCT, "llama-3-8b", Some("{}"), false)

@@ -222,6 +222,8 @@ pub(super) fn authorization_details(v: &Value, inv: &mut Inventory, problems: &m
             policies: pols,
             boundary: None,
             trust: None,
+            created: time_of(g, "CreateDate"),
+            last_used: None,
         });
     }
     for (i, u) in list(v, "UserDetailList").iter().enumerate() {
@@ -242,6 +244,8 @@ pub(super) fn authorization_details(v: &Value, inv: &mut Inventory, problems: &m
             policies: pols,
             boundary,
             trust: None,
+            created: time_of(u, "CreateDate"),
+            last_used: None,
         });
     }
     for (i, r) in list(v, "RoleDetailList").iter().enumerate() {
@@ -270,8 +274,20 @@ pub(super) fn authorization_details(v: &Value, inv: &mut Inventory, problems: &m
             policies: pols,
             boundary,
             trust,
+            created: time_of(r, "CreateDate"),
+            last_used: get(r, "RoleLastUsed").and_then(|l| time_of(l, "LastUsedDate")),
         });
     }
+}
+
+/// A date as the IAM API (`2019-08-16T17:27:59Z`) or the CLI's JSON
+/// (`2019-08-16 17:27:59+00:00`) writes it.
+fn time_of(v: &Value, key: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let s = get(v, key)?.as_str()?.trim();
+    chrono::DateTime::parse_from_rfc3339(s)
+        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%:z"))
+        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z"))
+        .ok()
 }
 
 fn boundary_of(entry: &Value, managed: &HashMap<String, usize>) -> Option<usize> {
@@ -340,7 +356,9 @@ pub(super) fn credential_report(bytes: &[u8], inv: &mut Inventory, problems: &mu
             user: cell("user").unwrap_or("").to_owned(),
             arn: cell("arn").unwrap_or("").to_owned(),
             line: i + 2,
+            created: time(cell("user_creation_time")),
             password_enabled: yes("password_enabled"),
+            password_last_used: time(cell("password_last_used")),
             mfa_active: yes("mfa_active"),
             keys,
         });

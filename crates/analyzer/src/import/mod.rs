@@ -22,6 +22,11 @@ pub fn import(file: &str, bytes: &[u8]) -> (Inventory, Vec<Finding>) {
         aws::credential_report(bytes, &mut inv, &mut problems);
         return (inv, problems);
     }
+    if let Some(records) = audit_log(file, bytes, &mut problems) {
+        inv.format = Format::GatehouseAuditLog;
+        inv.audit = records;
+        return (inv, problems);
+    }
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -42,7 +47,7 @@ pub fn import(file: &str, bytes: &[u8]) -> (Inventory, Vec<Finding>) {
         Format::GcpIamPolicy => gcp::iam_policy(&value, &mut inv),
         Format::GcpCustomRoles => gcp::custom_roles(&value, &mut inv),
         // Recognized from the first bytes above, never from JSON.
-        Format::AwsCredentialReport => {}
+        Format::AwsCredentialReport | Format::GatehouseAuditLog => {}
         Format::Unknown => problems.push(Finding::new(
             "GH-IN-001",
             "JSON of an unrecognized shape (not AWS authorization details or policy, Azure role definitions, or GCP IAM policy / custom roles)",
@@ -50,6 +55,40 @@ pub fn import(file: &str, bytes: &[u8]) -> (Inventory, Vec<Finding>) {
         )),
     }
     (inv, problems)
+}
+
+/// Gatehouse's audit log (JSON lines), recognized by its first line: an object with `time`,
+/// `principal`, `action` and `decision`. Lines that are not records are reported.
+fn audit_log(
+    file: &str,
+    bytes: &[u8],
+    problems: &mut Vec<Finding>,
+) -> Option<Vec<crate::generate::AuditRecord>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, first) = lines.clone().next()?;
+    let v: Value = serde_json::from_str(first).ok()?;
+    if !["time", "principal", "action", "decision"]
+        .iter()
+        .all(|k| v.get(k).is_some())
+    {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (i, line) in lines.by_ref() {
+        match serde_json::from_str(line) {
+            Ok(r) => out.push(r),
+            Err(e) => problems.push(Finding::new(
+                "GH-IN-001",
+                format!("not an audit record: {e}"),
+                Location::at(file, format!("line {}", i + 1)),
+            )),
+        }
+    }
+    Some(out)
 }
 
 /// Recognizes the format of a parsed file from its shape.

@@ -7,7 +7,7 @@
 
 use crate::finding::{Finding, Location};
 use crate::model::{CredentialRow, Inventory};
-use gatehouse_policy::{Evaluation, NamedPolicy, PolicySet, PolicyType, Request};
+use gatehouse_policy::{Evaluation, Request};
 
 /// Days after which a key counts as long-lived or unused.
 pub const MAX_AGE_DAYS: i64 = 90;
@@ -116,17 +116,7 @@ pub(crate) fn mfa_for_managers(reports: &[&Inventory], details: &[&Inventory]) -
 /// `*` and on each resource its policies name.
 fn manages(inv: &Inventory, arn: &str) -> Option<&'static str> {
     let p = inv.aws_principals.iter().find(|p| p.arn == arn)?;
-    let named = |i: &usize| {
-        inv.aws_policies
-            .get(*i)
-            .map(|pol| NamedPolicy::new(pol.name.clone(), pol.document.clone()))
-    };
-    let identity =
-        PolicySet::new(PolicyType::Identity, p.policies.iter().filter_map(named)).ok()?;
-    let boundary = match p.boundary.as_ref().and_then(named) {
-        Some(b) => Some(PolicySet::new(PolicyType::Boundary, [b]).ok()?),
-        None => None,
-    };
+    let (identity, boundary) = crate::usage::compiled(inv, p)?;
     let eval = Evaluation {
         identity: &identity,
         resource: None,
@@ -134,24 +124,37 @@ fn manages(inv: &Inventory, arn: &str) -> Option<&'static str> {
         guardrails: &[],
         session: None,
     };
-    let mut resources: Vec<String> = vec!["*".into()];
-    for i in &p.policies {
-        for st in inv
-            .aws_policies
-            .get(*i)
-            .map(|x| &x.document.statements)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(r) = &st.resource {
-                resources.extend(r.patterns.iter().map(|p| p.replace(['*', '?'], "x")));
-            }
-        }
-    }
+    let resources = crate::usage::probe_resources(inv, p);
     MANAGEMENT.iter().copied().find(|action| {
         resources.iter().any(|r| {
             eval.decide(&Request::new(arn, *action, r.as_str()))
                 .is_allow()
         })
     })
+}
+
+/// GH-HY-003 for Gatehouse's own store: Gatehouse has no passwords, so every user signs in
+/// with access keys; a user with no MFA device enabled who may manage is reported.
+pub(crate) fn mfa_for_store_users(details: &Inventory, without_mfa: &[String]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for arn in without_mfa {
+        let Some(p) = details.aws_principals.iter().find(|p| &p.arn == arn) else {
+            continue;
+        };
+        let Some(action) = manages(details, arn) else {
+            continue;
+        };
+        out.push(Finding::new(
+            "GH-HY-003",
+            format!(
+                "{} has no MFA device enabled, and may perform {action}",
+                p.label()
+            ),
+            Location {
+                entity: Some(p.label()),
+                ..Location::at(&details.file, p.path.clone())
+            },
+        ));
+    }
+    out
 }

@@ -22,5 +22,9 @@ pub fn analyze(inv: &Inventory) -> Vec<Finding> {
     azure::check(inv, &mut out);
     gcp::check(inv, &mut out);
     hygiene::check(inv, &mut out);
+    crate::lifecycle::check(inv, &mut out);
+    if inv.format == crate::model::Format::AwsAuthorizationDetails {
+        crate::usage::idle_role_findings(inv, &mut out);
+    }
     out
 }

@@ -98,6 +98,9 @@ pub struct DeploymentConfig {
     /// Log prompts and responses (sealed).
     #[serde(default)]
     pub log_invocations: bool,
+    /// The date (`YYYY-MM-DD`) the model is deprecated; the access review lists who can
+    /// still invoke it.
+    pub deprecated_on: Option<String>,
 }
 
 fn default_provider() -> String {

@@ -54,6 +54,7 @@ fn render_deployment(x: &mut Xml, d: &Deployment, region: &str) {
             .elem("Provider", &d.provider)
             .elem("BaseUrl", &d.base_url)
             .opt("UpstreamModel", d.upstream_model.as_deref())
+            .opt("DeprecatedOn", d.deprecated_on.as_deref())
             .elem("HasApiKey", if d.has_key { "true" } else { "false" })
             .elem(
                 "LogInvocations",
@@ -105,6 +106,12 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
                     .bool("LogInvocations")?
                     .or(existing.as_ref().map(|e| e.log_invocations))
                     .unwrap_or(false),
+                // An empty value clears the date.
+                deprecated_on: match p.get("DeprecatedOn") {
+                    Some("") => None,
+                    Some(d) => Some(d.to_owned()),
+                    None => existing.as_ref().and_then(|e| e.deprecated_on.clone()),
+                },
             };
             let saved = state.store.put_deployment(account, &d, create).await?;
             render_deployment(&mut x, &saved, region);

@@ -284,6 +284,7 @@ pub async fn load_configured_deployments(state: &AppState) -> Result<usize, Stri
             upstream_model: d.upstream_model.clone(),
             api_key,
             log_invocations: d.log_invocations,
+            deprecated_on: d.deprecated_on.clone(),
         };
         let account = &state.config.account_id;
         let exists = state.store.get_deployment(account, &d.model).await.is_ok();

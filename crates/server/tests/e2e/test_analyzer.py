@@ -3,12 +3,15 @@ the server wrote for real boto3 calls and proposes a policy of exactly what was 
 import json
 import os
 import subprocess
+import sys
 import tempfile
+import time
 
 import botocore.exceptions
+import pyotp
 import pytest
 
-from conftest import gatehouse_bin
+from conftest import ROOT_KEY_ID, ROOT_SECRET, Signer, gatehouse_bin, raw_call
 
 POLICY = {
     "Version": "2012-10-17",
@@ -100,3 +103,168 @@ def test_who_can_what_can_and_review_read_the_store(gatehouse, iam):
     changers = [a["principal"] for a in review["guardrail_changes"]]
     assert changers == [carol]
     assert any("group ops/all-ai" in t for a in review["guardrail_changes"] for t in a["through"])
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+# Calls made by a client that lives 100 days in the past, like the server it talks to then.
+OLD_CALLS = """
+import boto3, sys
+c = boto3.client("iam", endpoint_url=sys.argv[1], aws_access_key_id=sys.argv[2],
+                 aws_secret_access_key=sys.argv[3], region_name="us-east-1")
+c.list_groups()
+c.get_user(UserName="bob")
+print("ok")
+"""
+
+
+def _unused(review, arn):
+    """{action: through} of one identity's unused access in a review."""
+    for u in review["unused_access"]:
+        if u["principal"] == arn:
+            return {a: g["through"] for g in u["unused"] for a in g["actions"]}
+    return {}
+
+
+@pytest.mark.skipif(not os.path.exists(FAKETIME_LIB), reason="libfaketime not installed (Debian package faketime)")
+def test_unused_permissions_mfa_and_deprecated_models_from_the_store(gatehouse, iam):
+    """boto3 calls age the audit log (the server runs 100 days in the past under libfaketime
+    for some of them); `gatehouse scan --store` and `gatehouse review` on the data dir then
+    name exactly the permissions not used in the window, users without MFA who can manage,
+    and who can still invoke a deprecated deployment."""
+    bob = iam.create_user(UserName="bob")["User"]["Arn"]
+    account = bob.split(":")[4]
+    work = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Read", "Effect": "Allow", "Action": ["iam:ListUsers", "iam:GetUser", "iam:ListGroups"], "Resource": "*"},
+        {"Sid": "Groups", "Effect": "Allow", "Action": "iam:CreateGroup", "Resource": f"arn:gatehouse:iam::{account}:group/team-*"},
+        {"Sid": "Invoke", "Effect": "Allow", "Action": "ai:InvokeModel", "Resource": f"arn:gatehouse:ai:*:{account}:model/old-*"},
+        {"Sid": "Assume", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:gatehouse:iam::{account}:role/app"},
+    ]}
+    iam.put_user_policy(UserName="bob", PolicyName="work", PolicyDocument=json.dumps(work))
+    key = iam.create_access_key(UserName="bob")["AccessKey"]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": bob}, "Action": "sts:AssumeRole"}]}
+    app = iam.create_role(RoleName="app", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="app", PolicyName="roles", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:ListRoles", "iam:GetRole"], "Resource": "*"}]}))
+    manage = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:AttachUserPolicy", "Resource": "*"}]})
+    for name in ("ops", "secops"):
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="manage", PolicyDocument=manage)
+    device = iam.create_virtual_mfa_device(VirtualMFADeviceName="secops")["VirtualMFADevice"]
+    totp = pyotp.TOTP(device["Base32StringSeed"].decode())
+    now = time.time()
+    iam.enable_mfa_device(UserName="secops", SerialNumber=device["SerialNumber"],
+                          AuthenticationCode1=totp.at(now - 30), AuthenticationCode2=totp.at(now))
+
+    # 100 days ago: bob lists groups and reads himself.
+    old = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "-100d", "FAKETIME_DONT_RESET": "1"}
+    gatehouse.stop()
+    gatehouse.extra_env.update(old)
+    gatehouse.start()
+    out = subprocess.run([sys.executable, "-c", OLD_CALLS, gatehouse.endpoint, key["AccessKeyId"], key["SecretAccessKey"]],
+                         env=dict(os.environ, **old), capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
+    gatehouse.stop()
+    for k in old:
+        gatehouse.extra_env.pop(k)
+    gatehouse.start()
+
+    # Now: bob lists users, reads himself, and works as role app, which lists roles.
+    b = gatehouse.client("iam", key["AccessKeyId"], key["SecretAccessKey"])
+    b.list_users()
+    b.get_user(UserName="bob")
+    creds = gatehouse.client("sts", key["AccessKeyId"], key["SecretAccessKey"]).assume_role(
+        RoleArn=app, RoleSessionName="job")["Credentials"]
+    gatehouse.client("iam", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]).list_roles()
+
+    # Deployments: one past its deprecation date, one with an upcoming date set through the
+    # ai Query API (a bad date is refused and changes nothing).
+    out = gatehouse.cli("model", "add", "old-llama", "--base-url", "http://127.0.0.1:9/v1", "--deprecated-on", "2026-01-01")
+    assert out.returncode == 0, out.stderr
+    out = gatehouse.cli("model", "add", "new-llama", "--base-url", "http://127.0.0.1:9/v1", "--deprecated-on", "2026-13-01")
+    assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr, out.stderr
+    assert gatehouse.cli("model", "add", "new-llama", "--base-url", "http://127.0.0.1:9/v1").returncode == 0
+    ai = Signer(ROOT_KEY_ID, ROOT_SECRET, service="ai")
+    r = raw_call(gatehouse, "Action=UpdateDeployment&Version=2024-01-01&ModelId=new-llama&DeprecatedOn=June", signer=ai)
+    assert r.status == 400 and r.code == "ValidationError", r.text
+    r = raw_call(gatehouse, "Action=UpdateDeployment&Version=2024-01-01&ModelId=new-llama&DeprecatedOn=2999-06-30", signer=ai)
+    assert r.status == 200 and r.field("DeprecatedOn") == "2999-06-30", r.text
+    listed = {d["model"]: d["deprecated_on"] for d in json.loads(gatehouse.cli("model", "list", "--format", "json").stdout)}
+    assert listed == {"old-llama": "2026-01-01", "new-llama": "2999-06-30"}
+
+    # The review: granted against used, exactly.
+    out = gatehouse.cli("review", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    review = json.loads(out.stdout)
+    assert review["usage_window"]["covered_days"] == 90 and review["usage_window"]["asked_days"] == 90
+    unused = _unused(review, bob)
+    assert set(unused) == {"iam:ListGroups", "iam:CreateGroup", "ai:InvokeModel"}, review["unused_access"]
+    assert "`user bob/work` statement `Groups`" in unused["iam:CreateGroup"]
+    assert set(_unused(review, app)) == {"iam:GetRole"}
+    assert set(_unused(review, f"arn:gatehouse:iam::{account}:user/ops")) == {"iam:AttachUserPolicy"}
+    deprecated = {m["model"]: m for m in review["deprecated_models"]}
+    assert deprecated["old-llama"]["status"] == "deprecated since 2026-01-01"
+    assert [a["principal"] for a in deprecated["old-llama"]["invokers"]] == [bob]
+    assert "user bob/work" in deprecated["old-llama"]["invokers"][0]["through"][0]
+    assert deprecated["new-llama"]["status"] == "deprecated on 2999-06-30 (upcoming)"
+    assert deprecated["new-llama"]["invokers"] == []
+
+    # The scan: the same as findings, plus MFA.
+    out = gatehouse.cli("scan", "--store", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report.get("notices", []) == []
+    by = {}
+    for f in report["findings"]:
+        by.setdefault(f["rule"], []).append(f)
+    mine = {f["location"]["entity"]: f for f in by["GH-HY-004"]}
+    assert set(mine) == {"user bob", "role app", "user ops", "user secops"}, mine.keys()
+    msg = mine["user bob"]["message"]
+    assert mine["user bob"]["severity"] == "medium"
+    assert "has not used 3 of its 6 allowed actions in the last 90 days" in msg, msg
+    assert f"gatehouse policy generate --principal {bob} --since 90d" in msg
+    assert [f["location"]["entity"] for f in by["GH-HY-003"]] == ["user ops"]
+    assert [f["location"]["entity"] for f in by["GH-AI-007"]] == [bob]
+
+    # A 120-day window: the log (100 days) does not cover it; said so, at low severity, and
+    # the 100-day-old calls count as use.
+    out = gatehouse.cli("scan", "--store", "--unused-days", "120", "--format", "json")
+    report = json.loads(out.stdout)
+    assert any("100 of the 120 days" in n for n in report["notices"]), report.get("notices")
+    bob_f = [f for f in report["findings"] if f["rule"] == "GH-HY-004" and f["location"]["entity"] == "user bob"][0]
+    assert bob_f["severity"] == "low"
+    assert "iam:ListGroups" not in bob_f["message"] and "iam:CreateGroup" in bob_f["message"]
+    assert "in the 100 days the audit log covers (of 120 asked" in bob_f["message"]
+
+    # --fail-on turns the findings into exit 1; a bad window is an error.
+    assert gatehouse.cli("scan", "--store", "--fail-on", "medium").returncode == 1
+    assert gatehouse.cli("scan", "--store", "--unused-days", "0").returncode == 2
+
+
+def test_deprecation_date_from_the_config_file(make_server, tmp_path):
+    """`deprecated_on` in `[[gateway.deployments]]` reaches the store and the review; a
+    malformed date stops the server with a message naming it, and nothing is stored."""
+    cfg = tmp_path / "gatehouse.toml"
+    cfg.write_text("""
+[[gateway.deployments]]
+model = "llama-2-13b"
+base_url = "http://127.0.0.1:9/v1"
+deprecated_on = "2025-12-31"
+""")
+    s = make_server("sqlite", config=str(cfg))
+    listed = json.loads(s.cli("model", "list", "--format", "json").stdout)
+    assert [(d["model"], d["deprecated_on"]) for d in listed] == [("llama-2-13b", "2025-12-31")]
+    review = json.loads(s.cli("review", "--format", "json").stdout)
+    assert [(m["model"], m["status"], m["invokers"]) for m in review["deprecated_models"]] == [
+        ("llama-2-13b", "deprecated since 2025-12-31", [])]
+    s.stop()
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(cfg.read_text().replace("2025-12-31", "31.12.2025").replace("llama-2-13b", "other"))
+    s.config = str(bad)
+    with pytest.raises(RuntimeError) as e:
+        s.start()
+    assert "YYYY-MM-DD" in str(e.value)
+    listed = json.loads(s.cli("model", "list", "--format", "json").stdout)
+    assert [d["model"] for d in listed] == ["llama-2-13b"]

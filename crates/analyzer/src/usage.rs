@@ -1,0 +1,680 @@
+//! Usage against grants: what an identity may do that it has not done. Two sources, each
+//! only as far as it reaches:
+//!
+//! - **Gatehouse's audit log** records every call by principal, action and decision. An
+//!   identity's granted actions (the engine's answer: [`Directory::what_can`]) minus the
+//!   actions it was allowed in the last N days are its unused permissions (GH-HY-004). Only
+//!   actions of the services Gatehouse serves (`ai`, `iam`, `sts`) are counted: nothing else
+//!   can appear in its log. The log must reach back N days for "unused" to mean that; when
+//!   it is younger the finding says how many days it covers and drops to low severity, and
+//!   an empty log gives no finding at all (a notice instead).
+//! - **AWS authorization details** have no per-action history, only
+//!   `RoleLastUsed.LastUsedDate`: a role idle for N days that still may write or change
+//!   permissions is standing access nobody uses (GH-HY-005). "Now" is the export's own
+//!   latest date, so the same export always gives the same answer.
+
+use crate::access::{AccessError, Directory};
+use crate::actions::{AccessLevel, ActionInfo, AwsActions};
+use crate::finding::{Finding, Location, Severity};
+use crate::generate::AuditRecord;
+use crate::model::{AwsPrincipal, Inventory, PrincipalType};
+use chrono::{DateTime, FixedOffset, Utc};
+use gatehouse_policy::{Catalog, Evaluation, NamedPolicy, PolicySet, PolicyType, Request};
+use rustc_hash::FxHashSet;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Days without use after which access counts as unused, unless asked otherwise.
+pub const DEFAULT_UNUSED_DAYS: i64 = 90;
+
+/// How much of the asked window the audit log covers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    /// The window asked for, in days.
+    pub asked_days: i64,
+    /// Whole days from the log's first record to `now` (capped at `asked_days`).
+    pub covered_days: i64,
+    /// The log's first record (RFC 3339), when it has any.
+    pub first_record: Option<String>,
+    /// The end of the window (RFC 3339).
+    pub now: String,
+}
+
+impl Window {
+    /// True when the log reaches back the whole window.
+    pub fn complete(&self) -> bool {
+        self.first_record.is_some() && self.covered_days >= self.asked_days
+    }
+
+    /// A sentence for reports when the window is not complete.
+    pub fn notice(&self) -> Option<String> {
+        match &self.first_record {
+            None => Some(format!(
+                "the audit log is empty: unused permissions (last {} days) were not assessed",
+                self.asked_days
+            )),
+            Some(first) if !self.complete() => Some(format!(
+                "the audit log starts at {first}, {} of the {} days asked: permissions are \
+                 reported as unused only within those {} days, at low severity",
+                self.covered_days, self.asked_days, self.covered_days
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
+/// Actions one policy statement grants that were not used.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnusedGrant {
+    /// The statement that allows them (`identity `POLICY` statement SID`).
+    pub through: String,
+    /// The actions, a whole service written `service:*` when none of it was used.
+    pub actions: Vec<String>,
+}
+
+/// One identity's granted against used actions.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrincipalUsage {
+    /// ARN.
+    pub principal: String,
+    /// `user` or `role`.
+    pub kind: &'static str,
+    /// Number of actions granted (of the services Gatehouse serves).
+    pub granted: usize,
+    /// Actions used (allowed calls) in the window.
+    pub used: Vec<String>,
+    /// Granted actions not used in the window, by the statement that grants them.
+    pub unused: Vec<UnusedGrant>,
+    /// The last allowed call in the window (RFC 3339).
+    pub last_used: Option<String>,
+    /// How many used actions are among the granted ones.
+    #[serde(skip)]
+    used_granted: usize,
+}
+
+impl PrincipalUsage {
+    /// Number of unused actions (a `service:*` entry counts its catalog actions).
+    pub fn unused_count(&self) -> usize {
+        self.granted.saturating_sub(self.used_granted)
+    }
+}
+
+/// True when an audit record's principal is `arn` — the identity itself, or a session of the
+/// role `arn` names (`arn:P:sts::A:assumed-role/NAME/SESSION` for `arn:P:iam::A:role/PATH/NAME`).
+pub fn is_principal(recorded: &str, arn: &str) -> bool {
+    if recorded == arn {
+        return true;
+    }
+    let (Some((rp, rest)), Some((ap, role))) =
+        (recorded.split_once(":sts::"), arn.split_once(":iam::"))
+    else {
+        return false;
+    };
+    let (Some((racct, session)), Some((aacct, role_path))) =
+        (rest.split_once(':'), role.split_once(':'))
+    else {
+        return false;
+    };
+    let Some(name) = session
+        .strip_prefix("assumed-role/")
+        .and_then(|s| s.split('/').next())
+    else {
+        return false;
+    };
+    rp == ap
+        && racct == aacct
+        && role_path
+            .strip_prefix("role/")
+            .is_some_and(|p| p.rsplit('/').next() == Some(name))
+}
+
+/// The log's time span and each user's and role's usage over the last `days` before `now`.
+pub fn audit_usage(
+    dir: &Directory,
+    records: &[AuditRecord],
+    now: DateTime<Utc>,
+    days: i64,
+) -> Result<(Window, Vec<PrincipalUsage>), AccessError> {
+    let parsed: Vec<(DateTime<FixedOffset>, &AuditRecord)> = records
+        .iter()
+        .filter_map(|r| Some((DateTime::parse_from_rfc3339(&r.time).ok()?, r)))
+        .collect();
+    let first = parsed.iter().map(|(t, _)| *t).min();
+    let since = now - chrono::Duration::days(days);
+    let window = Window {
+        asked_days: days,
+        covered_days: first.map_or(0, |f| (now - f.with_timezone(&Utc)).num_days().min(days)),
+        first_record: first.map(|f| f.to_rfc3339()),
+        now: now.to_rfc3339(),
+    };
+    // Use per recorded principal first (few distinct callers, many records), then per
+    // identity: its own calls and its sessions'.
+    let mut by_caller: HashMap<&str, (BTreeSet<String>, Option<DateTime<FixedOffset>>)> =
+        HashMap::new();
+    for (t, r) in &parsed {
+        if r.decision == "Allow" && *t >= since {
+            let e = by_caller.entry(r.principal.as_str()).or_default();
+            e.0.insert(r.action.to_ascii_lowercase());
+            e.1 = e.1.max(Some(*t));
+        }
+    }
+    let catalog = Catalog::builtin();
+    let mut out = Vec::new();
+    for p in dir
+        .inventory()
+        .aws_principals
+        .iter()
+        .filter(|p| p.kind != PrincipalType::Group)
+    {
+        let mut used = BTreeSet::new();
+        let mut last: Option<DateTime<FixedOffset>> = None;
+        for (caller, (actions, t)) in &by_caller {
+            if is_principal(caller, &p.arn) {
+                used.extend(actions.iter().cloned());
+                last = last.max(*t);
+            }
+        }
+        let (_, allowed) = dir.what_can(&p.arn)?;
+        let mut granted = BTreeSet::new();
+        let mut unused: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for change in &allowed.newly_allowed {
+            for action in &change.actions {
+                let Some((svc, _)) = action.split_once(':') else {
+                    continue;
+                };
+                if !catalog.services.contains_key(&svc.to_ascii_lowercase())
+                    || !granted.insert(action.to_ascii_lowercase())
+                    || used.contains(&action.to_ascii_lowercase())
+                {
+                    continue;
+                }
+                let mut req = change.example.clone();
+                req.action.clone_from(action);
+                let through = dir.through(p, &req).join("; ");
+                unused.entry(through).or_default().insert(action.clone());
+            }
+        }
+        let used_granted = used.iter().filter(|u| granted.contains(*u)).count();
+        out.push(PrincipalUsage {
+            principal: p.arn.clone(),
+            kind: p.kind.as_str(),
+            granted: granted.len(),
+            used: used.into_iter().collect(),
+            unused: unused
+                .into_iter()
+                .map(|(through, actions)| UnusedGrant {
+                    through,
+                    actions: compress(catalog, actions),
+                })
+                .collect(),
+            last_used: last.map(|t| t.to_rfc3339()),
+            used_granted,
+        });
+    }
+    Ok((window, out))
+}
+
+/// Writes a whole service as `service:*` when every one of its catalog actions is listed.
+fn compress(catalog: &Catalog, actions: BTreeSet<String>) -> Vec<String> {
+    let mut by_service: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in actions {
+        let svc = a
+            .split_once(':')
+            .map_or("", |(s, _)| s)
+            .to_ascii_lowercase();
+        by_service.entry(svc).or_default().push(a);
+    }
+    let mut out = Vec::new();
+    for (svc, list) in by_service {
+        match catalog.services.get(&svc) {
+            Some(s) if s.actions.len() == list.len() => out.push(format!("{svc}:*")),
+            _ => out.extend(list),
+        }
+    }
+    out
+}
+
+/// GH-HY-004 findings from audit usage: one per identity holding unused actions.
+pub fn unused_findings(
+    file: &str,
+    dir: &Directory,
+    window: &Window,
+    usage: &[PrincipalUsage],
+) -> Vec<Finding> {
+    if window.first_record.is_none() {
+        return Vec::new();
+    }
+    let span = if window.complete() {
+        format!("in the last {} days", window.asked_days)
+    } else {
+        format!(
+            "in the {} days the audit log covers (of {} asked; older use is unknown)",
+            window.covered_days, window.asked_days
+        )
+    };
+    let mut out = Vec::new();
+    for u in usage.iter().filter(|u| !u.unused.is_empty()) {
+        let Some(p) = dir
+            .inventory()
+            .aws_principals
+            .iter()
+            .find(|p| p.arn == u.principal)
+        else {
+            continue;
+        };
+        let grants: Vec<String> = u
+            .unused
+            .iter()
+            .map(|g| format!("{} (through {})", g.actions.join(", "), g.through))
+            .collect();
+        let message = format!(
+            "{} has not used {} of its {} allowed actions {span}: {}. A policy of what it did use: \
+             `gatehouse policy generate --principal {} --since {}d`",
+            p.label(),
+            u.unused_count(),
+            u.granted,
+            grants.join("; "),
+            p.arn,
+            window.asked_days
+        );
+        let f = Finding::new(
+            "GH-HY-004",
+            message,
+            Location {
+                entity: Some(p.label()),
+                policy: u
+                    .unused
+                    .first()
+                    .and_then(|g| g.through.split('`').nth(1))
+                    .map(str::to_owned),
+                ..Location::at(file, p.path.clone())
+            },
+        );
+        out.push(if window.complete() {
+            f
+        } else {
+            f.with_severity(Severity::Low)
+        });
+    }
+    out
+}
+
+/// An identity idle for the window that still holds write or permissions-management access.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleIdentity {
+    /// The role's or user's ARN.
+    pub principal: String,
+    /// When it was last used (RFC 3339), `None` when the export records no use.
+    pub last_used: Option<String>,
+    /// Days between that (or its creation, when never used) and the export's latest date.
+    pub idle_days: i64,
+    /// Write and permissions-management actions it may perform (catalog order).
+    pub write_actions: Vec<&'static str>,
+    /// How many of those manage permissions.
+    pub permissions_management: usize,
+}
+
+/// The export's own "now": its latest creation or last-used date.
+pub fn export_time(inv: &Inventory) -> Option<DateTime<FixedOffset>> {
+    inv.aws_principals
+        .iter()
+        .flat_map(|p| [p.created, p.last_used])
+        .flatten()
+        .max()
+}
+
+/// Roles of an authorization-details export not used for `days` (by `RoleLastUsed`, or
+/// since creation when the export records no use) that may still write or manage permissions.
+pub fn idle_roles(inv: &Inventory, days: i64) -> Vec<(usize, IdleIdentity)> {
+    let Some(now) = export_time(inv) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, p) in inv.aws_principals.iter().enumerate() {
+        if p.kind != PrincipalType::Role {
+            continue;
+        }
+        if let Some(idle) = idle_identity(inv, p, p.last_used, p.created, now, days) {
+            out.push((i, idle));
+        }
+    }
+    out
+}
+
+/// Users of a credential report (`report`) whose password and access keys have not been used
+/// for `days` before the report's latest date (or, never used, created that long before) and
+/// who may still write according to the authorization details (`details`).
+pub fn idle_users(details: &Inventory, report: &Inventory, days: i64) -> Vec<IdleIdentity> {
+    let Some(now) = report
+        .aws_credentials
+        .iter()
+        .flat_map(|r| {
+            r.keys
+                .iter()
+                .flat_map(|k| [k.last_rotated, k.last_used])
+                .chain([r.created, r.password_last_used])
+        })
+        .flatten()
+        .max()
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for row in &report.aws_credentials {
+        let Some(p) = details.aws_principals.iter().find(|p| p.arn == row.arn) else {
+            continue;
+        };
+        let used = row
+            .keys
+            .iter()
+            .filter_map(|k| k.last_used)
+            .chain(row.password_last_used)
+            .max();
+        out.extend(idle_identity(details, p, used, row.created, now, days));
+    }
+    out
+}
+
+/// The identity, when its last use (or, never used, its creation) is `days` or more before
+/// `now` and it may still write.
+fn idle_identity(
+    inv: &Inventory,
+    p: &AwsPrincipal,
+    last_used: Option<DateTime<FixedOffset>>,
+    created: Option<DateTime<FixedOffset>>,
+    now: DateTime<FixedOffset>,
+    days: i64,
+) -> Option<IdleIdentity> {
+    let idle_days = (now - last_used.or(created)?).num_days();
+    if idle_days < days {
+        return None;
+    }
+    let writes = write_actions(inv, p);
+    if writes.is_empty() {
+        return None;
+    }
+    Some(IdleIdentity {
+        principal: p.arn.clone(),
+        last_used: last_used.map(|t| t.to_rfc3339()),
+        idle_days,
+        permissions_management: writes
+            .iter()
+            .filter(|a| a.access == AccessLevel::PermissionsManagement)
+            .count(),
+        write_actions: writes.iter().map(|a| a.name.as_str()).collect(),
+    })
+}
+
+/// GH-HY-005: idle roles with write access, from one export.
+pub(crate) fn idle_role_findings(inv: &Inventory, out: &mut Vec<Finding>) {
+    for (i, r) in idle_roles(inv, DEFAULT_UNUSED_DAYS) {
+        let Some(p) = inv.aws_principals.get(i) else {
+            continue;
+        };
+        let when = match &r.last_used {
+            Some(t) => format!("was last used {t}, {} days before the export", r.idle_days),
+            None => format!(
+                "has no recorded use, and was created {} days before the export",
+                r.idle_days
+            ),
+        };
+        let sample: Vec<&str> = r.write_actions.iter().take(5).copied().collect();
+        let more = r.write_actions.len().saturating_sub(sample.len());
+        let message = format!(
+            "{} {when}, yet may still perform {} write or permissions-management actions ({} of them permissions management), e.g. {}{}",
+            p.label(),
+            r.write_actions.len(),
+            r.permissions_management,
+            sample.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+        let f = Finding::new(
+            "GH-HY-005",
+            message,
+            Location {
+                entity: Some(p.label()),
+                ..Location::at(
+                    &inv.file,
+                    format!(
+                        "{}.{}",
+                        p.path,
+                        if r.last_used.is_some() {
+                            "RoleLastUsed"
+                        } else {
+                            "CreateDate"
+                        }
+                    ),
+                )
+            },
+        );
+        out.push(if r.permissions_management > 0 {
+            f.with_severity(Severity::High)
+        } else {
+            f
+        });
+    }
+}
+
+/// The principal's identity policies and boundary, compiled; `None` if they do not compile
+/// (the importer has reported that already).
+pub(crate) fn compiled(
+    inv: &Inventory,
+    p: &AwsPrincipal,
+) -> Option<(PolicySet, Option<PolicySet>)> {
+    let named = |i: &usize| {
+        inv.aws_policies
+            .get(*i)
+            .map(|pol| NamedPolicy::new(pol.name.clone(), pol.document.clone()))
+    };
+    let identity =
+        PolicySet::new(PolicyType::Identity, p.policies.iter().filter_map(named)).ok()?;
+    let boundary = match p.boundary.as_ref().and_then(named) {
+        Some(b) => Some(PolicySet::new(PolicyType::Boundary, [b]).ok()?),
+        None => None,
+    };
+    Some((identity, boundary))
+}
+
+/// Resources to decide on for a principal: `*` and one instance of each resource pattern its
+/// policies name (wildcards filled), so that scoped grants are found too.
+pub(crate) fn probe_resources(inv: &Inventory, p: &AwsPrincipal) -> Vec<String> {
+    let mut resources: Vec<String> = vec!["*".into()];
+    for st in p
+        .policies
+        .iter()
+        .filter_map(|i| inv.aws_policies.get(*i))
+        .flat_map(|x| &x.document.statements)
+    {
+        if let Some(r) = &st.resource {
+            resources.extend(r.patterns.iter().map(|p| p.replace(['*', '?'], "x")));
+        }
+    }
+    resources.sort();
+    resources.dedup();
+    resources
+}
+
+/// Catalog actions of write or permissions-management level the principal may perform on
+/// some resource its policies name, decided by the engine.
+fn write_actions(inv: &Inventory, p: &AwsPrincipal) -> Vec<&'static ActionInfo> {
+    write_actions_with(inv, p, true)
+}
+
+/// Every write and permissions-management action of the catalog, by name.
+fn all_writes() -> &'static [&'static ActionInfo] {
+    static CELL: std::sync::OnceLock<Vec<&'static ActionInfo>> = std::sync::OnceLock::new();
+    CELL.get_or_init(|| {
+        let mut v: Vec<&'static ActionInfo> = AwsActions::get()
+            .expand("*")
+            .filter(|a| {
+                matches!(
+                    a.access,
+                    AccessLevel::Write | AccessLevel::PermissionsManagement
+                )
+            })
+            .collect();
+        v.sort_unstable_by(|x, y| x.name.cmp(&y.name));
+        v
+    })
+}
+
+/// `shortcut: false` asks the engine about every action (the reference the shortcut is
+/// tested against).
+fn write_actions_with(
+    inv: &Inventory,
+    p: &AwsPrincipal,
+    shortcut: bool,
+) -> Vec<&'static ActionInfo> {
+    let Some((identity, boundary)) = compiled(inv, p) else {
+        return Vec::new();
+    };
+    let eval = Evaluation {
+        identity: &identity,
+        resource: None,
+        boundary: boundary.as_ref(),
+        guardrails: &[],
+        session: None,
+    };
+    let resources = probe_resources(inv, p);
+    let aws = AwsActions::get();
+    let statements: Vec<&gatehouse_policy::Statement> = p
+        .policies
+        .iter()
+        .filter_map(|i| inv.aws_policies.get(*i))
+        .flat_map(|x| &x.document.statements)
+        .collect();
+    // Without a Deny or a boundary, an unconditional Allow of plain resource patterns allows
+    // each action it names on them: the engine would answer yes to every probe, so it is not
+    // asked (administrator roles expand to ~12,000 write actions). Anything else is decided.
+    let plain = shortcut
+        && boundary.is_none()
+        && statements
+            .iter()
+            .all(|s| s.effect == gatehouse_policy::Effect::Allow);
+    let certain = |st: &gatehouse_policy::Statement| {
+        plain
+            && st.effect == gatehouse_policy::Effect::Allow
+            && !st.action.negated
+            && st.condition.is_empty()
+            && st
+                .resource
+                .as_ref()
+                .is_some_and(|r| !r.negated && r.patterns.iter().all(|x| !x.contains("${")))
+    };
+    // An administrator (`*` certain on some resource) may perform every write action: the
+    // catalog's list, computed once.
+    if statements
+        .iter()
+        .any(|st| certain(st) && st.action.patterns.iter().any(|x| x == "*" || x == "*:*"))
+    {
+        return all_writes().to_vec();
+    }
+    // Pointers into the static catalog: an administrator's ~12,000 actions are deduplicated
+    // and kept without copying a name.
+    let mut seen: FxHashSet<*const ActionInfo> = FxHashSet::default();
+    let mut out: Vec<&'static ActionInfo> = Vec::new();
+    let mut candidates: Vec<&'static ActionInfo> = Vec::new();
+    for st in statements
+        .iter()
+        .filter(|s| s.effect == gatehouse_policy::Effect::Allow && !s.action.negated)
+    {
+        let certain = certain(st);
+        for pattern in &st.action.patterns {
+            for a in aws.expand(pattern) {
+                if !matches!(
+                    a.access,
+                    AccessLevel::Write | AccessLevel::PermissionsManagement
+                ) {
+                    continue;
+                }
+                if certain {
+                    if seen.insert(std::ptr::from_ref(a)) {
+                        out.push(a);
+                    }
+                } else {
+                    candidates.push(a);
+                }
+            }
+        }
+    }
+    for a in candidates {
+        if seen.contains(&std::ptr::from_ref(a)) {
+            continue;
+        }
+        let allowed = resources.iter().any(|r| {
+            eval.decide(&Request::new(p.arn.as_str(), a.name.as_str(), r.as_str()))
+                .is_allow()
+        });
+        seen.insert(std::ptr::from_ref(a));
+        if allowed {
+            out.push(a);
+        }
+    }
+    out.sort_unstable_by(|x, y| x.name.cmp(&y.name));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The shortcut gives exactly the engine's answer, on the shared corpus's exports (when
+    /// present) and on a policy set with a Deny, a condition and a boundary.
+    #[test]
+    fn write_actions_shortcut_equals_the_engine() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<std::path::PathBuf> =
+            vec![dir.join("tests/fixtures/GH-HY-005/fire.json")];
+        let corpus = std::env::var_os("GATEHOUSE_CORPUS").map_or_else(
+            || dir.join("../../../shared/corpus"),
+            std::path::PathBuf::from,
+        );
+        for f in ["example.json", "example-authz-details.json"] {
+            let p = corpus.join("authorization-details").join(f);
+            if p.exists() {
+                files.push(p);
+            }
+        }
+        let mixed = r#"{"UserDetailList": [{"UserName": "u", "Arn": "arn:aws:iam::111122223333:user/u",
+            "GroupList": [], "AttachedManagedPolicies": [],
+            "UserPolicyList": [{"PolicyName": "p", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+              {"Effect": "Allow", "Action": ["s3:*", "iam:*"], "Resource": "*"},
+              {"Effect": "Deny", "Action": "iam:Delete*", "Resource": "*"},
+              {"Effect": "Allow", "Action": "ec2:*", "Resource": "*", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]}}]}],
+            "GroupDetailList": [], "RoleDetailList": [], "Policies": []}"#;
+        let mut inventories: Vec<Inventory> = files
+            .iter()
+            .map(|f| crate::import::import(&f.display().to_string(), &std::fs::read(f).unwrap()).0)
+            .collect();
+        inventories.push(crate::import::import("mixed.json", mixed.as_bytes()).0);
+        let mut compared = 0;
+        for inv in &inventories {
+            for p in &inv.aws_principals {
+                assert_eq!(
+                    write_actions_with(inv, p, true),
+                    write_actions_with(inv, p, false),
+                    "{} in {}",
+                    p.arn,
+                    inv.file
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared >= 3);
+        let mixed = inventories.last().unwrap();
+        let w: Vec<&str> = write_actions(mixed, &mixed.aws_principals[0])
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert!(w.contains(&"iam:CreateUser"));
+        assert!(
+            !w.iter()
+                .any(|a| a.starts_with("iam:Delete") || a.starts_with("ec2:"))
+        );
+    }
+}
