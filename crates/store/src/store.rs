@@ -49,6 +49,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "gateway",
         include_str!("../migrations/sqlite/0010_gateway.sql"),
     ),
+    (
+        11,
+        "gateway_usage",
+        include_str!("../migrations/sqlite/0011_gateway_usage.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -70,6 +75,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "gateway",
         include_str!("../migrations/postgres/0010_gateway.sql"),
+    ),
+    (
+        11,
+        "gateway_usage",
+        include_str!("../migrations/postgres/0011_gateway_usage.sql"),
     ),
 ];
 
