@@ -203,7 +203,6 @@ pub fn applicable(
             });
         }
     };
-    let matches = |pattern: &str, value: &str| gatehouse_policy::wildcard_match(pattern, value);
     for b in budgets {
         let limits = Limits::of(b);
         if let Some(p) = &b.principal
@@ -230,6 +229,22 @@ pub fn applicable(
         add(&s.key, ScopeKind::Session, limits);
     }
     Ok(out)
+}
+
+/// The engine's wildcard match, after a check of the literal text before the first and
+/// after the last wildcard: that rejects most ARNs that do not match at once, and the
+/// whole budget table is scanned for every request (a table of many group budgets costs
+/// a few nanoseconds per entry, not a backtracking match).
+fn matches(pattern: &str, value: &str) -> bool {
+    let wild = |c: char| c == '*' || c == '?';
+    match (pattern.find(wild), pattern.rfind(wild)) {
+        (Some(first), Some(last)) => {
+            value.starts_with(&pattern[..first])
+                && value.ends_with(&pattern[last + 1..])
+                && gatehouse_policy::wildcard_match(pattern, value)
+        }
+        _ => pattern == value,
+    }
 }
 
 /// Why a request is over budget.
@@ -416,6 +431,10 @@ impl Budgets {
         for (scope, c) in map.iter_mut().filter(|(_, c)| c.dirty) {
             c.dirty = false;
             for (period, w) in [(MINUTE, c.minute), (DAY, c.day)] {
+                // No limit counts requests per day: a day without tokens says nothing.
+                if period == DAY && w.tokens == 0 {
+                    continue;
+                }
                 out.push(UsageCount {
                     scope: scope.clone(),
                     period,
@@ -460,10 +479,12 @@ impl Budgets {
                 c.others_day = w;
             }
         }
+        // Held only while a current window has something to enforce: a session seen once
+        // this morning is not kept all day unless it used tokens.
         map.retain(|_, c| {
             c.dirty
                 || c.minute.start == minute
-                || c.day.start == day
+                || (c.day.start == day && c.day.tokens > 0)
                 || c.others_minute.start == minute
                 || c.others_day.start == day
         });
@@ -725,6 +746,32 @@ mod tests {
     }
 
     #[test]
+    fn the_prefiltered_match_agrees_with_the_engines() {
+        let texts = [ALICE, BOB, SEARCH, ROLE, SESSION, "", "a", "aa", "arn:x"];
+        let patterns = [
+            "arn:gatehouse:iam::*:user/*",
+            "arn:gatehouse:iam::*:group/search",
+            "arn:gatehouse:iam::111122223333:user/alice",
+            "*",
+            "?",
+            "a*a",
+            "a?",
+            "*:role/analyst",
+            "arn:*",
+            "",
+        ];
+        for p in patterns {
+            for t in texts {
+                assert_eq!(
+                    matches(p, t),
+                    gatehouse_policy::wildcard_match(p, t),
+                    "{p} ~ {t}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn budget_tags_must_be_whole_numbers() {
         let l = |k: &str, v: &str| session_limits(&BTreeMap::from([(k.to_owned(), v.to_owned())]));
         assert_eq!(l("team", "search"), Ok(None));
@@ -780,11 +827,16 @@ mod tests {
         assert!(b.admit(&a, T).is_ok());
         let e = b.admit(&a, T).err().unwrap();
         assert_eq!(e.limit, "requests per minute");
-        // What this node counted is published once, as absolute totals.
+        // What this node counted is published once, as absolute totals (the day's row
+        // only once there are tokens to count).
         let own = b.take_dirty();
-        assert_eq!(own.len(), 2);
+        assert_eq!(own.len(), 1);
         assert_eq!((own[0].period, own[0].requests), (MINUTE, 1));
         assert!(b.take_dirty().is_empty());
+        b.charge(&["g".to_owned()], 7, T);
+        let own = b.take_dirty();
+        assert_eq!(own.len(), 2);
+        assert_eq!((own[1].period, own[1].tokens), (DAY, 7));
         // Counts of an earlier window do not count in this one.
         let b2 = Budgets::default();
         b2.take_others(&[others(4, minute - 60)], minute, day);
