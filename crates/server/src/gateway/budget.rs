@@ -236,8 +236,9 @@ pub fn applicable(
 /// whole budget table is scanned for every request (a table of many group budgets costs
 /// a few nanoseconds per entry, not a backtracking match).
 fn matches(pattern: &str, value: &str) -> bool {
-    let wild = |c: char| c == '*' || c == '?';
-    match (pattern.find(wild), pattern.rfind(wild)) {
+    let wild = |b: &u8| *b == b'*' || *b == b'?';
+    let bytes = pattern.as_bytes();
+    match (bytes.iter().position(wild), bytes.iter().rposition(wild)) {
         (Some(first), Some(last)) => {
             value.starts_with(&pattern[..first])
                 && value.ends_with(&pattern[last + 1..])
