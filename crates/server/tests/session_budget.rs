@@ -7,48 +7,25 @@
 
 use chrono::{Duration, Utc};
 use gatehouse_auth::session::{self, SessionClaims};
-use gatehouse_server::{AppState, ServerConfig};
-use gatehouse_store::{MasterKey, NewDeployment, NewRole, PrincipalKind, Store};
+use gatehouse_server::AppState;
+use gatehouse_store::NewDeployment;
 use std::sync::Arc;
 
-const ACCOUNT: &str = "111122223333";
+mod common;
+use common::ACCOUNT;
 
 async fn server() -> (Arc<AppState>, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(dir.path(), MasterKey::generate())
-        .await
-        .unwrap();
-    store
-        .ensure_default_account(ACCOUNT, "default")
-        .await
-        .unwrap();
-    store
-        .create_role(
-            ACCOUNT,
-            &NewRole {
-                name: "app".into(),
-                trust_policy: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#.into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    store
-        .put_inline_policy(
-            ACCOUNT,
-            PrincipalKind::Role,
-            "app",
-            "invoke",
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ai:InvokeModel","Resource":"*"}]}"#,
-        )
-        .await
-        .unwrap();
+    let (state, dir) = common::state_with_role(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ai:InvokeModel","Resource":"*"}]}"#,
+    )
+    .await;
     // An upstream nobody listens on: an admitted request ends in 502, a refused one never
     // gets that far.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_port = dead.local_addr().unwrap().port();
     drop(dead);
-    store
+    state
+        .store
         .put_deployment(
             ACCOUNT,
             &NewDeployment {
@@ -61,13 +38,6 @@ async fn server() -> (Arc<AppState>, String, tempfile::TempDir) {
         )
         .await
         .unwrap();
-    let config = ServerConfig {
-        region: "local".into(),
-        root_access_key_id: "AKIAROOT000000000000".into(),
-        root_secret: gatehouse_auth::Secret::from_string("x".repeat(40)),
-        account_id: ACCOUNT.into(),
-    };
-    let state = AppState::new(store, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
     tokio::spawn(gatehouse_server::serve(
