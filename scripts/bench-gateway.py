@@ -111,6 +111,9 @@ def main():
     ap.add_argument("--litellm", default=shutil.which("litellm"))
     ap.add_argument("--gatehouse", default=os.path.join(REPO, "target", "release", "gatehouse"))
     ap.add_argument("--upstream", choices=["double", "nginx"], default="double")
+    ap.add_argument("--budget", action="store_true",
+                    help="give the benchmark user a principal budget and a group budget (limits far above "
+                         "the load, so nothing is refused) to measure what budget enforcement adds")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="gh-bench-")
     procs = []
@@ -128,6 +131,14 @@ def main():
         with open(cfg, "w") as f:
             f.write(f'[[gateway.deployments]]\nmodel = "bench-model"\n'
                     f'base_url = "http://127.0.0.1:{up}/v1"\napi_key_env = "UPSTREAM_KEY"\n')
+            if args.budget:
+                # Every request is checked and charged against both budgets (tokens too), and the
+                # counts are shared through the store every 250 ms, as with several nodes.
+                f.write('[[gateway.budgets]]\nprincipal = "arn:gatehouse:iam::*:user/bench"\n'
+                        'requests_per_minute = 1000000000\ntokens_per_minute = 1000000000000\n'
+                        'tokens_per_day = 1000000000000\n'
+                        '[[gateway.budgets]]\ngroup = "arn:gatehouse:iam::*:group/bench-team"\n'
+                        'requests_per_minute = 1000000000\ntokens_per_day = 1000000000000\n')
         env = dict(os.environ, GATEHOUSE_ROOT_ACCESS_KEY_ID=ROOT_ID, GATEHOUSE_ROOT_SECRET_ACCESS_KEY=ROOT_SECRET,
                    GATEHOUSE_LOG="warn", UPSTREAM_KEY="sk-upstream")
         procs.append(subprocess.Popen([args.gatehouse, "serve", "--data-dir", os.path.join(tmp, "data"),
@@ -145,6 +156,8 @@ def main():
                                "StringEquals": {"aws:PrincipalTag/team": "search"}}},
                 {"Effect": "Deny", "Action": "ai:Invoke*", "Resource": "*",
                  "Condition": {"NumericGreaterThan": {"ai:MaxTokens": "4096"}}}]}))
+        iam.create_group(GroupName="bench-team")
+        iam.add_user_to_group(GroupName="bench-team", UserName="bench")
         k = iam.create_access_key(UserName="bench")["AccessKey"]
         targets = [("direct", f"http://127.0.0.1:{up}/v1/chat/completions", "sk-upstream"),
                    ("gatehouse", f"http://127.0.0.1:{gh}/v1/chat/completions",

@@ -96,6 +96,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         let (state, listener, root) = gatehouse_server::prepare(&opts).await?;
         let extra = gatehouse_server::gateway::bind_listeners(&gateway).await?;
         state.gateway.configure(gateway);
+        gatehouse_server::gateway::spawn_budget_sync(&state);
         let loaded = gatehouse_server::gateway::load_configured_deployments(&state)
             .await
             .map_err(anyhow::Error::msg)?;

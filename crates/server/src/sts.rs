@@ -198,6 +198,11 @@ fn session_tags(p: &Params) -> Result<Vec<(String, String)>, ApiError> {
             )));
         }
     }
+    // A budget tag the gateway cannot read would fail every request of the session
+    // closed; say so here, where the caller can fix it.
+    let by_key: BTreeMap<String, String> = tags.iter().cloned().collect();
+    crate::gateway::budget::session_limits(&by_key)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
     Ok(tags)
 }
 

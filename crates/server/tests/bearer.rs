@@ -5,51 +5,19 @@
 use chrono::{Duration, Utc};
 use gatehouse_auth::session::{self, SessionClaims};
 use gatehouse_policy::DecisionKind;
+use gatehouse_server::AppState;
 use gatehouse_server::session::{authenticate_bearer, revoke_role_sessions};
-use gatehouse_server::{AppState, ServerConfig};
-use gatehouse_store::{MasterKey, NewRole, PrincipalKind, Store};
+use gatehouse_store::{MasterKey, Store};
 
-const ACCOUNT: &str = "111122223333";
+mod common;
+use common::ACCOUNT;
 
 async fn state() -> (std::sync::Arc<AppState>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(dir.path(), MasterKey::generate())
-        .await
-        .unwrap();
-    store
-        .ensure_default_account(ACCOUNT, "default")
-        .await
-        .unwrap();
-    let role = store
-        .create_role(
-            ACCOUNT,
-            &NewRole {
-                name: "app".into(),
-                trust_policy: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#.into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(role.name, "app");
-    store
-        .put_inline_policy(
-            ACCOUNT,
-            PrincipalKind::Role,
-            "app",
-            "invoke",
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ai:InvokeModel","Resource":"*",
-               "Condition":{"StringEquals":{"aws:PrincipalTag/team":"search"}}}]}"#,
-        )
-        .await
-        .unwrap();
-    let config = ServerConfig {
-        region: "local".into(),
-        root_access_key_id: "AKIAROOT000000000000".into(),
-        root_secret: gatehouse_auth::Secret::from_string("x".repeat(40)),
-        account_id: ACCOUNT.into(),
-    };
-    (AppState::new(store, config), dir)
+    common::state_with_role(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ai:InvokeModel","Resource":"*",
+           "Condition":{"StringEquals":{"aws:PrincipalTag/team":"search"}}}]}"#,
+    )
+    .await
 }
 
 fn token(state: &AppState, team: &str, issued: chrono::DateTime<Utc>, ttl: Duration) -> String {

@@ -37,6 +37,7 @@ mod model;
 mod policies;
 pub mod seal;
 mod store;
+mod usage;
 
 pub use audit::{AuditEntry, AuditVerification};
 pub use error::{EntityKind, Result, StoreError};
@@ -53,3 +54,4 @@ pub use model::{
 };
 pub use seal::{MasterKey, Secret};
 pub use store::{BackendKind, CHANGES_CHANNEL, SQLITE_FILE, Store, StoreOptions, Subscription};
+pub use usage::UsageCount;

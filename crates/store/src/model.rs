@@ -504,6 +504,8 @@ pub struct PrincipalPolicies {
     pub tags: Vec<Tag>,
     /// Names of the user's groups (empty for roles).
     pub groups: Vec<String>,
+    /// ARNs of the same groups, in the same order (gateway group budgets match them).
+    pub group_arns: Vec<String>,
     /// Identity-based policies: inline, attached, and for users those of their groups.
     pub identity_policies: Vec<SourcedPolicy>,
     /// The permissions boundary, if set.

@@ -591,10 +591,11 @@ impl Store {
         let mut identity_policies = Vec::new();
         principal_documents(&mut c, kind, &id, None, &mut identity_policies).await?;
         let mut groups = Vec::new();
+        let mut group_arns = Vec::new();
         if kind == PrincipalKind::User {
             let rows = c
                 .all(
-                    "SELECT g.group_id, g.name FROM group_members m \
+                    "SELECT g.group_id, g.name, g.path FROM group_members m \
                      JOIN iam_groups g ON g.group_id = m.group_id \
                      WHERE m.user_id = $1 ORDER BY g.name_lower",
                     args![id.as_str()],
@@ -610,6 +611,7 @@ impl Store {
                     &mut identity_policies,
                 )
                 .await?;
+                group_arns.push(crate::model::iam_arn(account, "group", &r.text(2)?, &gname));
                 groups.push(gname);
             }
         }
@@ -657,6 +659,7 @@ impl Store {
             principal_name: name,
             tags,
             groups,
+            group_arns,
             identity_policies,
             boundary,
             guardrails,

@@ -50,6 +50,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_gateway.sql"),
     ),
     (
+        11,
+        "gateway_usage",
+        include_str!("../migrations/sqlite/0011_gateway_usage.sql"),
+    ),
+    (
         12,
         "lifecycle",
         include_str!("../migrations/sqlite/0012_lifecycle.sql"),
@@ -75,6 +80,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "gateway",
         include_str!("../migrations/postgres/0010_gateway.sql"),
+    ),
+    (
+        11,
+        "gateway_usage",
+        include_str!("../migrations/postgres/0011_gateway_usage.sql"),
     ),
     (
         12,

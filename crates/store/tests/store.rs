@@ -160,6 +160,7 @@ both_backends!(
     meta_kv,
     gateway_deployments,
     audit_chain,
+    gateway_usage,
 );
 
 fn user(name: &str) -> NewUser {
@@ -1069,6 +1070,10 @@ async fn principal_policies(f: &Fixture) {
     );
     assert_eq!(pp.tags, [Tag::new("team", "search")]);
     assert_eq!(pp.groups, ["devs"]);
+    assert_eq!(
+        pp.group_arns,
+        [format!("arn:gatehouse:iam::{ACCT}:group/devs")]
+    );
     let sources: Vec<_> = pp
         .identity_policies
         .iter()
@@ -1494,4 +1499,91 @@ async fn gateway_deployments(f: &Fixture) {
         EntityKind::Deployment,
     );
     assert!(s.list_deployments().await.unwrap().is_empty());
+}
+
+/// Budget counters shared between nodes: each node's absolute totals are upserted (a
+/// repeated sync does not double-count), a node reads only the others' sums for the
+/// windows it asks about, and old windows are pruned.
+async fn gateway_usage(f: &Fixture) {
+    use gatehouse_store::UsageCount;
+    let s = &f.store;
+    let u = |scope: &str, period: i64, start: i64, requests: i64, tokens: i64| UsageCount {
+        scope: scope.into(),
+        period,
+        window_start: start,
+        requests,
+        tokens,
+    };
+    let (minute, day) = (60 * 29_000_000, 86_400 * 20_000);
+    let windows = [(60, minute), (86_400, day)];
+    let group = "arn:gatehouse:iam::111122223333:group/search";
+    // Node A writes; it does not see its own counts.
+    let seen = s
+        .sync_gateway_usage(
+            "node-a",
+            &[u(group, 60, minute, 3, 40), u(group, 86_400, day, 3, 40)],
+            &windows,
+        )
+        .await
+        .unwrap();
+    assert!(seen.is_empty(), "{seen:?}");
+    // A syncs again with its new totals: replaced, not added.
+    s.sync_gateway_usage("node-a", &[u(group, 60, minute, 5, 70)], &windows)
+        .await
+        .unwrap();
+    // Node C (another handle on the same database) sees A's latest totals, and after B
+    // writes, the sum of A and B — never its own.
+    let other = f.reopen(f.key.clone()).await;
+    other
+        .sync_gateway_usage(
+            "node-b",
+            &[
+                u(group, 60, minute, 2, 10),
+                u("ASIAEXAMPLE", 60, minute, 1, 0),
+            ],
+            &windows,
+        )
+        .await
+        .unwrap();
+    let mut seen = s.sync_gateway_usage("node-c", &[], &windows).await.unwrap();
+    seen.sort_by(|a, b| (&a.scope, a.period).cmp(&(&b.scope, b.period)));
+    assert_eq!(
+        seen,
+        vec![
+            u("ASIAEXAMPLE", 60, minute, 1, 0),
+            u(group, 60, minute, 7, 80),
+            u(group, 86_400, day, 3, 40),
+        ]
+    );
+    // B sees only A.
+    let seen_b = other
+        .sync_gateway_usage("node-b", &[], &[(60, minute)])
+        .await
+        .unwrap();
+    assert_eq!(seen_b, vec![u(group, 60, minute, 5, 70)]);
+    // An older window is not read for the current one, and is pruned once two windows on.
+    s.sync_gateway_usage("node-a", &[u(group, 60, minute - 120, 9, 9)], &[])
+        .await
+        .unwrap();
+    let later = [(60, minute + 60), (86_400, day)];
+    assert!(
+        s.sync_gateway_usage("node-c", &[], &[(60, minute + 60)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // minute - 120 is older than one window before minute + 60: pruned; minute is kept.
+    assert_eq!(s.prune_gateway_usage(&later).await.unwrap(), 1);
+    assert_eq!(
+        s.sync_gateway_usage("node-c", &[], &[(60, minute)])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.prune_gateway_usage(&[(60, minute + 180)]).await.unwrap(),
+        3
+    );
+    other.close().await;
 }

@@ -11,6 +11,7 @@
 //! Verified access keys are cached by id with a digest of their secret for one store
 //! generation: disabling or deleting a key bumps the generation and empties the cache.
 
+use super::budget::{SessionBudget, Subject, session_limits};
 use super::error::GatewayError;
 use crate::authz::CompiledPrincipal;
 use crate::identity::Caller;
@@ -36,6 +37,25 @@ pub struct GatewayCaller {
     pub context: Vec<(String, String)>,
     /// How the caller authenticated, to load it again mid-stream ([`refresh`]).
     pub source: CallerSource,
+    /// The assumed role's ARN, for role sessions (role budgets count all its sessions).
+    pub role_arn: Option<String>,
+    /// The session's own budget from its `gatehouse:*` session tags, for sessions.
+    pub session_budget: Option<SessionBudget>,
+}
+
+impl GatewayCaller {
+    /// What this caller's traffic counts against, for budget matching.
+    pub fn budget_subject(&self) -> Subject<'_> {
+        Subject {
+            principal: &self.arn,
+            role: self.role_arn.as_deref(),
+            groups: self
+                .principal
+                .as_ref()
+                .map_or(&[][..], |p| p.info.group_arns.as_slice()),
+            session: self.session_budget.as_ref(),
+        }
+    }
 }
 
 /// The credential a caller presented.
@@ -233,6 +253,11 @@ fn session_caller(s: crate::session::SessionPrincipal, token: String) -> Gateway
             .filter_map(|(k, v)| v.as_slice().first().map(|x| (k.to_owned(), x.clone())))
             .collect(),
         source: CallerSource::Session { token },
+        role_arn: s.claims.role_arn.clone(),
+        session_budget: Some(SessionBudget {
+            key: s.claims.access_key_id.clone(),
+            limits: session_limits(&s.claims.tags),
+        }),
     }
 }
 
@@ -251,6 +276,8 @@ async fn to_gateway_caller(
             session_policy: None,
             context: Vec::new(),
             source: CallerSource::Root,
+            role_arn: None,
+            session_budget: None,
         }),
         Caller::User {
             account_id,
@@ -280,6 +307,8 @@ async fn to_gateway_caller(
                     user_name: user_name.clone(),
                     access_key_id: access_key_id.clone(),
                 },
+                role_arn: None,
+                session_budget: None,
             })
         }
     }

@@ -23,7 +23,8 @@ pub struct GatewaySettings {
     /// Time allowed for the upstream to answer (headers, and between stream chunks), in seconds.
     #[serde(default = "default_timeout")]
     pub upstream_timeout_secs: u64,
-    /// Budgets, first match by principal ARN pattern (`*` and `?` wildcards).
+    /// Budgets: every entry that matches the caller (its ARN, its role, one of its
+    /// groups) applies (see `budget.rs`).
     #[serde(default)]
     pub budgets: Vec<BudgetConfig>,
     /// Deployments to create or update at start (in the default account).
@@ -66,12 +67,18 @@ pub struct ListenerConfig {
     pub tls_key: Option<PathBuf>,
 }
 
-/// `[[gateway.budgets]]`: limits for the principals whose ARN matches `principal`.
+/// `[[gateway.budgets]]`: limits for whatever exactly one of `principal`, `role` or
+/// `group` names (ARN patterns with `*` and `?`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetConfig {
-    /// Principal ARN pattern.
-    pub principal: String,
+    /// Caller ARN pattern: each matching caller (user, or session by its
+    /// `assumed-role/ROLE/SESSION` ARN) has its own counters.
+    pub principal: Option<String>,
+    /// Role ARN pattern: all the sessions of a matching role count together.
+    pub role: Option<String>,
+    /// Group ARN pattern: all the members of a matching group count together.
+    pub group: Option<String>,
     /// Requests per minute.
     pub requests_per_minute: Option<u64>,
     /// Tokens per minute (counted from the upstream's `usage`).
@@ -167,6 +174,25 @@ impl GatewaySettings {
                 ));
             }
         }
+        for (i, b) in self.budgets.iter().enumerate() {
+            let named = [&b.principal, &b.role, &b.group]
+                .iter()
+                .filter(|p| p.is_some())
+                .count();
+            if named != 1 {
+                return Err(format!(
+                    "budgets[{i}]: name exactly one of principal, role or group"
+                ));
+            }
+            if b.requests_per_minute.is_none()
+                && b.tokens_per_minute.is_none()
+                && b.tokens_per_day.is_none()
+            {
+                return Err(format!(
+                    "budgets[{i}]: set at least one of requests_per_minute, tokens_per_minute, tokens_per_day"
+                ));
+            }
+        }
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be positive".into());
         }
@@ -202,5 +228,37 @@ mod tests {
         );
         assert_eq!(s.source_ip(ip("10.0.0.1"), None), ip("10.0.0.1"));
         assert_eq!(s.source_ip(ip("10.0.0.1"), Some("garbage")), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn budgets_name_exactly_one_subject_and_keep_the_principal_form() {
+        let parse = |budgets: serde_json::Value| -> Result<GatewaySettings, String> {
+            let s: GatewaySettings =
+                serde_json::from_value(serde_json::json!({ "budgets": budgets }))
+                    .map_err(|e| e.to_string())?;
+            s.validate().map(|()| s)
+        };
+        let old = parse(serde_json::json!([
+            {"principal": "arn:gatehouse:iam::*:user/*", "requests_per_minute": 3}
+        ]))
+        .unwrap();
+        assert_eq!(
+            old.budgets[0].principal.as_deref(),
+            Some("arn:gatehouse:iam::*:user/*")
+        );
+        let new = parse(serde_json::json!([
+            {"group": "arn:gatehouse:iam::*:group/search", "tokens_per_day": 9},
+            {"role": "arn:gatehouse:iam::*:role/app", "requests_per_minute": 1}
+        ]))
+        .unwrap();
+        assert_eq!(new.budgets.len(), 2);
+        let two = parse(serde_json::json!([{"role": "r", "group": "g", "requests_per_minute": 1}]));
+        assert!(two.unwrap_err().contains("exactly one"));
+        let none = parse(serde_json::json!([{"requests_per_minute": 1}]));
+        assert!(none.unwrap_err().contains("exactly one"));
+        let no_limit = parse(serde_json::json!([{"group": "g"}]));
+        assert!(no_limit.unwrap_err().contains("at least one"));
+        let unknown = parse(serde_json::json!([{"team": "g", "requests_per_minute": 1}]));
+        assert!(unknown.is_err());
     }
 }

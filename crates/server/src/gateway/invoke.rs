@@ -4,7 +4,7 @@
 
 use super::audit::GatewayAuditRecord;
 use super::auth::{self, GatewayCaller};
-use super::budget::budget_for;
+use super::budget;
 use super::control::ai_arn;
 use super::error::GatewayError;
 use super::proxy::{self, Metered, Usage};
@@ -298,6 +298,8 @@ struct Prepared {
     body: Bytes,
     request_json: Option<serde_json::Map<String, serde_json::Value>>,
     stream: bool,
+    /// The budget counters the request was admitted against (charged with its tokens).
+    budget_scopes: Vec<String>,
 }
 
 async fn prepare(
@@ -350,21 +352,24 @@ async fn prepare(
         g.apply(&mut json)?;
         modified = true;
     }
-    let budget = budget_for(&settings.budgets, &caller.arn);
-    if let Some(b) = budget {
+    let budgets = budget::applicable(&settings.budgets, &caller.budget_subject()).map_err(|e| {
+        // Fail closed: a session whose budget cannot be read spends nothing.
+        GatewayError::invalid_request("invalid_session_budget", format!("{e}."))
+    })?;
+    if !budgets.is_empty() {
         call.state
             .gateway
             .budgets
-            .admit(&caller.arn, b, call.facts.now.timestamp())
+            .admit(&budgets, call.facts.now.timestamp())
             .map_err(|o| {
                 GatewayError::rate_limited(
-                    format!("Rate limit reached for {}: {}.", caller.arn, o.limit),
+                    format!("Rate limit reached for {}: {}.", o.budget, o.limit),
                     o.retry_after,
                 )
             })?;
         // Token budgets need the upstream to count streamed tokens too.
         if stream
-            && (b.tokens_per_minute.is_some() || b.tokens_per_day.is_some())
+            && budgets.iter().any(|b| b.limits.counts_tokens())
             && !json.contains_key("stream_options")
         {
             json.insert(
@@ -398,15 +403,16 @@ async fn prepare(
         body,
         request_json,
         stream,
+        budget_scopes: budgets.into_iter().map(|b| b.scope).collect(),
     })
 }
 
-fn charge(state: &AppState, caller: &str, usage: Option<Usage>) {
+fn charge(state: &AppState, scopes: &[String], usage: Option<Usage>) {
     if let Some(u) = usage {
         state
             .gateway
             .budgets
-            .charge(caller, u.total, chrono::Utc::now().timestamp());
+            .charge(scopes, u.total, chrono::Utc::now().timestamp());
     }
 }
 
@@ -479,7 +485,7 @@ async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     let answer = serde_json::from_slice::<serde_json::Value>(&body).ok();
     let usage = answer.as_ref().and_then(Usage::from_answer);
     note_usage(&mut call.record, usage);
-    charge(&call.state, &p.caller.arn, usage);
+    charge(&call.state, &p.budget_scopes, usage);
     let error_code = if status.is_success() {
         log_invocation(
             &call.state,
@@ -521,10 +527,11 @@ fn stream_back(call: Call, p: Prepared, resp: reqwest::Response, timeout: Durati
     let rid2 = rid.clone();
     let route = Arc::clone(&p.route);
     let principal = p.caller.arn.clone();
+    let budget_scopes = p.budget_scopes;
     let request_json = p.request_json;
     let on_end: proxy::OnEnd = Box::new(move |usage, log, how| {
         note_usage(&mut record, usage);
-        charge(&on_end_state, &principal, usage);
+        charge(&on_end_state, &budget_scopes, usage);
         if how != "complete" {
             record.error_code = Some(how.to_owned());
         }

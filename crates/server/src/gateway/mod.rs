@@ -4,7 +4,7 @@
 //! ([`auth`]) → parse → find the deployment → map to an `ai:` action and resource ARN →
 //! gather the context (`ai:ModelId`, `ai:MaxTokens`, `ai:Stream`, `ai:Provider`,
 //! `aws:SourceIp`, `aws:SourceVpce`, `aws:SecureTransport`, `aws:CurrentTime`, principal
-//! tags) → ask the engine → guardrails → budget → forward with the provider key
+//! tags) → ask the engine → guardrails → budgets → forward with the provider key
 //! ([`proxy`]) → stream the answer back → audit. Any error before forwarding answers in
 //! OpenAI's error shape and forwards nothing.
 //!
@@ -295,6 +295,38 @@ pub async fn load_configured_deployments(state: &AppState) -> Result<usize, Stri
             .map_err(|e| format!("deployment {}: {e}", d.model))?;
     }
     Ok(settings.deployments.len())
+}
+
+/// Starts the task that makes budgets global ([`budget::Budgets::sync`] every
+/// [`budget::SYNC_INTERVAL`]), when any budget is configured. It ends with the state.
+pub fn spawn_budget_sync(state: &Arc<AppState>) {
+    if state.gateway.settings().budgets.is_empty() {
+        return;
+    }
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(budget::SYNC_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            let now = chrono::Utc::now().timestamp();
+            match state.gateway.budgets.sync(&state.store, now).await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("budget counts shared with the other nodes again");
+                }
+                Ok(()) => {}
+                // Logged once per outage, not every interval.
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "cannot share budget counts; enforcing with the last known totals");
+                }
+                Err(_) => {}
+            }
+        }
+    });
 }
 
 /// The gateway's routes (`/v1/...`), merged into the server's router.

@@ -17,9 +17,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import concurrent.futures
+
 import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
+from botocore.exceptions import ClientError
 import httpx
 import openai
 import pytest
@@ -29,6 +32,8 @@ from conftest import (ROOT_KEY_ID, ROOT_SECRET, Server, _create_postgres_databas
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROVIDER_KEY = "provider-secret-0123456789"
+GLOBAL_RPM = 20  # the cross-node budget
+SYNC_LAG = 0.75  # seconds: two budget sync intervals (2 x 250 ms) plus slack for a busy machine
 ACCOUNT = "111122223333"
 
 
@@ -85,6 +90,21 @@ requests_per_minute = 3
 [[gateway.budgets]]
 principal = "arn:gatehouse:iam::*:user/tokenbudget"
 tokens_per_minute = 30
+
+# Shared by every member of the group.
+[[gateway.budgets]]
+group = "arn:gatehouse:iam::*:group/budget-team"
+requests_per_minute = 3
+
+# Shared by every session of the role; a session's tags can narrow it.
+[[gateway.budgets]]
+role = "arn:gatehouse:iam::*:role/budget-role"
+requests_per_minute = 4
+
+# Spent across nodes (test_budget_is_global_across_two_nodes_on_one_postgresql).
+[[gateway.budgets]]
+principal = "arn:gatehouse:iam::*:user/global-*"
+requests_per_minute = {GLOBAL_RPM}
 
 [[gateway.deployments]]
 model = "llama-3-8b"
@@ -409,10 +429,20 @@ def test_access_revoked_mid_stream_ends_the_stream_within_a_second(gw):
 # --- budgets ------------------------------------------------------------------------------
 
 
-def _not_near_minute_end():
+def _not_near_minute_end(need=10):
+    """Budgets count in fixed minutes: start a test with `need` seconds of the minute left."""
     s = time.time() % 60
-    if s > 50:
+    if s > 60 - need:
         time.sleep(61 - s)
+
+
+def _refused(client, **kw):
+    """The 429 a budget answers with (asserting it carries Retry-After)."""
+    with pytest.raises(openai.RateLimitError) as e:
+        chat(client, **kw)
+    retry = int(e.value.response.headers["retry-after"])
+    assert 1 <= retry <= 60
+    return e.value
 
 
 def test_requests_per_minute_budget_answers_429_with_retry_after(gw):
@@ -433,6 +463,80 @@ def test_tokens_per_minute_budget_counts_upstream_usage(gw):
     with pytest.raises(openai.RateLimitError):
         chat(c, content="small")
     assert gw.audit(lambda r: r["principal"].endswith("user/tokenbudget") and r["status"] == 429)
+
+
+def test_a_group_budget_is_shared_by_its_members(gw):
+    """Every member's traffic counts against the group's one budget: the second member is
+    refused once the first has used it up, while a user outside the group is not."""
+    gw.iam.create_group(GroupName="budget-team")
+    first = gw.client(gw.user(allow("*"), name="team-first"))
+    second = gw.client(gw.user(allow("*"), name="team-second"))
+    outsider = gw.client(gw.user(allow("*"), name="team-outsider"))
+    for u in ("team-first", "team-second"):
+        gw.iam.add_user_to_group(GroupName="budget-team", UserName=u)
+    _not_near_minute_end()
+    for _ in range(3):
+        chat(first)
+    e = _refused(second)
+    assert "group arn:gatehouse:iam::" in str(e) and "budget-team" in str(e)
+    _refused(first)
+    assert chat(outsider).choices
+    assert gw.audit(lambda r: r["principal"].endswith("user/team-second") and r["status"] == 429)
+
+
+def _budget_role(gw):
+    """The role with a 4-requests-per-minute budget, and a user allowed to assume it with tags."""
+    app = gw.user({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "*"}]})
+    try:
+        gw.iam.create_role(
+            RoleName="budget-role",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"AWS": f"arn:gatehouse:iam::{ACCOUNT}:root"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"]}]}))
+        gw.iam.put_role_policy(RoleName="budget-role", PolicyName="p", PolicyDocument=json.dumps(allow("*")))
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "EntityAlreadyExists"
+    sts = gw.server.client("sts", *app)
+
+    def session(name, **tags):
+        kw = {"Tags": [{"Key": k.replace("_", ":"), "Value": v} for k, v in tags.items()]} if tags else {}
+        creds = sts.assume_role(RoleArn=f"arn:gatehouse:iam::{ACCOUNT}:role/budget-role",
+                                RoleSessionName=name, **kw)["Credentials"]
+        return openai.OpenAI(api_key=creds["SessionToken"], base_url=gw.base, max_retries=0, timeout=30)
+
+    return sts, session
+
+
+def test_a_role_session_can_carry_a_narrower_budget_never_a_wider_one(gw):
+    sts, session = _budget_role(gw)
+    narrow = session("narrow", gatehouse_rpm="2")
+    other = session("other")
+    greedy = session("greedy", gatehouse_rpm="100")
+    _not_near_minute_end()
+    chat(narrow)
+    chat(narrow)
+    # The session's own budget is spent before the role's (4)...
+    e = _refused(narrow)
+    assert "session ASIA" in str(e)
+    # ...while another session of the same role still passes, until the role's is spent.
+    chat(other)
+    chat(other)
+    e = _refused(other)
+    assert "role arn:gatehouse:iam::" in str(e) and "budget-role" in str(e)
+    # A tag asking for more than the role has gets nothing beyond the role's budget.
+    _refused(greedy)
+    assert gw.audit(lambda r: r["principal"].endswith("assumed-role/budget-role/narrow") and r["status"] == 429)
+
+
+def test_a_budget_tag_that_is_not_a_number_is_refused_at_assume_role(gw):
+    sts, _ = _budget_role(gw)
+    for bad in ("lots", "-1", "1.5"):
+        with pytest.raises(ClientError) as e:
+            sts.assume_role(RoleArn=f"arn:gatehouse:iam::{ACCOUNT}:role/budget-role", RoleSessionName="bad",
+                            Tags=[{"Key": "gatehouse:tpd", "Value": bad}])
+        assert e.value.response["Error"]["Code"] == "ValidationError"
+        assert "whole number" in e.value.response["Error"]["Message"]
 
 
 def test_stream_usage_is_requested_only_for_token_budgets(gw):
@@ -697,3 +801,69 @@ base_url = "{upstream.base}"
     # Plain HTTP to the TLS port gets no answer in clear text.
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{tls_port}/v1/models", timeout=3)
+
+
+# --- budgets across nodes -----------------------------------------------------------------
+
+
+@pytest.mark.skipif(not postgres_url(), reason="notice: GATEHOUSE_TEST_POSTGRES_URL unset; needs PostgreSQL")
+def test_budget_is_global_across_two_nodes_on_one_postgresql(make_server, upstream, tmp_path):
+    """Two `gatehouse serve` processes on one PostgreSQL enforce one budget. Each counts in
+    memory and shares its counts every 250 ms, so (documented bound) a budget of N admits at
+    most N plus what the other node admitted within two sync intervals; requests spaced wider
+    than that are admitted exactly N times in total."""
+    env = {"GATEHOUSE_MASTER_KEY": os.urandom(32).hex(), "UPSTREAM_KEY": PROVIDER_KEY}
+    cfgs = []
+    for name in ("a", "b"):
+        cfg = str(tmp_path / f"node-{name}.toml")
+        write_config(cfg, upstream, free_port(), free_port())
+        cfgs.append(cfg)
+    a = make_server("postgres", extra_env=env, config=cfgs[0])
+    b = make_server("postgres", database_url=a.database_url, extra_env=env, config=cfgs[1])
+    gw_a = Gw(a, None, upstream)
+    spaced = gw_a.user(allow("*"), name="global-spaced")
+    burst = gw_a.user(allow("*"), name="global-burst")
+    clients = lambda key: (gw_a.client(key), gw_a.client(key, base=b.endpoint + "/v1"))
+
+    # Spaced wider than the sync lag, alternating nodes: exactly N in total, then both refuse.
+    _not_near_minute_end(need=25)
+    admitted, refused = 0, set()
+    for i in range(GLOBAL_RPM + 4):
+        node = i % 2
+        try:
+            chat(clients(spaced)[node])
+            admitted += 1
+        except openai.RateLimitError as e:
+            assert int(e.response.headers["retry-after"]) >= 1
+            refused.add(node)
+        time.sleep(SYNC_LAG)
+    assert admitted == GLOBAL_RPM
+    assert refused == {0, 1}
+
+    # Both nodes at once, each paced at 5 requests/s: the total stays within the bound.
+    _not_near_minute_end(need=20)
+    ca, cb = clients(burst)
+
+    def hammer(client, n=GLOBAL_RPM, every=0.2):
+        start, ok = time.monotonic(), []
+        for i in range(n):
+            time.sleep(max(0.0, start + i * every - time.monotonic()))
+            t = time.monotonic()
+            try:
+                chat(client)
+                ok.append(t)
+            except openai.RateLimitError:
+                pass
+        return ok
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        got_a, got_b = pool.map(hammer, (ca, cb))
+    total = len(got_a) + len(got_b)
+
+    def most_within(times, span=SYNC_LAG):
+        return max((sum(1 for u in times if t <= u < t + span) for t in times), default=0)
+
+    bound = GLOBAL_RPM + max(most_within(got_a), most_within(got_b))
+    assert GLOBAL_RPM <= total <= bound, (len(got_a), len(got_b), bound)
+    # Per-node counting would have admitted N on each node.
+    assert total < 2 * GLOBAL_RPM
