@@ -38,7 +38,7 @@ mod policies;
 pub mod seal;
 mod store;
 
-pub use audit::{AuditEntry, AuditVerification};
+pub use audit::{Appended, AuditEntry, AuditVerification, PendingAudit};
 pub use error::{EntityKind, Result, StoreError};
 pub use federation::{MfaDevice, OidcProvider, oidc_provider_arn};
 pub use gateway::{
