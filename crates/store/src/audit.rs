@@ -148,18 +148,21 @@ where
     };
     let time = now_ms();
     let mut last = None;
+    // Many rows per INSERT: on PostgreSQL each statement is a round trip, and a batch
+    // holds the head row's lock for all of them.
+    let mut rows = Rows::default();
     for item in records {
         let record = item.as_ref();
         seq += 1;
         let prev_hash = std::mem::take(&mut hash);
         hash = chain_hash(&prev_hash, record);
-        conn.exec(
-            "INSERT INTO audit_log (seq, time_ms, record, prev_hash, hash) VALUES ($1, $2, $3, $4, $5)",
-            args![seq, time, record, prev_hash.as_str(), hash.as_str()],
-        )
-        .await?;
+        rows.push(args![seq, time, record, prev_hash.as_str(), hash.as_str()]);
+        if rows.count == ROWS_PER_INSERT {
+            rows.insert(conn).await?;
+        }
         last = Some((item, prev_hash));
     }
+    rows.insert(conn).await?;
     conn.exec(
         "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
         args![seq, hash.as_str()],
@@ -172,6 +175,48 @@ where
         prev_hash,
         hash,
     }))
+}
+
+/// The most audit rows one `INSERT` carries (5 parameters each: well inside both
+/// backends' limits on bound parameters).
+const ROWS_PER_INSERT: usize = 100;
+
+/// Audit rows waiting to be inserted with one statement.
+#[derive(Default)]
+struct Rows {
+    values: String,
+    params: Vec<crate::db::Arg>,
+    count: usize,
+}
+
+impl Rows {
+    fn push(&mut self, row: Vec<crate::db::Arg>) {
+        let n = self.params.len();
+        let placeholders: Vec<String> = (1..=row.len()).map(|i| format!("${}", n + i)).collect();
+        if self.count > 0 {
+            self.values.push_str(", ");
+        }
+        self.values.push('(');
+        self.values.push_str(&placeholders.join(", "));
+        self.values.push(')');
+        self.params.extend(row);
+        self.count += 1;
+    }
+
+    /// Inserts what is waiting (nothing when empty) and starts over.
+    async fn insert(&mut self, conn: &mut Conn) -> Result<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO audit_log (seq, time_ms, record, prev_hash, hash) VALUES {}",
+            self.values
+        );
+        conn.exec(&sql, std::mem::take(&mut self.params)).await?;
+        self.values.clear();
+        self.count = 0;
+        Ok(())
+    }
 }
 
 impl Store {

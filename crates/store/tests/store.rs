@@ -1362,6 +1362,21 @@ async fn audit_chain(f: &Fixture) {
     let g = store.policy_generation().await.unwrap();
     store.append_audit("{}").await.unwrap();
     assert_eq!(store.policy_generation().await.unwrap(), g);
+    // A batch larger than one INSERT statement carries stays one chain, in order.
+    let batch: Vec<String> = (0..250).map(|i| format!("{{\"batch\":{i}}}")).collect();
+    store.append_audit_batch(&batch).await.unwrap();
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        gatehouse_store::AuditVerification::Intact(256)
+    );
+    let appended: Vec<String> = store
+        .audit_entries(6, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.record)
+        .collect();
+    assert_eq!(appended, batch);
 }
 
 async fn gateway_deployments(f: &Fixture) {
