@@ -70,9 +70,8 @@ impl Fixture {
         }
     }
 
-    /// First column of every row of `sql`, as text, read behind the store's back.
-    async fn raw_texts(&self, sql: &'static str) -> Vec<String> {
-        use sqlx::Row;
+    /// A pool of its own on the store's database, behind the store's back.
+    async fn raw_pool(&self) -> RawPool {
         match &self.pg {
             None => {
                 let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(
@@ -81,16 +80,27 @@ impl Fixture {
                         .join("data")
                         .join(gatehouse_store::SQLITE_FILE),
                 );
-                let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
-                pool.close().await;
-                rows.iter().map(|r| r.get::<String, _>(0)).collect()
+                RawPool::Sqlite(sqlx::SqlitePool::connect_with(opts).await.unwrap())
             }
             Some((url, schema)) => {
                 let opts = sqlx::postgres::PgConnectOptions::from_str(url)
                     .unwrap()
                     .options([("search_path", schema.as_str())]);
-                let pool = sqlx::PgPool::connect_with(opts).await.unwrap();
+                RawPool::Postgres(sqlx::PgPool::connect_with(opts).await.unwrap())
+            }
+        }
+    }
+
+    /// First column of every row of `sql`, as text, read behind the store's back.
+    async fn raw_texts(&self, sql: &'static str) -> Vec<String> {
+        use sqlx::Row;
+        match self.raw_pool().await {
+            RawPool::Sqlite(pool) => {
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows.iter().map(|r| r.get::<String, _>(0)).collect()
+            }
+            RawPool::Postgres(pool) => {
                 let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
                 pool.close().await;
                 rows.iter().map(|r| r.get::<String, _>(0)).collect()
@@ -98,26 +108,15 @@ impl Fixture {
         }
     }
 
-    /// Runs `sql` behind the store's back (to damage or inspect what the store keeps).
+    /// Runs `sql` behind the store's back (to damage what the store keeps).
     async fn raw_exec(&self, sql: &str) {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match &self.pg {
-            None => {
-                let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(
-                    self.dir
-                        .path()
-                        .join("data")
-                        .join(gatehouse_store::SQLITE_FILE),
-                );
-                let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+        match self.raw_pool().await {
+            RawPool::Sqlite(pool) => {
                 sqlx::raw_sql(sql).execute(&pool).await.unwrap();
                 pool.close().await;
             }
-            Some((url, schema)) => {
-                let opts = sqlx::postgres::PgConnectOptions::from_str(url)
-                    .unwrap()
-                    .options([("search_path", schema.as_str())]);
-                let pool = sqlx::PgPool::connect_with(opts).await.unwrap();
+            RawPool::Postgres(pool) => {
                 sqlx::raw_sql(sql).execute(&pool).await.unwrap();
                 pool.close().await;
             }
@@ -137,6 +136,11 @@ impl Fixture {
             pool.close().await;
         }
     }
+}
+
+enum RawPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 fn pg_options(url: &str, schema: &str) -> StoreOptions {
