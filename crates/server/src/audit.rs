@@ -1,10 +1,23 @@
 //! The audit log: every call, allowed or denied, as a hash-chained record.
 //!
 //! The chain itself (each entry's hash covers the previous entry's hash) is kept by the
-//! store; this module defines what a record says. `gatehouse audit verify` recomputes the
-//! chain.
+//! store; this module defines what a record says and how a record that no write carried
+//! reaches the chain. A call's record goes one of two ways, and exactly one:
+//!
+//! - A call that changes something stages its record ([`gatehouse_store::PendingAudit`])
+//!   when authorization allows it; the store appends it inside the write's own
+//!   transaction, so the change is never durable without its record (or the reverse).
+//! - Every other call — reads, denials, failures, writes that found nothing to change —
+//!   hands its final record to [`GroupCommit`]: one task appends whatever records are
+//!   waiting in one transaction (one fsync for many calls), and each call answers only
+//!   after the batch holding its record committed. If the batch fails, so do its calls.
+//!
+//! `gatehouse audit verify` recomputes the chain.
 
+use gatehouse_store::Store;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+use tokio::sync::{mpsc, oneshot};
 
 /// One audited call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +44,42 @@ pub struct AuditRecord {
     pub error_code: Option<String>,
 }
 
+impl AuditRecord {
+    /// The record of a call, now: who called (`principal`, `access_key_id`, `source_ip`),
+    /// what was decided (`facts`; `action` is the requested one, for calls that ended
+    /// before a decision), and how the call ended (`error_code`, `None` for success).
+    pub fn of_call(
+        request_id: &str,
+        principal: &str,
+        access_key_id: Option<&str>,
+        source_ip: &str,
+        action: &str,
+        facts: &AuditFacts,
+        error_code: Option<&str>,
+    ) -> AuditRecord {
+        AuditRecord {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            request_id: request_id.to_owned(),
+            principal: principal.to_owned(),
+            access_key_id: access_key_id.map(str::to_owned),
+            action: if facts.action.is_empty() {
+                action.to_owned()
+            } else {
+                facts.action.clone()
+            },
+            resource: facts.resource.clone(),
+            decision: match (&facts.decision, error_code) {
+                (Some(d), _) => d.clone(),
+                (None, None) => "Allow".to_owned(),
+                (None, Some(_)) => "Error".to_owned(),
+            },
+            statement: facts.statement.clone(),
+            source_ip: source_ip.to_owned(),
+            error_code: error_code.map(str::to_owned),
+        }
+    }
+}
+
 /// What authorization decided, kept for the audit record.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFacts {
@@ -42,6 +91,85 @@ pub struct AuditFacts {
     pub decision: Option<String>,
     /// The deciding statement.
     pub statement: Option<String>,
+}
+
+/// Why a record could not be appended.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The writer task is gone (the runtime is shutting down).
+    #[error("the audit writer is not running")]
+    WriterGone,
+    /// The batch holding the record failed to commit.
+    #[error("the audit batch did not commit")]
+    BatchFailed,
+}
+
+/// The most records one group commit appends.
+const BATCH: usize = 512;
+/// Records waiting for the writer before callers wait for room.
+const QUEUE: usize = 4096;
+
+/// One record waiting for its batch, and whom to tell when the batch has committed.
+#[derive(Debug)]
+struct Job {
+    record: String,
+    done: oneshot::Sender<bool>,
+}
+
+/// Group commit of the control plane's audit records that no write carried.
+///
+/// One task per process appends records in batches with
+/// [`Store::append_audit_batch`]: while one batch commits, the records of concurrent
+/// calls queue up and become the next batch, so throughput no longer pays one commit
+/// (one fsync on SQLite, one commit serialised on the chain's head row on PostgreSQL)
+/// per call, and a lone call waits for nothing but its own commit. Unlike the gateway's
+/// queue (which acknowledges on enqueue and retries), a call here is acknowledged only
+/// once its record is durable, and a failed batch fails every call in it (fail closed).
+#[derive(Debug, Default)]
+pub struct GroupCommit {
+    tx: OnceLock<mpsc::Sender<Job>>,
+}
+
+impl GroupCommit {
+    /// Appends `record` (JSON text) to the chain in the next batch and returns once that
+    /// batch has committed. The writer task starts on first use, on the caller's runtime.
+    pub async fn append(&self, store: &Store, record: String) -> Result<(), AuditError> {
+        let tx = self.tx.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(writer(store.clone(), rx));
+            tx
+        });
+        let (done, committed) = oneshot::channel();
+        tx.send(Job { record, done })
+            .await
+            .map_err(|_| AuditError::WriterGone)?;
+        match committed.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AuditError::BatchFailed),
+            Err(_) => Err(AuditError::WriterGone),
+        }
+    }
+}
+
+/// Appends what is waiting, one batch per transaction, and answers each waiting call.
+async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(BATCH);
+    let mut records = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut jobs, BATCH).await > 0 {
+        records.extend(jobs.iter_mut().map(|j| std::mem::take(&mut j.record)));
+        let committed = match store.append_audit_batch(&records).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, records = records.len(), "audit batch append failed");
+                false
+            }
+        };
+        records.clear();
+        for job in jobs.drain(..) {
+            // A caller that went away (client disconnected) is fine: its record is in.
+            let _ = job.done.send(committed);
+        }
+    }
 }
 
 #[cfg(test)]

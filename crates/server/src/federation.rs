@@ -53,7 +53,6 @@ fn invalid_code() -> ApiError {
 
 async fn user_arn(ctx: &CallContext<'_>, name: &str) -> String {
     let path = ctx
-        .state
         .store
         .get_user(ctx.account(), name)
         .await
@@ -68,7 +67,7 @@ pub(crate) async fn dispatch(
     action: &str,
     p: &Params,
 ) -> Result<Option<String>, ApiError> {
-    let store = &ctx.state.store;
+    let store = &ctx.store;
     let account = ctx.account();
     match action {
         "CreateVirtualMFADevice" => {
@@ -181,7 +180,7 @@ fn valid_issuer(url: &str) -> bool {
 }
 
 async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<String>, ApiError> {
-    let store = &ctx.state.store;
+    let store = &ctx.store;
     let account = ctx.account();
     match action {
         "CreateOpenIDConnectProvider" => {
@@ -303,7 +302,6 @@ pub(crate) async fn check_mfa(
         return Err(failed());
     };
     let (seed, last) = match ctx
-        .state
         .store
         .mfa_seed_for_user(account_id, user_name, serial)
         .await
@@ -318,7 +316,7 @@ pub(crate) async fn check_mfa(
     let secs = u64::try_from(now.timestamp()).unwrap_or_default();
     let counter = totp::verify(&seed, code, secs, last).map_err(|_| failed())?;
     let counter = i64::try_from(counter).map_err(|_| failed())?;
-    if !ctx.state.store.advance_mfa_counter(serial, counter).await? {
+    if !ctx.store.advance_mfa_counter(serial, counter).await? {
         // Another request (maybe on another node) used this code first.
         return Err(failed());
     }

@@ -31,7 +31,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_auth::Secret;
 use gatehouse_policy::{DecisionKind, Request};
-use gatehouse_store::Store;
+use gatehouse_store::{PendingAudit, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -72,6 +72,8 @@ pub struct AppState {
     pub oidc: oidc::JwksCache,
     /// The AI gateway's routes, budgets and audit queue.
     pub gateway: gateway::Gateway,
+    /// Group commit of the control plane's audit records that no write carried.
+    pub audit: audit::GroupCommit,
 }
 
 /// The last recorded use of an access key.
@@ -112,6 +114,7 @@ impl AppState {
             session_policies: session::SessionPolicyCache::default(),
             oidc: oidc::JwksCache::default(),
             gateway: gateway::Gateway::default(),
+            audit: audit::GroupCommit::default(),
         })
     }
 
@@ -381,6 +384,10 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub struct CallContext<'a> {
     /// Server state.
     pub state: &'a AppState,
+    /// The store, as this call's handle: a write through it commits the call's audit
+    /// record in the same transaction (see [`CallContext::note_decision`]). Handlers
+    /// use it rather than `state.store`.
+    pub store: Store,
     /// The authenticated caller.
     pub caller: &'a Caller,
     /// The caller's ARN.
@@ -393,14 +400,67 @@ pub struct CallContext<'a> {
     pub request_id: &'a str,
     /// The peer address.
     pub source_ip: String,
+    /// The access key the request was signed with.
+    pub access_key_id: Option<String>,
     /// What authorization decided (for the audit record).
     pub audit: std::sync::Mutex<audit::AuditFacts>,
+    /// The record a write through [`CallContext::store`] appends with itself.
+    pending: Arc<PendingAudit>,
 }
 
 impl CallContext<'_> {
     /// The caller's account.
     pub fn account(&self) -> &str {
         self.caller.account_id()
+    }
+
+    /// Keeps what was decided for the audit record. The first permission a handler
+    /// checks is its call's own (`iam:CreateUser` before `iam:TagUser`, `sts:AssumeRole`
+    /// before `sts:TagSession`), so a later `Allow` does not replace an earlier one, while
+    /// a denial always does: the record names the call, or what refused it.
+    ///
+    /// An `Allow` also stages the record the call will have if it succeeds, so that a
+    /// write made next through [`CallContext::store`] commits it with itself; a denial
+    /// withdraws it.
+    pub fn note_decision(
+        &self,
+        action: &str,
+        resource: &str,
+        decision: &str,
+        statement: Option<String>,
+    ) {
+        let facts = {
+            let Ok(mut f) = self.audit.lock() else {
+                self.pending.unstage();
+                return;
+            };
+            if decision == "Allow" && f.decision.as_deref() == Some("Allow") {
+                return;
+            }
+            f.action = action.to_owned();
+            f.resource = resource.to_owned();
+            f.decision = Some(decision.to_owned());
+            f.statement = statement;
+            f.clone()
+        };
+        if decision != "Allow" {
+            self.pending.unstage();
+            return;
+        }
+        let record = audit::AuditRecord::of_call(
+            self.request_id,
+            &self.caller_arn,
+            self.access_key_id.as_deref(),
+            &self.source_ip,
+            action,
+            &facts,
+            None,
+        );
+        match serde_json::to_string(&record) {
+            Ok(json) => self.pending.stage(json),
+            // Then no write carries it and the call's record is appended on its own.
+            Err(_) => self.pending.unstage(),
+        }
     }
 }
 
@@ -505,6 +565,8 @@ struct Trail {
     action: String,
     /// What authorization decided.
     facts: audit::AuditFacts,
+    /// The record staged for the call's write, and whether a write committed it.
+    pending: Arc<PendingAudit>,
 }
 
 async fn process(
@@ -602,13 +664,16 @@ async fn process(
     }
     let ctx = CallContext {
         state,
+        store: state.store.with_audit(Arc::clone(&trail.pending)),
         caller: &caller,
         caller_arn: trail.principal.clone(),
         principal,
         session,
         request_id: req.rid,
         source_ip: req.peer.ip().to_string(),
+        access_key_id: trail.access_key_id.clone(),
         audit: std::sync::Mutex::new(audit::AuditFacts::default()),
+        pending: Arc::clone(&trail.pending),
     };
     let result = if req.is_sts {
         sts::dispatch(&ctx, &action, req.params).await
@@ -622,12 +687,14 @@ async fn process(
         iam::dispatch(&ctx, &action, req.params).await
     };
     trail.facts = ctx.audit.lock().map(|f| f.clone()).unwrap_or_default();
-    let is_write = if is_ai {
+    // MFA devices and OIDC providers are read from the store when used, never compiled
+    // into a cache, so their writes need no invalidation here.
+    let changes_policy = if is_ai {
         gateway::control::is_write(&action)
     } else {
-        iam::is_write(&action) || federation::is_action(&action)
+        iam::is_write(&action) && !federation::is_action(&action)
     };
-    if result.is_ok() && !req.is_sts && is_write {
+    if result.is_ok() && !req.is_sts && changes_policy {
         // This node's own writes take effect at once; other nodes follow via the store.
         if let Ok(g) = state.store.policy_generation().await {
             state.cache.invalidate(g);
@@ -636,7 +703,9 @@ async fn process(
     result
 }
 
-/// Appends the call to the audit log. A call that cannot be audited fails (fail closed).
+/// Makes sure the call is in the audit log, once. A call whose write committed its record
+/// is done; any other call's record goes through the group commit, and the call answers
+/// only once that record is durable. A call that cannot be audited fails (fail closed).
 async fn record_audit(
     state: &AppState,
     request_id: &str,
@@ -644,29 +713,30 @@ async fn record_audit(
     trail: &Trail,
     result: &Result<String, ApiError>,
 ) -> Result<(), ApiError> {
-    let facts = &trail.facts;
-    let record = audit::AuditRecord {
-        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        request_id: request_id.to_owned(),
-        principal: trail.principal.clone(),
-        access_key_id: trail.access_key_id.clone(),
-        action: if facts.action.is_empty() {
-            trail.action.clone()
-        } else {
-            facts.action.clone()
-        },
-        resource: facts.resource.clone(),
-        decision: match (&facts.decision, result) {
-            (Some(d), _) => d.clone(),
-            (None, Ok(_)) => "Allow".to_owned(),
-            (None, Err(_)) => "Error".to_owned(),
-        },
-        statement: facts.statement.clone(),
-        source_ip: peer.ip().to_string(),
-        error_code: result.as_ref().err().map(|e| e.code.clone()),
-    };
+    if let Some(appended) = trail.pending.appended() {
+        if let Err(e) = result {
+            // Every handler's write is its last fallible step; should one fail after its
+            // write committed, the change and its record stand, and the log says so.
+            tracing::error!(
+                request_id,
+                seq = appended.seq,
+                code = e.code,
+                "call failed after its write committed"
+            );
+        }
+        return Ok(());
+    }
+    let record = audit::AuditRecord::of_call(
+        request_id,
+        &trail.principal,
+        trail.access_key_id.as_deref(),
+        &peer.ip().to_string(),
+        &trail.action,
+        &trail.facts,
+        result.as_ref().err().map(|e| e.code.as_str()),
+    );
     let json = serde_json::to_string(&record).map_err(|_| ApiError::internal())?;
-    if let Err(e) = state.store.append_audit(&json).await {
+    if let Err(e) = state.audit.append(&state.store, json).await {
         tracing::error!(error = %e, request_id, "audit append failed");
         return Err(ApiError::internal());
     }
@@ -716,12 +786,7 @@ pub(crate) async fn fetch_secret(
 /// caller of this function and returned as `AccessDenied` in AWS's words.
 pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<(), ApiError> {
     let note = |decision: &str, statement: Option<String>| {
-        if let Ok(mut f) = ctx.audit.lock() {
-            f.action = action.to_owned();
-            f.resource = resource.to_owned();
-            f.decision = Some(decision.to_owned());
-            f.statement = statement;
-        }
+        ctx.note_decision(action, resource, decision, statement);
     };
     if matches!(ctx.caller, Caller::Anonymous { .. }) {
         note("ImplicitDeny", None);

@@ -124,11 +124,9 @@ fn denied(ctx: &CallContext<'_>, action: &str, resource: &str) -> ApiError {
 }
 
 fn note_audit(ctx: &CallContext<'_>, action: &str, resource: &str, decision: &str) {
-    if let Ok(mut f) = ctx.audit.lock() {
-        f.action = action.to_owned();
-        f.resource = resource.to_owned();
-        f.decision = Some(decision.to_owned());
-    }
+    // The deciding statement stays the one the last `authorize` noted, if any.
+    let statement = ctx.audit.lock().ok().and_then(|f| f.statement.clone());
+    ctx.note_decision(action, resource, decision, statement);
 }
 
 /// Decides `action` on the role for the caller, with the trust policy as the role's
@@ -512,9 +510,8 @@ async fn session_policy_documents(
     }
     for arn in policy_arns {
         let acct = arn.split(':').nth(4).unwrap_or_default();
-        let pol = ctx.state.store.get_policy(acct, arn).await?;
+        let pol = ctx.store.get_policy(acct, arn).await?;
         let v = ctx
-            .state
             .store
             .get_policy_version(acct, arn, &pol.default_version_id)
             .await?;
@@ -544,7 +541,7 @@ async fn load_role(
     account: &str,
     name: &str,
 ) -> Result<(gatehouse_store::Role, PolicySet), ApiError> {
-    let role = match ctx.state.store.get_role(account, name).await {
+    let role = match ctx.store.get_role(account, name).await {
         Ok(r) if r.arn() == role_arn => r,
         Ok(_) | Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
             note_audit(ctx, action, role_arn, "ImplicitDeny");
@@ -584,7 +581,7 @@ async fn assume_role_with_web_identity(
     let requested = p.int("DurationSeconds", 900, 43200)?;
     let (inline_policy, policy_arns) = session_policy_params(p)?;
     let (role_account, role_name) = parse_role_arn(&role_arn)?;
-    let providers = ctx.state.store.list_oidc_providers(&role_account).await?;
+    let providers = ctx.store.list_oidc_providers(&role_account).await?;
     let web = crate::oidc::validate(&ctx.state.oidc, &providers, token).await?;
 
     let (role, trust) = load_role(ctx, ACTION, &role_arn, &role_account, &role_name).await?;

@@ -5,12 +5,19 @@
 //! same transaction catches a deleted tail. Appends do not bump the policy generation (an
 //! audit record changes nobody's permissions), and they serialise on the head row so that
 //! several nodes writing to one PostgreSQL keep one chain.
+//!
+//! A record reaches the chain one of two ways: inside the transaction of the write it
+//! describes ([`PendingAudit`], carried by a [`Store::with_audit`] handle, appended by the
+//! store's commit), so that a change is never durable without its record; or on its own
+//! ([`Store::append_audit`], or [`Store::append_audit_batch`] for many at once) for calls
+//! that wrote nothing.
 
-use crate::db::args;
-use crate::error::Result;
+use crate::db::{Conn, args};
+use crate::error::{Result, StoreError};
 use crate::model::{Timestamp, now_ms, ts};
 use crate::store::Store;
 use sha2::{Digest, Sha256};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// One stored audit entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,76 +57,189 @@ pub fn chain_hash(prev_hash: &str, record: &str) -> String {
     hex::encode(h.finalize())
 }
 
-impl Store {
-    /// Appends a record (JSON text) to the audit log and returns its entry.
-    pub async fn append_audit(&self, record: &str) -> Result<AuditEntry> {
-        let mut tx = self.inner.pool.write_tx().await?;
-        // Locks the head row (PostgreSQL) or holds the write lock (SQLite): one chain.
-        let sql = if tx.is_postgres() {
-            "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
-        } else {
-            "SELECT seq, hash FROM audit_head WHERE id = 1"
-        };
-        let head = tx.opt(sql, vec![]).await?;
-        let (seq, prev_hash) = match head {
-            Some(r) => (r.i64(0)?, r.text(1)?),
-            None => (0, String::new()),
-        };
-        let seq = seq + 1;
-        let hash = chain_hash(&prev_hash, record);
-        let time = now_ms();
-        tx.exec(
-            "INSERT INTO audit_log (seq, time_ms, record, prev_hash, hash) VALUES ($1, $2, $3, $4, $5)",
-            args![seq, time, record, prev_hash.as_str(), hash.as_str()],
-        )
-        .await?;
-        tx.exec(
-            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-            args![seq, hash.as_str()],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(AuditEntry {
-            seq,
-            time: ts(time),
-            record: record.to_owned(),
-            prev_hash,
-            hash,
-        })
+/// One call's audit record, waiting for the call's write (see [`Store::with_audit`]).
+///
+/// The server stages the record a successful call will have (who, what, which decision)
+/// once authorization allows it; the first write that commits through a handle carrying
+/// it appends it in the same transaction and notes where. When no write did (a read, a
+/// denial, a failure, a write that found nothing to change), the record was never
+/// appended and the caller appends the call's final record on its own.
+#[derive(Debug, Default)]
+pub struct PendingAudit {
+    state: Mutex<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    record: Option<String>,
+    appended: Option<Appended>,
+}
+
+/// Where a staged record went: its entry, and the generation of the write it went with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The entry's position in the chain.
+    pub seq: i64,
+    /// The policy generation the write committed (see [`Store::policy_generation`]).
+    pub generation: i64,
+}
+
+impl PendingAudit {
+    fn state(&self) -> MutexGuard<'_, Pending> {
+        // A poisoned lock still holds consistent data: every update is one assignment.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends several records in one transaction, in order (the gateway's batched
-    /// writer: one commit per batch instead of one per request).
+    /// Stages (replacing any earlier one) the record that a write committing through the
+    /// handle is to append. Has no effect once a record has been appended.
+    pub fn stage(&self, record: String) {
+        let mut s = self.state();
+        if s.appended.is_none() {
+            s.record = Some(record);
+        }
+    }
+
+    /// Withdraws the staged record (the call is no longer going to succeed as staged).
+    pub fn unstage(&self) {
+        self.state().record = None;
+    }
+
+    /// Where the record was appended, if a write committed it.
+    pub fn appended(&self) -> Option<Appended> {
+        self.state().appended
+    }
+
+    /// The staged record, if there is one and it is not in the log yet.
+    pub(crate) fn unappended(&self) -> Option<String> {
+        let s = self.state();
+        match s.appended {
+            Some(_) => None,
+            None => s.record.clone(),
+        }
+    }
+
+    /// Records that the transaction holding the record committed.
+    pub(crate) fn mark_appended(&self, seq: i64, generation: i64) {
+        self.state().appended = Some(Appended { seq, generation });
+    }
+}
+
+/// Appends `records`, in order, after the chain's head inside `conn`'s transaction, and
+/// moves the head; returns the last new entry (`None` when there were no records).
+/// Serialises on the head row: `FOR UPDATE` on PostgreSQL (one chain across nodes), the
+/// database write lock on SQLite (write transactions begin `IMMEDIATE`).
+pub(crate) async fn append_in<I>(conn: &mut Conn, records: I) -> Result<Option<AuditEntry>>
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let mut records = records.into_iter().peekable();
+    if records.peek().is_none() {
+        return Ok(None);
+    }
+    let sql = if conn.is_postgres() {
+        "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+    } else {
+        "SELECT seq, hash FROM audit_head WHERE id = 1"
+    };
+    let (mut seq, mut hash) = match conn.opt(sql, vec![]).await? {
+        Some(r) => (r.i64(0)?, r.text(1)?),
+        None => (0, String::new()),
+    };
+    let time = now_ms();
+    let mut last = None;
+    // Many rows per INSERT: on PostgreSQL each statement is a round trip, and a batch
+    // holds the head row's lock for all of them.
+    let mut rows = Rows::default();
+    for item in records {
+        let record = item.as_ref();
+        seq += 1;
+        let prev_hash = std::mem::take(&mut hash);
+        hash = chain_hash(&prev_hash, record);
+        rows.push(args![seq, time, record, prev_hash.as_str(), hash.as_str()]);
+        if rows.count == ROWS_PER_INSERT {
+            rows.insert(conn).await?;
+        }
+        last = Some((item, prev_hash));
+    }
+    rows.insert(conn).await?;
+    conn.exec(
+        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+        args![seq, hash.as_str()],
+    )
+    .await?;
+    Ok(last.map(|(record, prev_hash)| AuditEntry {
+        seq,
+        time: ts(time),
+        record: record.as_ref().to_owned(),
+        prev_hash,
+        hash,
+    }))
+}
+
+/// The most audit rows one `INSERT` carries (5 parameters each: well inside both
+/// backends' limits on bound parameters).
+const ROWS_PER_INSERT: usize = 100;
+
+/// Audit rows waiting to be inserted with one statement.
+#[derive(Default)]
+struct Rows {
+    values: String,
+    params: Vec<crate::db::Arg>,
+    count: usize,
+}
+
+impl Rows {
+    fn push(&mut self, row: Vec<crate::db::Arg>) {
+        let n = self.params.len();
+        let placeholders: Vec<String> = (1..=row.len()).map(|i| format!("${}", n + i)).collect();
+        if self.count > 0 {
+            self.values.push_str(", ");
+        }
+        self.values.push('(');
+        self.values.push_str(&placeholders.join(", "));
+        self.values.push(')');
+        self.params.extend(row);
+        self.count += 1;
+    }
+
+    /// Inserts what is waiting (nothing when empty) and starts over.
+    async fn insert(&mut self, conn: &mut Conn) -> Result<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO audit_log (seq, time_ms, record, prev_hash, hash) VALUES {}",
+            self.values
+        );
+        conn.exec(&sql, std::mem::take(&mut self.params)).await?;
+        self.values.clear();
+        self.count = 0;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Appends a record (JSON text) to the audit log, in a transaction of its own, and
+    /// returns its entry.
+    pub async fn append_audit(&self, record: &str) -> Result<AuditEntry> {
+        let mut tx = self.inner.pool.write_tx().await?;
+        let entry = append_in(&mut tx, [record])
+            .await?
+            .ok_or_else(|| StoreError::Database("no audit entry appended".into()))?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// Appends several records in one transaction, in order: one commit (one fsync) for
+    /// the batch instead of one per record. Used by the batched writers of the gateway
+    /// and of the control plane (group commit).
     pub async fn append_audit_batch(&self, records: &[String]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
         let mut tx = self.inner.pool.write_tx().await?;
-        let sql = if tx.is_postgres() {
-            "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
-        } else {
-            "SELECT seq, hash FROM audit_head WHERE id = 1"
-        };
-        let (mut seq, mut prev_hash) = match tx.opt(sql, vec![]).await? {
-            Some(r) => (r.i64(0)?, r.text(1)?),
-            None => (0, String::new()),
-        };
-        let time = now_ms();
-        for record in records {
-            seq += 1;
-            let hash = chain_hash(&prev_hash, record);
-            tx.exec(
-                "INSERT INTO audit_log (seq, time_ms, record, prev_hash, hash) VALUES ($1, $2, $3, $4, $5)",
-                args![seq, time, record.as_str(), prev_hash.as_str(), hash.as_str()],
-            )
-            .await?;
-            prev_hash = hash;
-        }
-        tx.exec(
-            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-            args![seq, prev_hash.as_str()],
-        )
-        .await?;
+        append_in(&mut tx, records).await?;
         tx.commit().await
     }
 

@@ -39,7 +39,7 @@ pub mod seal;
 mod store;
 mod usage;
 
-pub use audit::{AuditEntry, AuditVerification};
+pub use audit::{Appended, AuditEntry, AuditVerification, PendingAudit};
 pub use error::{EntityKind, Result, StoreError};
 pub use federation::{MfaDevice, OidcProvider, oidc_provider_arn};
 pub use gateway::{

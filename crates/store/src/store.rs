@@ -7,7 +7,8 @@
 //! `generation` row. That single row lock serializes writers on both backends, so the
 //! existence and limit checks each method makes before writing cannot race, and an
 //! error anywhere before commit leaves nothing behind (the transaction is rolled back
-//! when dropped).
+//! when dropped). The commit is also where a call's audit record joins its write (see
+//! [`Store::with_audit`]): every mutating method commits through it, so none can forget.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -18,6 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::broadcast;
 
+use crate::audit::PendingAudit;
 use crate::db::{Conn, Pool, Row, args};
 use crate::error::{EntityKind, Result, StoreError};
 use crate::model::{
@@ -141,9 +143,15 @@ pub enum BackendKind {
 }
 
 /// The identity and policy store. Cheap to clone; clones share the pool.
+///
+/// A handle may carry one call's [`PendingAudit`] ([`Store::with_audit`]): every write
+/// made through that handle then appends the call's audit record to the hash chain inside
+/// its own transaction, so a change and its record commit (or roll back) together.
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
+    /// The audit record of the call this handle serves, if any (see [`Store::with_audit`]).
+    pending: Option<Arc<PendingAudit>>,
 }
 
 #[derive(Debug)]
@@ -225,6 +233,7 @@ impl Store {
                 key: RwLock::new(Arc::new(key)),
                 changes,
             }),
+            pending: None,
         };
         store.migrate().await?;
         Ok(store)
@@ -369,7 +378,17 @@ impl Store {
 
     /// Commits, then tells subscribers. On PostgreSQL the `NOTIFY` is queued inside the
     /// transaction, so it is delivered exactly when (and only if) the commit succeeds.
+    ///
+    /// When this handle carries a call's [`PendingAudit`] whose record is staged and not
+    /// yet in the log, the record is appended to the chain here, as the transaction's
+    /// last statement: the head row is locked only for the commit itself, and the change
+    /// and its record become durable together or not at all.
     pub(crate) async fn commit(&self, mut tx: WriteTx) -> Result<()> {
+        let staged = self.pending.as_deref().and_then(PendingAudit::unappended);
+        let entry = match &staged {
+            Some(record) => crate::audit::append_in(&mut tx.conn, [record.as_str()]).await?,
+            None => None,
+        };
         if tx.conn.is_postgres() {
             tx.conn
                 .exec(
@@ -379,9 +398,24 @@ impl Store {
                 .await?;
         }
         tx.conn.commit().await?;
+        if let (Some(p), Some(entry)) = (&self.pending, entry) {
+            p.mark_appended(entry.seq, tx.generation);
+        }
         // Nobody listening is fine.
         let _ = self.inner.changes.send(tx.generation);
         Ok(())
+    }
+
+    /// This store, as a handle whose writes carry `pending`'s record: the first write
+    /// that commits through it appends the record in its own transaction (and later
+    /// ones append nothing more). Reads are unaffected. The caller appends the record
+    /// itself (e.g. [`Store::append_audit_batch`]) when [`PendingAudit::appended`] says
+    /// no write did: a call that failed, changed nothing, or only read.
+    pub fn with_audit(&self, pending: Arc<PendingAudit>) -> Store {
+        Store {
+            inner: Arc::clone(&self.inner),
+            pending: Some(pending),
+        }
     }
 
     /// A number that grows with every committed write of identity or policy data

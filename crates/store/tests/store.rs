@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use gatehouse_store::{
     AccessKeyStatus, BackendKind, EntityKind, ListParams, MasterKey, NewPolicy, NewRole, NewUser,
-    PolicySource, PrincipalKind, PrincipalRef, RoleUpdate, Store, StoreError, StoreOptions, Tag,
-    TaggedKind,
+    PendingAudit, PolicySource, PrincipalKind, PrincipalRef, RoleUpdate, Store, StoreError,
+    StoreOptions, Tag, TaggedKind,
 };
 
 const ACCT: &str = "111122223333";
@@ -70,9 +70,8 @@ impl Fixture {
         }
     }
 
-    /// First column of every row of `sql`, as text, read behind the store's back.
-    async fn raw_texts(&self, sql: &'static str) -> Vec<String> {
-        use sqlx::Row;
+    /// A pool of its own on the store's database, behind the store's back.
+    async fn raw_pool(&self) -> RawPool {
         match &self.pg {
             None => {
                 let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(
@@ -81,19 +80,45 @@ impl Fixture {
                         .join("data")
                         .join(gatehouse_store::SQLITE_FILE),
                 );
-                let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
-                pool.close().await;
-                rows.iter().map(|r| r.get::<String, _>(0)).collect()
+                RawPool::Sqlite(sqlx::SqlitePool::connect_with(opts).await.unwrap())
             }
             Some((url, schema)) => {
                 let opts = sqlx::postgres::PgConnectOptions::from_str(url)
                     .unwrap()
                     .options([("search_path", schema.as_str())]);
-                let pool = sqlx::PgPool::connect_with(opts).await.unwrap();
+                RawPool::Postgres(sqlx::PgPool::connect_with(opts).await.unwrap())
+            }
+        }
+    }
+
+    /// First column of every row of `sql`, as text, read behind the store's back.
+    async fn raw_texts(&self, sql: &'static str) -> Vec<String> {
+        use sqlx::Row;
+        match self.raw_pool().await {
+            RawPool::Sqlite(pool) => {
                 let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
                 pool.close().await;
                 rows.iter().map(|r| r.get::<String, _>(0)).collect()
+            }
+            RawPool::Postgres(pool) => {
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows.iter().map(|r| r.get::<String, _>(0)).collect()
+            }
+        }
+    }
+
+    /// Runs `sql` behind the store's back (to damage what the store keeps).
+    async fn raw_exec(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self.raw_pool().await {
+            RawPool::Sqlite(pool) => {
+                sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            RawPool::Postgres(pool) => {
+                sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+                pool.close().await;
             }
         }
     }
@@ -111,6 +136,11 @@ impl Fixture {
             pool.close().await;
         }
     }
+}
+
+enum RawPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 fn pg_options(url: &str, schema: &str) -> StoreOptions {
@@ -161,6 +191,8 @@ both_backends!(
     gateway_deployments,
     audit_chain,
     gateway_usage,
+    audit_record_joins_its_write,
+    audit_appends_serialise,
 );
 
 fn user(name: &str) -> NewUser {
@@ -1339,6 +1371,21 @@ async fn audit_chain(f: &Fixture) {
     let g = store.policy_generation().await.unwrap();
     store.append_audit("{}").await.unwrap();
     assert_eq!(store.policy_generation().await.unwrap(), g);
+    // A batch larger than one INSERT statement carries stays one chain, in order.
+    let batch: Vec<String> = (0..250).map(|i| format!("{{\"batch\":{i}}}")).collect();
+    store.append_audit_batch(&batch).await.unwrap();
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        gatehouse_store::AuditVerification::Intact(256)
+    );
+    let appended: Vec<String> = store
+        .audit_entries(6, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.record)
+        .collect();
+    assert_eq!(appended, batch);
 }
 
 async fn gateway_deployments(f: &Fixture) {
@@ -1586,4 +1633,167 @@ async fn gateway_usage(f: &Fixture) {
         3
     );
     other.close().await;
+/// The number of entries in the chain, checking it is intact.
+async fn intact_entries(store: &Store) -> i64 {
+    match store.verify_audit().await.unwrap() {
+        gatehouse_store::AuditVerification::Intact(n) => n,
+        broken => panic!("audit chain broken: {broken:?}"),
+    }
+}
+
+fn staged(record: &str) -> std::sync::Arc<PendingAudit> {
+    let p = std::sync::Arc::new(PendingAudit::default());
+    p.stage(record.to_owned());
+    p
+}
+
+async fn audit_record_joins_its_write(f: &Fixture) {
+    let s = &f.store;
+    let n0 = intact_entries(s).await;
+    let g0 = s.policy_generation().await.unwrap();
+
+    // A write through a handle carrying a staged record appends it, once, with the write.
+    let p = staged(r#"{"call":"create a1"}"#);
+    let view = s.with_audit(p.clone());
+    view.create_user(ACCT, &user("a1")).await.unwrap();
+    let appended = p.appended().expect("the write appended the record");
+    assert_eq!(appended.generation, g0 + 1);
+    assert_eq!(appended.seq, n0 + 1);
+    let last = s.audit_tail(1).await.unwrap();
+    assert_eq!(last[0].seq, appended.seq);
+    assert_eq!(last[0].record, r#"{"call":"create a1"}"#);
+    // A later write through the same handle adds the change but no second record, and
+    // staging again after the append changes nothing.
+    p.stage(r#"{"call":"again"}"#.to_owned());
+    view.create_user(ACCT, &user("a2")).await.unwrap();
+    assert_eq!(intact_entries(s).await, n0 + 1);
+    assert_eq!(p.appended(), Some(appended));
+    // Reads through the handle append nothing either.
+    let reader = s.with_audit(staged(r#"{"call":"read"}"#));
+    reader.get_user(ACCT, "a1").await.unwrap();
+    assert_eq!(intact_entries(s).await, n0 + 1);
+
+    // A write that fails (after some of its statements ran) rolls its record back with it.
+    let tags: Vec<_> = (0..45).map(|i| Tag::new(format!("k{i}"), "v")).collect();
+    s.tag_resource(ACCT, TaggedKind::User, "a2", &tags)
+        .await
+        .unwrap();
+    // Inserts 10 more before the limit check fails.
+    let tags: Vec<_> = (45..55).map(|i| Tag::new(format!("k{i}"), "v")).collect();
+    let p = staged(r#"{"call":"too many tags"}"#);
+    assert_limit(
+        s.with_audit(p.clone())
+            .tag_resource(ACCT, TaggedKind::User, "a2", &tags)
+            .await,
+    );
+    assert_eq!(p.appended(), None);
+    assert_eq!(intact_entries(s).await, n0 + 1);
+    // So does one refused before it wrote anything.
+    let p = staged(r#"{"call":"duplicate"}"#);
+    assert_exists(s.with_audit(p.clone()).create_user(ACCT, &user("A1")).await);
+    assert_eq!(p.appended(), None);
+    // A write that finds nothing to change rolls back without committing: no record
+    // (its caller appends the call's record on its own).
+    let p = staged(r#"{"call":"no-op"}"#);
+    s.with_audit(p.clone())
+        .ensure_default_account(ACCT, "default")
+        .await
+        .unwrap();
+    assert_eq!(p.appended(), None);
+    assert_eq!(intact_entries(s).await, n0 + 1);
+    // A withdrawn record is not appended.
+    let p = staged(r#"{"call":"withdrawn"}"#);
+    p.unstage();
+    s.with_audit(p.clone())
+        .create_user(ACCT, &user("a3"))
+        .await
+        .unwrap();
+    assert_eq!(p.appended(), None);
+    assert_eq!(intact_entries(s).await, n0 + 1);
+
+    // Inject a failure after the write's statements and at the record's append: a row
+    // planted behind the store's back takes the next sequence number, so the record's
+    // INSERT fails. The whole transaction rolls back: no user, no record, no generation.
+    let next = n0 + 2;
+    f.raw_exec(&format!(
+        "INSERT INTO audit_log (seq, time_ms, record, prev_hash, hash) VALUES ({next}, 0, 'planted', '', '')"
+    ))
+    .await;
+    let g = s.policy_generation().await.unwrap();
+    let p = staged(r#"{"call":"create b1"}"#);
+    assert!(
+        s.with_audit(p.clone())
+            .create_user(ACCT, &user("b1"))
+            .await
+            .is_err()
+    );
+    assert_eq!(p.appended(), None);
+    assert_no_such(s.get_user(ACCT, "b1").await, EntityKind::User);
+    assert_eq!(s.policy_generation().await.unwrap(), g);
+    f.raw_exec("DELETE FROM audit_log WHERE record = 'planted'")
+        .await;
+    assert_eq!(intact_entries(s).await, n0 + 1);
+    // The same call retried commits both.
+    s.with_audit(p.clone())
+        .create_user(ACCT, &user("b1"))
+        .await
+        .unwrap();
+    assert_eq!(p.appended().map(|a| a.seq), Some(next));
+    s.get_user(ACCT, "b1").await.unwrap();
+    assert_eq!(intact_entries(s).await, next);
+    assert_eq!(
+        s.audit_tail(1).await.unwrap()[0].record,
+        r#"{"call":"create b1"}"#
+    );
+}
+
+/// Records appended with writes, alone and in batches, from many tasks at once, make one
+/// intact chain with every record in it exactly once.
+async fn audit_appends_serialise(f: &Fixture) {
+    let s = &f.store;
+    let n0 = intact_entries(s).await;
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            match i % 3 {
+                0 => {
+                    let p = staged(&format!("{{\"w\":{i}}}"));
+                    s.with_audit(p.clone())
+                        .create_user(ACCT, &user(&format!("u{i}")))
+                        .await
+                        .unwrap();
+                    assert!(p.appended().is_some());
+                }
+                1 => {
+                    let batch: Vec<String> =
+                        (0..5).map(|j| format!("{{\"b\":{i},\"j\":{j}}}")).collect();
+                    s.append_audit_batch(&batch).await.unwrap();
+                }
+                _ => {
+                    s.append_audit(&format!("{{\"a\":{i}}}")).await.unwrap();
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // 4 writes, 4 batches of 5, 4 single appends.
+    assert_eq!(intact_entries(s).await, n0 + 4 + 20 + 4);
+    let records: Vec<String> = s
+        .audit_entries(n0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.record)
+        .collect();
+    let mut unique = records.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), records.len());
+    for i in (0..12).step_by(3) {
+        assert!(records.contains(&format!("{{\"w\":{i}}}")));
+        s.get_user(ACCT, &format!("u{i}")).await.unwrap();
+    }
 }

@@ -83,7 +83,7 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
             let existing = if create {
                 None
             } else {
-                Some(state.store.get_deployment(account, model).await?)
+                Some(ctx.store.get_deployment(account, model).await?)
             };
             let d = NewDeployment {
                 model_id: model.to_owned(),
@@ -113,7 +113,7 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
                     None => existing.as_ref().and_then(|e| e.deprecated_on.clone()),
                 },
             };
-            let saved = state.store.put_deployment(account, &d, create).await?;
+            let saved = ctx.store.put_deployment(account, &d, create).await?;
             render_deployment(&mut x, &saved, region);
         }
         "DeleteDeployment" => {
@@ -122,11 +122,11 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
                 "ai:DeleteDeployment",
                 &ai_arn(region, account, "deployment", model),
             )?;
-            state.store.delete_deployment(account, model).await?;
+            ctx.store.delete_deployment(account, model).await?;
         }
         "GetDeployment" => {
             crate::authorize(ctx, "ai:GetModel", &ai_arn(region, account, "model", model))?;
-            let d = state.store.get_deployment(account, model).await?;
+            let d = ctx.store.get_deployment(account, model).await?;
             render_deployment(&mut x, &d, region);
         }
         "CreateGuardrail" | "UpdateGuardrail" => {
@@ -139,8 +139,7 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
             let g = Guardrail::parse(text).map_err(ApiError::validation)?;
             // Store the normalised form, so that Get shows what is enforced.
             let json = serde_json::to_string(g.spec()).map_err(|_| ApiError::internal())?;
-            state
-                .store
+            ctx.store
                 .set_deployment_guardrail(account, model, Some(&json), action == "CreateGuardrail")
                 .await?;
             x.elem("Guardrail", &json);
@@ -151,8 +150,7 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
                 "ai:DeleteGuardrail",
                 &ai_arn(region, account, "guardrail", model),
             )?;
-            state
-                .store
+            ctx.store
                 .set_deployment_guardrail(account, model, None, false)
                 .await?;
         }
@@ -162,7 +160,7 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
                 "ai:GetGuardrail",
                 &ai_arn(region, account, "guardrail", model),
             )?;
-            let d = state.store.get_deployment(account, model).await?;
+            let d = ctx.store.get_deployment(account, model).await?;
             let Some(g) = d.guardrail else {
                 return Err(ApiError::new(
                     axum::http::StatusCode::NOT_FOUND,

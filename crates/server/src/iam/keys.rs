@@ -29,11 +29,7 @@ pub(super) async fn create_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
         "iam:CreateAccessKey",
         &principal_arn(ctx, Target::User, &user).await,
     )?;
-    let (key, secret) = ctx
-        .state
-        .store
-        .create_access_key(ctx.account(), &user)
-        .await?;
+    let (key, secret) = ctx.store.create_access_key(ctx.account(), &user).await?;
     let mut x = Xml::new();
     x.wrap("AccessKey", |x| {
         x.elem("UserName", &key.user_name)
@@ -53,7 +49,6 @@ pub(super) async fn list_access_keys(ctx: &CallContext<'_>, p: &Params) -> Out {
         &principal_arn(ctx, Target::User, &user).await,
     )?;
     let page = ctx
-        .state
         .store
         .list_access_keys(ctx.account(), &user, &list_params(p)?)
         .await?;
@@ -85,8 +80,7 @@ pub(super) async fn update_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
         "iam:UpdateAccessKey",
         &principal_arn(ctx, Target::User, &user).await,
     )?;
-    ctx.state
-        .store
+    ctx.store
         .update_access_key(ctx.account(), &user, key, status)
         .await?;
     Ok(None)
@@ -100,8 +94,7 @@ pub(super) async fn delete_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
         "iam:DeleteAccessKey",
         &principal_arn(ctx, Target::User, &user).await,
     )?;
-    ctx.state
-        .store
+    ctx.store
         .delete_access_key(ctx.account(), &user, key)
         .await?;
     Ok(None)
@@ -109,7 +102,7 @@ pub(super) async fn delete_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
 
 pub(super) async fn get_access_key_last_used(ctx: &CallContext<'_>, p: &Params) -> Out {
     let key_id = p.required("AccessKeyId")?;
-    let key = match ctx.state.store.get_access_key(key_id).await {
+    let key = match ctx.store.get_access_key(key_id).await {
         Ok(k) => k,
         Err(e) => {
             // Which keys exist is told only to a caller who may read any user's key use;
@@ -168,7 +161,7 @@ async fn tag_target(
 pub(super) async fn tag(ctx: &CallContext<'_>, p: &Params, action: &str, add: bool) -> Out {
     let (kind, name, arn) = tag_target(ctx, p, action).await?;
     authorize(ctx, &format!("iam:{action}"), &arn)?;
-    let store = &ctx.state.store;
+    let store = &ctx.store;
     if add {
         let tags: Vec<Tag> = p
             .tags("Tags")?
@@ -191,7 +184,6 @@ pub(super) async fn list_tags(ctx: &CallContext<'_>, p: &Params, action: &str) -
     let (kind, name, arn) = tag_target(ctx, p, action).await?;
     authorize(ctx, &format!("iam:{action}"), &arn)?;
     let page = ctx
-        .state
         .store
         .list_tags(ctx.account(), kind, &name, &list_params(p)?)
         .await?;

@@ -232,7 +232,7 @@ impl Target {
 /// authorizes against the path-qualified ARN), `/` otherwise.
 pub(crate) async fn principal_arn(ctx: &CallContext<'_>, target: Target, name: &str) -> String {
     let account = ctx.account();
-    let store = &ctx.state.store;
+    let store = &ctx.store;
     let path = match target {
         Target::User => store.get_user(account, name).await.map(|u| u.path).ok(),
         Target::Group => store.get_group(account, name).await.map(|g| g.path).ok(),

@@ -34,7 +34,7 @@ pub(super) async fn create_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
         document: doc.to_owned(),
         tags: tags.clone(),
     };
-    let policy = ctx.state.store.create_policy(ctx.account(), &input).await?;
+    let policy = ctx.store.create_policy(ctx.account(), &input).await?;
     let mut x = Xml::new();
     render::policy(&mut x, "Policy", &policy, &tags);
     Ok(Some(x.finish()))
@@ -43,9 +43,8 @@ pub(super) async fn create_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
 pub(super) async fn get_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
     let arn = p.required("PolicyArn")?;
     authorize(ctx, "iam:GetPolicy", arn)?;
-    let policy = ctx.state.store.get_policy(ctx.account(), arn).await?;
+    let policy = ctx.store.get_policy(ctx.account(), arn).await?;
     let tags = ctx
-        .state
         .store
         .list_tags(
             ctx.account(),
@@ -65,7 +64,6 @@ pub(super) async fn list_policies(ctx: &CallContext<'_>, p: &Params) -> Out {
     authorize(ctx, "iam:ListPolicies", "*")?;
     let only_attached = p.bool("OnlyAttached")?.unwrap_or(false);
     let mut page = ctx
-        .state
         .store
         .list_policies(ctx.account(), &list_params(p)?)
         .await?;
@@ -82,7 +80,7 @@ pub(super) async fn list_policies(ctx: &CallContext<'_>, p: &Params) -> Out {
 pub(super) async fn delete_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
     let arn = p.required("PolicyArn")?;
     authorize(ctx, "iam:DeletePolicy", arn)?;
-    ctx.state.store.delete_policy(ctx.account(), arn).await?;
+    ctx.store.delete_policy(ctx.account(), arn).await?;
     Ok(None)
 }
 
@@ -93,7 +91,6 @@ pub(super) async fn create_policy_version(ctx: &CallContext<'_>, p: &Params) -> 
     authorize(ctx, "iam:CreatePolicyVersion", arn)?;
     check_policy(doc, "PolicyDocument", DocKind::Identity)?;
     let v = ctx
-        .state
         .store
         .create_policy_version(ctx.account(), arn, doc, set_default)
         .await?;
@@ -107,7 +104,6 @@ pub(super) async fn get_policy_version(ctx: &CallContext<'_>, p: &Params) -> Out
     let version = p.required("VersionId")?;
     authorize(ctx, "iam:GetPolicyVersion", arn)?;
     let v = ctx
-        .state
         .store
         .get_policy_version(ctx.account(), arn, version)
         .await?;
@@ -120,7 +116,6 @@ pub(super) async fn list_policy_versions(ctx: &CallContext<'_>, p: &Params) -> O
     let arn = p.required("PolicyArn")?;
     authorize(ctx, "iam:ListPolicyVersions", arn)?;
     let page = ctx
-        .state
         .store
         .list_policy_versions(ctx.account(), arn, &list_params(p)?)
         .await?;
@@ -135,8 +130,7 @@ pub(super) async fn delete_policy_version(ctx: &CallContext<'_>, p: &Params) -> 
     let arn = p.required("PolicyArn")?;
     let version = p.required("VersionId")?;
     authorize(ctx, "iam:DeletePolicyVersion", arn)?;
-    ctx.state
-        .store
+    ctx.store
         .delete_policy_version(ctx.account(), arn, version)
         .await?;
     Ok(None)
@@ -146,8 +140,7 @@ pub(super) async fn set_default_policy_version(ctx: &CallContext<'_>, p: &Params
     let arn = p.required("PolicyArn")?;
     let version = p.required("VersionId")?;
     authorize(ctx, "iam:SetDefaultPolicyVersion", arn)?;
-    ctx.state
-        .store
+    ctx.store
         .set_default_policy_version(ctx.account(), arn, version)
         .await?;
     Ok(None)
@@ -171,7 +164,7 @@ pub(super) async fn attach(ctx: &CallContext<'_>, p: &Params, t: Target, attach:
         &action_name(verb, t, "Policy"),
         &principal_arn(ctx, t, name).await,
     )?;
-    let store = &ctx.state.store;
+    let store = &ctx.store;
     if attach {
         store
             .attach_policy(ctx.account(), t.kind(), name, arn)
@@ -192,7 +185,6 @@ pub(super) async fn list_attached(ctx: &CallContext<'_>, p: &Params, t: Target) 
         &principal_arn(ctx, t, name).await,
     )?;
     let page = ctx
-        .state
         .store
         .list_attached_policies(ctx.account(), t.kind(), name, &list_params(p)?)
         .await?;
@@ -217,8 +209,7 @@ pub(super) async fn put_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> 
         &principal_arn(ctx, t, name).await,
     )?;
     check_policy(doc, "PolicyDocument", DocKind::Identity)?;
-    ctx.state
-        .store
+    ctx.store
         .put_inline_policy(ctx.account(), t.kind(), name, policy_name, doc)
         .await?;
     Ok(None)
@@ -233,7 +224,6 @@ pub(super) async fn get_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> 
         &principal_arn(ctx, t, name).await,
     )?;
     let inline = ctx
-        .state
         .store
         .get_inline_policy(ctx.account(), t.kind(), name, policy_name)
         .await?;
@@ -252,8 +242,7 @@ pub(super) async fn delete_inline(ctx: &CallContext<'_>, p: &Params, t: Target) 
         &action_name("Delete", t, "Policy"),
         &principal_arn(ctx, t, name).await,
     )?;
-    ctx.state
-        .store
+    ctx.store
         .delete_inline_policy(ctx.account(), t.kind(), name, policy_name)
         .await?;
     Ok(None)
@@ -267,7 +256,6 @@ pub(super) async fn list_inline(ctx: &CallContext<'_>, p: &Params, t: Target) ->
         &principal_arn(ctx, t, name).await,
     )?;
     let page = ctx
-        .state
         .store
         .list_inline_policies(ctx.account(), t.kind(), name, &list_params(p)?)
         .await?;
@@ -286,7 +274,7 @@ pub(super) async fn boundary(ctx: &CallContext<'_>, p: &Params, t: Target, put: 
         &action_name(verb, t, "PermissionsBoundary"),
         &principal_arn(ctx, t, name).await,
     )?;
-    let store = &ctx.state.store;
+    let store = &ctx.store;
     let account = ctx.account();
     match (t, put) {
         (Target::User, true) => {

@@ -35,7 +35,6 @@ async fn all_tags(
     name: &str,
 ) -> Result<Vec<Tag>, ApiError> {
     let page = ctx
-        .state
         .store
         .list_tags(
             ctx.account(),
@@ -63,7 +62,7 @@ pub(super) async fn create_user(ctx: &CallContext<'_>, p: &Params) -> Out {
         permissions_boundary: p.get("PermissionsBoundary").map(str::to_owned),
         tags: tags.clone(),
     };
-    let user = ctx.state.store.create_user(ctx.account(), &input).await?;
+    let user = ctx.store.create_user(ctx.account(), &input).await?;
     let mut x = Xml::new();
     render::user(&mut x, "User", &user, &tags);
     Ok(Some(x.finish()))
@@ -83,7 +82,7 @@ pub(super) async fn get_user(ctx: &CallContext<'_>, p: &Params) -> Out {
     };
     let arn = principal_arn(ctx, Target::User, &name).await;
     authorize(ctx, "iam:GetUser", &arn)?;
-    let user = ctx.state.store.get_user(ctx.account(), &name).await?;
+    let user = ctx.store.get_user(ctx.account(), &name).await?;
     let tags = all_tags(ctx, TaggedKind::User, &name).await?;
     let mut x = Xml::new();
     render::user(&mut x, "User", &user, &tags);
@@ -93,7 +92,6 @@ pub(super) async fn get_user(ctx: &CallContext<'_>, p: &Params) -> Out {
 pub(super) async fn list_users(ctx: &CallContext<'_>, p: &Params) -> Out {
     authorize(ctx, "iam:ListUsers", "*")?;
     let page = ctx
-        .state
         .store
         .list_users(ctx.account(), &list_params(p)?)
         .await?;
@@ -121,8 +119,7 @@ pub(super) async fn update_user(ctx: &CallContext<'_>, p: &Params) -> Out {
     };
     let arn = principal_arn(ctx, Target::User, name).await;
     authorize(ctx, "iam:UpdateUser", &arn)?;
-    ctx.state
-        .store
+    ctx.store
         .update_user(ctx.account(), name, new_name, new_path)
         .await?;
     Ok(None)
@@ -132,7 +129,7 @@ pub(super) async fn delete_user(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("UserName")?;
     let arn = principal_arn(ctx, Target::User, name).await;
     authorize(ctx, "iam:DeleteUser", &arn)?;
-    ctx.state.store.delete_user(ctx.account(), name).await?;
+    ctx.store.delete_user(ctx.account(), name).await?;
     Ok(None)
 }
 
@@ -145,11 +142,7 @@ pub(super) async fn create_group(ctx: &CallContext<'_>, p: &Params) -> Out {
         "iam:CreateGroup",
         &iam_arn(ctx.account(), "group", path.unwrap_or("/"), name),
     )?;
-    let g = ctx
-        .state
-        .store
-        .create_group(ctx.account(), name, path)
-        .await?;
+    let g = ctx.store.create_group(ctx.account(), name, path).await?;
     let mut x = Xml::new();
     render::group(&mut x, "Group", &g);
     Ok(Some(x.finish()))
@@ -162,9 +155,8 @@ pub(super) async fn get_group(ctx: &CallContext<'_>, p: &Params) -> Out {
         "iam:GetGroup",
         &principal_arn(ctx, Target::Group, name).await,
     )?;
-    let g = ctx.state.store.get_group(ctx.account(), name).await?;
+    let g = ctx.store.get_group(ctx.account(), name).await?;
     let members = ctx
-        .state
         .store
         .list_group_members(ctx.account(), name, &list_params(p)?)
         .await?;
@@ -179,7 +171,6 @@ pub(super) async fn get_group(ctx: &CallContext<'_>, p: &Params) -> Out {
 pub(super) async fn list_groups(ctx: &CallContext<'_>, p: &Params) -> Out {
     authorize(ctx, "iam:ListGroups", "*")?;
     let page = ctx
-        .state
         .store
         .list_groups(ctx.account(), &list_params(p)?)
         .await?;
@@ -197,7 +188,7 @@ pub(super) async fn delete_group(ctx: &CallContext<'_>, p: &Params) -> Out {
         "iam:DeleteGroup",
         &principal_arn(ctx, Target::Group, name).await,
     )?;
-    ctx.state.store.delete_group(ctx.account(), name).await?;
+    ctx.store.delete_group(ctx.account(), name).await?;
     Ok(None)
 }
 
@@ -210,7 +201,7 @@ pub(super) async fn add_user_to_group(ctx: &CallContext<'_>, p: &Params, add: bo
         "iam:RemoveUserFromGroup"
     };
     authorize(ctx, action, &principal_arn(ctx, Target::Group, group).await)?;
-    let store = &ctx.state.store;
+    let store = &ctx.store;
     if add {
         store.add_user_to_group(ctx.account(), group, user).await?;
     } else {
@@ -229,7 +220,6 @@ pub(super) async fn list_groups_for_user(ctx: &CallContext<'_>, p: &Params) -> O
         &principal_arn(ctx, Target::User, user).await,
     )?;
     let page = ctx
-        .state
         .store
         .list_groups_for_user(ctx.account(), user, &list_params(p)?)
         .await?;
@@ -262,7 +252,7 @@ pub(super) async fn create_role(ctx: &CallContext<'_>, p: &Params) -> Out {
         permissions_boundary: p.get("PermissionsBoundary").map(str::to_owned),
         tags: tags.clone(),
     };
-    let role = ctx.state.store.create_role(ctx.account(), &input).await?;
+    let role = ctx.store.create_role(ctx.account(), &input).await?;
     let mut x = Xml::new();
     render::role(&mut x, "Role", &role, &tags);
     Ok(Some(x.finish()))
@@ -275,7 +265,7 @@ pub(super) async fn get_role(ctx: &CallContext<'_>, p: &Params) -> Out {
         "iam:GetRole",
         &principal_arn(ctx, Target::Role, name).await,
     )?;
-    let role = ctx.state.store.get_role(ctx.account(), name).await?;
+    let role = ctx.store.get_role(ctx.account(), name).await?;
     let tags = all_tags(ctx, TaggedKind::Role, name).await?;
     let mut x = Xml::new();
     render::role(&mut x, "Role", &role, &tags);
@@ -285,7 +275,6 @@ pub(super) async fn get_role(ctx: &CallContext<'_>, p: &Params) -> Out {
 pub(super) async fn list_roles(ctx: &CallContext<'_>, p: &Params) -> Out {
     authorize(ctx, "iam:ListRoles", "*")?;
     let page = ctx
-        .state
         .store
         .list_roles(ctx.account(), &list_params(p)?)
         .await?;
@@ -303,7 +292,7 @@ pub(super) async fn delete_role(ctx: &CallContext<'_>, p: &Params) -> Out {
         "iam:DeleteRole",
         &principal_arn(ctx, Target::Role, name).await,
     )?;
-    ctx.state.store.delete_role(ctx.account(), name).await?;
+    ctx.store.delete_role(ctx.account(), name).await?;
     Ok(None)
 }
 
@@ -316,8 +305,7 @@ pub(super) async fn update_assume_role_policy(ctx: &CallContext<'_>, p: &Params)
         &principal_arn(ctx, Target::Role, name).await,
     )?;
     check_policy(doc, "PolicyDocument", DocKind::Trust)?;
-    ctx.state
-        .store
+    ctx.store
         .update_assume_role_policy(ctx.account(), name, doc)
         .await?;
     Ok(None)
@@ -334,9 +322,6 @@ pub(super) async fn update_role(ctx: &CallContext<'_>, p: &Params) -> Out {
         description: p.get("Description").map(str::to_owned),
         max_session_duration: p.int("MaxSessionDuration", 3600, 43200)?,
     };
-    ctx.state
-        .store
-        .update_role(ctx.account(), name, &update)
-        .await?;
+    ctx.store.update_role(ctx.account(), name, &update).await?;
     Ok(Some(String::new()))
 }

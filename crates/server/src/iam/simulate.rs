@@ -157,7 +157,6 @@ pub(super) async fn simulate_principal_policy(ctx: &CallContext<'_>, p: &Params)
         ));
     };
     let mut info = ctx
-        .state
         .store
         .load_principal_policies(ctx.account(), principal)
         .await?;
@@ -239,7 +238,7 @@ pub(super) async fn account_authorization_details(ctx: &CallContext<'_>, p: &Par
     }
     // No filter means every kind of entity, as in AWS.
     let wants = |kind: &str| filter.is_empty() || filter.iter().any(|f| f == kind);
-    let store = &ctx.state.store;
+    let store = &ctx.store;
     let account = ctx.account();
     let all = ListParams::first(1000);
     // One page is a window over every entity, in the order users, groups, roles, policies;

@@ -11,9 +11,10 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROOT_KEY_ID, Signer, raw_call, unique, user_client
+from conftest import ROOT_KEY_ID, Signer, error_code, raw_call, unique, user_client
 
 
 def doc(action, effect="Allow", sid="S1"):
@@ -255,3 +256,47 @@ def test_root_beyond_bootstrap_is_warned_about(gatehouse):
     rid = rid_of(lambda: iam.list_roles())
     log = server.read_log()
     assert warning in log and "iam:ListRoles" in log and rid in log
+
+
+def test_a_call_that_cannot_be_audited_fails_and_changes_nothing(gatehouse):
+    """Fail closed, both ways a record is written: while the audit log refuses inserts (a
+    trigger planted behind Gatehouse's back), a read fails with ServiceFailure (its record's
+    group commit failed), and a write fails too and leaves nothing behind, because its
+    record was part of its own transaction. Afterwards everything works and the chain
+    verifies."""
+    server = gatehouse
+    iam = server.client("iam")
+    kept = unique("kept")
+    iam.create_user(UserName=kept)
+    t = Tamper(server)
+    if server.backend == "sqlite":
+        t.sql("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log "
+              "BEGIN SELECT RAISE(ABORT, 'audit refused'); END")
+    else:
+        t.sql("CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+              "$$ BEGIN RAISE EXCEPTION 'audit refused'; END $$; "
+              "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log "
+              "FOR EACH ROW EXECUTE FUNCTION refuse_audit()")
+    lost = unique("lost")
+    try:
+        with pytest.raises(ClientError) as e:
+            iam.get_user(UserName=kept)
+        assert error_code(e) == ("ServiceFailure", 500)
+        with pytest.raises(ClientError) as e:
+            iam.create_user(UserName=lost)
+        assert error_code(e) == ("ServiceFailure", 500)
+    finally:
+        if server.backend == "sqlite":
+            t.sql("DROP TRIGGER refuse_audit")
+        else:
+            t.sql("DROP TRIGGER refuse_audit ON audit_log; DROP FUNCTION refuse_audit()")
+    # The refused write committed nothing: the name is free, and no record claims it.
+    with pytest.raises(ClientError) as e:
+        iam.get_user(UserName=lost)
+    assert error_code(e)[0] == "NoSuchEntity"
+    assert not any(r["resource"].endswith(f"/{lost}") and r["error_code"] is None
+                   for r in export(server))
+    iam.create_user(UserName=lost)
+    assert iam.get_user(UserName=lost)["User"]["UserName"] == lost
+    code, v = verdict(server)
+    assert code == 0 and v["intact"] is True

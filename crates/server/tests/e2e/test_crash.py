@@ -1,7 +1,11 @@
 """A committed write survives `kill -9`: the server is killed in the middle of a burst of
 concurrent CreateUser calls, restarted on the same data, and every acknowledged user is
-there, whole (with the tag written in the same call), and the store is consistent."""
+there, whole (with the tag written in the same call), and the store is consistent. Its
+audit record was committed in the same transaction: every user that exists has exactly
+one successful CreateUser record, no such record names a user that does not exist, and
+the chain verifies."""
 
+import json
 import os
 import sqlite3
 import threading
@@ -76,6 +80,25 @@ def test_kill9_during_create_user_burst(gatehouse):
         worker = name.split("-")[-2]
         assert got["Tags"] == [{"Key": "worker", "Value": worker}], name
         assert got["UserId"] == stored[name]["UserId"]
+
+    # A change and its audit record committed together: every user of the burst that
+    # exists has exactly one successful CreateUser record (none lost to the kill, none
+    # appended twice), and every such record is of a user that exists.
+    r = server.cli("audit", "export", "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    request_ids = [rec["request_id"] for rec in records]
+    assert len(request_ids) == len(set(request_ids)), "a call was recorded twice"
+    created = {}
+    for rec in records:
+        name = rec["resource"].rsplit("/", 1)[-1]
+        if (rec["action"], rec["decision"], rec["error_code"]) == ("iam:CreateUser", "Allow", None) \
+                and name.startswith(prefix):
+            created[name] = created.get(name, 0) + 1
+    assert created.keys() == ours, (
+        f"users without their record: {sorted(ours - created.keys())[:10]}; "
+        f"records without their user: {sorted(created.keys() - ours)[:10]}")
+    assert all(n == 1 for n in created.values()), "a CreateUser was recorded twice"
 
     # The server works normally after the restart, and a name that was in flight can be
     # created exactly when it was not committed.
