@@ -1633,6 +1633,8 @@ async fn gateway_usage(f: &Fixture) {
         3
     );
     other.close().await;
+}
+
 /// The number of entries in the chain, checking it is intact.
 async fn intact_entries(store: &Store) -> i64 {
     match store.verify_audit().await.unwrap() {
