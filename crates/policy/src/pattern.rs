@@ -26,7 +26,11 @@ pub(crate) type TokBuf<'a> = smallvec::SmallVec<[Tok<'a>; 16]>;
 /// policy language (such as budget patterns on principal ARNs). Allocates nothing for
 /// patterns of up to 16 pieces.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    glob_match(&borrowed_tokens(pattern), text)
+    match simple_shape(pattern) {
+        Shape::Exact => pattern == text,
+        Shape::Prefix(n) => text.as_bytes().get(..n) == pattern.as_bytes().get(..n),
+        Shape::General => glob_match(&borrowed_tokens(pattern), text),
+    }
 }
 
 /// As [`wildcard_match`], but ASCII letters match whatever their case (`?` and `*` as there;
@@ -34,7 +38,35 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
 /// patterns outside a compiled policy (the analyzer's catalog expansion). Allocates nothing
 /// for patterns of up to 16 pieces.
 pub fn wildcard_match_ignore_ascii_case(pattern: &str, text: &str) -> bool {
-    glob_match_with::<true, _>(&borrowed_tokens(pattern), text)
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    match simple_shape(pattern) {
+        Shape::Exact => p.eq_ignore_ascii_case(t),
+        Shape::Prefix(n) => t
+            .get(..n)
+            .zip(p.get(..n))
+            .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b)),
+        Shape::General => glob_match_with::<true, _>(&borrowed_tokens(pattern), text),
+    }
+}
+
+/// The shapes most action and ARN patterns have, answered without tokenizing (callers such
+/// as the analyzer match one uncompiled pattern against thousands of names).
+enum Shape {
+    /// No wildcard.
+    Exact,
+    /// One trailing `*` after this many literal bytes.
+    Prefix(usize),
+    /// Anything else.
+    General,
+}
+
+fn simple_shape(pattern: &str) -> Shape {
+    let p = pattern.as_bytes();
+    match p.iter().position(|&b| b == b'*' || b == b'?') {
+        None => Shape::Exact,
+        Some(i) if i + 1 == p.len() && p.get(i) == Some(&b'*') => Shape::Prefix(i),
+        Some(_) => Shape::General,
+    }
 }
 
 /// A `*`/`?` pattern compiled once for many matches, with the engine's matcher: for callers
@@ -254,6 +286,22 @@ pub(crate) fn has_wildcard(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The untokenized shortcuts (exact, trailing `*`) answer as the general matcher.
+        #[test]
+        fn shortcuts_agree_with_the_general_matcher(
+            pattern in "[aAé:]{0,4}[*?]?[aA]{0,2}",
+            text in "[aAé:]{0,6}",
+        ) {
+            let toks = borrowed_tokens(&pattern);
+            proptest::prop_assert_eq!(wildcard_match(&pattern, &text), glob_match(&toks, &text));
+            proptest::prop_assert_eq!(
+                wildcard_match_ignore_ascii_case(&pattern, &text),
+                glob_match_with::<true, _>(&toks, &text)
+            );
+        }
+    }
 
     #[test]
     fn wildcard_match_is_the_engine_matcher() {

@@ -279,7 +279,6 @@ impl Prober<'_> {
         if let Some(d) = self.on_any(action) {
             return Some(d);
         }
-        let lc = action.to_ascii_lowercase();
         let mut tried = std::collections::HashSet::new();
         for &i in &self.subject.policies {
             let Some(p) = self.inv.aws_policies.get(i) else {
@@ -289,11 +288,7 @@ impl Prober<'_> {
                 if st.effect != gatehouse_policy::Effect::Allow {
                     continue;
                 }
-                let hit = st
-                    .action
-                    .patterns
-                    .iter()
-                    .any(|a| glob_match(&a.to_ascii_lowercase(), &lc));
+                let hit = st.action.patterns.iter().any(|a| glob_match(a, action));
                 if hit == st.action.negated {
                     continue;
                 }
