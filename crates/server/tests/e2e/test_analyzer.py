@@ -268,3 +268,97 @@ deprecated_on = "2025-12-31"
     assert "YYYY-MM-DD" in str(e.value)
     listed = json.loads(s.cli("model", "list", "--format", "json").stdout)
     assert [d["model"] for d in listed] == ["llama-2-13b"]
+
+
+# ---------------------------------------------------------------- over the IAM API
+
+ADMIN_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+OPEN_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+}
+# Read from the data dir only: the audit log, MFA devices and deployments.
+STORE_ONLY_RULES = {"GH-HY-003", "GH-HY-004", "GH-AI-007"}
+
+
+def api_cli(server, *args, key_id=ROOT_KEY_ID, secret=ROOT_SECRET):
+    """Runs the `gatehouse` binary against the running server's IAM API (no data dir)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret, AWS_REGION="us-east-1")
+    cmd = [gatehouse_bin(), *args, "--endpoint-url", server.endpoint]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+
+
+def _rules_and_entities(report, skip=()):
+    return sorted(
+        (f["rule"], f["location"]["entity"]) for f in report["findings"] if f["rule"] not in skip
+    )
+
+
+def test_the_analyzer_reads_a_running_gatehouse_over_its_api(gatehouse, iam):
+    """`scan`, `who-can`, `what-can` and `review` with `--endpoint-url` read the server through
+    GetAccountAuthorizationDetails (paged) and answer as they do from its data dir."""
+    bob = iam.create_user(UserName="bob")["User"]["Arn"]
+    iam.put_user_policy(UserName="bob", PolicyName="invoke", PolicyDocument=json.dumps(INVOKE_LLAMA))
+    iam.create_user(UserName="root-like")
+    iam.put_user_policy(UserName="root-like", PolicyName="all", PolicyDocument=json.dumps(ADMIN_ALL))
+    iam.create_role(RoleName="open", AssumeRolePolicyDocument=json.dumps(OPEN_TRUST))
+    iam.put_role_policy(RoleName="open", PolicyName="ai", PolicyDocument=json.dumps(BEDROCK_LIKE_ADMIN))
+    # More entities than one default page (100) holds.
+    for i in range(105):
+        iam.create_user(UserName=f"filler-{i:03}")
+
+    store = gatehouse.cli("scan", "--store", "--format", "json")
+    assert store.returncode == 0, store.stderr
+    api = api_cli(gatehouse, "scan", "--format", "json")
+    assert api.returncode == 0, api.stderr
+    store_report, api_report = json.loads(store.stdout), json.loads(api.stdout)
+    expected = _rules_and_entities(store_report, STORE_ONLY_RULES)
+    assert expected, "the setup should produce findings"
+    assert {"GH-TR-001", "GH-PE-001"} & {r for r, _ in expected}, expected
+    assert _rules_and_entities(api_report) == expected
+    assert any("--data-dir" in n for n in api_report["notices"]), api_report["notices"]
+    # A small page size walks many pages to the same answer.
+    small = api_cli(gatehouse, "scan", "--format", "json", "--page-size", "7")
+    assert small.returncode == 0, small.stderr
+    assert _rules_and_entities(json.loads(small.stdout)) == expected
+
+    model = "arn:gatehouse:ai:local:111122223333:model/llama-3-8b"
+    out = api_cli(gatehouse, "who-can", "ai:InvokeModel", model, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    who = {p["arn"] for p in json.loads(out.stdout)["principals"]}
+    root_like = f"{bob.rsplit(':', 1)[0]}:user/root-like"
+    open_role = iam.get_role(RoleName="open")["Role"]["Arn"]
+    assert who == {bob, root_like, open_role}, who
+    store_who = gatehouse.cli("who-can", "ai:InvokeModel", model, "--format", "json")
+    assert {p["arn"] for p in json.loads(store_who.stdout)["principals"]} == who
+
+    out = api_cli(gatehouse, "what-can", bob)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"{bob} can ai:InvokeModel on arn:gatehouse:ai:*:*:model/llama-* when always\n"
+
+    out = api_cli(gatehouse, "review", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert "--data-dir" in out.stderr
+
+
+def test_the_api_refuses_a_caller_without_the_permission(gatehouse, iam):
+    """A caller without iam:GetAccountAuthorizationDetails, an unknown key and a server that
+    is not there: exit 2 with the endpoint and the reason."""
+    iam.create_user(UserName="weak")
+    iam.put_user_policy(UserName="weak", PolicyName="p", PolicyDocument=json.dumps(POLICY))
+    key = iam.create_access_key(UserName="weak")["AccessKey"]
+    out = api_cli(gatehouse, "scan", key_id=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    assert out.returncode == 2, out
+    assert "AccessDenied" in out.stderr and gatehouse.endpoint in out.stderr, out.stderr
+    assert out.stdout == ""
+
+    out = api_cli(gatehouse, "who-can", "ai:InvokeModel", "*", key_id="AKIANOSUCHKEY0000000", secret="x" * 40)
+    assert out.returncode == 2
+    assert "InvalidClientTokenId" in out.stderr, out.stderr
+
+    endpoint = gatehouse.endpoint
+    gatehouse.stop()
+    out = api_cli(gatehouse, "what-can", "bob")
+    assert out.returncode == 2
+    assert endpoint in out.stderr and "refused" in out.stderr.lower(), out.stderr
