@@ -281,10 +281,13 @@ OPEN_TRUST = {
 STORE_ONLY_RULES = {"GH-HY-003", "GH-HY-004", "GH-AI-007"}
 
 
-def api_cli(server, *args, key_id=ROOT_KEY_ID, secret=ROOT_SECRET):
+def api_cli(server, *args, key_id=ROOT_KEY_ID, secret=ROOT_SECRET, token=None):
     """Runs the `gatehouse` binary against the running server's IAM API (no data dir)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret, AWS_REGION="us-east-1")
+    if key_id:
+        env.update(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret, AWS_REGION="us-east-1")
+    if token:
+        env["AWS_SESSION_TOKEN"] = token
     cmd = [gatehouse_bin(), *args, "--endpoint-url", server.endpoint]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
 
@@ -388,8 +391,36 @@ def test_the_api_refuses_a_caller_without_the_permission(gatehouse, iam):
     assert out.returncode == 2
     assert "InvalidClientTokenId" in out.stderr, out.stderr
 
+    out = api_cli(gatehouse, "scan", key_id=None)
+    assert out.returncode == 2
+    assert "AWS_ACCESS_KEY_ID" in out.stderr, out.stderr
+
     endpoint = gatehouse.endpoint
     gatehouse.stop()
     out = api_cli(gatehouse, "what-can", "bob")
     assert out.returncode == 2
     assert endpoint in out.stderr and "refused" in out.stderr.lower(), out.stderr
+
+
+def test_the_api_reads_with_temporary_credentials(gatehouse, iam):
+    """An auditor role's session (AWS_SESSION_TOKEN) reads the account over the API."""
+    alice = iam.create_user(UserName="alice")["User"]["Arn"]
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    trust = {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Principal": {"AWS": alice}, "Action": "sts:AssumeRole"}]}
+    read = {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "iam:GetAccountAuthorizationDetails", "Resource": "*"}]}
+    role = iam.create_role(RoleName="auditor", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="auditor", PolicyName="read", PolicyDocument=json.dumps(read))
+    iam.put_user_policy(UserName="alice", PolicyName="invoke", PolicyDocument=json.dumps(INVOKE_LLAMA))
+    sts = gatehouse.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    creds = sts.assume_role(RoleArn=role, RoleSessionName="audit")["Credentials"]
+    model = "arn:gatehouse:ai:local:111122223333:model/llama-3-8b"
+    out = api_cli(gatehouse, "who-can", "ai:InvokeModel", model, "--format", "json",
+                  key_id=creds["AccessKeyId"], secret=creds["SecretAccessKey"], token=creds["SessionToken"])
+    assert out.returncode == 0, out.stderr
+    assert [p["arn"] for p in json.loads(out.stdout)["principals"]] == [alice]
+    # Without its token the session key is not accepted.
+    out = api_cli(gatehouse, "who-can", "ai:InvokeModel", model,
+                  key_id=creds["AccessKeyId"], secret=creds["SecretAccessKey"])
+    assert out.returncode == 2 and gatehouse.endpoint in out.stderr, out.stderr
