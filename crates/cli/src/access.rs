@@ -15,9 +15,11 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 pub(crate) struct Source {
     /// The `aws iam get-account-authorization-details` output to answer from; without it,
-    /// Gatehouse's own store (`--data-dir`, `--database-url`).
-    #[arg(long, value_name = "FILE")]
+    /// a running Gatehouse (`--endpoint-url`) or its store (`--data-dir`, `--database-url`).
+    #[arg(long, value_name = "FILE", conflicts_with = "endpoint_url")]
     details: Option<PathBuf>,
+    #[command(flatten)]
+    remote: crate::remote::RemoteArgs,
     #[command(flatten)]
     store: crate::admin::StoreArgs,
 }
@@ -30,6 +32,11 @@ impl Source {
                 f.display().to_string(),
                 std::fs::read(f).with_context(|| format!("{}: cannot read", f.display()))?,
             )),
+            None if self.remote.endpoint_url.is_some() => {
+                let bytes = crate::remote::authorization_details(&self.remote)?;
+                eprintln!("gatehouse: notice: {}", crate::remote::NOTICE);
+                Ok((self.remote.endpoint_url.clone().unwrap_or_default(), bytes))
+            }
             None => {
                 let v = crate::admin::runtime()?.block_on(async {
                     let s = self.store.open().await?;
@@ -182,7 +189,7 @@ pub(crate) struct ReviewArgs {
 }
 
 pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
-    let r = if args.source.details.is_some() {
+    let r = if args.source.details.is_some() || args.source.remote.endpoint_url.is_some() {
         let (name, bytes) = args.source.read()?;
         let report = match &args.credential_report {
             Some(f) => Some((

@@ -1,11 +1,14 @@
 //! `gatehouse scan PATH...`: analyze AWS, Azure and GCP IAM exports offline and report
 //! findings as text, JSON or SARIF; `--fail-on SEVERITY` turns findings into exit code 1.
 //! `--store` scans Gatehouse's own store too, with its audit log (unused permissions), MFA
-//! devices and deployments' deprecation dates.
+//! devices and deployments' deprecation dates; `--endpoint-url` reads a running Gatehouse
+//! through its IAM API instead (authorization details only).
 
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
-use gatehouse_analyzer::{Severity, collect_files, output, scan_files, scan_store};
+use gatehouse_analyzer::{
+    Report, Severity, collect_files, output, scan_bytes, scan_files, scan_store,
+};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,11 +20,13 @@ const PROGRESS_MIN_FILES: usize = 50;
 pub(crate) struct ScanArgs {
     /// Files or directories (read recursively: `*.json`, `*.jsonl` audit logs, `*.csv`
     /// credential reports and extension-less files).
-    #[arg(required_unless_present = "store")]
+    #[arg(required_unless_present_any = ["store", "endpoint_url"])]
     paths: Vec<PathBuf>,
     /// Scan Gatehouse's own store (`--data-dir` or `--database-url`) with its audit log.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "endpoint_url")]
     store: bool,
+    #[command(flatten)]
+    remote: crate::remote::RemoteArgs,
     #[command(flatten)]
     store_args: crate::admin::StoreArgs,
     /// Permissions not used for this many days are reported (needs an audit log that
@@ -96,6 +101,14 @@ pub(crate) fn run(args: ScanArgs) -> Result<ExitCode> {
             crate::store_export::snapshot(&s, args.store_args.describe(), args.region.clone()).await
         })?;
         report.merge(scan_store(&snapshot, chrono::Utc::now(), args.unused_days)?);
+    }
+    if let Some(endpoint) = &args.remote.endpoint_url {
+        let details = crate::remote::authorization_details(&args.remote)?;
+        report.merge(Report {
+            files: 1,
+            findings: scan_bytes(endpoint, &details),
+            notices: vec![crate::remote::NOTICE.to_owned()],
+        });
     }
     let mut stdout = std::io::stdout().lock();
     match args.format {

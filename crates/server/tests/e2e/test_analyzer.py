@@ -268,3 +268,159 @@ deprecated_on = "2025-12-31"
     assert "YYYY-MM-DD" in str(e.value)
     listed = json.loads(s.cli("model", "list", "--format", "json").stdout)
     assert [d["model"] for d in listed] == ["llama-2-13b"]
+
+
+# ---------------------------------------------------------------- over the IAM API
+
+ADMIN_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+OPEN_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+}
+# Read from the data dir only: the audit log, MFA devices and deployments.
+STORE_ONLY_RULES = {"GH-HY-003", "GH-HY-004", "GH-AI-007"}
+
+
+def api_cli(server, *args, key_id=ROOT_KEY_ID, secret=ROOT_SECRET, token=None):
+    """Runs the `gatehouse` binary against the running server's IAM API (no data dir)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    if key_id:
+        env.update(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret, AWS_REGION="us-east-1")
+    if token:
+        env["AWS_SESSION_TOKEN"] = token
+    cmd = [gatehouse_bin(), *args, "--endpoint-url", server.endpoint]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+
+
+def _rules_and_entities(report, skip=()):
+    return sorted(
+        (f["rule"], f["location"].get("entity") or f["location"].get("policy"))
+        for f in report["findings"]
+        if f["rule"] not in skip
+    )
+
+
+def _details_calls(server):
+    r = server.cli("audit", "export", "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    return sum(json.loads(line)["action"] == "iam:GetAccountAuthorizationDetails" for line in r.stdout.splitlines())
+
+
+def test_the_analyzer_reads_a_running_gatehouse_over_its_api(gatehouse, iam):
+    """`scan`, `who-can`, `what-can` and `review` with `--endpoint-url` read the server through
+    GetAccountAuthorizationDetails (paged) and answer as they do from its data dir."""
+    bob = iam.create_user(UserName="bob")["User"]["Arn"]
+    iam.put_user_policy(UserName="bob", PolicyName="invoke", PolicyDocument=json.dumps(INVOKE_LLAMA))
+    iam.create_user(UserName="root-like")
+    iam.put_user_policy(UserName="root-like", PolicyName="all", PolicyDocument=json.dumps(ADMIN_ALL))
+    iam.create_role(RoleName="open", AssumeRolePolicyDocument=json.dumps(OPEN_TRUST))
+    iam.put_role_policy(RoleName="open", PolicyName="ai", PolicyDocument=json.dumps(BEDROCK_LIKE_ADMIN))
+    # A group's and a managed policy's grants: the store folds them into the users, the API
+    # (like an AWS export) names the group and the policy.
+    iam.create_group(GroupName="ops")
+    iam.put_group_policy(GroupName="ops", PolicyName="all", PolicyDocument=json.dumps(ADMIN_ALL))
+    iam.create_user(UserName="carol")
+    iam.add_user_to_group(GroupName="ops", UserName="carol")
+    managed = iam.create_policy(PolicyName="admin", PolicyDocument=json.dumps(ADMIN_ALL))["Policy"]["Arn"]
+    iam.create_user(UserName="dave")
+    iam.attach_user_policy(UserName="dave", PolicyArn=managed)
+    # More entities than one default page (100) holds; root-like and open come after them.
+    for i in range(105):
+        iam.create_user(UserName=f"filler-{i:03}")
+
+    store = gatehouse.cli("scan", "--store", "--format", "json")
+    assert store.returncode == 0, store.stderr
+    api = api_cli(gatehouse, "scan", "--format", "json")
+    assert api.returncode == 0, api.stderr
+    store_report, api_report = json.loads(store.stdout), json.loads(api.stdout)
+    folded = {("GH-OP-001", "user carol"), ("GH-OP-001", "user dave")}
+    store_found = _rules_and_entities(store_report, STORE_ONLY_RULES)
+    assert folded <= set(store_found), store_found
+    expected = sorted(
+        [f for f in store_found if f not in folded] + [("GH-OP-001", "group ops"), ("GH-OP-001", "admin")]
+    )
+    assert ("GH-OP-001", "user root-like") in expected and ("GH-TR-001", "role open") in expected, expected
+    assert _rules_and_entities(api_report) == expected
+    assert any("--data-dir" in n for n in api_report["notices"]), api_report["notices"]
+    # A small page size walks many pages (one audited call each) to the same answer.
+    before = _details_calls(gatehouse)
+    small = api_cli(gatehouse, "scan", "--format", "json", "--page-size", "7")
+    assert small.returncode == 0, small.stderr
+    assert _rules_and_entities(json.loads(small.stdout)) == expected
+    entities = 4 + 105 + 1 + 1 + 1  # users, fillers, the group, the role, the policy
+    pages = -(-entities // 7)
+    # Read calls' audit records are group-committed: give them a moment to land.
+    deadline = time.time() + 3
+    while _details_calls(gatehouse) - before < pages and time.time() < deadline:
+        time.sleep(0.1)
+    assert _details_calls(gatehouse) - before == pages
+
+    model = "arn:gatehouse:ai:local:111122223333:model/llama-3-8b"
+    out = api_cli(gatehouse, "who-can", "ai:InvokeModel", model, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    who = {p["arn"] for p in json.loads(out.stdout)["principals"]}
+    root_like = f"{bob.rsplit(':', 1)[0]}:user/root-like"
+    open_role = iam.get_role(RoleName="open")["Role"]["Arn"]
+    prefix = bob.rsplit(":", 1)[0]
+    carol, dave, ops = f"{prefix}:user/carol", f"{prefix}:user/dave", f"{prefix}:group/ops"
+    assert who == {bob, root_like, open_role, carol, dave, ops}, who
+    store_who = gatehouse.cli("who-can", "ai:InvokeModel", model, "--format", "json")
+    assert {p["arn"] for p in json.loads(store_who.stdout)["principals"]} == who - {ops}
+
+    out = api_cli(gatehouse, "what-can", bob)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"{bob} can ai:InvokeModel on arn:gatehouse:ai:*:*:model/llama-* when always\n"
+
+    out = api_cli(gatehouse, "review", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert "--data-dir" in out.stderr
+
+
+def test_the_api_refuses_a_caller_without_the_permission(gatehouse, iam):
+    """A caller without iam:GetAccountAuthorizationDetails, an unknown key and a server that
+    is not there: exit 2 with the endpoint and the reason."""
+    iam.create_user(UserName="weak")
+    iam.put_user_policy(UserName="weak", PolicyName="p", PolicyDocument=json.dumps(POLICY))
+    key = iam.create_access_key(UserName="weak")["AccessKey"]
+    out = api_cli(gatehouse, "scan", key_id=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    assert out.returncode == 2, out
+    assert "AccessDenied" in out.stderr and gatehouse.endpoint in out.stderr, out.stderr
+    assert out.stdout == ""
+
+    out = api_cli(gatehouse, "who-can", "ai:InvokeModel", "*", key_id="AKIANOSUCHKEY0000000", secret="x" * 40)
+    assert out.returncode == 2
+    assert "InvalidClientTokenId" in out.stderr, out.stderr
+
+    out = api_cli(gatehouse, "scan", key_id=None)
+    assert out.returncode == 2
+    assert "AWS_ACCESS_KEY_ID" in out.stderr, out.stderr
+
+    endpoint = gatehouse.endpoint
+    gatehouse.stop()
+    out = api_cli(gatehouse, "what-can", "bob")
+    assert out.returncode == 2
+    assert endpoint in out.stderr and "refused" in out.stderr.lower(), out.stderr
+
+
+def test_the_api_reads_with_temporary_credentials(gatehouse, iam):
+    """An auditor role's session (AWS_SESSION_TOKEN) reads the account over the API."""
+    alice = iam.create_user(UserName="alice")["User"]["Arn"]
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    trust = {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Principal": {"AWS": alice}, "Action": "sts:AssumeRole"}]}
+    read = {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "iam:GetAccountAuthorizationDetails", "Resource": "*"}]}
+    role = iam.create_role(RoleName="auditor", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="auditor", PolicyName="read", PolicyDocument=json.dumps(read))
+    iam.put_user_policy(UserName="alice", PolicyName="invoke", PolicyDocument=json.dumps(INVOKE_LLAMA))
+    sts = gatehouse.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    creds = sts.assume_role(RoleArn=role, RoleSessionName="audit")["Credentials"]
+    model = "arn:gatehouse:ai:local:111122223333:model/llama-3-8b"
+    out = api_cli(gatehouse, "who-can", "ai:InvokeModel", model, "--format", "json",
+                  key_id=creds["AccessKeyId"], secret=creds["SecretAccessKey"], token=creds["SessionToken"])
+    assert out.returncode == 0, out.stderr
+    assert [p["arn"] for p in json.loads(out.stdout)["principals"]] == [alice]
+    # Without its token the session key is not accepted.
+    out = api_cli(gatehouse, "who-can", "ai:InvokeModel", model,
+                  key_id=creds["AccessKeyId"], secret=creds["SecretAccessKey"])
+    assert out.returncode == 2 and gatehouse.endpoint in out.stderr, out.stderr
