@@ -149,6 +149,10 @@ pub struct AwsPrincipal {
     /// When a role was last used (`RoleLastUsed.LastUsedDate`); `None` when the export has
     /// no date (never used in AWS's tracking period, or not a role).
     pub last_used: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// Whether the export tracks this role's use at all (`RoleLastUsed` present, `{}` when
+    /// never used, as AWS writes it). Exports without it (Gatehouse's own API) say nothing
+    /// about use, so a role's age there is not idleness.
+    pub usage_tracked: bool,
 }
 
 impl AwsPrincipal {

@@ -331,7 +331,7 @@ pub fn idle_roles(inv: &Inventory, days: i64) -> Vec<(usize, IdleIdentity)> {
     };
     let mut out = Vec::new();
     for (i, p) in inv.aws_principals.iter().enumerate() {
-        if p.kind != PrincipalType::Role {
+        if p.kind != PrincipalType::Role || !p.usage_tracked {
             continue;
         }
         if let Some(idle) = idle_identity(inv, p, p.last_used, p.created, now, days) {
@@ -676,5 +676,39 @@ mod tests {
             !w.iter()
                 .any(|a| a.starts_with("iam:Delete") || a.starts_with("ec2:"))
         );
+    }
+
+    /// A role is judged idle only where the export tracks use: `RoleLastUsed: {}` (AWS, never
+    /// used) with an old `CreateDate` is idle; the same role without the key (Gatehouse's
+    /// API, which has no use data) is not.
+    #[test]
+    fn idleness_needs_tracked_use() {
+        let export = |last_used: &str| {
+            format!(
+                r#"{{"UserDetailList": [], "GroupDetailList": [], "Policies": [],
+                "RoleDetailList": [{{"RoleName": "old", "Arn": "arn:aws:iam::111122223333:role/old",
+                  "CreateDate": "2020-01-01T00:00:00Z", {last_used}
+                  "AssumeRolePolicyDocument": {{"Version": "2012-10-17", "Statement": []}},
+                  "AttachedManagedPolicies": [], "InstanceProfileList": [],
+                  "RolePolicyList": [{{"PolicyName": "w", "PolicyDocument": {{"Version": "2012-10-17",
+                    "Statement": [{{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}}]}}}}]}},
+                 {{"RoleName": "new", "Arn": "arn:aws:iam::111122223333:role/new",
+                  "CreateDate": "2024-06-01T00:00:00Z", "RoleLastUsed": {{}},
+                  "AssumeRolePolicyDocument": {{"Version": "2012-10-17", "Statement": []}},
+                  "AttachedManagedPolicies": [], "InstanceProfileList": [], "RolePolicyList": []}}]}}"#
+            )
+        };
+        let idle = |last_used: &str| -> Vec<String> {
+            let inv = crate::import::import("e.json", export(last_used).as_bytes()).0;
+            idle_roles(&inv, DEFAULT_UNUSED_DAYS)
+                .into_iter()
+                .map(|(_, r)| r.principal)
+                .collect()
+        };
+        assert_eq!(
+            idle(r#""RoleLastUsed": {},"#),
+            ["arn:aws:iam::111122223333:role/old"]
+        );
+        assert!(idle("").is_empty());
     }
 }

@@ -224,6 +224,7 @@ pub(super) fn authorization_details(v: &Value, inv: &mut Inventory, problems: &m
             trust: None,
             created: time_of(g, "CreateDate"),
             last_used: None,
+            usage_tracked: false,
         });
     }
     for (i, u) in list(v, "UserDetailList").iter().enumerate() {
@@ -246,6 +247,7 @@ pub(super) fn authorization_details(v: &Value, inv: &mut Inventory, problems: &m
             trust: None,
             created: time_of(u, "CreateDate"),
             last_used: None,
+            usage_tracked: false,
         });
     }
     for (i, r) in list(v, "RoleDetailList").iter().enumerate() {
@@ -276,6 +278,7 @@ pub(super) fn authorization_details(v: &Value, inv: &mut Inventory, problems: &m
             trust,
             created: time_of(r, "CreateDate"),
             last_used: get(r, "RoleLastUsed").and_then(|l| time_of(l, "LastUsedDate")),
+            usage_tracked: get(r, "RoleLastUsed").is_some(),
         });
     }
 }
