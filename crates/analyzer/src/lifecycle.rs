@@ -7,6 +7,8 @@
 //!   a statement allowing `bedrock:InvokeModel` (or its streaming and Converse forms) on
 //!   their ARNs — by name or by a wildcard over `foundation-model/` — is GH-AI-007.
 //!   Resource `*` is left to GH-AI-006 (model access not scoped by model), which it already is.
+//!   A committed list ages, so the account's own `aws bedrock list-foundation-models` answer
+//!   can be added (`--bedrock-models`): its Legacy models count too.
 //! - Gatehouse: deployments carry an optional deprecation date (`gatehouse model add
 //!   --deprecated-on`); who can still invoke one is asked of the engine.
 
@@ -48,12 +50,73 @@ pub struct BedrockLifecycle {
     pub models: Vec<BedrockModel>,
 }
 
+/// The list in force: the committed one, unless [`BedrockLifecycle::install`] added to it.
+static CURRENT: OnceLock<BedrockLifecycle> = OnceLock::new();
+
 impl BedrockLifecycle {
-    /// The list compiled into the crate (empty if unreadable, which a test rules out).
+    /// The list in force: the one compiled into the crate (empty if unreadable, which a test
+    /// rules out), with what [`BedrockLifecycle::install`] added.
     pub fn get() -> &'static BedrockLifecycle {
-        static CELL: OnceLock<BedrockLifecycle> = OnceLock::new();
-        CELL.get_or_init(|| serde_json::from_str(DATA).unwrap_or_default())
+        CURRENT.get_or_init(BedrockLifecycle::committed)
     }
+
+    fn committed() -> BedrockLifecycle {
+        serde_json::from_str(DATA).unwrap_or_default()
+    }
+
+    /// Adds the account's own view of model states (see [`parse_list_foundation_models`]) to
+    /// the committed list, for the rest of the process: a model the account sees as Legacy
+    /// is deprecated even if the committed list does not know it yet, and its state there
+    /// wins. End-of-life models are no longer listed by AWS, so the committed list keeps
+    /// them. Returns `false` (and changes nothing) once the list has been read.
+    pub fn install(current: Vec<BedrockModel>, source: &str) -> bool {
+        let mut list = BedrockLifecycle::committed();
+        for m in current {
+            list.models.retain(|k| k.id != m.id);
+            list.models.push(m);
+        }
+        list.source = format!("{source}, and {}", list.source);
+        CURRENT.set(list).is_ok()
+    }
+}
+
+/// The Legacy models in the output of `aws bedrock list-foundation-models` (the
+/// `ListFoundationModels` answer: `modelSummaries[].modelId` and `.modelLifecycle.status`,
+/// `ACTIVE` or `LEGACY`). An error names the JSON path of what is wrong.
+pub fn parse_list_foundation_models(bytes: &[u8]) -> Result<Vec<BedrockModel>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("$: not JSON: {e}"))?;
+    let summaries = v
+        .get("modelSummaries")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("$.modelSummaries: missing; expected the output of `aws bedrock list-foundation-models`")?;
+    let mut out = Vec::new();
+    for (i, m) in summaries.iter().enumerate() {
+        let id = m
+            .get("modelId")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| format!("$.modelSummaries[{i}].modelId: missing or not a string"))?;
+        let status = m
+            .get("modelLifecycle")
+            .and_then(|l| l.get("status"))
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| {
+                format!("$.modelSummaries[{i}].modelLifecycle.status: missing or not a string")
+            })?;
+        match status {
+            "ACTIVE" => {}
+            "LEGACY" => out.push(BedrockModel {
+                id: id.to_owned(),
+                status: "legacy".into(),
+            }),
+            other => {
+                return Err(format!(
+                    "$.modelSummaries[{i}].modelLifecycle.status: unknown state {other:?} (ACTIVE or LEGACY)"
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A deprecated model and who can still invoke it.
@@ -275,5 +338,43 @@ pub(crate) fn check(inv: &Inventory, out: &mut Vec<Finding>) {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn list_foundation_models_gives_its_legacy_models() {
+        let answer = br#"{"modelSummaries": [
+            {"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-lite-v1",
+             "modelId": "amazon.titan-text-lite-v1", "modelLifecycle": {"status": "LEGACY"}},
+            {"modelId": "anthropic.claude-sonnet-4-5-20250929-v1:0", "modelLifecycle": {"status": "ACTIVE"}}]}"#;
+        let got = parse_list_foundation_models(answer).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].id.as_str(), got[0].status.as_str()),
+            ("amazon.titan-text-lite-v1", "legacy")
+        );
+        let err = |b: &[u8]| parse_list_foundation_models(b).unwrap_err();
+        assert!(err(b"[]").starts_with("$.modelSummaries: missing"));
+        assert!(
+            err(br#"{"modelSummaries":[{"modelId":"m"}]}"#)
+                .starts_with("$.modelSummaries[0].modelLifecycle.status")
+        );
+        assert!(
+            err(br#"{"modelSummaries":[{"modelId":"m","modelLifecycle":{"status":"GONE"}}]}"#)
+                .contains("unknown state \"GONE\"")
+        );
+        assert!(err(b"{").starts_with("$: not JSON"));
+    }
+
+    #[test]
+    fn the_committed_list_reads() {
+        let l = BedrockLifecycle::committed();
+        assert!(l.models.len() >= 10);
+        assert!(l.source.contains("docs.aws.amazon.com"));
     }
 }

@@ -186,9 +186,12 @@ pub(crate) struct ReviewArgs {
     /// keys were not used for `--unused-days` and who may still write are listed too.
     #[arg(long, value_name = "FILE", requires = "details")]
     credential_report: Option<PathBuf>,
+    #[command(flatten)]
+    lifecycle: crate::scan::LifecycleArgs,
 }
 
 pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
+    args.lifecycle.install()?;
     let r = if args.source.details.is_some() || args.source.remote.endpoint_url.is_some() {
         let (name, bytes) = args.source.read()?;
         let report = match &args.credential_report {

@@ -43,6 +43,36 @@ pub(crate) struct ScanArgs {
     /// Exit with status 1 when a finding at or above this severity exists.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     fail_on: Option<FailOn>,
+    #[command(flatten)]
+    lifecycle: LifecycleArgs,
+}
+
+/// Where deprecated Bedrock models are known from, beside the list compiled in.
+#[derive(Debug, Args)]
+pub(crate) struct LifecycleArgs {
+    /// The output of `aws bedrock list-foundation-models` for the account: its Legacy
+    /// models count as deprecated too (the compiled-in list keeps the end-of-life ones,
+    /// which AWS no longer lists).
+    #[arg(long, value_name = "FILE")]
+    bedrock_models: Option<PathBuf>,
+}
+
+impl LifecycleArgs {
+    /// Puts the file's Legacy models in force for this run.
+    pub(crate) fn install(&self) -> Result<()> {
+        let Some(f) = &self.bedrock_models else {
+            return Ok(());
+        };
+        let name = f.display().to_string();
+        let bytes = std::fs::read(f).with_context(|| format!("{name}: cannot read"))?;
+        let models = gatehouse_analyzer::lifecycle::parse_list_foundation_models(&bytes)
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        gatehouse_analyzer::lifecycle::BedrockLifecycle::install(
+            models,
+            &format!("{name} (ListFoundationModels)"),
+        );
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,6 +107,7 @@ impl From<FailOn> for Severity {
 }
 
 pub(crate) fn run(args: ScanArgs) -> Result<ExitCode> {
+    args.lifecycle.install()?;
     let files = collect_files(&args.paths).context("collecting input files")?;
     let bar = (files.len() >= PROGRESS_MIN_FILES && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(files.len() as u64);

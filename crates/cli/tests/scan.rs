@@ -159,3 +159,59 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// `--bedrock-models` reads the account's `aws bedrock list-foundation-models` output: a
+/// model it lists as Legacy is deprecated for GH-AI-007 although the compiled-in list does
+/// not know it; a malformed file is refused with its JSON path.
+#[test]
+fn the_accounts_model_list_adds_legacy_models() {
+    let policy = fixtures().join("GH-AI-007/quiet.json");
+    let p = policy.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("gh-bedrock-models-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let models = dir.join("models.json");
+    std::fs::write(
+        &models,
+        r#"{"modelSummaries": [
+          {"modelId": "anthropic.claude-3-7-sonnet-20250219-v1:0", "modelLifecycle": {"status": "LEGACY"}},
+          {"modelId": "amazon.nova-pro-v1:0", "modelLifecycle": {"status": "ACTIVE"}}]}"#,
+    )
+    .unwrap();
+    let (code, out) = scan(&[p, "--format", "json"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("GH-AI-007"), "{out}");
+    let (code, out) = scan(&[
+        p,
+        "--format",
+        "json",
+        "--bedrock-models",
+        models.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let hits: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "GH-AI-007")
+        .collect();
+    assert_eq!(hits.len(), 1, "{out}");
+    assert!(
+        hits[0].to_string().contains("claude-3-7-sonnet"),
+        "{}",
+        hits[0]
+    );
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"modelSummaries": [{"modelId": "m"}]}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["scan", p, "--bedrock-models", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("bad.json: $.modelSummaries[0].modelLifecycle.status"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
