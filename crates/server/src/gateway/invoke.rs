@@ -26,7 +26,7 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Which model endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
+pub(super) enum Endpoint {
     Chat,
     Completions,
     Embeddings,
@@ -237,37 +237,16 @@ fn model_keys(route: &Route, stream: bool) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub(super) async fn chat(
-    State(s): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    l: Listener,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    run(s, peer, l, uri, headers, body, Endpoint::Chat).await
-}
-
-pub(super) async fn completions(
-    State(s): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    l: Listener,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    run(s, peer, l, uri, headers, body, Endpoint::Completions).await
-}
-
-pub(super) async fn embeddings(
-    State(s): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    l: Listener,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    run(s, peer, l, uri, headers, body, Endpoint::Embeddings).await
+/// The route of one model endpoint: each takes the same extractors into [`run`].
+pub(super) fn model_call(ep: Endpoint) -> axum::routing::MethodRouter<Arc<AppState>> {
+    axum::routing::post(
+        move |State(s): State<Arc<AppState>>,
+              ConnectInfo(peer): ConnectInfo<SocketAddr>,
+              l: Listener,
+              uri: Uri,
+              headers: HeaderMap,
+              body: Body| run(s, peer, l, uri, headers, body, ep),
+    )
 }
 
 /// The model-call path.

@@ -332,10 +332,11 @@ pub fn spawn_budget_sync(state: &Arc<AppState>) {
 /// The gateway's routes (`/v1/...`), merged into the server's router.
 pub fn routes() -> axum::Router<Arc<AppState>> {
     use axum::routing::{get, post};
+    use invoke::Endpoint;
     axum::Router::new()
-        .route("/v1/chat/completions", post(invoke::chat))
-        .route("/v1/completions", post(invoke::completions))
-        .route("/v1/embeddings", post(invoke::embeddings))
+        .route("/v1/chat/completions", invoke::model_call(Endpoint::Chat))
+        .route("/v1/completions", invoke::model_call(Endpoint::Completions))
+        .route("/v1/embeddings", invoke::model_call(Endpoint::Embeddings))
         .route("/v1/models", get(invoke::list_models))
         .route("/v1/models/{*model}", get(invoke::get_model))
         .route(
