@@ -101,6 +101,9 @@ pub enum StoreError {
     /// The master key could not be loaded or created.
     #[error("master key: {0}")]
     MasterKey(String),
+    /// The key manager holding the key-encryption key failed.
+    #[error("key manager: {0}")]
+    KeyManager(#[from] crate::keys::KeyManagerError),
 }
 
 impl StoreError {
@@ -126,9 +129,10 @@ impl StoreError {
             StoreError::LimitExceeded(_) => "LimitExceeded",
             StoreError::DeleteConflict(_) => "DeleteConflict",
             StoreError::Validation(_) => "ValidationError",
-            StoreError::Database(_) | StoreError::Crypto | StoreError::MasterKey(_) => {
-                "ServiceFailure"
-            }
+            StoreError::Database(_)
+            | StoreError::Crypto
+            | StoreError::MasterKey(_)
+            | StoreError::KeyManager(_) => "ServiceFailure",
         }
     }
 }
