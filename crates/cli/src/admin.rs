@@ -386,6 +386,8 @@ async fn rotate(args: &RotateArgs) -> Result<()> {
     if !all_wrapped {
         let n = store.rewrap_data_keys().await?;
         println!("re-wrapped {n} data key(s) under {target}");
+    } else if args.reseal {
+        // Only a new data key: the key-encryption key stays.
     } else if manager.provider() == Provider::File {
         if MasterKey::from_env()?.is_some() {
             bail!(
@@ -415,7 +417,7 @@ async fn rotate(args: &RotateArgs) -> Result<()> {
             "re-wrapped {n} data key(s) under the new master key {}",
             new.key_id()
         );
-    } else if !args.reseal {
+    } else {
         println!(
             "every data key is already wrapped by {target}; to rotate, name a new key in [keys.{}] and run this again (or rotate the key inside the key manager)",
             manager.provider()

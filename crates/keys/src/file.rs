@@ -8,7 +8,9 @@ use std::path::Path;
 
 use ed25519_dalek::Signer as _;
 use gatehouse_secret::Secret;
-use gatehouse_store::{KeyFuture, KeyManagerError, MasterKey};
+use std::sync::Arc;
+
+use gatehouse_store::{KeyEncryption, KeyFuture, KeyManagerError, MasterKey};
 use zeroize::Zeroizing;
 
 use crate::{DigestSigner, PublicKey};
@@ -24,9 +26,21 @@ pub(crate) fn master_key_exists(data_dir: &Path) -> bool {
     MasterKey::file_path(data_dir).exists()
 }
 
-/// Opens (creating on first start) both keys of the `file` provider.
-pub(crate) fn open(data_dir: &Path) -> Result<(MasterKey, FileSigner), KeyManagerError> {
+/// Opens (creating on first start) both keys of the `file` provider. A `master.key.new`
+/// left by a `rotate-master-key` that stopped between committing the re-wrap and
+/// renaming the file also unwraps, so such a store still opens.
+pub(crate) fn open(
+    data_dir: &Path,
+) -> Result<(Arc<dyn KeyEncryption>, FileSigner), KeyManagerError> {
     let kek = MasterKey::load_or_create(data_dir).map_err(config_error)?;
+    let staged = MasterKey::file_path(data_dir).with_extension("new");
+    let kek: Arc<dyn KeyEncryption> = match MasterKey::read_existing(&staged).map_err(config_error)? {
+        Some(new) => {
+            tracing::warn!(path = %staged.display(), "a master key rotation did not finish; run rotate-master-key again");
+            Arc::new(gatehouse_store::KeyChain::new(kek).or_unwrap_with(new))
+        }
+        None => Arc::new(kek),
+    };
     let signer = FileSigner::load_or_create(&data_dir.join(AUDIT_SIGNING_KEY_FILE))?;
     Ok((kek, signer))
 }

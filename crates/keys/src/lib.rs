@@ -236,7 +236,7 @@ async fn open_provider(
     match provider {
         Provider::File => {
             let (kek, signer) = file::open(data_dir)?;
-            Ok((Arc::new(kek), Arc::new(signer)))
+            Ok((kek, Arc::new(signer)))
         }
         Provider::Pkcs11 => {
             let cfg = config.pkcs11.as_ref().ok_or_else(|| {

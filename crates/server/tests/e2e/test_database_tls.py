@@ -73,7 +73,7 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def private_postgres():
     pg = PrivatePostgres()
     yield pg

@@ -332,7 +332,16 @@ def test_rewritten_truncated_or_replaced_log_is_detected_from_its_digest(make_se
 
     path = os.path.join(server.data_dir, "gatehouse.db")
     pristine = str(tmp_path / "pristine.db")
-    shutil.copy(path, pristine)
+    # One self-contained copy (the WAL folded in) to restore between the scenarios.
+    src = sqlite3.connect(path)
+    src.execute(f"VACUUM INTO '{pristine}'")
+    src.close()
+
+    def restore():
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        shutil.copy(pristine, path)
 
     # 1. A record after digest 1 is rewritten and the whole chain re-hashed: the chain
     #    itself checks out, the digests do not, from digest 2 on.
@@ -351,7 +360,7 @@ def test_rewritten_truncated_or_replaced_log_is_detected_from_its_digest(make_se
 
     # 2. The tail is dropped (records and their digest), head fixed: the exported file
     #    still has the digests, and says so.
-    shutil.copy(pristine, path)
+    restore()
     db = sqlite3.connect(path)
     db.execute("DELETE FROM audit_log WHERE seq > ?", (marks[1],))
     db.execute("DELETE FROM audit_digests WHERE seq > 2")
@@ -365,7 +374,7 @@ def test_rewritten_truncated_or_replaced_log_is_detected_from_its_digest(make_se
     assert file_report["digest_seq"] == 3 and "truncated" in file_report["reason"]
 
     # 3. The whole log is replaced by a consistent chain of other records.
-    shutil.copy(pristine, path)
+    restore()
     db = sqlite3.connect(path)
     db.execute("UPDATE audit_log SET record = replace(record, 'CreateUser', 'GetUser')")
     db.commit()
