@@ -40,3 +40,37 @@ pub async fn state_with_role(policy: &str) -> (Arc<AppState>, tempfile::TempDir)
     };
     (AppState::new(store, config), dir)
 }
+
+/// Serves the whole router on a loopback port; returns `http://127.0.0.1:PORT`.
+pub async fn serve(state: &Arc<AppState>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(gatehouse_server::serve(
+        Arc::clone(state),
+        listener,
+        std::future::pending(),
+    ));
+    base
+}
+
+/// A user with `policy` inline and an access key; returns the gateway's Bearer credential
+/// (`ACCESS_KEY_ID:SECRET`).
+pub async fn user_with_key(state: &AppState, name: &str, policy: &str) -> String {
+    let store = &state.store;
+    store
+        .create_user(
+            ACCOUNT,
+            &gatehouse_store::NewUser {
+                name: name.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_inline_policy(ACCOUNT, PrincipalKind::User, name, "p", policy)
+        .await
+        .unwrap();
+    let (key, secret) = store.create_access_key(ACCOUNT, name).await.unwrap();
+    format!("{}:{}", key.access_key_id, secret.expose_secret())
+}
