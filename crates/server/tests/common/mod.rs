@@ -1,5 +1,7 @@
 //! What the in-process server tests share: a SQLite store with the default account and a
 //! role `app` (trusting anyone) whose one inline policy is given, and the server state.
+// Each test binary uses its own part of what is shared.
+#![allow(dead_code)]
 
 use gatehouse_server::{AppState, ServerConfig};
 use gatehouse_store::{MasterKey, NewRole, PrincipalKind, Store};
