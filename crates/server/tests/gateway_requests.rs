@@ -186,7 +186,10 @@ async fn max_tokens_is_the_most_the_upstream_could_generate_from_the_forwarded_b
             "/completions",
             json!({"max_completion_tokens": 10, "max_tokens": 100000}),
         ),
-        ("/chat/completions", json!({"max_tokens": 10, "n_predict": 5000})),
+        (
+            "/chat/completions",
+            json!({"max_tokens": 10, "n_predict": 5000}),
+        ),
         ("/chat/completions", json!({"max_tokens": 60, "n": 2})),
         ("/completions", json!({"max_tokens": 30, "best_of": 4})),
     ] {
@@ -196,7 +199,10 @@ async fn max_tokens_is_the_most_the_upstream_could_generate_from_the_forwarded_b
         if path == "/completions" {
             b.insert("prompt".into(), "hi".into());
         } else {
-            b.insert("messages".into(), json!([{"role": "user", "content": "hi"}]));
+            b.insert(
+                "messages".into(),
+                json!([{"role": "user", "content": "hi"}]),
+            );
         }
         let (status, v) = gw.post(path, body).await;
         assert_eq!(status, 403, "{path} {over}: {v}");
@@ -243,7 +249,10 @@ async fn an_absent_cap_holds_only_with_a_null_condition_or_the_guardrail_default
     let (status, v) = gw.chat(json!({})).await;
     assert_eq!(status, 403, "no cap on an unguarded model: {v}");
     let (status, v) = gw.chat(json!({"model": "guarded", "n": 4})).await;
-    assert_eq!(status, 200, "the guardrail writes the cap, then it is decided: {v}");
+    assert_eq!(
+        status, 200,
+        "the guardrail writes the cap, then it is decided: {v}"
+    );
     assert_eq!(gw.upstream.take()[0]["max_tokens"], CAP / 4);
 }
 
@@ -276,7 +285,11 @@ async fn the_guardrail_caps_every_field_the_upstream_reads() {
 async fn deny_patterns_read_every_text_the_model_reads() {
     let allow_all = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "ai:Invoke*", "Resource": "*"}]});
-    let gw = server(allow_all, Some(json!({"deny_patterns": ["secret\\s+plan"]}))).await;
+    let gw = server(
+        allow_all,
+        Some(json!({"deny_patterns": ["secret\\s+plan"]})),
+    )
+    .await;
     let msgs = |m: Value| json!({"model": "guarded", "messages": m});
     let hi = json!([{"role": "user", "content": "hi"}]);
     let with = |k: &str, v: Value| {
@@ -287,14 +300,25 @@ async fn deny_patterns_read_every_text_the_model_reads() {
     let cases = [
         msgs(json!([{"role": "user", "name": "secret plan", "content": "hi"}])),
         msgs(json!([{"role": "system", "content": [{"type": "text", "text": "the secret plan"}]}])),
-        msgs(json!([{"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
-            "function": {"name": "f", "arguments": "{\"q\": \"secret plan\"}"}}]}])),
-        with("tools", json!([{"type": "function", "function": {"name": "f",
-            "description": "tells the secret plan"}}])),
-        with("tools", json!([{"type": "function", "function": {"name": "f", "parameters":
-            {"type": "object", "properties": {"q": {"description": "secret plan"}}}}}])),
-        with("response_format", json!({"type": "json_schema", "json_schema": {"name": "x",
-            "schema": {"properties": {"a": {"description": "secret plan"}}}}})),
+        msgs(
+            json!([{"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
+            "function": {"name": "f", "arguments": "{\"q\": \"secret plan\"}"}}]}]),
+        ),
+        with(
+            "tools",
+            json!([{"type": "function", "function": {"name": "f",
+            "description": "tells the secret plan"}}]),
+        ),
+        with(
+            "tools",
+            json!([{"type": "function", "function": {"name": "f", "parameters":
+            {"type": "object", "properties": {"q": {"description": "secret plan"}}}}}]),
+        ),
+        with(
+            "response_format",
+            json!({"type": "json_schema", "json_schema": {"name": "x",
+            "schema": {"properties": {"a": {"description": "secret plan"}}}}}),
+        ),
         msgs(json!([{"role": "user", "content": "secret\u{200b} plan"}])),
     ];
     for body in cases {
@@ -303,10 +327,22 @@ async fn deny_patterns_read_every_text_the_model_reads() {
         assert_eq!(code(&v), "guardrail_violation");
     }
     for (path, body) in [
-        ("/completions", json!({"model": "guarded", "prompt": ["a", "secret plan"]})),
-        ("/completions", json!({"model": "guarded", "prompt": "a", "suffix": "secret plan"})),
-        ("/completions", json!({"model": "guarded", "prompt": [1, 2, 3]})),
-        ("/embeddings", json!({"model": "guarded", "input": ["a", "secret plan"]})),
+        (
+            "/completions",
+            json!({"model": "guarded", "prompt": ["a", "secret plan"]}),
+        ),
+        (
+            "/completions",
+            json!({"model": "guarded", "prompt": "a", "suffix": "secret plan"}),
+        ),
+        (
+            "/completions",
+            json!({"model": "guarded", "prompt": [1, 2, 3]}),
+        ),
+        (
+            "/embeddings",
+            json!({"model": "guarded", "input": ["a", "secret plan"]}),
+        ),
     ] {
         let (status, v) = gw.post(path, body.clone()).await;
         assert_eq!(status, 400, "{body}: {v}");
@@ -339,7 +375,10 @@ async fn malformed_requests_and_wrong_methods_and_paths_get_openai_errors() {
         assert_eq!(v["error"]["param"], "messages");
     }
     let (status, v) = gw.post("/completions", json!({"model": "m"})).await;
-    assert_eq!((status, v["error"]["param"].as_str()), (400, Some("prompt")));
+    assert_eq!(
+        (status, v["error"]["param"].as_str()),
+        (400, Some("prompt"))
+    );
     let (status, v) = gw
         .post("/embeddings", json!({"model": "m", "input": {"a": 1}}))
         .await;
@@ -356,13 +395,17 @@ async fn malformed_requests_and_wrong_methods_and_paths_get_openai_errors() {
     assert_eq!(r.headers()["allow"], "POST");
     let v: Value = r.json().await.unwrap();
     assert_eq!(code(&v), "method_not_allowed");
-    let (status, v) = gw
-        .send(reqwest::Method::DELETE, "/models", None)
-        .await;
+    let (status, v) = gw.send(reqwest::Method::DELETE, "/models", None).await;
     assert_eq!((status, code(&v)), (405, "method_not_allowed"));
 
     // Unknown paths under /v1: OpenAI's 404, not the Query API's XML.
-    for path in ["/nope", "/chat/completions/x", "//chat/completions", "", "/"] {
+    for path in [
+        "/nope",
+        "/chat/completions/x",
+        "//chat/completions",
+        "",
+        "/",
+    ] {
         let (status, v) = gw
             .send(reqwest::Method::POST, path, Some(json!({"model": "m"})))
             .await;
@@ -425,7 +468,11 @@ async fn a_caller_who_may_not_use_a_model_cannot_tell_whether_it_exists() {
             ] {
                 let (status, v) = gw.post(path, body).await;
                 let msg = v["error"]["message"].as_str().unwrap_or("").to_owned();
-                let shown = msg.split(". Encoded").next().unwrap_or("").replace(model, "MODEL");
+                let shown = msg
+                    .split(". Encoded")
+                    .next()
+                    .unwrap_or("")
+                    .replace(model, "MODEL");
                 out.push((path, status, code(&v).to_owned(), shown));
             }
             out
@@ -462,13 +509,22 @@ async fn a_caller_who_may_not_read_a_job_cannot_tell_whether_it_exists() {
     let gw = server(mine, None).await;
     gw.state
         .store
-        .record_fine_tuning_job(ACCOUNT, "ftjob-theirs", "m", "arn:gatehouse:iam::111122223333:user/bob")
+        .record_fine_tuning_job(
+            ACCOUNT,
+            "ftjob-theirs",
+            "m",
+            "arn:gatehouse:iam::111122223333:user/bob",
+        )
         .await
         .unwrap();
     let mut seen = Vec::new();
     for id in ["ftjob-theirs", "ftjob-ghost"] {
         let (get, v) = gw
-            .send(reqwest::Method::GET, &format!("/fine_tuning/jobs/{id}"), None)
+            .send(
+                reqwest::Method::GET,
+                &format!("/fine_tuning/jobs/{id}"),
+                None,
+            )
             .await;
         let (cancel, w) = gw
             .send(

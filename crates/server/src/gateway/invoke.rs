@@ -255,7 +255,12 @@ fn check_media_type(headers: &HeaderMap) -> Result<(), GatewayError> {
         }
     }
     for coding in headers.get_all(header::CONTENT_ENCODING) {
-        if !coding.to_str().unwrap_or("").trim().eq_ignore_ascii_case("identity") {
+        if !coding
+            .to_str()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("identity")
+        {
             return Err(unsupported(
                 "Content-Encoding is not supported; send the body uncompressed.".into(),
             ));

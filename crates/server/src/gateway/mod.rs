@@ -389,7 +389,10 @@ async fn not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> axum::
 }
 
 /// 404 in OpenAI's shape for any other path under `/v1`.
-async fn unknown_path(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+async fn unknown_path(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
     GatewayError::not_found(
         "unknown_url",
         format!("Unrecognized request URL ({method} {}).", uri.path()),

@@ -98,10 +98,16 @@ fn optional_count(body: &Body, key: &'static str, min: u64) -> Result<Option<u64
 
 fn check_messages(body: &Body) -> Result<(), GatewayError> {
     let Some(Value::Array(msgs)) = body.get("messages") else {
-        return Err(bad("messages", "messages must be an array of message objects."));
+        return Err(bad(
+            "messages",
+            "messages must be an array of message objects.",
+        ));
     };
     if msgs.is_empty() {
-        return Err(bad("messages", "messages must contain at least one message."));
+        return Err(bad(
+            "messages",
+            "messages must contain at least one message.",
+        ));
     }
     for (i, m) in msgs.iter().enumerate() {
         let Value::Object(m) = m else {
@@ -250,7 +256,10 @@ mod tests {
         );
         assert_eq!(b(json!({"max_tokens": 10, "n_predict": 5000})), Some(5000));
         assert_eq!(b(json!({"max_tokens": 100, "n": 4})), Some(400));
-        assert_eq!(b(json!({"max_tokens": 100, "n": 2, "best_of": 5})), Some(500));
+        assert_eq!(
+            b(json!({"max_tokens": 100, "n": 2, "best_of": 5})),
+            Some(500)
+        );
         assert_eq!(b(json!({"n": 8})), None);
         assert_eq!(b(json!({"max_tokens": u64::MAX, "n": 2})), Some(u64::MAX));
     }
@@ -303,7 +312,12 @@ mod tests {
             (Endpoint::Completions, "prompt"),
             (Endpoint::Embeddings, "input"),
         ] {
-            for ok in [json!("x"), json!(["a", "b"]), json!([1, 2]), json!([[1], [2, 3]])] {
+            for ok in [
+                json!("x"),
+                json!(["a", "b"]),
+                json!([1, 2]),
+                json!([[1], [2, 3]]),
+            ] {
                 assert!(check(ep, &obj(json!({ k: ok }))).is_ok());
             }
             for no in [json!(null), json!(5), json!([{"a": 1}]), json!(["a", 1])] {
@@ -311,6 +325,12 @@ mod tests {
             }
             assert!(check(ep, &obj(json!({}))).is_err());
         }
-        assert!(check(Endpoint::Embeddings, &obj(json!({"input": "x", "stream": true}))).is_err());
+        assert!(
+            check(
+                Endpoint::Embeddings,
+                &obj(json!({"input": "x", "stream": true}))
+            )
+            .is_err()
+        );
     }
 }
