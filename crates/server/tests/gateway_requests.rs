@@ -6,8 +6,6 @@
 //! model (or job) whether it exists.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::{Duration, Utc};
-use gatehouse_auth::session::{self, SessionClaims};
 use gatehouse_server::AppState;
 use gatehouse_store::NewDeployment;
 use serde_json::{Value, json};
@@ -92,13 +90,7 @@ async fn server(policy: Value, guardrail: Option<Value>) -> Gw {
             .await
             .unwrap();
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(gatehouse_server::serve(
-        Arc::clone(&state),
-        listener,
-        std::future::pending(),
-    ));
+    let base = common::serve(&state).await;
     Gw {
         state,
         base,
@@ -109,18 +101,7 @@ async fn server(policy: Value, guardrail: Option<Value>) -> Gw {
 
 impl Gw {
     fn token(&self) -> String {
-        let (akid, secret) = session::generate_temporary_credentials();
-        let now = Utc::now();
-        let mut c = SessionClaims::new(
-            akid,
-            format!("arn:gatehouse:sts::{ACCOUNT}:assumed-role/app/s"),
-            ACCOUNT,
-            now,
-            now + Duration::hours(1),
-        );
-        c.role_arn = Some(format!("arn:gatehouse:iam::{ACCOUNT}:role/app"));
-        c.session_name = Some("s".into());
-        session::issue(&self.state.ring(), &c, &secret).unwrap()
+        common::app_session_token(&self.state, "s", &[])
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
