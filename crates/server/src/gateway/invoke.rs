@@ -226,9 +226,13 @@ fn json_response(status: StatusCode, body: Bytes, rid: &str) -> Response {
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| GatewayError::too_large(limit))
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if crate::listen::is_body_timeout(&e) {
+            GatewayError::body_timeout()
+        } else {
+            GatewayError::too_large(limit)
+        }
+    })
 }
 
 /// The body must be JSON: a declared media type other than JSON, or a content coding

@@ -460,18 +460,13 @@ pub async fn serve_listener(
     listener: Bound,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
-    let app = crate::router(state)
-        .layer(axum::Extension(info))
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let limits = state.gateway.settings().limits(Some(&info.name));
+    let app = crate::router(state).layer(axum::Extension(info));
     match listener {
-        Bound::Plain(tcp) => axum::serve(tcp, app).with_graceful_shutdown(shutdown).await,
+        Bound::Plain(tcp) => crate::listen::serve(tcp, app, limits, shutdown).await,
         Bound::Tls(tcp, acceptor) => {
-            use axum::serve::ListenerExt as _;
-            // `tap_io` only to get axum's `ConnectInfo<SocketAddr>` for any listener.
-            let listener = tls::TlsListener::new(tcp, acceptor)?.tap_io(|_| {});
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            let listener = tls::TlsListener::new(tcp, acceptor)?;
+            crate::listen::serve(listener, app, limits, shutdown).await
         }
     }
 }
