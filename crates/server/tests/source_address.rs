@@ -39,7 +39,10 @@ async fn server() -> (Arc<gatehouse_server::AppState>, String, tempfile::TempDir
         )
         .await
         .unwrap();
-    let base = common::serve(&state).await;
+    let base = common::serve(&state)
+        .await
+        .trim_end_matches("/v1")
+        .to_owned();
     (state, base, dir)
 }
 

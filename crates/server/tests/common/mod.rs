@@ -1,7 +1,5 @@
 //! What the in-process server tests share: a SQLite store with the default account and a
 //! role `app` (trusting anyone) whose one inline policy is given, and the server state.
-// Each test binary uses its own part of what is shared.
-#![allow(dead_code)]
 
 use gatehouse_server::{AppState, ServerConfig};
 use gatehouse_store::{MasterKey, NewRole, PrincipalKind, Store};
@@ -43,10 +41,32 @@ pub async fn state_with_role(policy: &str) -> (Arc<AppState>, tempfile::TempDir)
     (AppState::new(store, config), dir)
 }
 
-/// Serves the whole router on a loopback port; returns `http://127.0.0.1:PORT`.
+/// A session token of role `app` (an hour long) named `session_name`, with session tags.
+#[allow(dead_code)] // not every test binary mints sessions
+pub fn app_session_token(state: &AppState, session_name: &str, tags: &[(&str, &str)]) -> String {
+    use gatehouse_auth::session::{self, SessionClaims};
+    let (akid, secret) = session::generate_temporary_credentials();
+    let now = chrono::Utc::now();
+    let mut c = SessionClaims::new(
+        akid,
+        format!("arn:gatehouse:sts::{ACCOUNT}:assumed-role/app/{session_name}"),
+        ACCOUNT,
+        now,
+        now + chrono::Duration::hours(1),
+    );
+    c.role_arn = Some(format!("arn:gatehouse:iam::{ACCOUNT}:role/app"));
+    c.session_name = Some(session_name.into());
+    for (k, v) in tags {
+        c.tags.insert((*k).into(), (*v).into());
+    }
+    session::issue(&state.ring(), &c, &secret).unwrap()
+}
+
+/// Serves the whole router on a loopback port; returns the gateway's base URL (`.../v1`).
+#[allow(dead_code)] // not every test binary serves
 pub async fn serve(state: &Arc<AppState>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
     tokio::spawn(gatehouse_server::serve(
         Arc::clone(state),
         listener,
@@ -57,6 +77,7 @@ pub async fn serve(state: &Arc<AppState>) -> String {
 
 /// A user with `policy` inline and an access key; returns the gateway's Bearer credential
 /// (`ACCESS_KEY_ID:SECRET`).
+#[allow(dead_code)] // not every test binary makes users
 pub async fn user_with_key(state: &AppState, name: &str, policy: &str) -> String {
     let store = &state.store;
     store
