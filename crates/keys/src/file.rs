@@ -34,7 +34,9 @@ pub(crate) fn open(
 ) -> Result<(Arc<dyn KeyEncryption>, FileSigner), KeyManagerError> {
     let kek = MasterKey::load_or_create(data_dir).map_err(config_error)?;
     let staged = MasterKey::file_path(data_dir).with_extension("new");
-    let kek: Arc<dyn KeyEncryption> = match MasterKey::read_existing(&staged).map_err(config_error)? {
+    let kek: Arc<dyn KeyEncryption> = match MasterKey::read_existing(&staged)
+        .map_err(config_error)?
+    {
         Some(new) => {
             tracing::warn!(path = %staged.display(), "a master key rotation did not finish; run rotate-master-key again");
             Arc::new(gatehouse_store::KeyChain::new(kek).or_unwrap_with(new))

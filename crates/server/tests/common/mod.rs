@@ -95,5 +95,9 @@ pub async fn user_with_key(state: &AppState, name: &str, policy: &str) -> String
         .await
         .unwrap();
     let (key, secret) = store.create_access_key(ACCOUNT, name).await.unwrap();
-    format!("{}:{}", key.access_key_id, secret.expose_secret())
+    format!(
+        "{}:{}",
+        key.access_key_id,
+        secret.expose_str().unwrap_or_default()
+    )
 }
