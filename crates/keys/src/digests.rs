@@ -117,9 +117,7 @@ pub fn spawn_digest_task(
     let every = Duration::from_secs(config.digest_interval_secs.max(1));
     let export = DigestExport::from(config);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
+        let mut tick = crate::ticker(every).await;
         loop {
             tick.tick().await;
             let unchanged = match (

@@ -190,9 +190,7 @@ impl KeyManager {
         let health = Arc::clone(&self.health);
         let provider = self.provider;
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
+            let mut tick = ticker(every).await;
             loop {
                 tick.tick().await;
                 let outcome = signer.public_key().await.map(|_| ());
@@ -226,6 +224,15 @@ impl KeyManager {
         }
         Ok(chain)
     }
+}
+
+/// An interval whose first tick is one period away (not at once), and that delays
+/// rather than bursts after a slow tick: the periodic tasks' clock.
+pub(crate) async fn ticker(every: std::time::Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    tick
 }
 
 async fn open_provider(
