@@ -14,7 +14,9 @@ mod federation;
 pub mod gateway;
 mod iam;
 pub mod identity;
-mod oidc;
+// Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).
+#[doc(hidden)]
+pub mod oidc;
 pub mod query;
 pub mod session;
 mod sts;
