@@ -26,12 +26,9 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Which model endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `/v1/chat/completions`.
+pub(super) enum Endpoint {
     Chat,
-    /// `/v1/completions`.
     Completions,
-    /// `/v1/embeddings`.
     Embeddings,
 }
 
@@ -240,52 +237,6 @@ fn model_keys(route: &Route, stream: bool) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// What a model call is decided on, read from its JSON body alone (before any lookup).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelRequest {
-    /// The body as parsed (guardrails and rewrites change it before it is forwarded).
-    pub body: serde_json::Map<String, serde_json::Value>,
-    /// `model`: the deployment asked for.
-    pub model: String,
-    /// `stream` (`ai:Stream`, and which action is decided).
-    pub stream: bool,
-    /// `ai:MaxTokens`.
-    pub max_tokens: Option<u64>,
-}
-
-/// Reads a model call's body into what the gateway decides on; a body it cannot read is an
-/// OpenAI `invalid_request_error`. Public for the fuzz target (`fuzz/`), not an API.
-#[doc(hidden)]
-pub fn parse_model_request(ep: Endpoint, raw: &[u8]) -> Result<ModelRequest, GatewayError> {
-    let body = parse_object(raw)?;
-    let model = model_of(&body)?;
-    let stream = match body.get("stream") {
-        None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::Bool(b)) if ep != Endpoint::Embeddings => *b,
-        Some(_) => {
-            return Err(GatewayError::invalid_param(
-                "stream",
-                "stream must be true or false.",
-            ));
-        }
-    };
-    let max_tokens = match body
-        .get("max_completion_tokens")
-        .or_else(|| body.get("max_tokens"))
-    {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| {
-            GatewayError::invalid_param("max_tokens", "max_tokens must be a non-negative integer.")
-        })?),
-    };
-    Ok(ModelRequest {
-        body,
-        model,
-        stream,
-        max_tokens,
-    })
-}
-
 /// The route of one model endpoint: each takes the same extractors into [`run`].
 pub(super) fn model_call(ep: Endpoint) -> axum::routing::MethodRouter<Arc<AppState>> {
     axum::routing::post(
@@ -340,15 +291,30 @@ async fn prepare(
     let settings = call.state.gateway.settings();
     let raw = read_body(body, settings.max_body_bytes).await?;
     let caller = call.authenticate(&Method::POST, uri, headers, &raw).await?;
-    let ModelRequest {
-        body: mut json,
-        model,
-        stream,
-        max_tokens,
-    } = parse_model_request(ep, &raw)?;
+    let mut json = parse_object(&raw)?;
+    let model = model_of(&json)?;
     call.record.model = Some(model.clone());
     let route = route_of(call, &caller, &model).await?;
+    let stream = match json.get("stream") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(b)) if ep != Endpoint::Embeddings => *b,
+        Some(_) => {
+            return Err(GatewayError::invalid_param(
+                "stream",
+                "stream must be true or false.",
+            ));
+        }
+    };
     call.record.stream = stream;
+    let max_tokens = match json
+        .get("max_completion_tokens")
+        .or_else(|| json.get("max_tokens"))
+    {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            GatewayError::invalid_param("max_tokens", "max_tokens must be a non-negative integer.")
+        })?),
+    };
     let action = if stream {
         "ai:InvokeModelWithResponseStream"
     } else {

@@ -27,9 +27,6 @@ use audit::AuditQueue;
 use auth::{GatewayCaller, KeyCache};
 use budget::Budgets;
 pub use config::{GatewaySettings, ListenerInfo};
-// The request parser, for the fuzz target in `fuzz/`.
-#[doc(hidden)]
-pub use invoke::{Endpoint, ModelRequest, parse_model_request};
 use error::GatewayError;
 use gatehouse_policy::{Decision, DecisionKind, Request};
 use gatehouse_store::{Deployment, Secret, Store};
