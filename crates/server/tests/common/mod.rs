@@ -40,3 +40,37 @@ pub async fn state_with_role(policy: &str) -> (Arc<AppState>, tempfile::TempDir)
     };
     (AppState::new(store, config), dir)
 }
+
+/// A session token of role `app` (an hour long) named `session_name`, with session tags.
+#[allow(dead_code)] // not every test binary mints sessions
+pub fn app_session_token(state: &AppState, session_name: &str, tags: &[(&str, &str)]) -> String {
+    use gatehouse_auth::session::{self, SessionClaims};
+    let (akid, secret) = session::generate_temporary_credentials();
+    let now = chrono::Utc::now();
+    let mut c = SessionClaims::new(
+        akid,
+        format!("arn:gatehouse:sts::{ACCOUNT}:assumed-role/app/{session_name}"),
+        ACCOUNT,
+        now,
+        now + chrono::Duration::hours(1),
+    );
+    c.role_arn = Some(format!("arn:gatehouse:iam::{ACCOUNT}:role/app"));
+    c.session_name = Some(session_name.into());
+    for (k, v) in tags {
+        c.tags.insert((*k).into(), (*v).into());
+    }
+    session::issue(&state.ring(), &c, &secret).unwrap()
+}
+
+/// Serves the whole router on a loopback port; returns the gateway's base URL (`.../v1`).
+#[allow(dead_code)] // not every test binary serves
+pub async fn serve(state: &Arc<AppState>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(gatehouse_server::serve(
+        Arc::clone(state),
+        listener,
+        std::future::pending(),
+    ));
+    base
+}
