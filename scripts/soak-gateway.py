@@ -153,11 +153,11 @@ def main():
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(result, f, indent=1)
-        print("\n| minute | requests | errors | req/s | p50 ms | p99 ms | RSS MiB |")
-        print("|---|---|---|---|---|---|---|")
+        print(f"\n| slice ({args.slice} s) | ends at s | requests | errors | req/s | p50 ms | p99 ms | RSS MiB |")
+        print("|---|---|---|---|---|---|---|---|")
         for i, s in enumerate(slices, 1):
-            print(f"| {i} | {s['requests']} | {s['errors']} | {s['rps']:.0f} | {s['p50']:.3f} | {s['p99']:.3f} "
-                  f"| {s['rss_kib'] / 1024:.1f} |")
+            print(f"| {i} | {s['end_s']} | {s['requests']} | {s['errors']} | {s['rps']:.0f} | {s['p50']:.3f} "
+                  f"| {s['p99']:.3f} | {s['rss_kib'] / 1024:.1f} |")
         samples = sampler.samples
         print(f"\nRSS: {samples[0][1] / 1024:.1f} MiB at start, {baseline / 1024:.1f} MiB after warm-up, "
               f"peak {peak / 1024:.1f} MiB after it ({growth * 100:+.1f}%), {samples[-1][1] / 1024:.1f} MiB at the end "

@@ -60,7 +60,10 @@ fuzz_target!(|data: &[u8]| {
                 .split(',')
                 .filter_map(|h| h.trim().parse().ok())
                 .collect();
-            assert!(hops.contains(&source), "{source} is neither the peer nor a hop");
+            assert!(
+                hops.contains(&source),
+                "{source} is neither the peer nor a hop"
+            );
         }
     }
 });

@@ -25,7 +25,12 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     for name in names.iter().take(64) {
-        let last = p.pairs().iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let last = p
+            .pairs()
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str());
         assert_eq!(p.get(name), last);
         let _ = p.required(name);
         let _ = p.int(name, 1, 1000);

@@ -20,10 +20,12 @@ const SECRET: &str = "session-secret-for-fuzzing-0000000000000";
 fn ring() -> &'static SigningKeyRing {
     static R: OnceLock<SigningKeyRing> = OnceLock::new();
     R.get_or_init(|| {
-        let mut r = SigningKeyRing::new("fuzz-old", [3u8; 32])
+        let mut r =
+            SigningKeyRing::new("fuzz-old", [3u8; 32]).unwrap_or_else(|e| panic!("ring: {e}"));
+        r.insert("fuzz-1", [7u8; 32])
             .unwrap_or_else(|e| panic!("ring: {e}"));
-        r.insert("fuzz-1", [7u8; 32]).unwrap_or_else(|e| panic!("ring: {e}"));
-        r.set_active("fuzz-1").unwrap_or_else(|e| panic!("ring: {e}"));
+        r.set_active("fuzz-1")
+            .unwrap_or_else(|e| panic!("ring: {e}"));
         r
     })
 }
@@ -70,7 +72,10 @@ fuzz_target!(|data: &[u8]| {
             let mut bytes = token.into_bytes();
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
             let changed = String::from_utf8_lossy(&bytes);
-            assert!(session::verify(ring, &changed, now()).is_err(), "a changed token verifies");
+            assert!(
+                session::verify(ring, &changed, now()).is_err(),
+                "a changed token verifies"
+            );
         }
         _ => {
             let sealed = session::seal_message(ring, rest).unwrap_or_else(|e| panic!("{e}"));

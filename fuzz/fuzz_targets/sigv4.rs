@@ -43,8 +43,11 @@ struct Owned {
 
 impl Owned {
     fn verify(&self) -> Result<sigv4::Verified<()>, SigV4Error> {
-        let headers: Vec<(&str, &str)> =
-            self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let req = Request {
             method: &self.method,
             path: &self.path,
@@ -73,14 +76,18 @@ impl Owned {
     }
 
     fn borrowed_headers(&self) -> Vec<(&str, &str)> {
-        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 }
 
 /// A header an HTTP server would have accepted (a token name, a value without controls).
 fn plausible_header(k: &str, v: &str) -> bool {
     !k.is_empty()
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b))
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b))
         && v.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
@@ -103,7 +110,11 @@ fn signed_header_form(base: &Owned) -> Option<Owned> {
             let k = k.to_ascii_lowercase();
             !matches!(
                 k.as_str(),
-                "host" | "x-amz-date" | "date" | "authorization" | "x-amz-security-token"
+                "host"
+                    | "x-amz-date"
+                    | "date"
+                    | "authorization"
+                    | "x-amz-security-token"
                     | "x-amz-content-sha256"
             )
         })
@@ -156,7 +167,10 @@ fn presigned(base: &Owned) -> Option<Owned> {
         "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={credential}&X-Amz-Date={amz_date}&X-Amz-Expires=300&X-Amz-SignedHeaders=host"
     ));
     let headers = vec![("host".to_owned(), "gatehouse.example.test:8470".to_owned())];
-    let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let hs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let req = Request {
         method: &base.method,
         path: &base.path,
@@ -189,7 +203,11 @@ fn hmac_hex(key: &[u8], data: &[u8]) -> String {
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(data);
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -216,15 +234,32 @@ fuzz_target!(|data: &[u8]| {
         }
         let mut body_changed = signed.clone();
         body_changed.body.push(b'x');
-        assert!(body_changed.verify().is_err(), "a changed body still verifies");
+        assert!(
+            body_changed.verify().is_err(),
+            "a changed body still verifies"
+        );
         let mut query_changed = signed.clone();
-        query_changed.query.push_str(if signed.query.is_empty() { "Action=CreateUser" } else { "&Action=CreateUser" });
-        assert!(query_changed.verify().is_err(), "an added query parameter still verifies");
+        query_changed.query.push_str(if signed.query.is_empty() {
+            "Action=CreateUser"
+        } else {
+            "&Action=CreateUser"
+        });
+        assert!(
+            query_changed.verify().is_err(),
+            "an added query parameter still verifies"
+        );
         // Change the value of a signed header other than the signature itself.
         let mut header_changed = signed.clone();
-        if let Some((_, v)) = header_changed.headers.iter_mut().find(|(k, _)| k != "authorization" && k != "x-amz-date") {
+        if let Some((_, v)) = header_changed
+            .headers
+            .iter_mut()
+            .find(|(k, _)| k != "authorization" && k != "x-amz-date")
+        {
             v.push('x');
-            assert!(header_changed.verify().is_err(), "a changed signed header still verifies");
+            assert!(
+                header_changed.verify().is_err(),
+                "a changed signed header still verifies"
+            );
         }
     }
     if let Some(pre) = presigned(&sent) {
@@ -233,7 +268,9 @@ fuzz_target!(|data: &[u8]| {
         }
         let mut body_changed = pre.clone();
         body_changed.body.push(b'x');
-        assert!(body_changed.verify().is_err(), "a presigned request verifies with a changed body");
+        assert!(
+            body_changed.verify().is_err(),
+            "a presigned request verifies with a changed body"
+        );
     }
 });
-

@@ -49,7 +49,10 @@ fn fixture() -> &'static Fixture {
             .unwrap_or_else(|e| panic!("runtime: {e}")),
         cache: JwksCache::default(),
         providers: vec![
-            provider("https://token.actions.githubusercontent.com", &["sts.amazonaws.com", "gatehouse"]),
+            provider(
+                "https://token.actions.githubusercontent.com",
+                &["sts.amazonaws.com", "gatehouse"],
+            ),
             provider("https://oidc.example.test/tenant-1", &["gatehouse"]),
             provider("https://no-audience.example.test", &[]),
         ],
@@ -85,7 +88,10 @@ fuzz_target!(|data: &[u8]| {
                 ),
                 "{e}"
             );
-            assert!(token.len() < 16 || !e.message.contains(&token), "the error echoes the token");
+            assert!(
+                token.len() < 16 || !e.message.contains(&token),
+                "the error echoes the token"
+            );
         }
         Ok(id) => {
             let p = f
@@ -93,17 +99,35 @@ fuzz_target!(|data: &[u8]| {
                 .iter()
                 .find(|p| p.arn == id.provider_arn)
                 .unwrap_or_else(|| panic!("accepted for an unknown provider {}", id.provider_arn));
-            assert!(p.client_ids.contains(&id.audience), "audience {:?}", id.audience);
+            assert!(
+                p.client_ids.contains(&id.audience),
+                "audience {:?}",
+                id.audience
+            );
             assert!(!id.subject.is_empty());
             let prefix = format!("{}:", id.issuer_key);
-            assert!(id.condition_keys.iter().all(|(k, _)| k.starts_with(&prefix)));
-            assert!(id.condition_keys.iter().any(|(k, v)| *k == format!("{prefix}aud") && v == &[id.audience.clone()]));
+            assert!(
+                id.condition_keys
+                    .iter()
+                    .all(|(k, _)| k.starts_with(&prefix))
+            );
+            assert!(
+                id.condition_keys
+                    .iter()
+                    .any(|(k, v)| *k == format!("{prefix}aud") && v == &[id.audience.clone()])
+            );
             if let Some(c) = claims {
                 let now = chrono::Utc::now().timestamp();
                 let skew = MAX_SKEW_SECS as i64;
                 let exp = c.get("exp").and_then(serde_json::Value::as_f64);
-                assert!(exp.is_some_and(|e| e >= (now - skew) as f64), "accepted with exp {exp:?}");
-                assert_eq!(c.get("sub").and_then(|s| s.as_str()), Some(id.subject.as_str()));
+                assert!(
+                    exp.is_some_and(|e| e >= (now - skew) as f64),
+                    "accepted with exp {exp:?}"
+                );
+                assert_eq!(
+                    c.get("sub").and_then(|s| s.as_str()),
+                    Some(id.subject.as_str())
+                );
             }
         }
     }

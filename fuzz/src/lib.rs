@@ -45,7 +45,10 @@ pub fn header_lines(bytes: &[u8]) -> Vec<(String, String)> {
         .split('\n')
         .filter_map(|line| {
             let (k, v) = line.split_once(':')?;
-            Some((k.trim().to_owned(), v.trim_start().trim_end_matches('\r').to_owned()))
+            Some((
+                k.trim().to_owned(),
+                v.trim_start().trim_end_matches('\r').to_owned(),
+            ))
         })
         .collect()
 }
