@@ -200,8 +200,8 @@ async fn load_routes(store: &Store, generation: i64) -> Result<RouteTable, Gatew
 /// The facts of one request the policy sees besides the caller and the model.
 #[derive(Debug, Clone)]
 pub(crate) struct Facts {
-    pub source_ip: String,
-    pub listener: ListenerInfo,
+    /// Source address and listener, by the rule every face shares.
+    pub origin: crate::origin::Origin,
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
@@ -216,12 +216,7 @@ pub(crate) fn decide(
 ) -> (Decision, Request) {
     let mut req = Request::new(caller.arn.clone(), action, resource);
     let c = &mut req.context;
-    c.insert("aws:SourceIp", facts.source_ip.as_str());
-    c.insert("aws:SourceVpce", facts.listener.name.as_str());
-    c.insert(
-        "aws:SecureTransport",
-        if facts.listener.tls { "true" } else { "false" },
-    );
+    facts.origin.fill_context(c);
     c.insert(
         "aws:CurrentTime",
         facts.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
