@@ -64,17 +64,20 @@ impl Call {
         listener: Listener,
         headers: &HeaderMap,
     ) -> Call {
-        let settings = state.gateway.settings();
-        let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        let source_ip = settings.source_ip(peer.ip(), xff).to_string();
-        let listener = listener.map_or_else(ListenerInfo::main, |Extension(l)| l);
+        let origin = crate::origin::Origin::of(
+            &state.gateway.settings().trusted_proxies,
+            peer,
+            headers,
+            listener.map(|Extension(l)| l),
+        );
         let now = chrono::Utc::now();
         let rid = crate::request_id();
         let record = GatewayAuditRecord {
             time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             request_id: rid.clone(),
-            source_ip: source_ip.clone(),
-            listener: listener.name.clone(),
+            source_ip: origin.source.audit_ip(),
+            source_unknown_via: origin.source.audit_via(),
+            listener: origin.listener.name.clone(),
             decision: "Error".into(),
             ..GatewayAuditRecord::default()
         };
@@ -82,11 +85,7 @@ impl Call {
             state,
             rid,
             started: Instant::now(),
-            facts: Facts {
-                source_ip,
-                listener,
-                now,
-            },
+            facts: Facts { origin, now },
             record,
         }
     }
@@ -229,9 +228,13 @@ fn json_response(status: StatusCode, body: Bytes, rid: &str) -> Response {
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| GatewayError::too_large(limit))
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if crate::listen::is_body_timeout(&e) {
+            GatewayError::body_timeout()
+        } else {
+            GatewayError::too_large(limit)
+        }
+    })
 }
 
 /// The body must be JSON: a declared media type other than JSON, or a content coding
@@ -548,6 +551,7 @@ async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     let timeout = Duration::from_secs(settings.upstream_timeout_secs);
     let sent = proxy::send(
         &call.state.gateway.client,
+        &call.state.gateway.upstream,
         &p.route,
         reqwest::Method::POST,
         ep.path(),
@@ -858,6 +862,7 @@ async fn relay(
     let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
     let sent = proxy::send(
         &call.state.gateway.client,
+        &call.state.gateway.upstream,
         route,
         method,
         path,
@@ -1023,6 +1028,7 @@ pub(super) async fn list_jobs(
         let path = format!("/fine_tuning/jobs/{}", rec.job_id);
         let got = proxy::send(
             &call.state.gateway.client,
+            &call.state.gateway.upstream,
             &route,
             reqwest::Method::GET,
             &path,

@@ -74,3 +74,26 @@ pub async fn serve(state: &Arc<AppState>) -> String {
     ));
     base
 }
+
+/// A user with `policy` inline and an access key; returns the gateway's Bearer credential
+/// (`ACCESS_KEY_ID:SECRET`).
+#[allow(dead_code)] // not every test binary makes users
+pub async fn user_with_key(state: &AppState, name: &str, policy: &str) -> String {
+    let store = &state.store;
+    store
+        .create_user(
+            ACCOUNT,
+            &gatehouse_store::NewUser {
+                name: name.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_inline_policy(ACCOUNT, PrincipalKind::User, name, "p", policy)
+        .await
+        .unwrap();
+    let (key, secret) = store.create_access_key(ACCOUNT, name).await.unwrap();
+    format!("{}:{}", key.access_key_id, secret.expose_secret())
+}
