@@ -410,3 +410,40 @@ pub(crate) async fn check_mfa(
     }
     Ok(now)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_issuers_only_on_real_loopback() {
+        for ok in [
+            "https://token.actions.githubusercontent.com",
+            "https://idp.example/realms/x",
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://localhost:1/a",
+            "http://LOCALHOST",
+            "http://[::1]:9000",
+        ] {
+            assert!(valid_issuer(ok), "{ok}");
+        }
+        for bad in [
+            "http://example.com",
+            "http://127.0.0.1.nip.io",
+            "http://localhost.attacker.example",
+            "http://127.0.0.1@attacker.example",
+            "https://user:pw@idp.example",
+            "http://[::1].attacker.example",
+            "http://10.0.0.1",
+            "https://aws",
+            "https://STS",
+            "https://idp.example/?a=b",
+            "https://idp.example/#f",
+            "ftp://127.0.0.1",
+            "not a url",
+        ] {
+            assert!(!valid_issuer(bad), "{bad}");
+        }
+    }
+}

@@ -506,3 +506,67 @@ pub async fn validate(
         condition_keys,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn set(keys: serde_json::Value) -> JwkSet {
+        serde_json::from_value(serde_json::json!({ "keys": keys })).unwrap()
+    }
+
+    const N: &str = "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw";
+
+    fn rsa(kid: &str, extra: serde_json::Value) -> serde_json::Value {
+        let mut k = serde_json::json!({"kty": "RSA", "kid": kid, "n": N, "e": "AQAB"});
+        if let (Some(o), serde_json::Value::Object(e)) = (k.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        k
+    }
+
+    #[test]
+    fn only_an_unambiguous_signing_key_of_the_tokens_alg_is_picked() {
+        let one = set(serde_json::json!([rsa("a", serde_json::json!({"use": "sig", "alg": "RS256"}))]));
+        assert!(pick(&one, Some("a"), Algorithm::RS256).is_some());
+        assert!(pick(&one, None, Algorithm::RS256).is_some());
+        // The header's alg must be the key's, and the key type must fit it.
+        assert!(pick(&one, Some("a"), Algorithm::ES256).is_none());
+        assert!(pick(&one, Some("a"), Algorithm::EdDSA).is_none());
+        let enc = set(serde_json::json!([rsa("a", serde_json::json!({"use": "enc"}))]));
+        assert!(pick(&enc, Some("a"), Algorithm::RS256).is_none());
+        let other_alg = set(serde_json::json!([rsa("a", serde_json::json!({"alg": "RS512"}))]));
+        assert!(pick(&other_alg, Some("a"), Algorithm::RS256).is_none());
+        // Two usable keys under one kid: ambiguous, none; one of them for encryption: fine.
+        let dup = set(serde_json::json!([rsa("a", serde_json::json!({})), rsa("a", serde_json::json!({}))]));
+        assert!(pick(&dup, Some("a"), Algorithm::RS256).is_none());
+        let dup_enc = set(serde_json::json!([
+            rsa("a", serde_json::json!({"use": "enc"})),
+            rsa("a", serde_json::json!({"use": "sig"}))
+        ]));
+        assert!(pick(&dup_enc, Some("a"), Algorithm::RS256).is_some());
+        assert!(pick(&dup, Some("b"), Algorithm::RS256).is_none());
+        assert!(pick(&dup, None, Algorithm::RS256).is_none());
+    }
+
+    #[test]
+    fn claim_names_must_differ_ignoring_case() {
+        assert!(distinct_claim_names(br#"{"sub":"a","aud":"b","repository":"r"}"#).is_ok());
+        assert!(distinct_claim_names(br#"{"sub":"a","SUB":"b"}"#).is_err());
+        assert!(distinct_claim_names(br#"{"sub":"a","sub":"b"}"#).is_err());
+        assert!(distinct_claim_names(br#"{"ref":"a","nested":{"ref":"b","REF":"c"}}"#).is_ok());
+        assert!(distinct_claim_names(b"[1]").is_err());
+    }
+
+    #[test]
+    fn keys_are_trusted_for_max_age_within_bounds() {
+        assert_eq!(max_age("public, max-age=120"), 120);
+        assert_eq!(max_age("no-store"), 0);
+        assert_eq!(max_age("public"), u64::MAX);
+        assert_eq!(keys_ttl(None), MAX_KEYS_TTL);
+        assert_eq!(keys_ttl(Some(120)), Duration::from_secs(120));
+        assert_eq!(keys_ttl(Some(0)), MIN_KEYS_TTL);
+        assert_eq!(keys_ttl(Some(86_400)), MAX_KEYS_TTL);
+    }
+}
