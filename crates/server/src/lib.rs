@@ -368,6 +368,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
     let limits = state.gateway.settings().limits(None);
+    if let Ok(a) = listener.local_addr() {
+        state.gateway.upstream.add_own(a);
+    }
     listen::serve(listener, router(state), limits, shutdown).await
 }
 

@@ -548,6 +548,7 @@ async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     let timeout = Duration::from_secs(settings.upstream_timeout_secs);
     let sent = proxy::send(
         &call.state.gateway.client,
+        &call.state.gateway.upstream,
         &p.route,
         reqwest::Method::POST,
         ep.path(),
@@ -858,6 +859,7 @@ async fn relay(
     let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
     let sent = proxy::send(
         &call.state.gateway.client,
+        &call.state.gateway.upstream,
         route,
         method,
         path,
@@ -1023,6 +1025,7 @@ pub(super) async fn list_jobs(
         let path = format!("/fine_tuning/jobs/{}", rec.job_id);
         let got = proxy::send(
             &call.state.gateway.client,
+            &call.state.gateway.upstream,
             &route,
             reqwest::Method::GET,
             &path,
