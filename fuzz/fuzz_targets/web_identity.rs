@@ -35,6 +35,7 @@ fn provider(url: &str, client_ids: &[&str]) -> OidcProvider {
         url: url.into(),
         client_ids: client_ids.iter().map(|s| (*s).to_owned()).collect(),
         thumbprints: Vec::new(),
+        tags: Vec::new(),
         jwks: Some(JWKS.into()),
         created: Default::default(),
     }
