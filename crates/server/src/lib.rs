@@ -15,7 +15,9 @@ pub mod gateway;
 mod iam;
 pub mod identity;
 pub mod listen;
-mod oidc;
+// Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).
+#[doc(hidden)]
+pub mod oidc;
 pub mod origin;
 pub mod query;
 pub mod session;
@@ -379,6 +381,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
     let limits = state.gateway.settings().limits(None);
+    if let Ok(a) = listener.local_addr() {
+        state.gateway.upstream.add_own(a);
+    }
     listen::serve(listener, router(state), limits, shutdown).await
 }
 

@@ -19,6 +19,10 @@ pub struct GatewaySettings {
     /// gateway and the IAM/STS Query API alike (see `crate::origin`).
     #[serde(default)]
     pub trusted_proxies: Vec<IpNet>,
+    /// Addresses deployments may point at although they are refused by default
+    /// (link-local, metadata services, Gatehouse's own listeners; see `upstream.rs`).
+    #[serde(default)]
+    pub upstream_allow: Vec<IpNet>,
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -51,6 +55,7 @@ impl Default for GatewaySettings {
         GatewaySettings {
             listeners: Vec::new(),
             trusted_proxies: Vec::new(),
+            upstream_allow: Vec::new(),
             max_body_bytes: default_max_body(),
             upstream_timeout_secs: default_timeout(),
             budgets: Vec::new(),

@@ -27,9 +27,12 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Which model endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Endpoint {
+pub enum Endpoint {
+    /// `/v1/chat/completions`.
     Chat,
+    /// `/v1/completions`.
     Completions,
+    /// `/v1/embeddings`.
     Embeddings,
 }
 
@@ -548,6 +551,7 @@ async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     let timeout = Duration::from_secs(settings.upstream_timeout_secs);
     let sent = proxy::send(
         &call.state.gateway.client,
+        &call.state.gateway.upstream,
         &p.route,
         reqwest::Method::POST,
         ep.path(),
@@ -858,6 +862,7 @@ async fn relay(
     let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
     let sent = proxy::send(
         &call.state.gateway.client,
+        &call.state.gateway.upstream,
         route,
         method,
         path,
@@ -1023,6 +1028,7 @@ pub(super) async fn list_jobs(
         let path = format!("/fine_tuning/jobs/{}", rec.job_id);
         let got = proxy::send(
             &call.state.gateway.client,
+            &call.state.gateway.upstream,
             &route,
             reqwest::Method::GET,
             &path,
