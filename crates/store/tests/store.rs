@@ -1545,7 +1545,11 @@ async fn audit_digests_anchor_the_chain(f: &Fixture) {
     let entries = store.audit_entries(0, 100).await.unwrap();
     let mut prev = entries[3].hash.clone();
     for e in &entries[4..] {
-        let record = if e.seq == 5 { "{\"b\":99}" } else { e.record.as_str() };
+        let record = if e.seq == 5 {
+            "{\"b\":99}"
+        } else {
+            e.record.as_str()
+        };
         let hash = {
             use sha2::Digest as _;
             let mut h = sha2::Sha256::new();
@@ -1561,7 +1565,8 @@ async fn audit_digests_anchor_the_chain(f: &Fixture) {
         .await;
         prev = hash;
     }
-    f.raw_exec(&format!("UPDATE audit_head SET hash = '{prev}'")).await;
+    f.raw_exec(&format!("UPDATE audit_head SET hash = '{prev}'"))
+        .await;
     assert_eq!(
         store.verify_audit().await.unwrap(),
         gatehouse_store::AuditVerification::Intact(6)
