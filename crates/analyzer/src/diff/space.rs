@@ -1,0 +1,242 @@
+//! The request space of a diff: action classes, resource cells and the witnesses that
+//! represent them, built from the patterns of every statement compared, plus the probe
+//! policies that place any request in its cell.
+
+use super::context::{Candidate, ContextCell};
+use super::principals::{PrincipalCellInner, PrincipalEntry};
+use super::{Atom, PROBE_ACTION, PROBE_PRINCIPAL};
+use crate::actions::AwsActions;
+use gatehouse_policy::model::Statement;
+use gatehouse_policy::{
+    Catalog, ContextValue, Evaluation, NamedPolicy, PolicySet, PolicyType, Request, WildcardPattern,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct ActionClass {
+    pub(super) sig: Vec<bool>,
+    pub(super) catalog: Vec<String>,
+    pub(super) invented: bool,
+    pub(super) representative: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct ResourceCellInner {
+    pub(super) sig: Vec<bool>,
+    pub(super) witness: String,
+}
+
+/// The cells of the request space and the probes that decide membership.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Space {
+    /// As first written (for messages).
+    pub(super) action_patterns: Vec<String>,
+    /// Lower case.
+    pub(super) action_patterns_lc: Vec<String>,
+    /// Compiled, for matching (ASCII case folded, as the engine compares actions).
+    pub(super) action_globs: Vec<WildcardPattern>,
+    pub(super) resource_patterns: Vec<String>,
+    pub(super) resource_probes: Vec<PolicySet>,
+    pub(super) atoms: Vec<Atom>,
+    pub(super) atom_probes: Vec<PolicySet>,
+    /// Resource-based policies: principals are a dimension. Identity policies: one
+    /// principal, [`PROBE_PRINCIPAL`].
+    pub(super) principal_dimension: bool,
+    pub(super) principal_entries: Vec<PrincipalEntry>,
+    pub(super) classes: Vec<ActionClass>,
+    pub(super) resources: Vec<ResourceCellInner>,
+    pub(super) principals: Vec<PrincipalCellInner>,
+    /// Per context key, the candidate values that draw every boundary.
+    pub(super) keys: Vec<(String, Vec<Candidate>)>,
+    /// Per principal cell: derived keys (`aws:PrincipalAccount`, `aws:PrincipalArn`, ...)
+    /// differ by principal, so the context cells are drawn for each.
+    pub(super) contexts: Vec<Vec<ContextCell>>,
+    pub(super) complete: bool,
+}
+
+/// An identity policy allowing everything on `resource` (under one condition entry): the
+/// probe that tells whether a request lies inside the pattern or makes the entry true.
+pub(super) fn probe_policy(resource: &str, condition: Option<&Atom>) -> Option<PolicySet> {
+    let mut st = serde_json::json!({"Effect": "Allow", "Action": "*", "Resource": resource});
+    if let Some(a) = condition {
+        st["Condition"] = serde_json::json!({ a.operator.clone(): { a.key.clone(): a.values } });
+    }
+    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [st]});
+    let parsed = gatehouse_policy::parse_value(&doc).document?;
+    PolicySet::new(PolicyType::Identity, [NamedPolicy::new("probe", parsed)]).ok()
+}
+
+/// A value of the kind `*`/`?` patterns accept, standing for "something else".
+pub(super) fn instantiate(pattern: &str, fill: &str) -> String {
+    pattern.replace('*', fill).replace('?', "Z")
+}
+
+impl Space {
+    pub(super) fn build(statements: &[&Statement], principal_dimension: bool) -> Space {
+        let mut action_patterns = BTreeMap::new();
+        let mut resource_patterns = BTreeSet::new();
+        let mut atoms = BTreeSet::new();
+        for st in statements {
+            for p in &st.action.patterns {
+                action_patterns
+                    .entry(p.to_ascii_lowercase())
+                    .or_insert_with(|| p.clone());
+            }
+            if let Some(r) = &st.resource {
+                resource_patterns.extend(r.patterns.iter().cloned());
+            }
+            for block in &st.condition {
+                for e in &block.entries {
+                    atoms.insert(Atom {
+                        operator: block.operator.clone(),
+                        key: e.key.clone(),
+                        values: e.values.iter().map(|v| v.as_text().into_owned()).collect(),
+                    });
+                }
+            }
+        }
+        let mut space = Space {
+            action_globs: action_patterns
+                .keys()
+                .map(|p| WildcardPattern::new(p))
+                .collect(),
+            action_patterns_lc: action_patterns.keys().cloned().collect(),
+            action_patterns: action_patterns.into_values().collect(),
+            resource_patterns: resource_patterns.into_iter().collect(),
+            atoms: atoms.into_iter().collect(),
+            complete: true,
+            principal_dimension,
+            ..Space::default()
+        };
+        space.resource_probes = space
+            .resource_patterns
+            .iter()
+            .map(|p| {
+                probe_policy(p, None).unwrap_or_else(|| PolicySet::empty(PolicyType::Identity))
+            })
+            .collect();
+        space.atom_probes = space
+            .atoms
+            .iter()
+            .map(|a| {
+                probe_policy("*", Some(a)).unwrap_or_else(|| PolicySet::empty(PolicyType::Identity))
+            })
+            .collect();
+        space.build_actions();
+        space.build_resources();
+        space.build_principals(statements);
+        space.build_contexts();
+        space
+    }
+
+    pub(super) fn action_sig(&self, action: &str) -> Vec<bool> {
+        self.action_globs
+            .iter()
+            .map(|g| g.matches_ignore_ascii_case(action))
+            .collect()
+    }
+
+    pub(super) fn build_actions(&mut self) {
+        let aws = AwsActions::get();
+        let gh = Catalog::builtin();
+        let mut catalog: BTreeMap<String, String> = BTreeMap::new();
+        for (p, glob) in self.action_patterns_lc.iter().zip(&self.action_globs) {
+            for a in aws.expand(p) {
+                catalog
+                    .entry(a.name.to_ascii_lowercase())
+                    .or_insert_with(|| a.name.clone());
+            }
+            for (prefix, svc) in &gh.services {
+                for name in svc.actions.keys() {
+                    let full = format!("{prefix}:{name}");
+                    if glob.matches_ignore_ascii_case(&full) {
+                        catalog.entry(full.to_ascii_lowercase()).or_insert(full);
+                    }
+                }
+            }
+        }
+        let mut invented: Vec<String> = vec!["zzunlisted:ZzUnlisted".into()];
+        for p in &self.action_patterns {
+            if !p.contains(['*', '?']) {
+                // A name the catalogs do not know is still an action the policy names.
+                catalog
+                    .entry(p.to_ascii_lowercase())
+                    .or_insert_with(|| p.clone());
+                continue;
+            }
+            let w = if p.contains(':') {
+                instantiate(p, "ZzUnlisted")
+            } else {
+                format!("zzunlisted:{}", instantiate(p, "ZzUnlisted"))
+            };
+            invented.push(w);
+        }
+        let mut by_sig: HashMap<Vec<bool>, ActionClass> = HashMap::new();
+        for name in catalog.into_values() {
+            let sig = self.action_sig(&name);
+            let c = by_sig.entry(sig.clone()).or_insert_with(|| ActionClass {
+                sig,
+                representative: name.clone(),
+                ..ActionClass::default()
+            });
+            c.catalog.push(name);
+        }
+        for name in invented {
+            let sig = self.action_sig(&name);
+            let c = by_sig.entry(sig.clone()).or_insert_with(|| ActionClass {
+                sig,
+                representative: name.clone(),
+                ..ActionClass::default()
+            });
+            c.invented = true;
+        }
+        let mut classes: Vec<ActionClass> = by_sig.into_values().collect();
+        classes.sort_by(|a, b| a.representative.cmp(&b.representative));
+        self.classes = classes;
+    }
+
+    pub(super) fn resource_sig(
+        &self,
+        resource: &str,
+        context: &[(String, ContextValue)],
+    ) -> Vec<bool> {
+        let req = self.request(PROBE_PRINCIPAL, PROBE_ACTION, resource, context);
+        self.resource_probes
+            .iter()
+            .map(|set| Evaluation::identity(set).decide(&req).is_allow())
+            .collect()
+    }
+
+    pub(super) fn build_resources(&mut self) {
+        let mut witnesses = BTreeSet::new();
+        witnesses.insert("arn:aws:zzunlisted:zz-region:999999999999:zzunlisted/Zz".to_owned());
+        for p in &self.resource_patterns {
+            for fill in ["", "Zz", "Zz/Zz", "Zz:Zz"] {
+                witnesses.insert(instantiate(p, fill));
+            }
+        }
+        let mut cells: Vec<ResourceCellInner> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for w in witnesses {
+            let sig = self.resource_sig(&w, &[]);
+            if seen.insert(sig.clone()) {
+                cells.push(ResourceCellInner { sig, witness: w });
+            }
+        }
+        self.resources = cells;
+    }
+
+    pub(super) fn request(
+        &self,
+        principal: &str,
+        action: &str,
+        resource: &str,
+        context: &[(String, ContextValue)],
+    ) -> Request {
+        let mut r = Request::new(principal, action, resource);
+        for (k, v) in context {
+            r.context.insert(k.clone(), v.clone());
+        }
+        r
+    }
+}
