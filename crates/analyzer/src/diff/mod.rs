@@ -193,6 +193,30 @@ pub fn diff_evaluations(
     )
 }
 
+/// [`diff_evaluations`] over some actions only: what the two sides decide differently for
+/// these actions, computed from the statements that can match them (the others cannot change
+/// a decision about them). The answer is the full diff's changes restricted to these actions,
+/// at a small part of the cost: a review asking who may invoke models need not draw the
+/// cells of every other action an administrator holds.
+pub fn diff_evaluations_for(
+    old_eval: &Evaluation<'_>,
+    new_eval: &Evaluation<'_>,
+    statements: &[&Statement],
+    actions: &[&str],
+) -> PolicyDiff {
+    let relevant: Vec<&Statement> = statements
+        .iter()
+        .copied()
+        .filter(|st| crate::subject::may_match(st, actions))
+        .collect();
+    diff_in(
+        Space::build(&relevant, false, Some(actions)),
+        PolicyType::Identity,
+        |r| old_eval.decide(r).is_allow(),
+        |r| new_eval.decide(r).is_allow(),
+    )
+}
+
 /// (action class, resource cell, principal cell) -> that principal's context cells.
 type Cells = BTreeMap<(usize, usize, usize), BTreeSet<usize>>;
 
@@ -202,7 +226,21 @@ fn diff_with(
     new_allows: impl Fn(&Request) -> bool,
     statements: &[&Statement],
 ) -> PolicyDiff {
-    let space = Space::build(statements, kind == PolicyType::Resource);
+    diff_in(
+        Space::build(statements, kind == PolicyType::Resource, None),
+        kind,
+        old_allows,
+        new_allows,
+    )
+}
+
+/// Probes every cell of `space` under both sides and describes where they differ.
+fn diff_in(
+    space: Space,
+    kind: PolicyType,
+    old_allows: impl Fn(&Request) -> bool,
+    new_allows: impl Fn(&Request) -> bool,
+) -> PolicyDiff {
     let mut added = Cells::new();
     let mut removed = Cells::new();
     let mut probes = 0;

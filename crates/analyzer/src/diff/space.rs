@@ -72,7 +72,12 @@ pub(super) fn instantiate(pattern: &str, fill: &str) -> String {
 }
 
 impl Space {
-    pub(super) fn build(statements: &[&Statement], principal_dimension: bool) -> Space {
+    /// The space drawn by `statements`; `only`, when given, limits the actions to those.
+    pub(super) fn build(
+        statements: &[&Statement],
+        principal_dimension: bool,
+        only: Option<&[&str]>,
+    ) -> Space {
         let mut action_patterns = BTreeMap::new();
         let mut resource_patterns = BTreeSet::new();
         let mut atoms = BTreeSet::new();
@@ -122,7 +127,10 @@ impl Space {
                 probe_policy("*", Some(a)).unwrap_or_else(|| PolicySet::empty(PolicyType::Identity))
             })
             .collect();
-        space.build_actions();
+        match only {
+            Some(actions) => space.build_only(actions),
+            None => space.build_actions(),
+        }
         space.build_resources();
         space.build_principals(statements);
         space.build_contexts();
@@ -134,6 +142,54 @@ impl Space {
             .iter()
             .map(|g| g.matches_ignore_ascii_case(action))
             .collect()
+    }
+
+    /// Action classes of the given actions alone: those the patterns match, spelled as the
+    /// catalogs (or, for names they do not know, the policies) spell them.
+    pub(super) fn build_only(&mut self, actions: &[&str]) {
+        let aws = AwsActions::get();
+        let gh = Catalog::builtin();
+        // In the full space's order (by lower-case name), so each class has the same
+        // representative there and here.
+        let mut catalog: BTreeMap<String, String> = BTreeMap::new();
+        for a in actions {
+            if !self.action_sig(a).iter().any(|m| *m) {
+                continue;
+            }
+            let gatehouse = a.split_once(':').and_then(|(prefix, name)| {
+                let svc = gh.services.get(&prefix.to_ascii_lowercase())?;
+                let known = svc.actions.keys().find(|k| k.eq_ignore_ascii_case(name))?;
+                Some(format!("{}:{known}", prefix.to_ascii_lowercase()))
+            });
+            let literal = || {
+                self.action_patterns
+                    .iter()
+                    .find(|p| !p.contains(['*', '?']) && p.eq_ignore_ascii_case(a))
+                    .cloned()
+            };
+            let Some(name) = aws
+                .action(a)
+                .map(|i| i.name.clone())
+                .or(gatehouse)
+                .or_else(literal)
+            else {
+                continue;
+            };
+            catalog.entry(name.to_ascii_lowercase()).or_insert(name);
+        }
+        let mut by_sig: HashMap<Vec<bool>, ActionClass> = HashMap::new();
+        for name in catalog.into_values() {
+            let sig = self.action_sig(&name);
+            let c = by_sig.entry(sig.clone()).or_insert_with(|| ActionClass {
+                sig,
+                representative: name.clone(),
+                ..ActionClass::default()
+            });
+            c.catalog.push(name);
+        }
+        let mut classes: Vec<ActionClass> = by_sig.into_values().collect();
+        classes.sort_by(|a, b| a.representative.cmp(&b.representative));
+        self.classes = classes;
     }
 
     pub(super) fn build_actions(&mut self) {
