@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Builds an organization-sized `aws iam get-account-authorization-details` export from one
-account's export: N copies of the account, each under its own 12-digit account id (every
-occurrence of the source account's id replaced, so ARNs, trust policies and resource patterns
-move with it), with the AWS managed policies (`arn:aws:iam::aws:policy/...`) listed once and
+account's export: N copies of the account, each under its own 12-digit account ids (every
+occurrence of the id of an account holding principals replaced, so ARNs, trust policies and
+resource patterns move with it), with the AWS managed policies (`arn:aws:iam::aws:policy/...`) listed once and
 shared, as an export covering many accounts would list them.
 
 Usage:
@@ -12,8 +12,9 @@ Usage:
       one file per account (OUTDIR/accounts/ACCOUNT.json) plus AWS Organizations data in
       OUTDIR/organizations/ (the layout `gatehouse scan --org` reads; see README.md).
 
-The source defaults to ../shared/corpus/authorization-details/example.json. Account ids are
-100000000000 + i, so runs are reproducible.
+The source defaults to ../shared/corpus/authorization-details/example.json. Copy i of the
+source's most frequent account is 100000000000 + i, of the next 200000000000 + i, and so on,
+so runs are reproducible.
 """
 
 import argparse
@@ -27,8 +28,8 @@ DEFAULT_SOURCE = os.path.join(
 )
 
 
-def source_account(export):
-    """The account id most ARNs of the export carry."""
+def source_accounts(export):
+    """The accounts of the export's users, groups and roles, most frequent first."""
     counts = {}
     for key in ("UserDetailList", "GroupDetailList", "RoleDetailList"):
         for entry in export.get(key, []):
@@ -37,11 +38,12 @@ def source_account(export):
                 counts[parts[4]] = counts.get(parts[4], 0) + 1
     if not counts:
         sys.exit("the source export has no users, groups or roles with ARNs")
-    return max(counts, key=counts.get)
+    return sorted(counts, key=lambda a: -counts[a])
 
 
-def account_ids(n):
-    return ["%012d" % (100000000000 + i) for i in range(n)]
+def account_ids(n, k=0):
+    """The ids of copy 0..n-1 of the export's k-th account (100000000000 + i for the first)."""
+    return ["%012d" % ((k + 1) * 100000000000 + i) for i in range(n)]
 
 
 def split_managed(export):
@@ -52,9 +54,12 @@ def split_managed(export):
     return aws, json.dumps(own)
 
 
-def copy_for(text, src, account, index):
-    """The account's copy: the source id replaced, ids that must be unique suffixed."""
-    copy = json.loads(re.sub(r"\b%s\b" % src, account, text))
+def copy_for(text, sources, index):
+    """Copy `index`: each source account's id replaced by its copy's, ids that must be unique
+    suffixed."""
+    for k, src in enumerate(sources):
+        text = re.sub(r"\b%s\b" % src, account_ids(index + 1, k)[index], text)
+    copy = json.loads(text)
     for key, id_key in (("UserDetailList", "UserId"), ("GroupDetailList", "GroupId"),
                         ("RoleDetailList", "RoleId")):
         for entry in copy.get(key, []):
@@ -64,11 +69,11 @@ def copy_for(text, src, account, index):
 
 
 def merged(export, n):
-    src = source_account(export)
+    sources = source_accounts(export)
     aws, text = split_managed(export)
     out = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": list(aws)}
-    for i, account in enumerate(account_ids(n)):
-        copy = copy_for(text, src, account, i)
+    for i in range(n):
+        copy = copy_for(text, sources, i)
         for key in out:
             out[key].extend(copy.get(key, []))
     return out
@@ -97,12 +102,12 @@ def organization(accounts):
 
 
 def write_split(export, n, outdir):
-    src = source_account(export)
+    sources = source_accounts(export)
     aws, text = split_managed(export)
     accounts = account_ids(n)
     os.makedirs(os.path.join(outdir, "accounts"), exist_ok=True)
     for i, account in enumerate(accounts):
-        copy = copy_for(text, src, account, i)
+        copy = copy_for(text, sources, i)
         copy["Policies"] = list(aws) + copy["Policies"]
         with open(os.path.join(outdir, "accounts", account + ".json"), "w") as f:
             json.dump(copy, f)

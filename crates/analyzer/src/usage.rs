@@ -271,6 +271,38 @@ fn compress(catalog: &Catalog, actions: BTreeSet<String>) -> Vec<String> {
     out
 }
 
+/// Write and permissions-management actions, each service all of whose such actions are
+/// listed written `service:*`: an administrator's list is a few hundred services, not
+/// twelve thousand actions.
+pub(crate) fn compress_writes(actions: &[&'static str]) -> Vec<String> {
+    static PER_SERVICE: OnceLock<FxHashMap<String, usize>> = OnceLock::new();
+    let per_service = PER_SERVICE.get_or_init(|| {
+        let mut m: FxHashMap<String, usize> = FxHashMap::default();
+        for a in Levels::Write.catalog() {
+            let svc = a.name.split_once(':').map_or("", |(s, _)| s);
+            *m.entry(svc.to_ascii_lowercase()).or_default() += 1;
+        }
+        m
+    });
+    let mut by_service: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for a in actions {
+        let svc = a
+            .split_once(':')
+            .map_or("", |(s, _)| s)
+            .to_ascii_lowercase();
+        by_service.entry(svc).or_default().push(a);
+    }
+    let mut out = Vec::new();
+    for (svc, list) in by_service {
+        if per_service.get(&svc) == Some(&list.len()) {
+            out.push(format!("{svc}:*"));
+        } else {
+            out.extend(list.into_iter().map(str::to_owned));
+        }
+    }
+    out
+}
+
 /// GH-HY-004 from one identity's usage, when it holds unused actions.
 pub(crate) fn unused_finding(file: &str, window: &Window, u: &PrincipalUsage) -> Option<Finding> {
     if window.first_record.is_none() || u.unused.is_empty() {

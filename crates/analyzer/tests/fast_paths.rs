@@ -37,20 +37,20 @@ fn who() -> impl Strategy<Value = Who> {
 
 fn statement() -> impl Strategy<Value = Value> {
     prop_oneof![
-        who().prop_map(|w| json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn((w.0, true, w.2))})),
-        (0..3usize).prop_map(|a| json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": format!("arn:aws:iam::{}:role/*", ACCOUNTS[a])})),
-        Just(json!({"Effect": "Allow", "Action": "sts:*", "Resource": "*"})),
-        Just(json!({"Effect": "Allow", "Action": "*", "Resource": "*"})),
-        Just(json!({"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"})),
-        Just(json!({"Effect": "Allow", "Action": ["iam:PutRolePolicy", "iam:AttachRolePolicy"], "Resource": "*"})),
-        Just(json!({"Effect": "Allow", "Action": ["iam:PassRole", "lambda:CreateFunction"], "Resource": "*"})),
-        Just(json!({"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": "*"})),
-        Just(json!({"Effect": "Allow", "Action": ["bedrock:InvokeModel", "bedrock:UpdateGuardrail"], "Resource": "*"})),
-        Just(json!({"Effect": "Allow", "Action": "bedrock:Invoke*", "Resource": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.*",
+        4 => who().prop_map(|w| json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn((w.0, true, w.2))})),
+        3 => (0..3usize).prop_map(|a| json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": format!("arn:aws:iam::{}:role/*", ACCOUNTS[a])})),
+        2 => Just(json!({"Effect": "Allow", "Action": "sts:*", "Resource": "*"})),
+        2 => Just(json!({"Effect": "Allow", "Action": "*", "Resource": "*"})),
+        1 => Just(json!({"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"})),
+        2 => Just(json!({"Effect": "Allow", "Action": ["iam:PutRolePolicy", "iam:AttachRolePolicy"], "Resource": "*"})),
+        1 => Just(json!({"Effect": "Allow", "Action": ["iam:PassRole", "lambda:CreateFunction"], "Resource": "*"})),
+        1 => Just(json!({"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": "*"})),
+        1 => Just(json!({"Effect": "Allow", "Action": ["bedrock:InvokeModel", "bedrock:UpdateGuardrail"], "Resource": "*"})),
+        1 => Just(json!({"Effect": "Allow", "Action": "bedrock:Invoke*", "Resource": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.*",
                     "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})),
-        Just(json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*",
+        1 => Just(json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*",
                     "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}})),
-        who().prop_map(|w| json!({"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": arn((w.0, true, w.2))})),
+        1 => who().prop_map(|w| json!({"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": arn((w.0, true, w.2))})),
     ]
 }
 
@@ -110,14 +110,14 @@ fn entry(w: Who, inline: Vec<Value>, managed: bool, boundary: bool, trust: Vec<V
 
 fn export() -> impl Strategy<Value = Value> {
     let principal = (
-        prop::collection::vec(statement(), 0..3),
+        prop::collection::vec(statement(), 1..4),
         any::<bool>(),
         prop::bool::weighted(0.2),
         prop::collection::vec(trust_statement(), 1..3),
     );
     (
-        prop::collection::btree_set(who(), 2..9),
-        prop::collection::vec(principal, 9),
+        prop::collection::btree_set(who(), 5..12),
+        prop::collection::vec(principal, 12),
         prop::collection::vec(statement(), 1..3),
     )
         .prop_map(|(whos, specs, managed)| {
@@ -190,6 +190,140 @@ proptest! {
                 .map(|g| (g.arn, g.access, g.through))
                 .collect();
             prop_assert_eq!(fast, reference::who_can(&inv, action, &resource));
+        }
+    }
+}
+
+/// The generator makes the cases the property is about: paths through several roles,
+/// across accounts, and trust open to anyone under a condition on the caller.
+#[test]
+fn random_exports_exercise_the_graph() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::new(common::config(48));
+    let (mut with_paths, mut multi_hop, mut across) = (0, 0, 0);
+    for _ in 0..48 {
+        let v = export().new_tree(&mut runner).unwrap().current();
+        let findings = scan(&serde_json::to_vec(&v).unwrap(), 1);
+        let paths: Vec<_> = findings.iter().filter(|f| f.rule == "GH-PE-006").collect();
+        with_paths += usize::from(!paths.is_empty());
+        multi_hop += usize::from(paths.iter().any(|f| f.message.matches('→').count() >= 2));
+        across += usize::from(
+            paths
+                .iter()
+                .any(|f| ACCOUNTS.iter().filter(|a| f.message.contains(*a)).count() >= 2),
+        );
+    }
+    assert!(with_paths >= 10, "{with_paths} of 48 exports had a path");
+    assert!(
+        multi_hop >= 3,
+        "{multi_hop} of 48 exports had a path of two hops"
+    );
+    assert!(
+        across >= 3,
+        "{across} of 48 exports had a path across accounts"
+    );
+}
+
+/// The review's restricted diff: over the invoking actions, what it allows is exactly what
+/// the full diff from nothing allows.
+mod restricted {
+    use super::*;
+    use gatehouse_analyzer::diff::{diff_evaluations, diff_evaluations_for};
+    use gatehouse_policy::{
+        Evaluation, NamedPolicy, PolicyDocument, PolicySet, PolicyType, Request,
+    };
+
+    const ACTIONS: [&str; 4] = [
+        "bedrock:InvokeModel",
+        "bedrock:InvokeModelWithResponseStream",
+        "ai:InvokeModel",
+        "bedrock:UpdateGuardrail",
+    ];
+
+    fn statement() -> impl Strategy<Value = Value> {
+        let action = prop::sample::select(vec![
+            "*",
+            "bedrock:*",
+            "bedrock:Invoke*",
+            "bedrock:InvokeModel",
+            "ai:*",
+            "s3:*",
+            "bedrock:UpdateGuardrail",
+            "ai:InvokeModel",
+        ]);
+        let resource = prop::sample::select(vec![
+            "*",
+            "arn:aws:bedrock:us-east-1::foundation-model/*",
+            "arn:aws:bedrock:*::foundation-model/anthropic.*",
+            "arn:aws:bedrock:us-east-1:111111111111:guardrail/g1",
+            "arn:gatehouse:ai:local:111111111111:model/llama-*",
+        ]);
+        let condition = prop::sample::select(vec![
+            Value::Null,
+            json!({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}),
+            json!({"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+        ]);
+        (any::<bool>(), any::<bool>(), action, resource, condition).prop_map(
+            |(allow, not_action, action, resource, condition)| {
+                let mut st =
+                    json!({"Effect": if allow { "Allow" } else { "Deny" }, "Resource": resource});
+                st[if not_action && allow {
+                    "NotAction"
+                } else {
+                    "Action"
+                }] = json!(action);
+                if !condition.is_null() {
+                    st["Condition"] = condition;
+                }
+                st
+            },
+        )
+    }
+
+    fn requests() -> Vec<Request> {
+        let mut out = Vec::new();
+        for action in ACTIONS {
+            for resource in [
+                "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2",
+                "arn:aws:bedrock:eu-west-1::foundation-model/meta.llama3",
+                "arn:aws:bedrock:us-east-1:111111111111:guardrail/g1",
+                "arn:gatehouse:ai:local:111111111111:model/llama-3",
+                "arn:aws:s3:::bucket",
+            ] {
+                for ctx in [
+                    None,
+                    Some(("aws:SourceIp", "10.1.2.3")),
+                    Some(("aws:MultiFactorAuthPresent", "true")),
+                ] {
+                    let mut r =
+                        Request::new(gatehouse_analyzer::diff::PROBE_PRINCIPAL, action, resource);
+                    if let Some((k, v)) = ctx {
+                        r = r.with(k, v);
+                    }
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(common::config(64))]
+
+        #[test]
+        fn restricted_diff_allows_what_the_full_diff_allows(
+            statements in prop::collection::vec(statement(), 1..5),
+        ) {
+            let doc = PolicyDocument::parse(&document(statements).to_string()).unwrap();
+            let set = PolicySet::new(PolicyType::Identity, [NamedPolicy::new("p", doc.clone())]).unwrap();
+            let nothing = PolicySet::empty(PolicyType::Identity);
+            let sts: Vec<&gatehouse_policy::Statement> = doc.statements.iter().collect();
+            let full = diff_evaluations(&Evaluation::identity(&nothing), &Evaluation::identity(&set), &sts);
+            let only = diff_evaluations_for(&Evaluation::identity(&nothing), &Evaluation::identity(&set), &sts, &ACTIONS);
+            for r in requests() {
+                prop_assert_eq!(only.newly_allows(&r), full.newly_allows(&r), "{:?}", r);
+                prop_assert_eq!(only.newly_allows(&r), Evaluation::identity(&set).decide(&r).is_allow(), "{:?}", r);
+            }
         }
     }
 }

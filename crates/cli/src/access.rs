@@ -259,11 +259,22 @@ pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
             &settings,
         )?
     };
-    emit(&match args.format {
-        ReviewFormat::Markdown => r.markdown(),
-        ReviewFormat::Html => r.html(),
-        ReviewFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
-    })?;
+    match args.format {
+        ReviewFormat::Markdown => emit(&r.markdown())?,
+        ReviewFormat::Html => emit(&r.html())?,
+        // Written as it is serialized: an organization's review is large.
+        ReviewFormat::Json => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match serde_json::to_writer_pretty(&mut out, &r)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush())
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other?,
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

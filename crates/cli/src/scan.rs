@@ -131,22 +131,14 @@ pub(crate) fn run(args: ScanArgs) -> Result<ExitCode> {
             notices: vec![crate::remote::NOTICE.to_owned()],
         });
     }
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     match args.format {
         ScanFormat::Text => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            stdout.write_all(output::text(&report, color).as_bytes())?;
+            output::write_text(&report, color, &mut stdout)?;
         }
-        ScanFormat::Json => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&output::json(&report))?
-        )?,
-        ScanFormat::Sarif => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&output::sarif(&report))?
-        )?,
+        ScanFormat::Json => output::write_json(&report, &mut stdout)?,
+        ScanFormat::Sarif => output::write_sarif(&report, &mut stdout)?,
     }
     stdout.flush()?;
     let failed = args.fail_on.is_some_and(|f| {

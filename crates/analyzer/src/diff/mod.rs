@@ -341,4 +341,29 @@ mod tests {
         assert!(!d.grants_new_access(), "{}", d.text());
         assert!(d.no_longer_allowed.is_empty(), "{}", d.text());
     }
+
+    /// Two wildcard resources that overlap without either's instances lying in the other:
+    /// a resource in both is its own cell (a request there was reported as unchanged).
+    #[test]
+    fn overlapping_wildcard_resources_have_their_own_cell() {
+        let old = doc(r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#);
+        let new = doc(r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"},
+            {"Effect":"Allow","Action":"*","Resource":"arn:aws:bedrock:*::foundation-model/anthropic.*"},
+            {"Effect":"Deny","Action":"bedrock:*","Resource":"arn:aws:bedrock:us-east-1::foundation-model/*"}]}"#);
+        let d = diff_documents(&old, &new).unwrap();
+        let req = Request::new(
+            PROBE_PRINCIPAL,
+            "ai:InvokeModel",
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2",
+        );
+        assert!(d.newly_allows(&req), "{}", d.text());
+        let denied = Request::new(
+            PROBE_PRINCIPAL,
+            "bedrock:InvokeModel",
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2",
+        );
+        assert!(!d.newly_allows(&denied), "{}", d.text());
+    }
 }

@@ -66,6 +66,32 @@ pub(super) fn probe_policy(resource: &str, condition: Option<&Atom>) -> Option<P
     PolicySet::new(PolicyType::Identity, [NamedPolicy::new("probe", parsed)]).ok()
 }
 
+/// A resource both patterns match, when segment by segment (of an ARN) one can be found:
+/// where one segment is `*` or names a value the other accepts, that value; otherwise an
+/// instance of one that the other accepts.
+fn intersection(a: &str, b: &str) -> Option<String> {
+    if a == "*" || b == "*" || a == b {
+        return None;
+    }
+    let (sa, sb): (Vec<&str>, Vec<&str>) = (a.splitn(6, ':').collect(), b.splitn(6, ':').collect());
+    if sa.len() != sb.len() {
+        return None;
+    }
+    let fits = |p: &str, v: &str| gatehouse_policy::wildcard_match(p, v);
+    let mut out = Vec::with_capacity(sa.len());
+    for (x, y) in sa.iter().zip(&sb) {
+        let candidates = [
+            instantiate(x, "Zz"),
+            instantiate(y, "Zz"),
+            instantiate(x, ""),
+            instantiate(y, ""),
+        ];
+        out.push(candidates.into_iter().find(|c| fits(x, c) && fits(y, c))?);
+    }
+    let w = out.join(":");
+    (fits(a, &w) && fits(b, &w)).then_some(w)
+}
+
 /// A value of the kind `*`/`?` patterns accept, standing for "something else".
 pub(super) fn instantiate(pattern: &str, fill: &str) -> String {
     pattern.replace('*', fill).replace('?', "Z")
@@ -144,18 +170,17 @@ impl Space {
             .collect()
     }
 
-    /// Action classes of the given actions alone: those the patterns match, spelled as the
-    /// catalogs (or, for names they do not know, the policies) spell them.
+    /// Action classes of the given actions alone, spelled as the catalogs (or, for names
+    /// they do not know, the policies) spell them; an action neither knows stands in a class
+    /// of its own kind, as actions outside the catalog do in the full space.
     pub(super) fn build_only(&mut self, actions: &[&str]) {
         let aws = AwsActions::get();
         let gh = Catalog::builtin();
         // In the full space's order (by lower-case name), so each class has the same
         // representative there and here.
         let mut catalog: BTreeMap<String, String> = BTreeMap::new();
+        let mut invented: Vec<String> = Vec::new();
         for a in actions {
-            if !self.action_sig(a).iter().any(|m| *m) {
-                continue;
-            }
             let gatehouse = a.split_once(':').and_then(|(prefix, name)| {
                 let svc = gh.services.get(&prefix.to_ascii_lowercase())?;
                 let known = svc.actions.keys().find(|k| k.eq_ignore_ascii_case(name))?;
@@ -167,18 +192,26 @@ impl Space {
                     .find(|p| !p.contains(['*', '?']) && p.eq_ignore_ascii_case(a))
                     .cloned()
             };
-            let Some(name) = aws
+            match aws
                 .action(a)
                 .map(|i| i.name.clone())
                 .or(gatehouse)
                 .or_else(literal)
-            else {
-                continue;
-            };
-            catalog.entry(name.to_ascii_lowercase()).or_insert(name);
+            {
+                Some(name) => {
+                    catalog.entry(name.to_ascii_lowercase()).or_insert(name);
+                }
+                None => invented.push((*a).to_owned()),
+            }
         }
+        self.classify(catalog.into_values().collect(), invented);
+    }
+
+    /// Groups named actions and invented ones (outside the catalogs) by how the action
+    /// patterns match them.
+    fn classify(&mut self, named: Vec<String>, invented: Vec<String>) {
         let mut by_sig: HashMap<Vec<bool>, ActionClass> = HashMap::new();
-        for name in catalog.into_values() {
+        for name in named {
             let sig = self.action_sig(&name);
             let c = by_sig.entry(sig.clone()).or_insert_with(|| ActionClass {
                 sig,
@@ -186,6 +219,15 @@ impl Space {
                 ..ActionClass::default()
             });
             c.catalog.push(name);
+        }
+        for name in invented {
+            let sig = self.action_sig(&name);
+            let c = by_sig.entry(sig.clone()).or_insert_with(|| ActionClass {
+                sig,
+                representative: name.clone(),
+                ..ActionClass::default()
+            });
+            c.invented = true;
         }
         let mut classes: Vec<ActionClass> = by_sig.into_values().collect();
         classes.sort_by(|a, b| a.representative.cmp(&b.representative));
@@ -227,28 +269,7 @@ impl Space {
             };
             invented.push(w);
         }
-        let mut by_sig: HashMap<Vec<bool>, ActionClass> = HashMap::new();
-        for name in catalog.into_values() {
-            let sig = self.action_sig(&name);
-            let c = by_sig.entry(sig.clone()).or_insert_with(|| ActionClass {
-                sig,
-                representative: name.clone(),
-                ..ActionClass::default()
-            });
-            c.catalog.push(name);
-        }
-        for name in invented {
-            let sig = self.action_sig(&name);
-            let c = by_sig.entry(sig.clone()).or_insert_with(|| ActionClass {
-                sig,
-                representative: name.clone(),
-                ..ActionClass::default()
-            });
-            c.invented = true;
-        }
-        let mut classes: Vec<ActionClass> = by_sig.into_values().collect();
-        classes.sort_by(|a, b| a.representative.cmp(&b.representative));
-        self.classes = classes;
+        self.classify(catalog.into_values().collect(), invented);
     }
 
     pub(super) fn resource_sig(
@@ -273,7 +294,18 @@ impl Space {
         }
         let mut cells: Vec<ResourceCellInner> = Vec::new();
         let mut seen = BTreeSet::new();
-        for w in witnesses {
+        // Instances of one pattern may all miss another that overlaps it
+        // (`arn:aws:bedrock:*::foundation-model/anthropic.*` and
+        // `arn:aws:bedrock:us-east-1::foundation-model/*`): a resource in both is a cell of
+        // its own, found by intersecting the patterns segment by segment. Asked after the
+        // instances, so it only adds the cells they miss.
+        let mut meets = BTreeSet::new();
+        for (i, a) in self.resource_patterns.iter().enumerate() {
+            for b in self.resource_patterns.iter().skip(i + 1) {
+                meets.extend(intersection(a, b));
+            }
+        }
+        for w in witnesses.into_iter().chain(meets) {
             let sig = self.resource_sig(&w, &[]);
             if seen.insert(sig.clone()) {
                 cells.push(ResourceCellInner { sig, witness: w });

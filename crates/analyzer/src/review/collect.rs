@@ -8,7 +8,7 @@ use crate::lifecycle::{BEDROCK_INVOKE, Reach, Target};
 use crate::model::{Inventory, PrincipalType};
 use crate::rules::{PartAnalysis, Scope};
 use crate::subject::{Reduced, Subject};
-use crate::usage::{CredentialIndex, IdleIdentity, PrincipalUsage};
+use crate::usage::{CredentialIndex, PrincipalUsage};
 use gatehouse_policy::model::{Effect, Principal, PrincipalKind};
 use rayon::prelude::*;
 use std::collections::BTreeSet;
@@ -40,8 +40,8 @@ pub(super) struct PartReview {
     pub guardrails: Vec<Access>,
     pub trust: Vec<TrustPath>,
     pub services: Vec<ServiceRole>,
-    pub idle_roles: Vec<IdleIdentity>,
-    pub idle_users: Vec<IdleIdentity>,
+    pub idle_roles: Vec<super::UnusedAccess>,
+    pub idle_users: Vec<super::UnusedAccess>,
     pub usage: Vec<PrincipalUsage>,
     /// Principals whose policies can invoke Bedrock, asked once the regions are known.
     pub bedrock: Vec<Reduced>,
@@ -172,13 +172,16 @@ pub(super) fn part(
         trust: trust_paths(inv),
         idle_roles: crate::usage::idle_roles(&subjects, scope.now, asked.days)
             .into_iter()
-            .map(|(_, i)| i)
+            .map(|(_, i)| super::idle_row(i, "RoleLastUsed", "no RoleLastUsed; created"))
             .collect(),
         idle_users: asked
             .report
             .as_ref()
             .map(|rep| crate::usage::idle_users(&subjects, rep, asked.days))
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| super::idle_row(i, "credential report", "never used; created"))
+            .collect(),
         regions: crate::lifecycle::regions(inv),
         ..PartReview::default()
     };

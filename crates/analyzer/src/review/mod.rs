@@ -189,32 +189,8 @@ pub fn review_export(
     let mut r = assemble(export.file(), settings, parts);
     let targets = crate::lifecycle::bedrock_targets(&settings.bedrock, &r.regions);
     r.review.deprecated_models = ask(&r.bedrock, &targets).models(targets, BEDROCK_INVOKE, false);
-    let roles = r
-        .idle_roles
-        .into_iter()
-        .map(|i| (i, "RoleLastUsed", "no RoleLastUsed; created"));
-    let users = r
-        .idle_users
-        .into_iter()
-        .map(|i| (i, "credential report", "never used; created"));
-    r.review.unused_access = roles
-        .chain(users)
-        .map(|(i, used, never)| UnusedAccess {
-            principal: i.principal,
-            basis: if i.last_used.is_some() {
-                format!("{used}: idle {} days", i.idle_days)
-            } else {
-                format!("{never} {} days before the export", i.idle_days)
-            },
-            granted: i.write_actions.len(),
-            used: 0,
-            unused: vec![crate::usage::UnusedGrant {
-                through: String::new(),
-                actions: i.write_actions.iter().map(|a| (*a).to_owned()).collect(),
-            }],
-            last_used: i.last_used,
-        })
-        .collect();
+    r.review.unused_access = r.idle_roles;
+    r.review.unused_access.extend(r.idle_users);
     Ok(r.review)
 }
 
@@ -315,8 +291,8 @@ struct Assembled {
     review: Review,
     regions: BTreeSet<String>,
     bedrock: Vec<crate::subject::Reduced>,
-    idle_roles: Vec<crate::usage::IdleIdentity>,
-    idle_users: Vec<crate::usage::IdleIdentity>,
+    idle_roles: Vec<UnusedAccess>,
+    idle_users: Vec<UnusedAccess>,
     usage: Vec<crate::usage::PrincipalUsage>,
     deployments: Reach,
 }
@@ -368,6 +344,26 @@ fn assemble(source: &str, settings: &Settings, parts: Vec<PartReview>) -> Assemb
         .collect();
     a.review.service_identities = service_identities(services, &findings);
     a
+}
+
+/// An identity idle in AWS's records (`used`: what the date is from; `never`: what to say
+/// when it was never used), with its write actions (whole services as `service:*`).
+fn idle_row(i: crate::usage::IdleIdentity, used: &str, never: &str) -> UnusedAccess {
+    UnusedAccess {
+        basis: if i.last_used.is_some() {
+            format!("{used}: idle {} days", i.idle_days)
+        } else {
+            format!("{never} {} days before the export", i.idle_days)
+        },
+        granted: i.write_actions.len(),
+        used: 0,
+        unused: vec![crate::usage::UnusedGrant {
+            through: String::new(),
+            actions: crate::usage::compress_writes(&i.write_actions),
+        }],
+        last_used: i.last_used,
+        principal: i.principal,
+    }
 }
 
 /// Service roles with high or critical findings.
