@@ -5,8 +5,7 @@
 //! `invalid_session_budget` in OpenAI's shape, nothing forwarded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::{Duration, Utc};
-use gatehouse_auth::session::{self, SessionClaims};
+use chrono::Utc;
 use gatehouse_server::AppState;
 use gatehouse_store::NewDeployment;
 use std::sync::Arc;
@@ -38,30 +37,12 @@ async fn server() -> (Arc<AppState>, String, tempfile::TempDir) {
         )
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(gatehouse_server::serve(
-        Arc::clone(&state),
-        listener,
-        std::future::pending(),
-    ));
+    let base = common::serve(&state).await;
     (state, base, dir)
 }
 
 fn token(state: &AppState, session_name: &str, rpm: &str) -> String {
-    let (akid, secret) = session::generate_temporary_credentials();
-    let now = Utc::now();
-    let mut c = SessionClaims::new(
-        akid,
-        format!("arn:gatehouse:sts::{ACCOUNT}:assumed-role/app/{session_name}"),
-        ACCOUNT,
-        now,
-        now + Duration::hours(1),
-    );
-    c.role_arn = Some(format!("arn:gatehouse:iam::{ACCOUNT}:role/app"));
-    c.session_name = Some(session_name.into());
-    c.tags.insert("gatehouse:rpm".into(), rpm.into());
-    session::issue(&state.ring(), &c, &secret).unwrap()
+    common::app_session_token(state, session_name, &[("gatehouse:rpm", rpm)])
 }
 
 async fn chat(base: &str, token: &str) -> reqwest::Response {
