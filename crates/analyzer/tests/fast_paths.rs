@@ -13,6 +13,8 @@
 //!   what the full diff from nothing allows, for those actions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// Only the shared proptest configuration is used here, not the diff helpers.
+#[allow(dead_code)]
 mod common;
 mod reference;
 
