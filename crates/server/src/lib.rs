@@ -608,7 +608,17 @@ async fn process(
             req.body,
             fetched,
             &state.ring(),
+            service,
         )?;
+        // A presigned URL is a grant for the call in its URL: its parameters are the
+        // URL's alone, so a body (which could add or override them) is refused.
+        if sig.location == gatehouse_auth::sigv4::AuthLocation::Query && !req.body.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterCombination",
+                "A presigned request takes its parameters from its URL only; send it without a body.",
+            ));
+        }
         if let Caller::User { access_key_id, .. } = &authenticated.caller {
             state
                 .note_key_use(access_key_id, &sig.service, &sig.region)
