@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{Duration, Utc};
-use gatehouse_auth::session::{self, SessionClaims};
+use gatehouse_auth::session;
 use gatehouse_server::AppState;
 use gatehouse_store::NewDeployment;
 use std::sync::Arc;
@@ -48,18 +48,9 @@ async fn server() -> (Arc<AppState>, String, tempfile::TempDir) {
     (state, base, dir)
 }
 
-fn token(state: &AppState, session_name: &str, rpm: &str) -> String {
-    let (akid, secret) = session::generate_temporary_credentials();
+async fn token(state: &AppState, session_name: &str, rpm: &str) -> String {
     let now = Utc::now();
-    let mut c = SessionClaims::new(
-        akid,
-        format!("arn:gatehouse:sts::{ACCOUNT}:assumed-role/app/{session_name}"),
-        ACCOUNT,
-        now,
-        now + Duration::hours(1),
-    );
-    c.role_arn = Some(format!("arn:gatehouse:iam::{ACCOUNT}:role/app"));
-    c.session_name = Some(session_name.into());
+    let (mut c, secret) = common::app_session(state, session_name, now, Duration::hours(1)).await;
     c.tags.insert("gatehouse:rpm".into(), rpm.into());
     session::issue(&state.ring(), &c, &secret).unwrap()
 }
@@ -82,7 +73,7 @@ async fn a_session_budget_tag_limits_the_session_and_a_bad_one_fails_closed() {
     if s > 55 {
         tokio::time::sleep(std::time::Duration::from_secs((61 - s) as u64)).await;
     }
-    let one = token(&state, "one", "1");
+    let one = token(&state, "one", "1").await;
     assert_eq!(
         chat(&base, &one).await.status(),
         502,
@@ -105,7 +96,7 @@ async fn a_session_budget_tag_limits_the_session_and_a_bad_one_fails_closed() {
             .contains("session ASIA")
     );
 
-    let bad = token(&state, "bad", "plenty");
+    let bad = token(&state, "bad", "plenty").await;
     let r = chat(&base, &bad).await;
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
