@@ -14,6 +14,7 @@ mod federation;
 pub mod gateway;
 mod iam;
 pub mod identity;
+pub mod listen;
 mod oidc;
 pub mod query;
 pub mod session;
@@ -358,16 +359,15 @@ async fn default_account(
     }
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, with the `[gateway]` settings' connection limits
+/// and timeouts ([`listen`]).
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.gateway.settings().limits(None);
+    listen::serve(listener, router(state), limits, shutdown).await
 }
 
 /// The router: the OpenAI-compatible gateway at `/v1/`, the IAM, STS and `ai` Query APIs
@@ -527,6 +527,11 @@ async fn handle(
             };
             process(&state, &req, &mut trail).await
         }
+        Err(e) if listen::is_body_timeout(&e) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            "The request body was not received in time.".to_owned(),
+        )),
         Err(_) => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestEntityTooLarge",

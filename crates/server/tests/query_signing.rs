@@ -17,7 +17,7 @@ async fn setup() -> (
     tempfile::TempDir,
 ) {
     let (state, dir) = common::state().await;
-    let api = Api::new(common::serve(&state).await);
+    let api = Api::new(common::serve_root(&state).await);
     let keeper = api
         .iam(&Creds::root(), "CreateUser", &[("UserName", "keeper")])
         .await;

@@ -91,7 +91,7 @@ async fn gateway_status(base: &str, token: &str) -> u16 {
 #[tokio::test]
 async fn a_role_session_dies_with_its_role() {
     let (state, _dir) = common::state_with_role(ALLOW_GET_ROLE).await;
-    let base = common::serve(&state).await;
+    let base = common::serve_root(&state).await;
     let api = Api::new(base.clone());
     let alice = Creds::user(&state, "alice", ALLOW_ALL).await;
     let arn = format!("arn:gatehouse:iam::{ACCOUNT}:role/app");
@@ -132,7 +132,7 @@ async fn a_role_session_dies_with_its_role() {
 #[tokio::test]
 async fn a_get_session_token_session_dies_with_its_user() {
     let (state, _dir) = common::state().await;
-    let api = Api::new(common::serve(&state).await);
+    let api = Api::new(common::serve_root(&state).await);
     let alice = Creds::user(
         &state,
         "alice",
@@ -186,7 +186,7 @@ async fn a_get_session_token_session_dies_with_its_user() {
 #[tokio::test]
 async fn revoked_sessions_stay_revoked_after_the_role_is_recreated() {
     let (state, _dir) = common::state_with_role(ALLOW_GET_ROLE).await;
-    let api = Api::new(common::serve(&state).await);
+    let api = Api::new(common::serve_root(&state).await);
     let alice = Creds::user(&state, "alice", ALLOW_ALL).await;
     let arn = format!("arn:gatehouse:iam::{ACCOUNT}:role/app");
     let session = session_creds(

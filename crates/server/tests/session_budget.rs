@@ -5,8 +5,7 @@
 //! `invalid_session_budget` in OpenAI's shape, nothing forwarded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::{Duration, Utc};
-use gatehouse_auth::session;
+use chrono::Utc;
 use gatehouse_server::AppState;
 use gatehouse_store::NewDeployment;
 use std::sync::Arc;
@@ -38,21 +37,12 @@ async fn server() -> (Arc<AppState>, String, tempfile::TempDir) {
         )
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(gatehouse_server::serve(
-        Arc::clone(&state),
-        listener,
-        std::future::pending(),
-    ));
+    let base = common::serve(&state).await;
     (state, base, dir)
 }
 
 async fn token(state: &AppState, session_name: &str, rpm: &str) -> String {
-    let now = Utc::now();
-    let (mut c, secret) = common::app_session(state, session_name, now, Duration::hours(1)).await;
-    c.tags.insert("gatehouse:rpm".into(), rpm.into());
-    session::issue(&state.ring(), &c, &secret).unwrap()
+    common::app_session_token(state, session_name, &[("gatehouse:rpm", rpm)]).await
 }
 
 async fn chat(base: &str, token: &str) -> reqwest::Response {

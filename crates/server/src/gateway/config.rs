@@ -30,6 +30,18 @@ pub struct GatewaySettings {
     /// Deployments to create or update at start (in the default account).
     #[serde(default)]
     pub deployments: Vec<DeploymentConfig>,
+    /// Seconds a client may take to send a request head, from its first byte.
+    #[serde(default = "default_header_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client may take to send a request body, from the end of its head.
+    #[serde(default = "default_body_timeout")]
+    pub body_read_timeout_secs: u64,
+    /// Seconds a connection may stay open with no request in flight.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Connections each listener serves at once (the main one and each extra one).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for GatewaySettings {
@@ -41,8 +53,28 @@ impl Default for GatewaySettings {
             upstream_timeout_secs: default_timeout(),
             budgets: Vec::new(),
             deployments: Vec::new(),
+            header_read_timeout_secs: default_header_timeout(),
+            body_read_timeout_secs: default_body_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            max_connections: default_max_connections(),
         }
     }
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+fn default_body_timeout() -> u64 {
+    30
+}
+
+fn default_idle_timeout() -> u64 {
+    60
+}
+
+fn default_max_connections() -> usize {
+    1024
 }
 
 fn default_max_body() -> usize {
@@ -65,6 +97,8 @@ pub struct ListenerConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key.
     pub tls_key: Option<PathBuf>,
+    /// Connections this listener serves at once (default: `[gateway] max_connections`).
+    pub max_connections: Option<usize>,
 }
 
 /// `[[gateway.budgets]]`: limits for whatever exactly one of `principal`, `role` or
@@ -156,6 +190,22 @@ impl GatewaySettings {
         last
     }
 
+    /// The connection limits and timeouts of the listener named `listener` (`None`: the
+    /// main one).
+    pub fn limits(&self, listener: Option<&str>) -> crate::listen::Limits {
+        let own = self
+            .listeners
+            .iter()
+            .find(|l| Some(l.name.as_str()) == listener)
+            .and_then(|l| l.max_connections);
+        crate::listen::Limits {
+            header_read: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            body_read: std::time::Duration::from_secs(self.body_read_timeout_secs),
+            idle: std::time::Duration::from_secs(self.idle_timeout_secs),
+            max_connections: own.unwrap_or(self.max_connections),
+        }
+    }
+
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), String> {
         let mut names = std::collections::HashSet::new();
@@ -195,6 +245,26 @@ impl GatewaySettings {
         }
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be positive".into());
+        }
+        let positive = [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("body_read_timeout_secs", self.body_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            (
+                "max_connections",
+                u64::try_from(self.max_connections).unwrap_or(1),
+            ),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("{name} must be positive"));
+            }
+        }
+        if let Some(l) = self.listeners.iter().find(|l| l.max_connections == Some(0)) {
+            return Err(format!(
+                "listener {:?}: max_connections must be positive",
+                l.name
+            ));
         }
         Ok(())
     }

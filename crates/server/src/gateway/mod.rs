@@ -19,6 +19,7 @@ pub mod control;
 pub mod error;
 pub mod guardrail;
 mod invoke;
+mod openai;
 mod proxy;
 pub mod tls;
 
@@ -329,23 +330,74 @@ pub fn spawn_budget_sync(state: &Arc<AppState>) {
     });
 }
 
-/// The gateway's routes (`/v1/...`), merged into the server's router.
+/// The gateway's routes (`/v1/...`), merged into the server's router. Everything under
+/// `/v1` answers in OpenAI's error shape: a method a route does not take is a 405 with
+/// `Allow`, an unknown path a 404 — never the Query API's XML.
 pub fn routes() -> axum::Router<Arc<AppState>> {
-    use axum::routing::{get, post};
+    use axum::routing::{any, get, post};
     use invoke::Endpoint;
+    let post_only = |r: axum::routing::MethodRouter<Arc<AppState>>| r.fallback(not_allowed);
     axum::Router::new()
-        .route("/v1/chat/completions", invoke::model_call(Endpoint::Chat))
-        .route("/v1/completions", invoke::model_call(Endpoint::Completions))
-        .route("/v1/embeddings", invoke::model_call(Endpoint::Embeddings))
-        .route("/v1/models", get(invoke::list_models))
-        .route("/v1/models/{*model}", get(invoke::get_model))
+        .route(
+            "/v1/chat/completions",
+            post_only(invoke::model_call(Endpoint::Chat)),
+        )
+        .route(
+            "/v1/completions",
+            post_only(invoke::model_call(Endpoint::Completions)),
+        )
+        .route(
+            "/v1/embeddings",
+            post_only(invoke::model_call(Endpoint::Embeddings)),
+        )
+        .route("/v1/models", get(invoke::list_models).fallback(not_allowed))
+        .route(
+            "/v1/models/{*model}",
+            get(invoke::get_model).fallback(not_allowed),
+        )
         .route(
             "/v1/fine_tuning/jobs",
-            post(invoke::create_job).get(invoke::list_jobs),
+            post(invoke::create_job)
+                .get(invoke::list_jobs)
+                .fallback(not_allowed),
         )
-        .route("/v1/fine_tuning/jobs/{id}", get(invoke::get_job))
-        .route("/v1/fine_tuning/jobs/{id}/cancel", post(invoke::cancel_job))
-        .route("/v1/invocation_logs/{*model}", get(invoke::read_logs))
+        .route(
+            "/v1/fine_tuning/jobs/{id}",
+            get(invoke::get_job).fallback(not_allowed),
+        )
+        .route(
+            "/v1/fine_tuning/jobs/{id}/cancel",
+            post(invoke::cancel_job).fallback(not_allowed),
+        )
+        .route(
+            "/v1/invocation_logs/{*model}",
+            get(invoke::read_logs).fallback(not_allowed),
+        )
+        .route("/v1", any(unknown_path))
+        .route("/v1/", any(unknown_path))
+        .route("/v1/{*rest}", any(unknown_path))
+}
+
+/// 405 in OpenAI's shape (axum adds the `Allow` header).
+async fn not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    let mut e = GatewayError::invalid_request(
+        "method_not_allowed",
+        format!("{method} is not allowed on {}.", uri.path()),
+    );
+    e.status = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    e.response(&crate::request_id())
+}
+
+/// 404 in OpenAI's shape for any other path under `/v1`.
+async fn unknown_path(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    GatewayError::not_found(
+        "unknown_url",
+        format!("Unrecognized request URL ({method} {}).", uri.path()),
+    )
+    .response(&crate::request_id())
 }
 
 /// A bound extra listener, plain or TLS.
@@ -408,18 +460,13 @@ pub async fn serve_listener(
     listener: Bound,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
-    let app = crate::router(state)
-        .layer(axum::Extension(info))
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let limits = state.gateway.settings().limits(Some(&info.name));
+    let app = crate::router(state).layer(axum::Extension(info));
     match listener {
-        Bound::Plain(tcp) => axum::serve(tcp, app).with_graceful_shutdown(shutdown).await,
+        Bound::Plain(tcp) => crate::listen::serve(tcp, app, limits, shutdown).await,
         Bound::Tls(tcp, acceptor) => {
-            use axum::serve::ListenerExt as _;
-            // `tap_io` only to get axum's `ConnectInfo<SocketAddr>` for any listener.
-            let listener = tls::TlsListener::new(tcp, acceptor)?.tap_io(|_| {});
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            let listener = tls::TlsListener::new(tcp, acceptor)?;
+            crate::listen::serve(listener, app, limits, shutdown).await
         }
     }
 }

@@ -85,8 +85,9 @@ pub async fn app_session(
     (c, secret)
 }
 
-/// Serves the router on a loopback port; returns `http://127.0.0.1:PORT`.
-pub async fn serve(state: &Arc<AppState>) -> String {
+/// Serves the whole router on a loopback port; returns `http://127.0.0.1:PORT` (the Query
+/// APIs' endpoint).
+pub async fn serve_root(state: &Arc<AppState>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(gatehouse_server::serve(
@@ -305,4 +306,23 @@ impl Api {
             body: r.text().await.unwrap(),
         }
     }
+}
+
+/// A session token of role `app` (an hour long) named `session_name`, with session tags.
+pub async fn app_session_token(
+    state: &AppState,
+    session_name: &str,
+    tags: &[(&str, &str)],
+) -> String {
+    let now = chrono::Utc::now();
+    let (mut c, secret) = app_session(state, session_name, now, chrono::Duration::hours(1)).await;
+    for (k, v) in tags {
+        c.tags.insert((*k).into(), (*v).into());
+    }
+    gatehouse_auth::session::issue(&state.ring(), &c, &secret).unwrap()
+}
+
+/// Serves the whole router on a loopback port; returns the gateway's base URL (`.../v1`).
+pub async fn serve(state: &Arc<AppState>) -> String {
+    format!("{}/v1", serve_root(state).await)
 }
