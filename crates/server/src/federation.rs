@@ -4,18 +4,21 @@
 //! `AssumeRoleWithWebIdentity`).
 
 use crate::error::ApiError;
+use crate::iam::Target;
+use crate::iam::conditions::request_keys;
+use crate::iam::entity::authorize_principal;
 use crate::identity::Caller;
 use crate::query::Params;
 use crate::xml::Xml;
-use crate::{CallContext, authorize};
+use crate::{CallContext, authorize, authorize_with};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use data_encoding::BASE64;
 use gatehouse_auth::totp::{self, TotpSeed};
-use gatehouse_store::{PARTITION, iam_arn};
+use gatehouse_store::PARTITION;
 
 /// The IAM actions this module answers.
-const ACTIONS: &[&str] = &[
+pub(crate) const ACTIONS: &[&str] = &[
     "CreateVirtualMFADevice",
     "EnableMFADevice",
     "DeactivateMFADevice",
@@ -51,16 +54,6 @@ fn invalid_code() -> ApiError {
     )
 }
 
-async fn user_arn(ctx: &CallContext<'_>, name: &str) -> String {
-    let path = ctx
-        .store
-        .get_user(ctx.account(), name)
-        .await
-        .map(|u| u.path)
-        .ok();
-    iam_arn(ctx.account(), "user", path.as_deref().unwrap_or("/"), name)
-}
-
 /// Runs one of this module's actions; returns the inside of `<ActionResult>`.
 pub(crate) async fn dispatch(
     ctx: &CallContext<'_>,
@@ -74,7 +67,8 @@ pub(crate) async fn dispatch(
             let name = p.required("VirtualMFADeviceName")?;
             let path = p.get("Path").unwrap_or("/");
             let serial = format!("arn:{PARTITION}:iam::{account}:mfa{path}{name}");
-            authorize(ctx, "iam:CreateVirtualMFADevice", &serial)?;
+            let keys = request_keys("iam:CreateVirtualMFADevice", p, None)?;
+            authorize_with(ctx, "iam:CreateVirtualMFADevice", &serial, &keys)?;
             let seed = TotpSeed::generate();
             let b32 = seed.to_base32();
             let d = store
@@ -100,7 +94,9 @@ pub(crate) async fn dispatch(
             let serial = p.required("SerialNumber")?;
             let c1 = p.required("AuthenticationCode1")?;
             let c2 = p.required("AuthenticationCode2")?;
-            authorize(ctx, "iam:EnableMFADevice", &user_arn(ctx, &user).await)?;
+            let user = authorize_principal(ctx, "iam:EnableMFADevice", Target::User, &user, p)
+                .await?
+                .name;
             let seed = store.mfa_seed_unassigned(account, serial).await?;
             let seed =
                 TotpSeed::from_base32(seed.expose_secret()).map_err(|_| ApiError::internal())?;
@@ -116,13 +112,17 @@ pub(crate) async fn dispatch(
         "DeactivateMFADevice" => {
             let user = p.required("UserName")?.to_owned();
             let serial = p.required("SerialNumber")?;
-            authorize(ctx, "iam:DeactivateMFADevice", &user_arn(ctx, &user).await)?;
+            let user = authorize_principal(ctx, "iam:DeactivateMFADevice", Target::User, &user, p)
+                .await?
+                .name;
             store.deactivate_mfa_device(account, &user, serial).await?;
             Ok(None)
         }
         "ListMFADevices" => {
             let user = crate::iam::keys::user_name(ctx, p)?;
-            authorize(ctx, "iam:ListMFADevices", &user_arn(ctx, &user).await)?;
+            let user = authorize_principal(ctx, "iam:ListMFADevices", Target::User, &user, p)
+                .await?
+                .name;
             let devices = store.list_mfa_devices(account, Some(&user)).await?;
             let mut x = Xml::new();
             x.wrap("MFADevices", |x| {
@@ -206,7 +206,8 @@ async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<
                 return Err(ApiError::validation("Jwks must be a JSON Web Key Set"));
             }
             let arn = gatehouse_store::oidc_provider_arn(account, &url);
-            authorize(ctx, "iam:CreateOpenIDConnectProvider", &arn)?;
+            let keys = request_keys("iam:CreateOpenIDConnectProvider", p, None)?;
+            authorize_with(ctx, "iam:CreateOpenIDConnectProvider", &arn, &keys)?;
             let pr = store
                 .create_oidc_provider(account, &url, &client_ids, &thumbprints, jwks)
                 .await?;

@@ -800,6 +800,17 @@ pub(crate) async fn fetch_secret(
 /// Decides whether the caller may perform `action` on `resource`; denies are audited by the
 /// caller of this function and returned as `AccessDenied` in AWS's words.
 pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<(), ApiError> {
+    authorize_with(ctx, action, resource, &[])
+}
+
+/// [`authorize`] with the condition keys the request itself defines (`iam:PolicyARN`,
+/// `aws:RequestTag/K`, `aws:ResourceTag/K`...; see `iam::conditions`).
+pub fn authorize_with(
+    ctx: &CallContext<'_>,
+    action: &str,
+    resource: &str,
+    request_keys: &[(String, gatehouse_policy::ContextValue)],
+) -> Result<(), ApiError> {
     let note = |decision: &str, statement: Option<String>| {
         ctx.note_decision(action, resource, decision, statement);
     };
@@ -821,7 +832,10 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
         note("Allow", Some("root".to_owned()));
         return Ok(());
     };
-    let req = decision_request(ctx, principal, action, resource);
+    let mut req = decision_request(ctx, principal, action, resource);
+    for (k, v) in request_keys {
+        req.context.insert(k.clone(), v.clone());
+    }
     let session_policy = ctx
         .session
         .as_ref()
