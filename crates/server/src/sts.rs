@@ -587,7 +587,7 @@ async fn assume_role_with_web_identity(
     let now = Utc::now();
     let mut req =
         gatehouse_policy::Request::new(web.provider_arn.clone(), ACTION, role_arn.clone());
-    req.context.insert("aws:SourceIp", ctx.source_ip.as_str());
+    ctx.origin.fill_context(&mut req.context);
     req.context.insert("aws:CurrentTime", now.to_rfc3339());
     req.context
         .insert("aws:EpochTime", now.timestamp().to_string());
@@ -598,6 +598,11 @@ async fn assume_role_with_web_identity(
         req.context.insert(k, v);
     }
     for (k, v) in &web.condition_keys {
+        // A claim never replaces a key Gatehouse set (or another claim did): keys compare
+        // ignoring case.
+        if req.context.get(k).is_some() {
+            continue;
+        }
         let value: ContextValue = if v.len() == 1 && !k.ends_with(":amr") {
             v[0].as_str().into()
         } else {

@@ -1,10 +1,11 @@
 //! The gateway's settings, from the `[gateway]` table of the config file: named listeners
 //! (their name is `aws:SourceVpce`), trusted proxies (whose `X-Forwarded-For` is believed
-//! for `aws:SourceIp`), limits, budgets, and deployments to load at start.
+//! for `aws:SourceIp`, by every face: `crate::origin`), limits, budgets, and deployments to
+//! load at start.
 
 use ipnet::IpNet;
 use serde::Deserialize;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// `[gateway]`.
@@ -14,9 +15,14 @@ pub struct GatewaySettings {
     /// Extra listeners besides the main `listen` address (which is named `default`).
     #[serde(default)]
     pub listeners: Vec<ListenerConfig>,
-    /// Peers whose `X-Forwarded-For` header is trusted (CIDRs).
+    /// Peers whose `X-Forwarded-For` header is trusted (CIDRs), on every face: the
+    /// gateway and the IAM/STS Query API alike (see `crate::origin`).
     #[serde(default)]
     pub trusted_proxies: Vec<IpNet>,
+    /// Addresses deployments may point at although they are refused by default
+    /// (link-local, metadata services, Gatehouse's own listeners; see `upstream.rs`).
+    #[serde(default)]
+    pub upstream_allow: Vec<IpNet>,
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -49,6 +55,7 @@ impl Default for GatewaySettings {
         GatewaySettings {
             listeners: Vec::new(),
             trusted_proxies: Vec::new(),
+            upstream_allow: Vec::new(),
             max_body_bytes: default_max_body(),
             upstream_timeout_secs: default_timeout(),
             budgets: Vec::new(),
@@ -168,28 +175,6 @@ impl ListenerInfo {
 }
 
 impl GatewaySettings {
-    /// The client address for `aws:SourceIp`: the peer, unless the peer is a trusted proxy,
-    /// in which case the rightmost `X-Forwarded-For` hop that is not itself trusted.
-    pub fn source_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
-        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|n| n.contains(ip));
-        if !trusted(&peer) {
-            return peer;
-        }
-        let Some(xff) = forwarded_for else {
-            return peer;
-        };
-        let mut last = peer;
-        for hop in xff.rsplit(',') {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) if trusted(&ip) => last = ip,
-                Ok(ip) => return ip,
-                // A hop we cannot read ends what we can believe.
-                Err(_) => return last,
-            }
-        }
-        last
-    }
-
     /// The connection limits and timeouts of the listener named `listener` (`None`: the
     /// main one).
     pub fn limits(&self, listener: Option<&str>) -> crate::listen::Limits {
@@ -274,31 +259,6 @@ impl GatewaySettings {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn settings(proxies: &[&str]) -> GatewaySettings {
-        GatewaySettings {
-            trusted_proxies: proxies.iter().filter_map(|p| p.parse().ok()).collect(),
-            ..GatewaySettings::default()
-        }
-    }
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let s = settings(&["10.0.0.0/8"]);
-        // An untrusted peer cannot claim another address.
-        assert_eq!(
-            s.source_ip(ip("192.0.2.1"), Some("10.9.9.9")),
-            ip("192.0.2.1")
-        );
-        // A trusted proxy's header is used; spoofed hops left of the first untrusted are ignored.
-        assert_eq!(
-            s.source_ip(ip("10.0.0.1"), Some("1.1.1.1, 203.0.113.7, 10.0.0.2")),
-            ip("203.0.113.7")
-        );
-        assert_eq!(s.source_ip(ip("10.0.0.1"), None), ip("10.0.0.1"));
-        assert_eq!(s.source_ip(ip("10.0.0.1"), Some("garbage")), ip("10.0.0.1"));
-    }
 
     #[test]
     fn budgets_name_exactly_one_subject_and_keep_the_principal_form() {

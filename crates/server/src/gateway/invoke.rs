@@ -61,17 +61,20 @@ impl Call {
         listener: Listener,
         headers: &HeaderMap,
     ) -> Call {
-        let settings = state.gateway.settings();
-        let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        let source_ip = settings.source_ip(peer.ip(), xff).to_string();
-        let listener = listener.map_or_else(ListenerInfo::main, |Extension(l)| l);
+        let origin = crate::origin::Origin::of(
+            &state.gateway.settings().trusted_proxies,
+            peer,
+            headers,
+            listener.map(|Extension(l)| l),
+        );
         let now = chrono::Utc::now();
         let rid = crate::request_id();
         let record = GatewayAuditRecord {
             time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             request_id: rid.clone(),
-            source_ip: source_ip.clone(),
-            listener: listener.name.clone(),
+            source_ip: origin.source.audit_ip(),
+            source_unknown_via: origin.source.audit_via(),
+            listener: origin.listener.name.clone(),
             decision: "Error".into(),
             ..GatewayAuditRecord::default()
         };
@@ -79,11 +82,7 @@ impl Call {
             state,
             rid,
             started: Instant::now(),
-            facts: Facts {
-                source_ip,
-                listener,
-                now,
-            },
+            facts: Facts { origin, now },
             record,
         }
     }
@@ -549,6 +548,7 @@ async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     let timeout = Duration::from_secs(settings.upstream_timeout_secs);
     let sent = proxy::send(
         &call.state.gateway.client,
+        &call.state.gateway.upstream,
         &p.route,
         reqwest::Method::POST,
         ep.path(),
@@ -859,6 +859,7 @@ async fn relay(
     let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
     let sent = proxy::send(
         &call.state.gateway.client,
+        &call.state.gateway.upstream,
         route,
         method,
         path,
@@ -1024,6 +1025,7 @@ pub(super) async fn list_jobs(
         let path = format!("/fine_tuning/jobs/{}", rec.job_id);
         let got = proxy::send(
             &call.state.gateway.client,
+            &call.state.gateway.upstream,
             &route,
             reqwest::Method::GET,
             &path,

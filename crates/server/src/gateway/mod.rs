@@ -22,6 +22,7 @@ mod invoke;
 mod openai;
 mod proxy;
 pub mod tls;
+pub mod upstream;
 
 use crate::AppState;
 use audit::AuditQueue;
@@ -62,11 +63,17 @@ pub struct Gateway {
     budgets: Budgets,
     audit: AuditQueue,
     client: reqwest::Client,
+    /// Where deployments may point (also the client's resolver).
+    pub upstream: Arc<upstream::UpstreamRules>,
 }
 
 impl Default for Gateway {
     fn default() -> Self {
+        let rules = Arc::new(upstream::UpstreamRules::default());
         let client = reqwest::Client::builder()
+            // A redirect would take the provider key (and the prompt) somewhere unchecked.
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(upstream::GuardedResolver(Arc::clone(&rules))))
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
@@ -80,6 +87,7 @@ impl Default for Gateway {
             budgets: Budgets::default(),
             audit: AuditQueue::default(),
             client,
+            upstream: rules,
         }
     }
 }
@@ -87,6 +95,7 @@ impl Default for Gateway {
 impl Gateway {
     /// Replaces the settings (at start, from the config file).
     pub fn configure(&self, settings: GatewaySettings) {
+        self.upstream.set_allowed(settings.upstream_allow.clone());
         if let Ok(mut s) = self.settings.write() {
             *s = Arc::new(settings);
         }
@@ -191,8 +200,8 @@ async fn load_routes(store: &Store, generation: i64) -> Result<RouteTable, Gatew
 /// The facts of one request the policy sees besides the caller and the model.
 #[derive(Debug, Clone)]
 pub(crate) struct Facts {
-    pub source_ip: String,
-    pub listener: ListenerInfo,
+    /// Source address and listener, by the rule every face shares.
+    pub origin: crate::origin::Origin,
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
@@ -207,12 +216,7 @@ pub(crate) fn decide(
 ) -> (Decision, Request) {
     let mut req = Request::new(caller.arn.clone(), action, resource);
     let c = &mut req.context;
-    c.insert("aws:SourceIp", facts.source_ip.as_str());
-    c.insert("aws:SourceVpce", facts.listener.name.as_str());
-    c.insert(
-        "aws:SecureTransport",
-        if facts.listener.tls { "true" } else { "false" },
-    );
+    facts.origin.fill_context(c);
     c.insert(
         "aws:CurrentTime",
         facts.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -269,6 +273,12 @@ pub enum DecodeError {
 pub async fn load_configured_deployments(state: &AppState) -> Result<usize, String> {
     let settings = state.gateway.settings();
     for d in &settings.deployments {
+        state
+            .gateway
+            .upstream
+            .check_url(&d.base_url)
+            .await
+            .map_err(|e| format!("deployment {}: base_url: {e}", d.model))?;
         let api_key = match &d.api_key_env {
             Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| {
                 format!(
@@ -286,6 +296,7 @@ pub async fn load_configured_deployments(state: &AppState) -> Result<usize, Stri
             api_key,
             log_invocations: d.log_invocations,
             deprecated_on: d.deprecated_on.clone(),
+            clear_api_key: false,
         };
         let account = &state.config.account_id;
         let exists = state.store.get_deployment(account, &d.model).await.is_ok();
@@ -461,6 +472,12 @@ pub async fn serve_listener(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
     let limits = state.gateway.settings().limits(Some(&info.name));
+    let tcp = match &listener {
+        Bound::Plain(t) | Bound::Tls(t, _) => t,
+    };
+    if let Ok(a) = tcp.local_addr() {
+        state.gateway.upstream.add_own(a);
+    }
     let app = crate::router(state).layer(axum::Extension(info));
     match listener {
         Bound::Plain(tcp) => crate::listen::serve(tcp, app, limits, shutdown).await,

@@ -42,6 +42,7 @@ impl Usage {
 /// Sends a request to the deployment's upstream and waits (at most `timeout`) for headers.
 pub(super) async fn send(
     client: &reqwest::Client,
+    rules: &super::upstream::UpstreamRules,
     route: &Route,
     method: reqwest::Method,
     path: &str,
@@ -49,7 +50,15 @@ pub(super) async fn send(
     timeout: Duration,
 ) -> Result<reqwest::Response, GatewayError> {
     let url = format!("{}{path}", route.deployment.base_url.trim_end_matches('/'));
-    let mut rb = client.request(method, &url);
+    let url = reqwest::Url::parse(&url)
+        .map_err(|_| GatewayError::bad_gateway("The model endpoint's URL is not valid."))?;
+    if let Err(e) = rules.check_literal(&url) {
+        tracing::warn!(model = %route.deployment.model_id, error = %e, "upstream address refused");
+        return Err(GatewayError::bad_gateway(
+            "The model endpoint's address is not allowed.",
+        ));
+    }
+    let mut rb = client.request(method, url);
     if let Some(k) = &route.api_key {
         rb = rb.bearer_auth(k.expose_secret());
     }
@@ -64,6 +73,12 @@ pub(super) async fn send(
             tracing::warn!(model = %route.deployment.model_id, error = %e, "upstream request failed");
             Err(GatewayError::bad_gateway(
                 "The model endpoint could not be reached.",
+            ))
+        }
+        Ok(Ok(r)) if r.status().is_redirection() => {
+            tracing::warn!(model = %route.deployment.model_id, status = %r.status(), "upstream answered with a redirect; not followed");
+            Err(GatewayError::bad_gateway(
+                "The model endpoint answered with a redirect, which Gatehouse does not follow.",
             ))
         }
         Ok(Ok(r)) => Ok(r),

@@ -109,6 +109,8 @@ const SPECS: &[Spec] = &[
     untagging("iam:UntagUser"),
     untagging("iam:UntagRole"),
     untagging("iam:UntagPolicy"),
+    tagging("iam:TagOpenIDConnectProvider"),
+    untagging("iam:UntagOpenIDConnectProvider"),
     attaching("iam:AttachUserPolicy", Boundary::Current),
     attaching("iam:DetachUserPolicy", Boundary::Current),
     attaching("iam:AttachRolePolicy", Boundary::Current),
@@ -176,10 +178,10 @@ pub(crate) const NOT_APPLICABLE: &[(&str, &str)] = &[
 ];
 
 /// Resource types whose tags Gatehouse keeps (their actions get `aws:ResourceTag/K`).
-/// MFA devices and OpenID Connect providers carry no tags here, so the key is absent
-/// for their actions, as for an untagged resource in AWS.
+/// MFA devices carry no tags here, so the key is absent for their actions, as for an
+/// untagged resource in AWS.
 #[cfg(test)]
-const TAGGED_RESOURCES: &[&str] = &["user", "role", "policy"];
+const TAGGED_RESOURCES: &[&str] = &["user", "role", "policy", "oidc-provider"];
 
 fn spec_of(action: &str) -> Option<&'static Spec> {
     SPECS.iter().find(|s| s.action.eq_ignore_ascii_case(action))
@@ -325,6 +327,17 @@ mod tests {
         Entity::for_test(Kind::Group, "admins", &arn, Vec::new(), None)
     }
 
+    fn provider() -> Entity {
+        let arn = "arn:gatehouse:iam::111122223333:oidc-provider/issuer.example";
+        Entity::for_test(
+            Kind::OidcProvider,
+            arn,
+            arn,
+            vec![Tag::new("gatehouse:claims", "ref")],
+            None,
+        )
+    }
+
     fn policy() -> Entity {
         Entity::for_test(
             Kind::Policy,
@@ -442,6 +455,34 @@ mod tests {
                 w.extend(with_req(vec![]));
                 w
             }),
+            // TagOpenIDConnectProvider: aws:RequestTag, aws:TagKeys; oidc-provider: aws:ResourceTag
+            (
+                "iam:TagOpenIDConnectProvider",
+                TAGS.into(),
+                Some(provider()),
+                {
+                    let mut w = want(&[("aws:ResourceTag/gatehouse:claims", &["ref"])]);
+                    w.extend(with_req(vec![]));
+                    w
+                },
+            ),
+            // UntagOpenIDConnectProvider: aws:TagKeys
+            (
+                "iam:UntagOpenIDConnectProvider",
+                "TagKeys.member.1=gatehouse:claims".into(),
+                Some(provider()),
+                want(&[
+                    ("aws:ResourceTag/gatehouse:claims", &["ref"]),
+                    ("aws:TagKeys", &["gatehouse:claims"]),
+                ]),
+            ),
+            // GetOpenIDConnectProvider: oidc-provider: aws:ResourceTag
+            (
+                "iam:GetOpenIDConnectProvider",
+                String::new(),
+                Some(provider()),
+                want(&[("aws:ResourceTag/gatehouse:claims", &["ref"])]),
+            ),
             // UntagUser: aws:TagKeys
             (
                 "iam:UntagUser",

@@ -15,7 +15,8 @@ use crate::error::ApiError;
 use crate::query::Params;
 use crate::{CallContext, authorize_with};
 use gatehouse_store::{
-    EntityKind, Group, ListParams, Policy, Role, StoreError, Tag, TaggedKind, User, iam_arn,
+    EntityKind, Group, ListParams, OidcProvider, Policy, Role, StoreError, Tag, TaggedKind, User,
+    iam_arn,
 };
 
 /// What an action addresses.
@@ -26,6 +27,8 @@ pub(crate) enum Kind {
     Role,
     /// A managed policy, named by ARN.
     Policy,
+    /// An OpenID Connect provider, named by ARN.
+    OidcProvider,
 }
 
 impl From<Target> for Kind {
@@ -45,6 +48,7 @@ pub(crate) enum Record {
     Group(Group),
     Role(Role),
     Policy(Policy),
+    OidcProvider(OidcProvider),
 }
 
 /// An entity as the store has it, or as the caller named it when it does not exist.
@@ -161,6 +165,29 @@ impl Entity {
         }
     }
 
+    /// An OpenID Connect provider by ARN (exact; another account's does not exist here).
+    pub async fn oidc_provider(ctx: &CallContext<'_>, arn: &str) -> Result<Entity, ApiError> {
+        match ctx.store.get_oidc_provider(ctx.account(), arn).await {
+            Ok(pr) => Ok(Entity {
+                kind: Kind::OidcProvider,
+                name: pr.arn.clone(),
+                arn: pr.arn.clone(),
+                tags: pr.tags.clone(),
+                record: Some(Record::OidcProvider(pr)),
+                missing: None,
+            }),
+            Err(e @ (StoreError::NoSuchEntity { .. } | StoreError::Validation(_))) => Ok(Entity {
+                kind: Kind::OidcProvider,
+                name: arn.to_owned(),
+                arn: arn.to_owned(),
+                tags: Vec::new(),
+                record: None,
+                missing: Some(e),
+            }),
+            Err(e) => Err(failed(e, "OpenID Connect provider", arn)),
+        }
+    }
+
     /// A role found by other means (`sts:AssumeRole` resolves it by ARN, in its own
     /// account), with its tags.
     pub fn of_role(role: Role, tags: Vec<Tag>) -> Entity {
@@ -242,6 +269,17 @@ pub(crate) async fn authorize_policy(
     p: &Params,
 ) -> Result<Entity, ApiError> {
     let entity = Entity::policy(ctx, arn).await?;
+    authorize_entity(ctx, action, entity, p)
+}
+
+/// Resolves the OpenID Connect provider `arn` and authorizes `action` on it.
+pub(crate) async fn authorize_oidc_provider(
+    ctx: &CallContext<'_>,
+    action: &str,
+    arn: &str,
+    p: &Params,
+) -> Result<Entity, ApiError> {
+    let entity = Entity::oidc_provider(ctx, arn).await?;
     authorize_entity(ctx, action, entity, p)
 }
 

@@ -9,7 +9,7 @@ pub(crate) mod entity;
 pub(crate) mod keys;
 mod policies;
 mod principals;
-mod render;
+pub(crate) mod render;
 mod simulate;
 
 use crate::CallContext;

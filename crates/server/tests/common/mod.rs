@@ -326,3 +326,10 @@ pub async fn app_session_token(
 pub async fn serve(state: &Arc<AppState>) -> String {
     format!("{}/v1", serve_root(state).await)
 }
+
+/// A user with `policy` inline and an access key; returns the gateway's Bearer credential
+/// (`ACCESS_KEY_ID:SECRET`).
+pub async fn user_with_key(state: &AppState, name: &str, policy: &str) -> String {
+    let c = Creds::user(state, name, policy).await;
+    format!("{}:{}", c.key_id, c.secret)
+}

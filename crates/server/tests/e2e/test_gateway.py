@@ -735,6 +735,44 @@ def test_deployments_and_guardrails_are_authorized_control_plane_actions(gw):
     assert gw.audit(lambda r: r["action"] == "ai:CreateDeployment" and r["decision"] == "ImplicitDeny")
 
 
+def test_a_deployment_cannot_be_moved_with_its_key_nor_pointed_at_metadata_or_gatehouse(gw):
+    admin = gw.user({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ai:CreateDeployment", "ai:UpdateDeployment", "ai:InvokeModel"],
+         "Resource": "*"}]})
+    st, body = gw.ai("CreateDeployment", {"ModelId": "mv-model", "BaseUrl": gw.upstream.base,
+                                          "ApiKey": "mv-provider-key"}, key=admin)
+    assert st == 200, body
+    elsewhere = f"http://127.0.0.1:{free_port()}/v1"
+    # Re-pointing the URL would send the sealed key to the new host: refused.
+    st, body = gw.ai("UpdateDeployment", {"ModelId": "mv-model", "BaseUrl": elsewhere}, key=admin)
+    assert st == 400 and "ValidationError" in body and "provider key" in body, body
+    # The same host (another path) keeps the key; a move with a new key or none is fine.
+    st, body = gw.ai("UpdateDeployment", {"ModelId": "mv-model", "BaseUrl": gw.upstream.base + "/"}, key=admin)
+    assert st == 200 and "<HasApiKey>true</HasApiKey>" in body, body
+    st, body = gw.ai("UpdateDeployment", {"ModelId": "mv-model", "BaseUrl": elsewhere, "ClearApiKey": "true"},
+                     key=admin)
+    assert st == 200 and "<HasApiKey>false</HasApiKey>" in body, body
+    st, body = gw.ai("UpdateDeployment", {"ModelId": "mv-model", "BaseUrl": gw.upstream.base,
+                                          "ApiKey": "mv-provider-key-2"}, key=admin)
+    assert st == 200 and "<HasApiKey>true</HasApiKey>" in body, body
+    gw.upstream.reset()
+    assert chat(gw.client(admin), model="mv-model").choices
+    assert gw.upstream.requests()[0]["headers"]["Authorization"] == "Bearer mv-provider-key-2"
+    # Metadata services, link-local, this-host and Gatehouse's own address are refused.
+    for url in ["http://169.254.169.254/latest", "http://[fd00:ec2::254]/", "http://[::ffff:169.254.169.254]/",
+                "http://metadata.google.internal/v1", "http://0.0.0.0:8000/v1", f"{gw.server.endpoint}/v1",
+                f"http://127.0.0.1:{gw.private_port}/v1", "http://user:pw@127.0.0.1:9/v1"]:
+        for action, params in [("CreateDeployment", {"ModelId": "meta-model"}),
+                               ("UpdateDeployment", {"ModelId": "mv-model"})]:
+            st, body = gw.ai(action, dict(params, BaseUrl=url, ApiKey="k"), key=admin)
+            assert st == 400 and "ValidationError" in body, (url, action, body)
+    out = subprocess.run([gatehouse_bin(), "model", "add", "cli-meta", "--base-url", "http://169.254.169.254/v1",
+                          "--data-dir", gw.server.data_dir]
+                         + (["--database-url", gw.server.database_url] if gw.server.database_url else []),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "169.254.169.254" in out.stderr, out.stderr
+
+
 # --- invocation logs --------------------------------------------------------------------------
 
 
