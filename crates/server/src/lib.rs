@@ -626,7 +626,17 @@ async fn process(
             req.body,
             fetched,
             &state.ring(),
+            service,
         )?;
+        // A presigned URL is a grant for the call in its URL: its parameters are the
+        // URL's alone, so a body (which could add or override them) is refused.
+        if sig.location == gatehouse_auth::sigv4::AuthLocation::Query && !req.body.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterCombination",
+                "A presigned request takes its parameters from its URL only; send it without a body.",
+            ));
+        }
         if let Caller::User { access_key_id, .. } = &authenticated.caller {
             state
                 .note_key_use(access_key_id, &sig.service, &sig.region)
@@ -803,6 +813,17 @@ pub(crate) async fn fetch_secret(
 /// Decides whether the caller may perform `action` on `resource`; denies are audited by the
 /// caller of this function and returned as `AccessDenied` in AWS's words.
 pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<(), ApiError> {
+    authorize_with(ctx, action, resource, &[])
+}
+
+/// [`authorize`] with the condition keys the request itself defines (`iam:PolicyARN`,
+/// `aws:RequestTag/K`, `aws:ResourceTag/K`...; see `iam::conditions`).
+pub fn authorize_with(
+    ctx: &CallContext<'_>,
+    action: &str,
+    resource: &str,
+    request_keys: &[(String, gatehouse_policy::ContextValue)],
+) -> Result<(), ApiError> {
     let note = |decision: &str, statement: Option<String>| {
         ctx.note_decision(action, resource, decision, statement);
     };
@@ -824,7 +845,10 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
         note("Allow", Some("root".to_owned()));
         return Ok(());
     };
-    let req = decision_request(ctx, principal, action, resource);
+    let mut req = decision_request(ctx, principal, action, resource);
+    for (k, v) in request_keys {
+        req.context.insert(k.clone(), v.clone());
+    }
     let session_policy = ctx
         .session
         .as_ref()

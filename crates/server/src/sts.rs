@@ -14,6 +14,7 @@
 
 use crate::authz::CompiledPrincipal;
 use crate::error::ApiError;
+use crate::iam::entity::Entity;
 use crate::identity::Caller;
 use crate::query::Params;
 use crate::xml::{self, Xml};
@@ -49,6 +50,12 @@ const MAX_POLICY_ARNS: usize = 10;
 /// True for an STS action this API answers.
 pub(crate) fn is_action(action: &str) -> bool {
     ACTIONS.contains(&action)
+}
+
+/// Every STS action this API answers.
+#[cfg(test)]
+pub(crate) fn answered_actions() -> impl Iterator<Item = &'static str> {
+    ACTIONS.iter().copied()
 }
 
 /// Runs an STS action and wraps its result in AWS's envelope.
@@ -281,7 +288,7 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     let caller_session = ctx.session.as_ref().map(|s| &s.claims);
     let chained = matches!(ctx.caller, Caller::AssumedRole { .. });
 
-    let (role, trust) =
+    let (role, role_entity, trust) =
         load_role(ctx, "sts:AssumeRole", &role_arn, &role_account, &role_name).await?;
 
     // Transitive tags of the calling session pass on and cannot be overridden.
@@ -331,30 +338,10 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
             .and_then(|c| c.mfa_auth_time),
     };
 
-    // Context the trust and identity policies can test.
-    let mut keys: Vec<(String, ContextValue)> =
-        vec![("sts:RoleSessionName".into(), session_name.as_str().into())];
-    if let Some(e) = &external_id {
-        keys.push(("sts:ExternalId".into(), e.as_str().into()));
-    }
-    if let Some(s) = &source_identity {
-        keys.push(("sts:SourceIdentity".into(), s.as_str().into()));
-    }
-    if !tags.is_empty() {
-        for (k, v) in &tags {
-            keys.push((format!("aws:RequestTag/{k}"), v.as_str().into()));
-        }
-        keys.push((
-            "aws:TagKeys".into(),
-            tags.iter()
-                .map(|(k, _)| k.clone())
-                .collect::<Vec<_>>()
-                .into(),
-        ));
-    }
-    if !transitive.is_empty() {
-        keys.push(("sts:TransitiveTagKeys".into(), transitive.clone().into()));
-    }
+    // Context the trust and identity policies can test: the keys AWS documents for
+    // AssumeRole (session name, external id, source identity, request and transitive
+    // tags, the role's tags), and MFA.
+    let mut keys = crate::iam::conditions::request_keys("sts:AssumeRole", p, Some(&role_entity))?;
     if let Some(t) = mfa_time {
         keys.push(("aws:MultiFactorAuthPresent".into(), "true".into()));
         keys.push((
@@ -532,15 +519,15 @@ async fn session_policy_documents(
     Ok((docs, packed_pct))
 }
 
-/// The role and its compiled trust policy; a missing role is an AccessDenied, so that
-/// callers cannot probe for names.
+/// The role (with its tags, for `aws:ResourceTag/K`) and its compiled trust policy; a
+/// missing role is an AccessDenied, so that callers cannot probe for names.
 async fn load_role(
     ctx: &CallContext<'_>,
     action: &str,
     role_arn: &str,
     account: &str,
     name: &str,
-) -> Result<(gatehouse_store::Role, PolicySet), ApiError> {
+) -> Result<(gatehouse_store::Role, Entity, PolicySet), ApiError> {
     let role = match ctx.store.get_role(account, name).await {
         Ok(r) if r.arn() == role_arn => r,
         Ok(_) | Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
@@ -549,6 +536,16 @@ async fn load_role(
         }
         Err(e) => return Err(e.into()),
     };
+    let tags = ctx
+        .store
+        .list_tags(
+            account,
+            gatehouse_store::TaggedKind::Role,
+            &role.name,
+            &gatehouse_store::ListParams::first(1000),
+        )
+        .await?
+        .items;
     let trust = PolicyDocument::parse(&role.trust_policy)
         .map_err(|e| e.to_string())
         .and_then(|d| {
@@ -559,7 +556,8 @@ async fn load_role(
             tracing::error!(role = role_arn, error = %e, "trust policy does not compile; denying");
             denied(ctx, action, role_arn)
         })?;
-    Ok((role, trust))
+    let entity = Entity::of_role(role.clone(), tags);
+    Ok((role, entity, trust))
 }
 
 /// `AssumeRoleWithWebIdentity`: an OIDC token from a registered provider, instead of a
@@ -584,7 +582,8 @@ async fn assume_role_with_web_identity(
     let providers = ctx.store.list_oidc_providers(&role_account).await?;
     let web = crate::oidc::validate(&ctx.state.oidc, &providers, token).await?;
 
-    let (role, trust) = load_role(ctx, ACTION, &role_arn, &role_account, &role_name).await?;
+    let (role, role_entity, trust) =
+        load_role(ctx, ACTION, &role_arn, &role_account, &role_name).await?;
     let now = Utc::now();
     let mut req =
         gatehouse_policy::Request::new(web.provider_arn.clone(), ACTION, role_arn.clone());
@@ -595,8 +594,9 @@ async fn assume_role_with_web_identity(
     req.context
         .insert("aws:FederatedProvider", web.provider_arn.as_str());
     req.context.insert("aws:PrincipalType", "WebIdentityUser");
-    req.context
-        .insert("sts:RoleSessionName", session_name.as_str());
+    for (k, v) in crate::iam::conditions::request_keys(ACTION, p, Some(&role_entity))? {
+        req.context.insert(k, v);
+    }
     for (k, v) in &web.condition_keys {
         // A claim never replaces a key Gatehouse set (or another claim did): keys compare
         // ignoring case.
