@@ -690,6 +690,9 @@ async fn process(
     if !known {
         return Err(ApiError::invalid_action(&action));
     }
+    if let Some(s) = &session {
+        get_session_token_limits(&s.claims, req.is_sts, is_ai, &action)?;
+    }
     let ctx = CallContext {
         state,
         store: state.store.with_audit(Arc::clone(&trail.pending)),
@@ -729,6 +732,32 @@ async fn process(
         }
     }
     result
+}
+
+/// What credentials from `GetSessionToken` may call, as in AWS: any STS action but
+/// `AssumeRole` and `GetCallerIdentity` is refused, and IAM actions only when MFA was used
+/// to get them — a stolen session token without MFA cannot mint access keys or change
+/// policies. Role sessions and the `ai` actions are not limited here.
+fn get_session_token_limits(
+    claims: &gatehouse_auth::session::SessionClaims,
+    is_sts: bool,
+    is_ai: bool,
+    action: &str,
+) -> Result<(), ApiError> {
+    if claims.role_arn.is_some() || is_ai {
+        return Ok(());
+    }
+    if is_sts && !matches!(action, "AssumeRole" | "GetCallerIdentity") {
+        return Err(ApiError::access_denied(format!(
+            "Credentials from GetSessionToken cannot call sts:{action}; only sts:AssumeRole and sts:GetCallerIdentity."
+        )));
+    }
+    if !is_sts && !claims.mfa_present {
+        return Err(ApiError::access_denied(format!(
+            "Credentials from GetSessionToken cannot call iam:{action} unless MFA was used to get them."
+        )));
+    }
+    Ok(())
 }
 
 /// Makes sure the call is in the audit log, once. A call whose write committed its record

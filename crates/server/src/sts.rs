@@ -389,8 +389,14 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
         .iter()
         .map(|(k, v)| k.len() + v.len())
         .sum::<usize>();
-    let (session_docs, packed_pct) =
-        session_policy_documents(ctx, inline_policy.as_deref(), &policy_arns, tag_bytes).await?;
+    let (session_docs, packed_pct) = session_policy_documents(
+        ctx,
+        &role_account,
+        inline_policy.as_deref(),
+        &policy_arns,
+        tag_bytes,
+    )
+    .await?;
 
     let (mut claims, secret) = role_session(&role, session_name, Utc::now(), duration);
     claims.source_identity = kept_identity.or(source_identity);
@@ -482,6 +488,7 @@ fn too_large(msg: String) -> ApiError {
 /// here, and the packed size in percent of AWS's limit (tags count too).
 async fn session_policy_documents(
     ctx: &CallContext<'_>,
+    role_account: &str,
     inline_policy: Option<&str>,
     policy_arns: &[String],
     tag_bytes: usize,
@@ -495,12 +502,13 @@ async fn session_policy_documents(
         }
         docs.push(doc.to_owned());
     }
+    // Managed session policies come from the role's own account, as in AWS: another
+    // account's policies are neither read nor told apart from missing ones.
     for arn in policy_arns {
-        let acct = arn.split(':').nth(4).unwrap_or_default();
-        let pol = ctx.store.get_policy(acct, arn).await?;
+        let pol = ctx.store.get_policy(role_account, arn).await?;
         let v = ctx
             .store
-            .get_policy_version(acct, arn, &pol.default_version_id)
+            .get_policy_version(role_account, arn, &pol.default_version_id)
             .await?;
         docs.push(v.document);
     }
@@ -637,8 +645,14 @@ async fn assume_role_with_web_identity(
         Some(d) => d,
         None => 3600.min(role.max_session_duration),
     };
-    let (session_docs, packed_pct) =
-        session_policy_documents(ctx, inline_policy.as_deref(), &policy_arns, 0).await?;
+    let (session_docs, packed_pct) = session_policy_documents(
+        ctx,
+        &role_account,
+        inline_policy.as_deref(),
+        &policy_arns,
+        0,
+    )
+    .await?;
 
     let (mut claims, secret) = role_session(&role, session_name, now, duration);
     claims.session_policies = session_docs;

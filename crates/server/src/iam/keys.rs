@@ -87,22 +87,24 @@ pub(super) async fn delete_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
 
 pub(super) async fn get_access_key_last_used(ctx: &CallContext<'_>, p: &Params) -> Out {
     let key_id = p.required("AccessKeyId")?;
+    // Which keys exist is told only to a caller who may read any user's key use; anyone
+    // else is refused before learning it. Another account's key is answered as a
+    // missing one: its existence is not this account's to know.
     let key = match ctx.store.get_access_key(key_id).await {
-        Ok(k) => k,
-        Err(e) => {
-            // Which keys exist is told only to a caller who may read any user's key use;
-            // anyone else is refused before learning it.
+        Ok(k) if k.account_id == ctx.account() => k,
+        found => {
             let any_user = gatehouse_store::iam_arn(ctx.account(), "user", "/", "*");
             authorize(ctx, "iam:GetAccessKeyLastUsed", &any_user)?;
-            return Err(e.into());
+            return Err(match found {
+                Err(e) => e.into(),
+                Ok(_) => gatehouse_store::StoreError::NoSuchEntity {
+                    kind: gatehouse_store::EntityKind::AccessKey,
+                    name: key_id.to_owned(),
+                }
+                .into(),
+            });
         }
     };
-    if key.account_id != ctx.account() {
-        return Err(ApiError::access_denied(format!(
-            "User: {} is not authorized to perform: iam:GetAccessKeyLastUsed on resource: access key {key_id}",
-            ctx.caller_arn
-        )));
-    }
     authorize_principal(
         ctx,
         "iam:GetAccessKeyLastUsed",
