@@ -9,6 +9,7 @@ mod gateway;
 mod generate;
 mod keys;
 mod policy;
+mod progress;
 mod remote;
 mod scan;
 mod serve;
