@@ -5,6 +5,7 @@ certificate from a self-signed CA made by the test. Gatehouse connects with
 certificate does not name, and plain text are each refused, and `require_tls` refuses a
 mode that could fall back to plain text before connecting."""
 
+import glob
 import os
 import shutil
 import subprocess
@@ -14,7 +15,15 @@ import pytest
 
 from conftest import free_port, unique
 
-PG_BIN = "/usr/lib/postgresql/15/bin"
+
+def postgres_bin():
+    """The newest Debian PostgreSQL's server binaries (the private cluster needs initdb)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(p.split("/")[-3]) if p.split("/")[-3].isdigit() else 0)
+    return os.path.dirname(found[-1]) if found else None
+
+
+PG_BIN = postgres_bin()
 
 
 def run(*cmd, user=None, cwd=None):
@@ -33,8 +42,8 @@ def make_ca(d, name):
 
 class PrivatePostgres:
     def __init__(self):
-        if not os.path.exists(f"{PG_BIN}/initdb"):
-            pytest.fail("PostgreSQL 15's server binaries are needed (apt-get install postgresql)")
+        if PG_BIN is None:
+            pytest.fail("PostgreSQL's server binaries are needed (apt-get install postgresql)")
         # Not under pytest's private temporary tree: the postgres user must reach it.
         self.dir = tempfile.mkdtemp(prefix="gatehouse-pg-")
         self.ca = make_ca(self.dir, "ca")
