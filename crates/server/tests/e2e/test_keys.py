@@ -382,3 +382,90 @@ def test_rewritten_truncated_or_replaced_log_is_detected_from_its_digest(make_se
     db.close()
     code, v = verdict(server)
     assert code == 1 and v["digest_seq"] == 1, v
+
+
+def digest_lines(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_periodic_digests_are_piped_to_the_configured_command(make_server, tmp_path):
+    # The external sink: a command that gets each digest on its standard input (here it
+    # appends to a file the database admin is assumed not to reach).
+    sink = tmp_path / "sink.jsonl"
+    cfg = write_config(tmp_path / "periodic.toml", f"""
+[audit]
+digest_interval_secs = 1
+digest_command = ["sh", "-c", "cat >> '{sink}'"]
+""")
+    server = make_server("sqlite", config=cfg)
+    iam = server.client("iam")
+    iam.create_user(UserName=unique("periodic"))
+    # Signed by the ticker, with no `audit sign-digest` and no shutdown (the first tick, at
+    # start, may sign the empty log).
+    wait_for(lambda: any(d["audit_seq"] >= 1 for d in digest_lines(sink)), 15, "a periodic digest")
+    first = digest_lines(sink)[-1]
+    assert first["signing_key"].startswith("file:ed25519:") and first["audit_seq"] >= 1
+    iam.create_user(UserName=unique("periodic"))
+    wait_for(lambda: digest_lines(sink)[-1]["audit_seq"] > first["audit_seq"], 15,
+             "a periodic digest covering the new record")
+    # No record since the last digest: the ticker signs nothing new.
+    settled = len(digest_lines(sink))
+    time.sleep(2.5)
+    assert len(digest_lines(sink)) == settled
+    server.stop()
+    lines = digest_lines(sink)
+    assert [d["seq"] for d in lines] == list(range(1, len(lines) + 1))
+    code, v = verdict(server, "--digests", str(sink))
+    assert code == 0 and v["intact"] is True, v
+    assert [d["verification"]["digests"] for d in v["digests"]] == [len(lines), len(lines)]
+
+    # A record covered by the first digest rewritten, chain re-hashed: the sink's digests
+    # catch it from digest 1 even after the database's own digests are deleted.
+    path = os.path.join(server.data_dir, "gatehouse.db")
+    db = sqlite3.connect(path)
+    db.execute("UPDATE audit_log SET record = replace(record, 'CreateUser', 'GetUser')")
+    db.execute("DELETE FROM audit_digests")
+    db.commit()
+    rehash_from(db, 1)
+    db.close()
+    code, v = verdict(server, "--digests", str(sink))
+    assert code == 1 and v["intact"] is False, v
+    assert v["digests"][1]["verification"]["broken"]["digest_seq"] == 1, v
+
+
+def test_postgres_nodes_each_unwrap_through_kms_and_a_dump_opens_nothing(make_server, tmp_path):
+    kms = MotoKms(str(tmp_path))
+    try:
+        cfg = kms_config(tmp_path / "kms.toml", kms.url, kms)
+        a = make_server("postgres", config=cfg, extra_env=KMS_ENV)
+        # A second node: same database, its own data directory, its own access to KMS.
+        b = make_server("postgres", database_url=a.database_url, config=cfg, extra_env=KMS_ENV)
+        name, key_id, secret = user_with_key(a)
+        assert works(b, key_id, secret, name)
+        name2, key_id2, secret2 = user_with_key(b)
+        assert works(a, key_id2, secret2, name2)
+        for node in (a, b):
+            assert not os.path.exists(os.path.join(node.data_dir, "master.key"))
+
+        dump = subprocess.run(["pg_dump", "--no-owner", a.database_url], capture_output=True)
+        assert dump.returncode == 0, dump.stderr
+        # The dump holds the keys (their ids, their sealed secrets) but no secret.
+        assert key_id.encode() in dump.stdout and key_id2.encode() in dump.stdout
+        for s in (secret, secret2):
+            assert s.encode() not in dump.stdout
+            for node in (a, b):
+                assert files_contain(node.data_dir, s.encode()) is None
+
+        a.stop()
+        b.stop()
+        kms.stop()
+        # The database and either data directory without KMS: neither node starts.
+        for node in (a, b):
+            with pytest.raises(RuntimeError) as refused:
+                node.start()
+            assert "unreachable" in str(refused.value) and "kms" in str(refused.value)
+    finally:
+        kms.stop()
