@@ -43,8 +43,24 @@ async fn double(leaked: Arc<Mutex<Vec<String>>>) -> u16 {
             "{}"
         }
     };
+    // An SSE answer that stops mid-event and then goes silent.
+    let stall = || async {
+        use futures_util::StreamExt;
+        let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(
+            "data: {\"choices\": [".to_owned(),
+        )])
+        .chain(futures_util::stream::once(async {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            Ok(String::new())
+        }));
+        (
+            [("content-type", "text/event-stream")],
+            axum::body::Body::from_stream(chunks),
+        )
+    };
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/stall/chat/completions", post(stall))
         .route("/v1/redirect/chat/completions", post(redirect))
         .route("/v1/leak/chat/completions", post(leak));
     let l = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
@@ -56,9 +72,12 @@ async fn double(leaked: Arc<Mutex<Vec<String>>>) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_addresses_own_listeners_and_redirects_never_get_the_key() {
     let (state, _dir) = common::state_with_role(
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ai:InvokeModel","Resource":"*"}]}"#,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ai:InvokeModel*","Resource":"*"}]}"#,
     )
     .await;
+    let mut settings = gatehouse_server::gateway::GatewaySettings::default();
+    settings.upstream_timeout_secs = 1;
+    state.gateway.configure(settings);
     let leaked = Arc::new(Mutex::new(Vec::new()));
     let port = double(Arc::clone(&leaked)).await;
     let base = common::serve(&state).await;
@@ -68,6 +87,7 @@ async fn refused_addresses_own_listeners_and_redirects_never_get_the_key() {
         ("this-host", format!("http://0.0.0.0:{port}/v1")),
         ("myself", format!("{own}/v1")),
         ("redirected", format!("http://127.0.0.1:{port}/v1/redirect")),
+        ("stalls", format!("http://127.0.0.1:{port}/v1/stall")),
     ] {
         state
             .store
@@ -110,5 +130,49 @@ async fn refused_addresses_own_listeners_and_redirects_never_get_the_key() {
         leaked.lock().unwrap().is_empty(),
         "a redirect was followed: {:?}",
         leaked.lock().unwrap()
+    );
+
+    // Two credentials: refused, whichever comes first.
+    for pair in [[token.as_str(), "Bearer x"], ["Bearer x", token.as_str()]] {
+        let mut rb = reqwest::Client::new().post(format!("{base}/chat/completions"));
+        for t in pair {
+            let v = if t.starts_with("Bearer") {
+                t.to_owned()
+            } else {
+                format!("Bearer {t}")
+            };
+            rb = rb.header("authorization", v);
+        }
+        let r = rb
+            .json(&json!({"model": "fine", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+
+    // An upstream stream that stops mid-event: Gatehouse's timeout event still arrives
+    // as an event of its own, not glued onto the upstream's partial line.
+    let text = reqwest::Client::new()
+        .post(format!("{base}/chat/completions"))
+        .bearer_auth(&token)
+        .json(&json!({"model": "stalls", "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|e| e.trim().strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["error"]["code"] == "upstream_timeout"),
+        "{text:?}"
     );
 }

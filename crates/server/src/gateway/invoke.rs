@@ -1022,6 +1022,24 @@ pub(super) async fn list_jobs(
         else {
             continue;
         };
+        // Only the jobs the caller may read, as /v1/models lists only invocable models:
+        // listing must not show another principal's job that GetFineTuningJob would deny.
+        let job = ai_arn(
+            call.region(),
+            &caller.account_id,
+            "fine-tuning-job",
+            &rec.job_id,
+        );
+        let (d, _) = decide(
+            &caller,
+            "ai:GetFineTuningJob",
+            &job,
+            &call.facts,
+            &model_keys(&route, false),
+        );
+        if d.decision != DecisionKind::Allow {
+            continue;
+        }
         let path = format!("/fine_tuning/jobs/{}", rec.job_id);
         let got = proxy::send(
             &call.state.gateway.client,

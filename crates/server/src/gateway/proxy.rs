@@ -278,9 +278,11 @@ impl Drop for Metered {
     }
 }
 
-/// An error as a final SSE event (the status line has already gone out).
+/// An error as a final SSE event (the status line has already gone out). It starts with
+/// a blank line: if the upstream stopped mid-event, its partial line must not swallow
+/// Gatehouse's event (a blank line with no data dispatches nothing otherwise).
 fn sse_error(e: &GatewayError) -> Bytes {
-    Bytes::from(format!("data: {}\n\n", e.body()))
+    Bytes::from(format!("\n\ndata: {}\n\n", e.body()))
 }
 
 #[cfg(test)]
