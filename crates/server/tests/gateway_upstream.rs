@@ -75,9 +75,12 @@ async fn refused_addresses_own_listeners_and_redirects_never_get_the_key() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ai:InvokeModel*","Resource":"*"}]}"#,
     )
     .await;
-    let mut settings = gatehouse_server::gateway::GatewaySettings::default();
-    settings.upstream_timeout_secs = 1;
-    state.gateway.configure(settings);
+    state
+        .gateway
+        .configure(gatehouse_server::gateway::GatewaySettings {
+            upstream_timeout_secs: 1,
+            ..Default::default()
+        });
     let leaked = Arc::new(Mutex::new(Vec::new()));
     let port = double(Arc::clone(&leaked)).await;
     let base = common::serve(&state).await;
