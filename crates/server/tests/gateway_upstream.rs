@@ -126,7 +126,7 @@ async fn refused_addresses_own_listeners_and_redirects_never_get_the_key() {
     ] {
         deploy(&state, model, url, "provider-key-0123").await;
     }
-    let token = common::app_session_token(&state, "s", &[]);
+    let token = common::app_session_token(&state, "s", &[]).await;
     let chat = |model: &'static str| {
         let (base, token) = (base.clone(), token.clone());
         async move {
