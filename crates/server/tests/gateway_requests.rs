@@ -542,7 +542,7 @@ async fn bodies_an_upstream_could_read_otherwise_than_gatehouse_are_refused() {
             r#"{{"model":"m",{msgs},"max_tokens":10,"stream":true,"stream_options":{{"Include_Usage":false}}}}"#
         ),
     ];
-    let token = gw.token();
+    let token = gw.token().await;
     for raw in &ambiguous {
         let r = reqwest::Client::new()
             .post(format!("{}/chat/completions", gw.base))

@@ -289,7 +289,7 @@ async fn the_caller_never_gets_the_provider_key_nor_the_upstreams_headers_nor_ha
         deploy(&state, model, url, PROVIDER_KEY).await;
     }
     let base = common::serve(&state).await;
-    let token = common::app_session_token(&state, "s", &[]);
+    let token = common::app_session_token(&state, "s", &[]).await;
     let call = |model: &'static str, stream: bool| {
         reqwest::Client::new()
             .post(format!("{base}/chat/completions"))
