@@ -528,18 +528,30 @@ mod tests {
 
     #[test]
     fn only_an_unambiguous_signing_key_of_the_tokens_alg_is_picked() {
-        let one = set(serde_json::json!([rsa("a", serde_json::json!({"use": "sig", "alg": "RS256"}))]));
+        let one = set(serde_json::json!([rsa(
+            "a",
+            serde_json::json!({"use": "sig", "alg": "RS256"})
+        )]));
         assert!(pick(&one, Some("a"), Algorithm::RS256).is_some());
         assert!(pick(&one, None, Algorithm::RS256).is_some());
         // The header's alg must be the key's, and the key type must fit it.
         assert!(pick(&one, Some("a"), Algorithm::ES256).is_none());
         assert!(pick(&one, Some("a"), Algorithm::EdDSA).is_none());
-        let enc = set(serde_json::json!([rsa("a", serde_json::json!({"use": "enc"}))]));
+        let enc = set(serde_json::json!([rsa(
+            "a",
+            serde_json::json!({"use": "enc"})
+        )]));
         assert!(pick(&enc, Some("a"), Algorithm::RS256).is_none());
-        let other_alg = set(serde_json::json!([rsa("a", serde_json::json!({"alg": "RS512"}))]));
+        let other_alg = set(serde_json::json!([rsa(
+            "a",
+            serde_json::json!({"alg": "RS512"})
+        )]));
         assert!(pick(&other_alg, Some("a"), Algorithm::RS256).is_none());
         // Two usable keys under one kid: ambiguous, none; one of them for encryption: fine.
-        let dup = set(serde_json::json!([rsa("a", serde_json::json!({})), rsa("a", serde_json::json!({}))]));
+        let dup = set(serde_json::json!([
+            rsa("a", serde_json::json!({})),
+            rsa("a", serde_json::json!({}))
+        ]));
         assert!(pick(&dup, Some("a"), Algorithm::RS256).is_none());
         let dup_enc = set(serde_json::json!([
             rsa("a", serde_json::json!({"use": "enc"})),
