@@ -19,7 +19,9 @@ pub mod control;
 pub mod error;
 pub mod guardrail;
 mod invoke;
-mod openai;
+// Public for the fuzz target in `fuzz/` (the request checks and the token bound), not an API.
+#[doc(hidden)]
+pub mod openai;
 mod proxy;
 pub mod tls;
 pub mod upstream;
@@ -33,6 +35,8 @@ use error::GatewayError;
 use gatehouse_policy::{Decision, DecisionKind, Request};
 use gatehouse_store::{Deployment, Secret, Store};
 use guardrail::Guardrail;
+#[doc(hidden)]
+pub use invoke::Endpoint;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
