@@ -41,8 +41,8 @@ async fn server() -> (Arc<AppState>, String, tempfile::TempDir) {
     (state, base, dir)
 }
 
-fn token(state: &AppState, session_name: &str, rpm: &str) -> String {
-    common::app_session_token(state, session_name, &[("gatehouse:rpm", rpm)])
+async fn token(state: &AppState, session_name: &str, rpm: &str) -> String {
+    common::app_session_token(state, session_name, &[("gatehouse:rpm", rpm)]).await
 }
 
 async fn chat(base: &str, token: &str) -> reqwest::Response {
@@ -63,7 +63,7 @@ async fn a_session_budget_tag_limits_the_session_and_a_bad_one_fails_closed() {
     if s > 55 {
         tokio::time::sleep(std::time::Duration::from_secs((61 - s) as u64)).await;
     }
-    let one = token(&state, "one", "1");
+    let one = token(&state, "one", "1").await;
     assert_eq!(
         chat(&base, &one).await.status(),
         502,
@@ -86,7 +86,7 @@ async fn a_session_budget_tag_limits_the_session_and_a_bad_one_fails_closed() {
             .contains("session ASIA")
     );
 
-    let bad = token(&state, "bad", "plenty");
+    let bad = token(&state, "bad", "plenty").await;
     let r = chat(&base, &bad).await;
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
