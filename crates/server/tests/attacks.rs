@@ -278,7 +278,9 @@ async fn control_characters_are_refused_where_names_and_text_are_stored() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let role = format!("arn:gatehouse:iam::{ACCOUNT}:role/r");
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    /// (API, action, parameters).
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         (
             "iam",
             "TagUser",
