@@ -68,6 +68,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "keys",
         include_str!("../migrations/sqlite/0020_keys.sql"),
     ),
+    (
+        30,
+        "tag_key_folding",
+        include_str!("../migrations/sqlite/0030_tag_key_folding.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -104,6 +109,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         20,
         "keys",
         include_str!("../migrations/postgres/0020_keys.sql"),
+    ),
+    (
+        30,
+        "tag_key_folding",
+        include_str!("../migrations/postgres/0030_tag_key_folding.sql"),
     ),
 ];
 
