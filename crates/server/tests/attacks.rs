@@ -372,6 +372,179 @@ async fn control_characters_are_refused_where_names_and_text_are_stored() {
     );
 }
 
+/// A transitive tag key named in another case than its tag (`Tags: team=a`,
+/// `TransitiveTagKeys: TEAM`, which AWS accepts) was looked up by its exact spelling in the
+/// chained call: the tag was silently dropped, and the chained session could set `team`
+/// again — a role trusting or granting on `aws:PrincipalTag/team` saw the value the caller
+/// chose instead of the one the first role's trust policy admitted.
+#[tokio::test]
+async fn a_transitive_tag_named_in_another_case_is_kept_and_cannot_be_overridden() {
+    let w = world().await;
+    let store = &w.state.store;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:gatehouse:iam::111122223333:root"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+    for (name, policy) in [
+        ("first", ALLOW_ALL),
+        (
+            "second",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"a"}}}]}"#,
+        ),
+    ] {
+        store
+            .create_role(
+                ACCOUNT,
+                &NewRole {
+                    name: name.into(),
+                    trust_policy: trust.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .put_inline_policy(ACCOUNT, PrincipalKind::Role, name, "p", policy)
+            .await
+            .unwrap();
+    }
+    let arn = |n: &str| format!("arn:gatehouse:iam::{ACCOUNT}:role/{n}");
+    let api = &w.api;
+    let first = session(
+        &api.sts(
+            &w.admin,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn("first")),
+                ("RoleSessionName", "s1"),
+                ("Tags.member.1.Key", "team"),
+                ("Tags.member.1.Value", "a"),
+                ("TransitiveTagKeys.member.1", "TEAM"),
+            ],
+        )
+        .await,
+    );
+    let r = api
+        .sts(
+            &first,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn("second")),
+                ("RoleSessionName", "s2"),
+                ("Tags.member.1.Key", "team"),
+                ("Tags.member.1.Value", "b"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        code(&r).as_deref(),
+        Some("InvalidParameterValue"),
+        "{}",
+        r.body
+    );
+    let second = session(
+        &api.sts(
+            &first,
+            "AssumeRole",
+            &[("RoleArn", &arn("second")), ("RoleSessionName", "s2")],
+        )
+        .await,
+    );
+    let r = api.iam(&second, "ListUsers", &[]).await;
+    assert_eq!(r.status, 200, "the transitive tag team=a: {}", r.body);
+}
+
+/// A virtual MFA device's path was checked for its slashes only: a line feed, `//`,
+/// spaces and non-ASCII went into the device's serial number (its ARN), which policies and
+/// `aws:MultiFactorAuth*` checks name. Other paths are `/` or `/a/b/` of printable ASCII.
+#[tokio::test]
+async fn an_mfa_device_path_is_checked_as_other_paths_are() {
+    let w = world().await;
+    for path in ["/a\n/", "//", "/a b/", "/\u{fc}/", "/a\u{7}/"] {
+        let r = w
+            .api
+            .iam(
+                &w.admin,
+                "CreateVirtualMFADevice",
+                &[("VirtualMFADeviceName", "d"), ("Path", path)],
+            )
+            .await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{path:?}: {}",
+            r.body
+        );
+    }
+    let r = w.api.iam(&w.admin, "ListVirtualMFADevices", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains("<SerialNumber>"), "{}", r.body);
+    let r = w
+        .api
+        .iam(
+            &w.admin,
+            "CreateVirtualMFADevice",
+            &[("VirtualMFADeviceName", "d"), ("Path", "/team/")],
+        )
+        .await;
+    assert_eq!(
+        r.field("SerialNumber").as_deref(),
+        Some("arn:gatehouse:iam::111122223333:mfa/team/d"),
+        "{}",
+        r.body
+    );
+}
+
+/// AWS's ExternalId is `[\w+=,.@:/-]`; a line feed or a space was accepted, and the value
+/// is what `sts:ExternalId` conditions compare and the audit record keeps.
+#[tokio::test]
+async fn an_external_id_is_checked_as_aws_checks_it() {
+    let w = world().await;
+    w.state
+        .store
+        .create_role(
+            ACCOUNT,
+            &NewRole {
+                name: "r".into(),
+                trust_policy: TRUST_ACCOUNT.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let arn = format!("arn:gatehouse:iam::{ACCOUNT}:role/r");
+    for bad in ["a\nb", "a b", "x\u{0}y", "caf\u{e9}"] {
+        let r = w
+            .api
+            .sts(
+                &w.admin,
+                "AssumeRole",
+                &[
+                    ("RoleArn", &arn),
+                    ("RoleSessionName", "s1"),
+                    ("ExternalId", bad),
+                ],
+            )
+            .await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{bad:?}: {}",
+            r.body
+        );
+    }
+    let r = w
+        .api
+        .sts(
+            &w.admin,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn),
+                ("RoleSessionName", "s1"),
+                ("ExternalId", "urn:partner/42+x=y,z.w@v-_"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 // ------------------------------------------------------------------ what held
 
 #[tokio::test]
