@@ -41,6 +41,15 @@ impl Scope<'_> {
             None => Arc::from(Vec::new()),
         }
     }
+
+    /// Whether both accounts belong to the run's organization (so neither is "external"
+    /// to the other).
+    pub fn same_organization(&self, a: &str, b: &str) -> bool {
+        self.settings
+            .organization
+            .as_ref()
+            .is_some_and(|o| o.contains(a) && o.contains(b))
+    }
 }
 
 /// What the rules found in one part, and its users and roles for the graph.
