@@ -73,6 +73,7 @@ def main():
     peer_runs += [peer_runs[-1]] * (len(sizes) - len(peer_runs))
     os.makedirs(a.dir, exist_ok=True)
     out = tempfile.mkdtemp()
+    os.makedirs(os.path.join(out, "cs"))
     rows = {}
     for n, pruns in zip(sizes, peer_runs):
         export = os.path.join(a.dir, "org-%d.json" % n)

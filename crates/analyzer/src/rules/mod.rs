@@ -8,7 +8,7 @@
 //! they use. The exception, the role-assumption graph (GH-PE-006), spans the parts: each part
 //! leaves its [`paths::Node`]s, and [`paths::check`] runs once over all of them.
 
-mod azure;
+pub(crate) mod azure;
 mod gcp;
 pub(crate) mod hygiene;
 pub(crate) mod paths;
