@@ -238,8 +238,23 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
 }
 
 /// The body must be JSON: a declared media type other than JSON, or a content coding
-/// (Gatehouse decompresses nothing), is a 415.
+/// (Gatehouse decompresses nothing), is a 415; a transfer coding other than `chunked`
+/// (which the listener undoes) is a 501 (RFC 9112, section 6.1), so that bytes that claim to
+/// be compressed are never read as the JSON Gatehouse decides on.
 fn check_media_type(headers: &HeaderMap) -> Result<(), GatewayError> {
+    let undecoded_transfer_coding = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .any(|coding| !coding.trim().eq_ignore_ascii_case("chunked"));
+    if undecoded_transfer_coding {
+        let mut e = GatewayError::invalid_request(
+            "unsupported_transfer_coding",
+            "Only the chunked Transfer-Encoding is supported; send the body uncompressed.",
+        );
+        e.status = StatusCode::NOT_IMPLEMENTED;
+        return Err(e);
+    }
     let unsupported = |message: String| {
         let mut e = GatewayError::invalid_request("unsupported_media_type", message);
         e.status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
@@ -280,7 +295,7 @@ fn parse_object(
     bytes: &[u8],
 ) -> Result<serde_json::Map<String, serde_json::Value>, GatewayError> {
     check_media_type(headers)?;
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
+    match openai::parse_unambiguous(bytes) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
         Ok(_) => Err(GatewayError::invalid_request(
             "invalid_json",
@@ -572,7 +587,7 @@ async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     if p.stream && status.is_success() && is_sse {
         return stream_back(call, p, resp, timeout);
     }
-    let body = match proxy::read_all(resp, timeout, MAX_ANSWER_BYTES).await {
+    let body = match proxy::read_all(resp, timeout, MAX_ANSWER_BYTES, &p.route.redactor()).await {
         Ok(b) => b,
         Err(e) => return call.fail(e),
     };
@@ -649,7 +664,14 @@ fn stream_back(call: Call, p: Prepared, resp: reqwest::Response, timeout: Durati
             );
         }
     });
-    let body = Body::from_stream(Metered::new(resp, timeout, keep_log, on_end, stop_rx));
+    let body = Body::from_stream(Metered::new(
+        resp,
+        timeout,
+        keep_log,
+        p.route.redactor(),
+        on_end,
+        stop_rx,
+    ));
     let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(
@@ -875,7 +897,7 @@ async fn relay(
         Err(e) => return Err((call, e)),
     };
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    match proxy::read_all(resp, timeout, MAX_ANSWER_BYTES).await {
+    match proxy::read_all(resp, timeout, MAX_ANSWER_BYTES, &route.redactor()).await {
         Ok(b) => Ok((call, status, b)),
         Err(e) => Err((call, e)),
     }
@@ -1004,18 +1026,10 @@ pub(super) async fn list_jobs(
         Ok(r) => r,
         Err(e) => return call.fail(e.into()),
     };
-    // Cursor pagination as OpenAI does it: `after` is the last id of the previous page.
-    let start = match &after {
-        Some(a) => records
-            .iter()
-            .position(|r| &r.job_id == a)
-            .map_or(records.len(), |i| i + 1),
-        None => 0,
-    };
-    let has_more = records.len() > start + limit;
-    let records: Vec<_> = records.into_iter().skip(start).take(limit).collect();
-    let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
-    let mut data = Vec::new();
+    // Only the jobs the caller may read, as /v1/models lists only invocable models: a
+    // job GetFineTuningJob would deny is not shown, and neither fills a page nor counts
+    // towards `has_more`.
+    let mut visible = Vec::new();
     for rec in records {
         let Ok(Some(route)) = call
             .state
@@ -1025,6 +1039,35 @@ pub(super) async fn list_jobs(
         else {
             continue;
         };
+        let job = ai_arn(
+            call.region(),
+            &caller.account_id,
+            "fine-tuning-job",
+            &rec.job_id,
+        );
+        let (d, _) = decide(
+            &caller,
+            "ai:GetFineTuningJob",
+            &job,
+            &call.facts,
+            &model_keys(&route, false),
+        );
+        if d.decision == DecisionKind::Allow {
+            visible.push((rec, route));
+        }
+    }
+    // Cursor pagination as OpenAI does it: `after` is the last id of the previous page.
+    let start = match &after {
+        Some(a) => visible
+            .iter()
+            .position(|(r, _)| &r.job_id == a)
+            .map_or(visible.len(), |i| i + 1),
+        None => 0,
+    };
+    let has_more = visible.len() > start + limit;
+    let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
+    let mut data = Vec::new();
+    for (rec, route) in visible.into_iter().skip(start).take(limit) {
         let path = format!("/fine_tuning/jobs/{}", rec.job_id);
         let got = proxy::send(
             &call.state.gateway.client,
@@ -1040,7 +1083,7 @@ pub(super) async fn list_jobs(
         if !resp.status().is_success() {
             continue;
         }
-        if let Ok(b) = proxy::read_all(resp, timeout, MAX_ANSWER_BYTES).await
+        if let Ok(b) = proxy::read_all(resp, timeout, MAX_ANSWER_BYTES, &route.redactor()).await
             && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b)
         {
             data.push(v);

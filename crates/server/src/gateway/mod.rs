@@ -11,6 +11,7 @@
 //! Deployments (with opened provider keys and compiled guardrails) are held in memory for
 //! one store generation, like compiled policies, so the request path reads no database.
 
+mod answer;
 pub mod audit;
 pub mod auth;
 pub mod budget;
@@ -51,6 +52,13 @@ pub struct Route {
     pub guardrail: Option<Guardrail>,
 }
 
+impl Route {
+    /// What takes this deployment's provider key out of its answers.
+    fn redactor(&self) -> answer::Redactor {
+        answer::Redactor::new(self.api_key.as_ref())
+    }
+}
+
 #[derive(Debug, Default)]
 struct RouteTable {
     generation: Option<i64>,
@@ -78,6 +86,10 @@ impl Default for Gateway {
             // A redirect would take the provider key (and the prompt) somewhere unchecked.
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(upstream::GuardedResolver(Arc::clone(&rules))))
+            // Never through HTTP(S)_PROXY/ALL_PROXY from the environment: a proxy would get
+            // the prompt and the provider key, and would resolve the deployment's name
+            // itself, past the resolver's refusals (metadata, this host, own listeners).
+            .no_proxy()
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)

@@ -1,10 +1,12 @@
 //! The upstream side: one pooled HTTP client, the provider key injected (the caller's own
 //! headers are never forwarded), timeouts mapped to 504 and failures to 502, and streamed
-//! answers passed through chunk by chunk as they arrive — with the `usage` sniffed on the
+//! answers passed through event by event as they arrive — with the `usage` sniffed on the
 //! way for budgets and audit, and the record written when the stream ends (or the caller
-//! goes away).
+//! goes away). What of an answer reaches the caller (whole events, never the provider
+//! key) is [`super::answer`]'s.
 
 use super::Route;
+use super::answer::{EventFramer, Redactor};
 use super::error::GatewayError;
 use bytes::Bytes;
 use futures_util::Stream;
@@ -85,11 +87,13 @@ pub(super) async fn send(
     }
 }
 
-/// Reads a whole (non-streamed) answer, within `timeout` and `limit` bytes.
+/// Reads a whole (non-streamed) answer, within `timeout` and `limit` bytes, without the
+/// provider key.
 pub(super) async fn read_all(
     resp: reqwest::Response,
     timeout: Duration,
     limit: usize,
+    redactor: &Redactor,
 ) -> Result<Bytes, GatewayError> {
     use futures_util::StreamExt;
     let read = async {
@@ -107,7 +111,7 @@ pub(super) async fn read_all(
             }
             out.extend_from_slice(&chunk);
         }
-        Ok(Bytes::from(out))
+        Ok(redactor.redact(Bytes::from(out)))
     };
     tokio::time::timeout(timeout, read)
         .await
@@ -167,12 +171,14 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// Called once when a streamed answer ends, fails or is abandoned.
 pub(super) type OnEnd = Box<dyn FnOnce(Option<Usage>, Option<Vec<u8>>, &'static str) + Send>;
 
-/// The streamed answer: each upstream chunk is yielded as soon as it arrives.
+/// The streamed answer: each upstream event is yielded as soon as it is complete.
 pub(super) struct Metered {
     inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
     idle: Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
     sniffer: UsageSniffer,
+    framer: EventFramer,
+    redactor: Redactor,
     log: Option<Vec<u8>>,
     on_end: Option<OnEnd>,
     stop: Option<tokio::sync::oneshot::Receiver<GatewayError>>,
@@ -188,11 +194,13 @@ impl std::fmt::Debug for Metered {
 const LOG_LIMIT: usize = 1024 * 1024;
 
 impl Metered {
-    /// `stop` ends the stream early with an error event (access revoked mid-stream).
+    /// `stop` ends the stream early with an error event (access revoked mid-stream);
+    /// `redactor` takes the provider key out.
     pub(super) fn new(
         resp: reqwest::Response,
         timeout: Duration,
         keep_log: bool,
+        redactor: Redactor,
         on_end: OnEnd,
         stop: tokio::sync::oneshot::Receiver<GatewayError>,
     ) -> Metered {
@@ -201,6 +209,8 @@ impl Metered {
             idle: Box::pin(tokio::time::sleep(timeout)),
             timeout,
             sniffer: UsageSniffer::default(),
+            framer: EventFramer::default(),
+            redactor,
             log: keep_log.then(Vec::new),
             on_end: Some(on_end),
             stop: Some(stop),
@@ -234,36 +244,57 @@ impl Stream for Metered {
                 Poll::Pending => {}
             }
         }
-        match self.inner.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                let deadline = tokio::time::Instant::now() + self.timeout;
-                self.idle.as_mut().reset(deadline);
-                self.sniffer.feed(&chunk);
-                if let Some(log) = &mut self.log
-                    && log.len() + chunk.len() <= LOG_LIMIT
-                {
-                    log.extend_from_slice(&chunk);
+        loop {
+            match self.inner.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let deadline = tokio::time::Instant::now() + self.timeout;
+                    self.idle.as_mut().reset(deadline);
+                    self.sniffer.feed(&chunk);
+                    let events = match self.framer.push(&chunk) {
+                        Ok(events) => events,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "upstream stream is not server-sent events");
+                            self.end("upstream_error");
+                            return Poll::Ready(Some(Ok(sse_error(&GatewayError::bad_gateway(
+                                "The model endpoint's stream is not server-sent events.",
+                            )))));
+                        }
+                    };
+                    if events.is_empty() {
+                        continue; // the rest of the event is still to come
+                    }
+                    let events = self.redactor.redact(events);
+                    if let Some(log) = &mut self.log
+                        && log.len() + events.len() <= LOG_LIMIT
+                    {
+                        log.extend_from_slice(&events);
+                    }
+                    return Poll::Ready(Some(Ok(events)));
                 }
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                tracing::warn!(error = %e, "upstream stream broke off");
-                self.end("upstream_error");
-                Poll::Ready(Some(Ok(sse_error(&GatewayError::bad_gateway(
-                    "The model endpoint's stream broke off.",
-                )))))
-            }
-            Poll::Ready(None) => {
-                self.end("complete");
-                Poll::Ready(None)
-            }
-            Poll::Pending => {
-                if self.idle.as_mut().poll(cx).is_ready() {
-                    let secs = self.timeout.as_secs();
-                    self.end("upstream_timeout");
-                    return Poll::Ready(Some(Ok(sse_error(&GatewayError::timeout(secs)))));
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "upstream stream broke off");
+                    self.end("upstream_error");
+                    return Poll::Ready(Some(Ok(sse_error(&GatewayError::bad_gateway(
+                        "The model endpoint's stream broke off.",
+                    )))));
                 }
-                Poll::Pending
+                Poll::Ready(None) => {
+                    // An event the upstream did not finish is dropped, as a client's
+                    // parser would drop it.
+                    if self.framer.holds_part() {
+                        tracing::warn!("upstream stream ended in the middle of an event");
+                    }
+                    self.end("complete");
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {
+                    if self.idle.as_mut().poll(cx).is_ready() {
+                        let secs = self.timeout.as_secs();
+                        self.end("upstream_timeout");
+                        return Poll::Ready(Some(Ok(sse_error(&GatewayError::timeout(secs)))));
+                    }
+                    return Poll::Pending;
+                }
             }
         }
     }
@@ -278,7 +309,8 @@ impl Drop for Metered {
     }
 }
 
-/// An error as a final SSE event (the status line has already gone out).
+/// An error as a final SSE event (the status line has already gone out). Only whole
+/// upstream events have been passed on, so it is an event of its own.
 fn sse_error(e: &GatewayError) -> Bytes {
     Bytes::from(format!("data: {}\n\n", e.body()))
 }
