@@ -2,7 +2,8 @@
 """Times `gatehouse scan` and `gatehouse review` on organization-sized exports, side by side
 with Cloudsplaining 0.9.1 `scan` on the same files, in one run: wall time and peak resident
 memory of each process (`/usr/bin/time -v`), medians over the runs, and the ratios the
-analyzer's targets are stated in (growth from 25 to 100 accounts, speed against
+analyzer's targets are stated in; CPU time (user + system) beside wall time, since on a
+shared machine wall time measures the other tenants too (growth from 25 to 100 accounts, speed against
 Cloudsplaining, peak memory against the export's size on disk).
 
 The exports are made by scripts/gen-org-export.py (N copies of the corpus example, each its
@@ -30,7 +31,8 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
 def timed(cmd, timeout):
-    """(wall seconds, peak RSS in KiB) of one run, or None when it ran out of time or failed."""
+    """(wall seconds, peak RSS in KiB, CPU seconds) of one run, or None when it ran out of
+    time."""
     argv = ["timeout", str(timeout), "/usr/bin/time", "-v"] + cmd
     p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if p.returncode == 124:
@@ -43,18 +45,19 @@ def timed(cmd, timeout):
     for part in wall.split(":"):
         secs = secs * 60 + float(part)
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
-    return secs, rss
+    cpu = sum(float(re.search(r"%s time \(seconds\): (\S+)" % k, p.stderr).group(1)) for k in ("User", "System"))
+    return secs, rss, cpu
 
 
 def medians(cmd, runs, timeout):
-    """Median wall time and peak RSS over `runs` runs; None when any run timed out."""
+    """Median wall time, peak RSS and CPU time over `runs` runs; None when any run timed out."""
     got = []
     for _ in range(runs):
         r = timed(cmd, timeout)
         if r is None:
             return None
         got.append(r)
-    return statistics.median(w for w, _ in got), statistics.median(m for _, m in got)
+    return tuple(statistics.median(r[k] for r in got) for k in range(3))
 
 
 def main():
@@ -97,7 +100,7 @@ def main():
     shutil.rmtree(out, ignore_errors=True)
 
     def cell(m):
-        return "—" if m is None else "%.2f s, %.0f MiB" % (m[0], m[1] / 1024)
+        return "—" if m is None else "%.2f s (CPU %.2f s), %.0f MiB" % (m[0], m[2], m[1] / 1024)
 
     print("\n| accounts | export | `scan` | `review` | Cloudsplaining 0.9.1 `scan` | scan / review vs Cloudsplaining | peak RSS / export (scan, review) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
@@ -108,7 +111,8 @@ def main():
             ratio = "—"
         else:
             cs_cell = cell(cs)
-            ratio = "%.0f× / %.0f×" % (cs[0] / r["scan"][0], cs[0] / r["review"][0])
+            ratio = "%.0f× / %.0f× wall, %.0f× / %.0f× CPU" % (
+                cs[0] / r["scan"][0], cs[0] / r["review"][0], cs[2] / r["scan"][2], cs[2] / r["review"][2])
         mem = "%.1f× / %.1f×" % (r["scan"][1] / r["size_kib"], r["review"][1] / r["size_kib"])
         print("| %d | %.1f MiB | %s | %s | %s | %s | %s |" % (
             n, r["size_kib"] / 1024, cell(r["scan"]), cell(r["review"]), cs_cell, ratio, mem))
@@ -116,8 +120,8 @@ def main():
         for cmd in ("scan", "review", "cloudsplaining"):
             lo, hi = rows[25][cmd], rows[100][cmd]
             if lo and hi:
-                print("growth 25→100 accounts, %s: %.1f× time, %.1f× peak RSS" % (
-                    cmd, hi[0] / lo[0], hi[1] / lo[1]))
+                print("growth 25→100 accounts, %s: %.1f× wall, %.1f× CPU, %.1f× peak RSS" % (
+                    cmd, hi[0] / lo[0], hi[2] / lo[2], hi[1] / lo[1]))
 
 
 if __name__ == "__main__":
