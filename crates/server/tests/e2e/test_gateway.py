@@ -101,6 +101,19 @@ requests_per_minute = 3
 role = "arn:gatehouse:iam::*:role/budget-role"
 requests_per_minute = 4
 
+# Token budgets of the usage-accounting tests: each matching caller has its own counters.
+[[gateway.budgets]]
+principal = "arn:gatehouse:iam::*:user/tpm30-*"
+tokens_per_minute = 30
+
+[[gateway.budgets]]
+principal = "arn:gatehouse:iam::*:user/tpm60-*"
+tokens_per_minute = 60
+
+[[gateway.budgets]]
+principal = "arn:gatehouse:iam::*:user/tpm300-*"
+tokens_per_minute = 300
+
 # Spent across nodes (test_budget_is_global_across_two_nodes_on_one_postgresql).
 [[gateway.budgets]]
 principal = "arn:gatehouse:iam::*:user/global-*"
@@ -539,11 +552,95 @@ def test_a_budget_tag_that_is_not_a_number_is_refused_at_assume_role(gw):
         assert "whole number" in e.value.response["Error"]["Message"]
 
 
-def test_stream_usage_is_requested_only_for_token_budgets(gw):
-    key = gw.user(allow("*"))
+TWENTY_FIVE_WORDS = " ".join(["w"] * 25)  # the double counts 25 prompt + 10 completion = 35 tokens
+
+
+def _own_record(gw, name, **match):
+    """The caller's audit records that match (status 200 by default), newest last."""
+    match.setdefault("status", 200)
+    return gw.audit(lambda r: r["principal"].endswith(f":user/{name}")
+                    and all(r.get(k) == v for k, v in match.items()))
+
+
+@pytest.mark.parametrize("variant,options", [("absent", None), ("false", {"include_usage": False}),
+                                             ("empty", {}), ("null", None)],
+                         ids=["absent", "include_usage-false", "empty", "null"])
+def test_streamed_tokens_are_charged_whatever_stream_options_says(gw, variant, options):
+    """Usage is always asked of the upstream and charged; a client that did not ask for the
+    usage chunk does not get one (nor a `usage` key in any chunk)."""
+    name = f"tpm30-stream-{variant}"
+    c = gw.client(gw.user(allow("*"), name=name))
+    kw = {} if variant == "absent" else {"stream_options": options}
     gw.upstream.reset()
-    list(chat(gw.client(key), stream=True))
-    assert "stream_options" not in gw.upstream.requests()[0]["body"]  # no token budget: untouched
+    chunks = list(chat(c, content=TWENTY_FIVE_WORDS, stream=True, **kw))
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices).startswith("echo: w w")
+    assert all(ch.choices and "usage" not in ch.model_fields_set for ch in chunks), chunks[-1]
+    sent = gw.upstream.requests()[-1]["body"]
+    assert sent["stream_options"]["include_usage"] is True
+    rec = _own_record(gw, name)
+    assert rec and rec[-1]["total_tokens"] == 35 and rec[-1]["usage_source"] == "measured", rec
+    e = _refused(c)  # 35 tokens charged against 30 per minute
+    assert "tokens per minute" in str(e)
+
+
+def test_a_stream_that_asks_for_usage_gets_the_usage_chunk(gw):
+    c = gw.client(gw.user(allow("*")))
+    chunks = list(chat(c, content="four words right here", stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 14
+    assert all(ch.usage is None for ch in chunks[:-1])
+
+
+def test_a_client_gone_before_the_usage_chunk_is_still_charged(gw):
+    """The client reads every content chunk and closes the connection while the upstream
+    is still to send the usage chunk: Gatehouse keeps reading the upstream (bounded) and
+    charges what it reports."""
+    name = "tpm30-gone"
+    c = gw.client(gw.user(allow("*"), name=name))
+    stream = chat(c, content="USAGE_DELAY:1 " + " ".join(["w"] * 24), stream=True)
+    for ch in stream:
+        if ch.choices and ch.choices[0].finish_reason:
+            break
+    stream.close()
+    rec = _own_record(gw, name)
+    assert rec and rec[-1]["error_code"] == "client_closed", rec
+    assert rec[-1]["total_tokens"] == 35 and rec[-1]["usage_source"] == "measured", rec
+    _refused(c)
+
+
+def test_parallel_requests_cannot_overshoot_a_token_budget(gw):
+    """50 requests of up to 100 tokens at once against 300 tokens per minute: each reserves
+    its maximum at admission, so at most 3 are admitted (not all 50); once they are
+    answered (12 tokens each) the unused reservations are refunded."""
+    name = "tpm300-parallel"
+    c = gw.client(gw.user(allow("*"), name=name))
+
+    def one(_):
+        try:
+            chat(c, content="SLEEP:1 hi", max_tokens=100)
+            return True
+        except openai.RateLimitError:
+            return False
+
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        admitted = sum(pool.map(one, range(50)))
+    assert 1 <= admitted <= 3, admitted
+    rec = _own_record(gw, name)
+    assert len(rec) == admitted and all(r["total_tokens"] == 12 for r in rec), rec
+    # Settled to 12 tokens each: room again for two requests of up to 100.
+    assert chat(c, max_tokens=100).choices
+
+
+def test_an_answer_without_usage_is_charged_an_estimate(gw):
+    """No `usage` in the answer: the prompt and answer text are counted at 4 bytes a token
+    (209 + 49 bytes: 53 + 13 = 66 tokens), more than the 60 of the budget."""
+    name = "tpm60-estimate"
+    c = gw.client(gw.user(allow("*"), name=name))
+    r = chat(c, content="NO_USAGE " + "wwww " * 40)
+    assert r.usage is None
+    rec = _own_record(gw, name)
+    assert rec and rec[-1]["usage_source"] == "estimated" and rec[-1]["charged_tokens"] == 66, rec
+    assert rec[-1].get("total_tokens") is None
+    _refused(c)
 
 
 # --- /v1/models ---------------------------------------------------------------------------
