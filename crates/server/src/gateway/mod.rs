@@ -19,6 +19,7 @@ pub mod control;
 pub mod error;
 pub mod guardrail;
 mod invoke;
+mod metering;
 mod proxy;
 pub mod tls;
 
@@ -311,7 +312,7 @@ pub fn spawn_budget_sync(state: &Arc<AppState>) {
         loop {
             tick.tick().await;
             let Some(state) = weak.upgrade() else { return };
-            let now = chrono::Utc::now().timestamp();
+            let now = chrono::Utc::now().timestamp_millis();
             match state.gateway.budgets.sync(&state.store, now).await {
                 Ok(()) if failing => {
                     failing = false;
