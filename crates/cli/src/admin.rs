@@ -410,7 +410,9 @@ fn audit_line(seq: i64, record: &str) -> String {
             let error = r.error_code.map(|c| format!("  {c}")).unwrap_or_default();
             format!(
                 "{seq:>6}  {}  {:<12}  {action}  {principal}  {resource}  from {}{error}",
-                r.time, r.decision, r.source_ip
+                r.time,
+                r.decision,
+                r.source_ip.as_deref().unwrap_or("(undetermined)")
             )
         }
         Err(_) => format!("{seq:>6}  {record}"),

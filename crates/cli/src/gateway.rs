@@ -38,6 +38,10 @@ pub(crate) enum ModelCommand {
         /// Change an existing deployment instead of creating one.
         #[arg(long)]
         update: bool,
+        /// With --update: drop the stored provider key (moving --base-url to another host
+        /// needs this or a new --api-key-env).
+        #[arg(long, requires = "update")]
+        clear_api_key: bool,
         /// Account (the default account when omitted).
         #[arg(long)]
         account: Option<String>,
@@ -124,9 +128,17 @@ pub(crate) fn run_model(cmd: ModelCommand) -> Result<ExitCode> {
                 log_invocations,
                 deprecated_on,
                 update,
+                clear_api_key,
                 account,
                 store,
             } => {
+                // The server's own checks (metadata, link-local, this-host addresses); the
+                // config's upstream_allow does not apply here: use the config file or the
+                // ai Query actions for an allowed address.
+                gatehouse_server::gateway::upstream::UpstreamRules::default()
+                    .check_url(&base_url)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("--base-url: {e}"))?;
                 let api_key = match api_key_env {
                     Some(var) => Some(Secret::new(
                         std::env::var(&var)
@@ -147,6 +159,7 @@ pub(crate) fn run_model(cmd: ModelCommand) -> Result<ExitCode> {
                     api_key,
                     log_invocations,
                     deprecated_on,
+                    clear_api_key,
                 };
                 let saved = s.put_deployment(&account, &d, !update).await?;
                 println!(

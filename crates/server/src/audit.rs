@@ -38,8 +38,13 @@ pub struct AuditRecord {
     pub decision: String,
     /// The deciding statement, when there was one.
     pub statement: Option<String>,
-    /// Caller address.
-    pub source_ip: String,
+    /// Caller address (`aws:SourceIp`); `null` when it could not be determined (see
+    /// `source_unknown_via`).
+    pub source_ip: Option<String>,
+    /// When the source could not be determined: the trusted proxy whose
+    /// `X-Forwarded-For` header could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_unknown_via: Option<String>,
     /// AWS error code, when the call failed.
     pub error_code: Option<String>,
 }
@@ -52,7 +57,7 @@ impl AuditRecord {
         request_id: &str,
         principal: &str,
         access_key_id: Option<&str>,
-        source_ip: &str,
+        source: &crate::origin::SourceAddress,
         action: &str,
         facts: &AuditFacts,
         error_code: Option<&str>,
@@ -74,7 +79,8 @@ impl AuditRecord {
                 (None, Some(_)) => "Error".to_owned(),
             },
             statement: facts.statement.clone(),
-            source_ip: source_ip.to_owned(),
+            source_ip: source.audit_ip(),
+            source_unknown_via: source.audit_via(),
             error_code: error_code.map(str::to_owned),
         }
     }
@@ -187,7 +193,8 @@ mod tests {
             resource: "*".into(),
             decision: "Allow".into(),
             statement: None,
-            source_ip: "127.0.0.1".into(),
+            source_ip: Some("127.0.0.1".into()),
+            source_unknown_via: None,
             error_code: None,
         };
         let v = serde_json::to_value(&r).unwrap_or_default();

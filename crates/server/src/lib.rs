@@ -14,7 +14,9 @@ mod federation;
 pub mod gateway;
 mod iam;
 pub mod identity;
+pub mod listen;
 mod oidc;
+pub mod origin;
 pub mod query;
 pub mod session;
 mod sts;
@@ -358,16 +360,18 @@ async fn default_account(
     }
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, with the `[gateway]` settings' connection limits
+/// and timeouts ([`listen`]).
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.gateway.settings().limits(None);
+    if let Ok(a) = listener.local_addr() {
+        state.gateway.upstream.add_own(a);
+    }
+    listen::serve(listener, router(state), limits, shutdown).await
 }
 
 /// The router: the OpenAI-compatible gateway at `/v1/`, the IAM, STS and `ai` Query APIs
@@ -398,8 +402,8 @@ pub struct CallContext<'a> {
     pub session: Option<session::SessionPrincipal>,
     /// The request id.
     pub request_id: &'a str,
-    /// The peer address.
-    pub source_ip: String,
+    /// Where the call came from: source address (after trusted proxies) and listener.
+    pub origin: origin::Origin,
     /// The access key the request was signed with.
     pub access_key_id: Option<String>,
     /// What authorization decided (for the audit record).
@@ -451,7 +455,7 @@ impl CallContext<'_> {
             self.request_id,
             &self.caller_arn,
             self.access_key_id.as_deref(),
-            &self.source_ip,
+            &self.origin.source,
             action,
             &facts,
             None,
@@ -500,12 +504,19 @@ fn error_response(e: &ApiError, request_id: &str, ns: &str) -> Response {
 async fn handle(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    listener: Option<axum::Extension<gateway::ListenerInfo>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let rid = request_id();
+    let origin = origin::Origin::of(
+        &state.gateway.settings().trusted_proxies,
+        peer,
+        &headers,
+        listener.map(|axum::Extension(l)| l),
+    );
     let mut trail = Trail::default();
     let mut ns = xml::IAM_NS;
     let mut outcome = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
@@ -521,19 +532,24 @@ async fn handle(
                 headers: &headers,
                 body: &body,
                 params: &params,
-                peer,
+                origin: &origin,
                 rid: &rid,
                 is_sts,
             };
             process(&state, &req, &mut trail).await
         }
+        Err(e) if listen::is_body_timeout(&e) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            "The request body was not received in time.".to_owned(),
+        )),
         Err(_) => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestEntityTooLarge",
             format!("Request body exceeds the limit of {MAX_BODY_BYTES} bytes."),
         )),
     };
-    if let Err(e) = record_audit(&state, &rid, peer, &trail, &outcome).await {
+    if let Err(e) = record_audit(&state, &rid, &origin.source, &trail, &outcome).await {
         outcome = Err(e);
     }
     match outcome {
@@ -549,7 +565,7 @@ struct Incoming<'a> {
     headers: &'a HeaderMap,
     body: &'a Bytes,
     params: &'a Params,
-    peer: SocketAddr,
+    origin: &'a origin::Origin,
     rid: &'a str,
     is_sts: bool,
 }
@@ -670,7 +686,7 @@ async fn process(
         principal,
         session,
         request_id: req.rid,
-        source_ip: req.peer.ip().to_string(),
+        origin: req.origin.clone(),
         access_key_id: trail.access_key_id.clone(),
         audit: std::sync::Mutex::new(audit::AuditFacts::default()),
         pending: Arc::clone(&trail.pending),
@@ -709,7 +725,7 @@ async fn process(
 async fn record_audit(
     state: &AppState,
     request_id: &str,
-    peer: SocketAddr,
+    source: &origin::SourceAddress,
     trail: &Trail,
     result: &Result<String, ApiError>,
 ) -> Result<(), ApiError> {
@@ -730,7 +746,7 @@ async fn record_audit(
         request_id,
         &trail.principal,
         trail.access_key_id.as_deref(),
-        &peer.ip().to_string(),
+        source,
         &trail.action,
         &trail.facts,
         result.as_ref().err().map(|e| e.code.as_str()),
@@ -894,7 +910,8 @@ pub fn seal_denial(
 }
 
 /// The decision request for a call: the caller, the request's context (`aws:SourceIp`,
-/// times), the session's keys when there is one, then the keys derived from the principal.
+/// `aws:SourceVpce`, `aws:SecureTransport` from [`origin::Origin`], times), the session's
+/// keys when there is one, then the keys derived from the principal.
 pub fn decision_request(
     ctx: &CallContext<'_>,
     principal: &CompiledPrincipal,
@@ -903,8 +920,7 @@ pub fn decision_request(
 ) -> Request {
     let now = chrono::Utc::now();
     let mut req = Request::new(ctx.caller_arn.clone(), action, resource);
-    req.context.insert("aws:SourceIp", ctx.source_ip.as_str());
-    req.context.insert("aws:SecureTransport", "false");
+    ctx.origin.fill_context(&mut req.context);
     req.context.insert("aws:CurrentTime", now.to_rfc3339());
     req.context
         .insert("aws:EpochTime", now.timestamp().to_string());

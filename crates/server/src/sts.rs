@@ -588,7 +588,7 @@ async fn assume_role_with_web_identity(
     let now = Utc::now();
     let mut req =
         gatehouse_policy::Request::new(web.provider_arn.clone(), ACTION, role_arn.clone());
-    req.context.insert("aws:SourceIp", ctx.source_ip.as_str());
+    ctx.origin.fill_context(&mut req.context);
     req.context.insert("aws:CurrentTime", now.to_rfc3339());
     req.context
         .insert("aws:EpochTime", now.timestamp().to_string());

@@ -20,12 +20,12 @@ async fn server() -> (Arc<AppState>, String, tempfile::TempDir) {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_port = dead.local_addr().unwrap().port();
     drop(dead);
-    let base = common::serve_gateway(&state, &format!("http://127.0.0.1:{dead_port}/v1")).await;
+    let base = common::serve_model(&state, &format!("http://127.0.0.1:{dead_port}/v1")).await;
     (state, base, dir)
 }
 
 fn token(state: &AppState, session_name: &str, rpm: &str) -> String {
-    common::session_token(state, session_name, &[("gatehouse:rpm", rpm)])
+    common::app_session_token(state, session_name, &[("gatehouse:rpm", rpm)])
 }
 
 async fn chat(base: &str, token: &str) -> reqwest::Response {

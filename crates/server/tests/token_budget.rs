@@ -96,7 +96,7 @@ async fn setup() -> Setup {
     }))
     .unwrap();
     state.gateway.configure(settings);
-    let base = common::serve_gateway(&state, &format!("http://{up_addr}/v1")).await;
+    let base = common::serve_model(&state, &format!("http://{up_addr}/v1")).await;
     Setup {
         state,
         base,
@@ -107,7 +107,7 @@ async fn setup() -> Setup {
 }
 
 fn token(state: &AppState, session_name: &str) -> String {
-    common::session_token(state, session_name, &[])
+    common::app_session_token(state, session_name, &[])
 }
 
 async fn chat(

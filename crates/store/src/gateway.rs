@@ -56,6 +56,9 @@ pub struct NewDeployment {
     pub log_invocations: bool,
     /// The date (`YYYY-MM-DD`) the model is deprecated.
     pub deprecated_on: Option<String>,
+    /// On update: drop the stored provider key (what moving `base_url` to another host
+    /// without a new key needs).
+    pub clear_api_key: bool,
 }
 
 /// One sealed invocation log entry, opened.
@@ -141,14 +144,32 @@ pub fn validate_deprecation_date(date: &str) -> Result<()> {
     }
 }
 
-fn validate_base_url(url: &str) -> Result<()> {
-    if (url.starts_with("http://") || url.starts_with("https://")) && url.len() <= 2048 {
-        Ok(())
-    } else {
-        Err(StoreError::Validation(format!(
-            "base URL {url:?} must start with http:// or https://"
-        )))
+/// Checks a base URL: `http` or `https`, a host, no user name or password (a provider
+/// key travels only in the `Authorization` header), at most 2048 characters.
+pub fn validate_base_url(url: &str) -> Result<()> {
+    let bad = |why: &str| StoreError::Validation(format!("base URL {url:?} {why}"));
+    if url.len() > 2048 {
+        return Err(bad("is longer than 2048 characters"));
     }
+    let parsed = url::Url::parse(url).map_err(|e| bad(&format!("is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("must start with http:// or https://"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("must not carry a user name or password"));
+    }
+    if parsed.fragment().is_some() || parsed.query().is_some() {
+        return Err(bad("must not carry a query or fragment"));
+    }
+    Ok(())
+}
+
+/// Scheme, host and port: where a request, and the provider key with it, goes.
+fn origin(url: &str) -> Option<url::Origin> {
+    url::Url::parse(url).ok().map(|u| u.origin())
 }
 
 impl Store {
@@ -195,32 +216,52 @@ impl Store {
             }
             (true, false) | (false, true) => {}
         }
+        if !create && d.api_key.is_none() && !d.clear_api_key {
+            // The sealed key follows the URL it was given for: moving the deployment to
+            // another host must not send the key (and the callers' prompts) there.
+            let row = tx
+                .conn
+                .opt(
+                    "SELECT base_url FROM ai_deployments WHERE account_id = $1 AND model_id = $2 \
+                     AND key_sealed IS NOT NULL",
+                    args![account, d.model_id.as_str()],
+                )
+                .await?;
+            if let Some(r) = row
+                && origin(&r.text(0)?) != origin(&d.base_url)
+            {
+                return Err(StoreError::Validation(format!(
+                    "deployment {}: moving the base URL to another host needs the provider key \
+                     again (or clearing it); the stored key is not sent to a new host",
+                    d.model_id
+                )));
+            }
+        }
         let sql = if create {
             "INSERT INTO ai_deployments (account_id, model_id, provider, base_url, \
              upstream_model, key_sealed, log_invocations, created_ms, updated_ms, deprecated_on) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)"
         } else {
             "UPDATE ai_deployments SET provider = $3, base_url = $4, upstream_model = $5, \
-             key_sealed = COALESCE($6, key_sealed), log_invocations = $7, updated_ms = $8, \
-             deprecated_on = $9 \
+             key_sealed = CASE WHEN $10 = 1 THEN NULL ELSE COALESCE($6, key_sealed) END, \
+             log_invocations = $7, updated_ms = $8, deprecated_on = $9 \
              WHERE account_id = $1 AND model_id = $2"
         };
-        tx.conn
-            .exec(
-                sql,
-                args![
-                    account,
-                    d.model_id.as_str(),
-                    d.provider.as_str(),
-                    d.base_url.as_str(),
-                    d.upstream_model.clone(),
-                    sealed,
-                    i64::from(d.log_invocations),
-                    now,
-                    d.deprecated_on.clone()
-                ],
-            )
-            .await?;
+        let mut values = args![
+            account,
+            d.model_id.as_str(),
+            d.provider.as_str(),
+            d.base_url.as_str(),
+            d.upstream_model.clone(),
+            sealed,
+            i64::from(d.log_invocations),
+            now,
+            d.deprecated_on.clone()
+        ];
+        if !create {
+            values.extend(args![i64::from(d.clear_api_key)]);
+        }
+        tx.conn.exec(sql, values).await?;
         self.commit(tx).await?;
         self.get_deployment(account, &d.model_id).await
     }

@@ -1400,6 +1400,7 @@ async fn gateway_deployments(f: &Fixture) {
         api_key: Some(key.clone()),
         log_invocations: true,
         deprecated_on: None,
+        clear_api_key: false,
     };
     let gen0 = s.policy_generation().await.unwrap();
     let saved = s.put_deployment(ACCT, &d, true).await.unwrap();
@@ -1419,17 +1420,54 @@ async fn gateway_deployments(f: &Fixture) {
     d.model_id = "llama-3-8b".into();
     d.base_url = "ftp://x".into();
     assert_validation(s.put_deployment(ACCT, &d, false).await);
-    // The key is sealed at rest and opens again; an update without a key keeps it.
+    for bad in [
+        "http://user:pw@10.0.0.5/v1",
+        "http://10.0.0.5/v1?x=1",
+        "http://",
+    ] {
+        d.base_url = bad.into();
+        assert_validation(s.put_deployment(ACCT, &d, false).await);
+    }
+    // The key is sealed at rest and opens again; an update without a key on the same
+    // host keeps it.
     let raw = f.raw_texts("SELECT key_sealed FROM ai_deployments").await;
     assert!(!raw[0].contains(key.expose_secret()) && raw[0].starts_with("gh1."));
-    d.base_url = "http://10.0.0.6:8000/v1".into();
+    d.base_url = "http://10.0.0.5:8000/v2".into();
     d.api_key = None;
     let updated = s.put_deployment(ACCT, &d, false).await.unwrap();
-    assert_eq!(updated.base_url, "http://10.0.0.6:8000/v1");
+    assert_eq!(updated.base_url, "http://10.0.0.5:8000/v2");
     assert_eq!(
         s.deployment_key(ACCT, "llama-3-8b").await.unwrap(),
         Some(key.clone())
     );
+    // Another host (or port) without the key again is refused and changes nothing: the
+    // sealed key must not follow the URL.
+    for elsewhere in [
+        "http://10.0.0.6:8000/v1",
+        "http://10.0.0.5:8001/v1",
+        "https://10.0.0.5:8000/v1",
+    ] {
+        d.base_url = elsewhere.into();
+        assert_validation(s.put_deployment(ACCT, &d, false).await);
+    }
+    assert_eq!(
+        s.get_deployment(ACCT, "llama-3-8b").await.unwrap().base_url,
+        "http://10.0.0.5:8000/v2"
+    );
+    // With the key again it moves; clearing the key moves it without one.
+    d.base_url = "http://10.0.0.6:8000/v1".into();
+    d.api_key = Some(key.clone());
+    assert!(s.put_deployment(ACCT, &d, false).await.unwrap().has_key);
+    d.base_url = "http://10.0.0.7:8000/v1".into();
+    d.api_key = None;
+    d.clear_api_key = true;
+    let moved = s.put_deployment(ACCT, &d, false).await.unwrap();
+    assert!(!moved.has_key);
+    assert_eq!(s.deployment_key(ACCT, "llama-3-8b").await.unwrap(), None);
+    d.clear_api_key = false;
+    d.api_key = Some(key.clone());
+    assert!(s.put_deployment(ACCT, &d, false).await.unwrap().has_key);
+    d.api_key = None;
     // A deprecation date (migration 0012) is kept, must be a real YYYY-MM-DD date, and a
     // refused date changes nothing.
     assert_eq!(updated.deprecated_on, None);

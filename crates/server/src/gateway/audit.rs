@@ -27,8 +27,12 @@ pub struct GatewayAuditRecord {
     pub decision: String,
     /// The deciding statement.
     pub statement: Option<String>,
-    /// `aws:SourceIp`.
-    pub source_ip: String,
+    /// `aws:SourceIp`; `null` when it could not be determined (see `source_unknown_via`).
+    pub source_ip: Option<String>,
+    /// When the source could not be determined: the trusted proxy whose
+    /// `X-Forwarded-For` header could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_unknown_via: Option<String>,
     /// OpenAI error code when refused or failed.
     pub error_code: Option<String>,
     /// Model id.

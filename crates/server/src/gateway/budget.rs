@@ -16,8 +16,8 @@
 //! around a boundary; the price is that a request counts for 60 to 61 seconds (24 to 25
 //! hours) rather than exactly 60 (24).
 //!
-//! Tokens are reserved at admission: the request's maximum (its prompt's estimate and the
-//! most it may generate, see [`prompt_estimate`] and [`completion_bound`]) counts at once
+//! Tokens are reserved at admission: the request's maximum (its prompt's estimate,
+//! [`prompt_estimate`], and the most it may generate, its `ai:MaxTokens`) counts at once
 //! in every window of every applicable budget, so requests in flight together cannot pass
 //! a limit; a request whose maximum does not fit waits (or, if it could never fit, is
 //! refused outright). When the answer is known the reservation is settled
@@ -871,16 +871,6 @@ fn room_after(
 // ---------------------------------------------------------------------------------------
 // what a request may cost
 
-/// A request parameter that bounds the tokens it may use but is not a usable number.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{param} must be {what}.")]
-pub struct BadTokenParam {
-    /// The parameter.
-    pub param: &'static str,
-    /// What it must be.
-    pub what: &'static str,
-}
-
 /// Tokens estimated from text: 4 bytes a token, rounded up (OpenAI's rule of thumb for
 /// English text; code and other languages take more tokens a byte, which settlement
 /// corrects when the upstream reports its usage).
@@ -888,25 +878,19 @@ pub fn tokens_of_text(bytes: u64) -> u64 {
     bytes.div_ceil(4)
 }
 
-/// The prompt's tokens, estimated: its text (message contents, `prompt`, `input`, and the
-/// `tools`, `functions` and earlier `tool_calls` the model reads as JSON) at 4 bytes a
-/// token ([`tokens_of_text`]), and token-id arrays (`prompt`/`input` as numbers) at one
-/// token an id. Images are not estimated: what they cost is settled after the answer.
+/// The prompt's tokens, estimated: its text (message contents and text parts, `prompt`,
+/// `suffix`, `input`, and the `tools`, `functions` and earlier `tool_calls` the model reads
+/// as JSON) at 4 bytes a token ([`tokens_of_text`]), and token-id arrays (`prompt`/`input`
+/// as numbers) at one token an id. Images, audio and files are not estimated: what they
+/// cost is settled after the answer.
 pub fn prompt_estimate(body: &serde_json::Map<String, serde_json::Value>) -> u64 {
     use serde_json::Value;
-    let mut bytes = 0u64;
-    super::guardrail::for_each_prompt_text(body, &mut |t| bytes += t.len() as u64);
-    let json_len = |v: &Value| serde_json::to_string(v).map_or(0, |s| s.len() as u64);
-    for k in ["tools", "functions"] {
-        if let Some(v) = body.get(k) {
-            bytes += json_len(v);
-        }
-    }
-    if let Some(Value::Array(msgs)) = body.get("messages") {
-        for m in msgs {
-            if let Some(calls) = m.get("tool_calls").or_else(|| m.get("function_call")) {
-                bytes += json_len(calls);
-            }
+    fn text(v: &Value) -> u64 {
+        match v {
+            Value::String(s) => s.len() as u64,
+            Value::Array(a) => a.iter().map(text).sum(),
+            Value::Object(o) => o.get("text").map_or(0, text),
+            _ => 0,
         }
     }
     fn ids(v: &Value) -> u64 {
@@ -916,60 +900,29 @@ pub fn prompt_estimate(body: &serde_json::Map<String, serde_json::Value>) -> u64
             _ => 0,
         }
     }
-    let token_ids: u64 = ["prompt", "input"]
-        .iter()
-        .filter_map(|k| body.get(*k))
-        .map(ids)
-        .sum();
-    tokens_of_text(bytes).saturating_add(token_ids)
-}
-
-/// A whole number parameter, absent or null as `None`.
-fn whole(
-    body: &serde_json::Map<String, serde_json::Value>,
-    param: &'static str,
-    what: &'static str,
-) -> Result<Option<u64>, BadTokenParam> {
-    match body.get(param) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or(BadTokenParam { param, what }),
-    }
-}
-
-/// How many answers the upstream generates: the larger of `n` and `best_of` (legacy
-/// completions generate `best_of` and return `n`), 1 when neither is set.
-pub fn generations(
-    body: &serde_json::Map<String, serde_json::Value>,
-) -> Result<u64, BadTokenParam> {
-    let mut most = 1;
-    for param in ["n", "best_of"] {
-        match whole(body, param, "a positive integer")? {
-            Some(0) => {
-                return Err(BadTokenParam {
-                    param,
-                    what: "a positive integer",
-                });
+    let json_len = |v: &Value| serde_json::to_string(v).map_or(0, |s| s.len() as u64);
+    let mut bytes = 0u64;
+    let mut token_ids = 0u64;
+    if let Some(Value::Array(msgs)) = body.get("messages") {
+        for m in msgs {
+            bytes += m.get("content").map_or(0, text);
+            if let Some(calls) = m.get("tool_calls").or_else(|| m.get("function_call")) {
+                bytes += json_len(calls);
             }
-            Some(k) => most = most.max(k),
-            None => {}
         }
     }
-    Ok(most)
-}
-
-/// The most tokens the upstream may generate: the larger of `max_tokens` and
-/// `max_completion_tokens` (servers differ in which they read), times [`generations`].
-/// `None` when the request sets neither.
-pub fn completion_bound(
-    body: &serde_json::Map<String, serde_json::Value>,
-) -> Result<Option<u64>, BadTokenParam> {
-    let what = "a non-negative integer";
-    let a = whole(body, "max_tokens", what)?;
-    let b = whole(body, "max_completion_tokens", what)?;
-    let Some(most) = a.max(b) else {
-        return Ok(None);
-    };
-    Ok(Some(most.saturating_mul(generations(body)?)))
+    for k in ["prompt", "suffix", "input"] {
+        if let Some(v) = body.get(k) {
+            bytes += text(v);
+            token_ids += ids(v);
+        }
+    }
+    for k in ["tools", "functions"] {
+        if let Some(v) = body.get(k) {
+            bytes += json_len(v);
+        }
+    }
+    tokens_of_text(bytes).saturating_add(token_ids)
 }
 
 #[cfg(test)]
@@ -1415,7 +1368,7 @@ mod tests {
     }
 
     #[test]
-    fn what_a_request_may_cost() {
+    fn what_a_prompt_is_estimated_at() {
         let body = |v: serde_json::Value| v.as_object().cloned().unwrap();
         let chat = body(serde_json::json!({
             "model": "m",
@@ -1426,34 +1379,14 @@ mod tests {
                 {"role": "assistant", "content": null,
                  "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
             ],
-            "tools": [{"type": "function", "function": {"name": "f"}}],
-            "max_tokens": 50, "max_completion_tokens": 70, "n": 3
+            "tools": [{"type": "function", "function": {"name": "f"}}]
         }));
         let calls = r#"[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]"#;
         let tools = r#"[{"type":"function","function":{"name":"f"}}]"#;
         let bytes = 8 + 4 + calls.len() + tools.len();
         assert_eq!(prompt_estimate(&chat), bytes.div_ceil(4) as u64);
-        // The larger maximum, for each of the n answers.
-        assert_eq!(completion_bound(&chat), Ok(Some(210)));
-        // Token ids count one each; best_of generates more than n returns.
+        // Token ids count one each.
         let legacy = body(serde_json::json!({"prompt": [[1, 2, 3], [4]], "n": 2, "best_of": 5}));
         assert_eq!(prompt_estimate(&legacy), 4);
-        assert_eq!(generations(&legacy), Ok(5));
-        assert_eq!(completion_bound(&legacy), Ok(None));
-        assert_eq!(
-            completion_bound(&body(serde_json::json!({"max_tokens": u64::MAX, "n": 2}))),
-            Ok(Some(u64::MAX))
-        );
-        for bad in [
-            serde_json::json!({"max_tokens": -1}),
-            serde_json::json!({"max_completion_tokens": 1.5}),
-            serde_json::json!({"max_tokens": "100"}),
-            serde_json::json!({"max_tokens": 1e30}),
-            serde_json::json!({"max_tokens": 10, "n": 0}),
-            serde_json::json!({"max_tokens": 10, "n": -2}),
-            serde_json::json!({"max_tokens": 10, "best_of": "3"}),
-        ] {
-            assert!(completion_bound(&body(bad.clone())).is_err(), "{bad}");
-        }
     }
 }

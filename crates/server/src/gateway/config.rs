@@ -1,10 +1,11 @@
 //! The gateway's settings, from the `[gateway]` table of the config file: named listeners
 //! (their name is `aws:SourceVpce`), trusted proxies (whose `X-Forwarded-For` is believed
-//! for `aws:SourceIp`), limits, budgets, and deployments to load at start.
+//! for `aws:SourceIp`, by every face: `crate::origin`), limits, budgets, and deployments to
+//! load at start.
 
 use ipnet::IpNet;
 use serde::Deserialize;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// `[gateway]`.
@@ -14,9 +15,14 @@ pub struct GatewaySettings {
     /// Extra listeners besides the main `listen` address (which is named `default`).
     #[serde(default)]
     pub listeners: Vec<ListenerConfig>,
-    /// Peers whose `X-Forwarded-For` header is trusted (CIDRs).
+    /// Peers whose `X-Forwarded-For` header is trusted (CIDRs), on every face: the
+    /// gateway and the IAM/STS Query API alike (see `crate::origin`).
     #[serde(default)]
     pub trusted_proxies: Vec<IpNet>,
+    /// Addresses deployments may point at although they are refused by default
+    /// (link-local, metadata services, Gatehouse's own listeners; see `upstream.rs`).
+    #[serde(default)]
+    pub upstream_allow: Vec<IpNet>,
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -34,6 +40,18 @@ pub struct GatewaySettings {
     /// Deployments to create or update at start (in the default account).
     #[serde(default)]
     pub deployments: Vec<DeploymentConfig>,
+    /// Seconds a client may take to send a request head, from its first byte.
+    #[serde(default = "default_header_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client may take to send a request body, from the end of its head.
+    #[serde(default = "default_body_timeout")]
+    pub body_read_timeout_secs: u64,
+    /// Seconds a connection may stay open with no request in flight.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Connections each listener serves at once (the main one and each extra one).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for GatewaySettings {
@@ -41,13 +59,34 @@ impl Default for GatewaySettings {
         GatewaySettings {
             listeners: Vec::new(),
             trusted_proxies: Vec::new(),
+            upstream_allow: Vec::new(),
             max_body_bytes: default_max_body(),
             upstream_timeout_secs: default_timeout(),
             budgets: Vec::new(),
             default_max_tokens: default_max_tokens(),
             deployments: Vec::new(),
+            header_read_timeout_secs: default_header_timeout(),
+            body_read_timeout_secs: default_body_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            max_connections: default_max_connections(),
         }
     }
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+fn default_body_timeout() -> u64 {
+    30
+}
+
+fn default_idle_timeout() -> u64 {
+    60
+}
+
+fn default_max_connections() -> usize {
+    1024
 }
 
 fn default_max_body() -> usize {
@@ -74,6 +113,8 @@ pub struct ListenerConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key.
     pub tls_key: Option<PathBuf>,
+    /// Connections this listener serves at once (default: `[gateway] max_connections`).
+    pub max_connections: Option<usize>,
 }
 
 /// `[[gateway.budgets]]`: limits for whatever exactly one of `principal`, `role` or
@@ -144,26 +185,20 @@ impl ListenerInfo {
 }
 
 impl GatewaySettings {
-    /// The client address for `aws:SourceIp`: the peer, unless the peer is a trusted proxy,
-    /// in which case the rightmost `X-Forwarded-For` hop that is not itself trusted.
-    pub fn source_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
-        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|n| n.contains(ip));
-        if !trusted(&peer) {
-            return peer;
+    /// The connection limits and timeouts of the listener named `listener` (`None`: the
+    /// main one).
+    pub fn limits(&self, listener: Option<&str>) -> crate::listen::Limits {
+        let own = self
+            .listeners
+            .iter()
+            .find(|l| Some(l.name.as_str()) == listener)
+            .and_then(|l| l.max_connections);
+        crate::listen::Limits {
+            header_read: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            body_read: std::time::Duration::from_secs(self.body_read_timeout_secs),
+            idle: std::time::Duration::from_secs(self.idle_timeout_secs),
+            max_connections: own.unwrap_or(self.max_connections),
         }
-        let Some(xff) = forwarded_for else {
-            return peer;
-        };
-        let mut last = peer;
-        for hop in xff.rsplit(',') {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) if trusted(&ip) => last = ip,
-                Ok(ip) => return ip,
-                // A hop we cannot read ends what we can believe.
-                Err(_) => return last,
-            }
-        }
-        last
     }
 
     /// Checks what serde cannot.
@@ -206,6 +241,26 @@ impl GatewaySettings {
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be positive".into());
         }
+        let positive = [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("body_read_timeout_secs", self.body_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            (
+                "max_connections",
+                u64::try_from(self.max_connections).unwrap_or(1),
+            ),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("{name} must be positive"));
+            }
+        }
+        if let Some(l) = self.listeners.iter().find(|l| l.max_connections == Some(0)) {
+            return Err(format!(
+                "listener {:?}: max_connections must be positive",
+                l.name
+            ));
+        }
         Ok(())
     }
 }
@@ -214,31 +269,6 @@ impl GatewaySettings {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn settings(proxies: &[&str]) -> GatewaySettings {
-        GatewaySettings {
-            trusted_proxies: proxies.iter().filter_map(|p| p.parse().ok()).collect(),
-            ..GatewaySettings::default()
-        }
-    }
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let s = settings(&["10.0.0.0/8"]);
-        // An untrusted peer cannot claim another address.
-        assert_eq!(
-            s.source_ip(ip("192.0.2.1"), Some("10.9.9.9")),
-            ip("192.0.2.1")
-        );
-        // A trusted proxy's header is used; spoofed hops left of the first untrusted are ignored.
-        assert_eq!(
-            s.source_ip(ip("10.0.0.1"), Some("1.1.1.1, 203.0.113.7, 10.0.0.2")),
-            ip("203.0.113.7")
-        );
-        assert_eq!(s.source_ip(ip("10.0.0.1"), None), ip("10.0.0.1"));
-        assert_eq!(s.source_ip(ip("10.0.0.1"), Some("garbage")), ip("10.0.0.1"));
-    }
 
     #[test]
     fn budgets_name_exactly_one_subject_and_keep_the_principal_form() {

@@ -102,6 +102,7 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
                     .map(str::to_owned)
                     .or_else(|| existing.as_ref().and_then(|e| e.upstream_model.clone())),
                 api_key: p.get("ApiKey").map(Secret::new),
+                clear_api_key: p.bool("ClearApiKey")?.unwrap_or(false),
                 log_invocations: p
                     .bool("LogInvocations")?
                     .or(existing.as_ref().map(|e| e.log_invocations))
@@ -113,6 +114,12 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
                     None => existing.as_ref().and_then(|e| e.deprecated_on.clone()),
                 },
             };
+            state
+                .gateway
+                .upstream
+                .check_url(&d.base_url)
+                .await
+                .map_err(|e| ApiError::validation(format!("BaseUrl: {e}")))?;
             let saved = ctx.store.put_deployment(account, &d, create).await?;
             render_deployment(&mut x, &saved, region);
         }

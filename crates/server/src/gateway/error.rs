@@ -93,6 +93,16 @@ impl GatewayError {
         )
     }
 
+    /// 408: the body did not arrive within the listener's body timeout.
+    pub fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            "The request body was not received in time.".to_owned(),
+        )
+    }
+
     /// 429 with `Retry-After`.
     pub fn rate_limited(message: impl Into<String>, retry_after: u64) -> Self {
         let mut e = Self::new(

@@ -8,6 +8,7 @@ use super::budget;
 use super::control::ai_arn;
 use super::error::GatewayError;
 use super::metering::{self, Metering};
+use super::openai;
 use super::proxy::{self, Metered};
 use super::{Facts, ListenerInfo, Route, decide};
 use crate::AppState;
@@ -61,17 +62,20 @@ impl Call {
         listener: Listener,
         headers: &HeaderMap,
     ) -> Call {
-        let settings = state.gateway.settings();
-        let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        let source_ip = settings.source_ip(peer.ip(), xff).to_string();
-        let listener = listener.map_or_else(ListenerInfo::main, |Extension(l)| l);
+        let origin = crate::origin::Origin::of(
+            &state.gateway.settings().trusted_proxies,
+            peer,
+            headers,
+            listener.map(|Extension(l)| l),
+        );
         let now = chrono::Utc::now();
         let rid = crate::request_id();
         let record = GatewayAuditRecord {
             time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             request_id: rid.clone(),
-            source_ip: source_ip.clone(),
-            listener: listener.name.clone(),
+            source_ip: origin.source.audit_ip(),
+            source_unknown_via: origin.source.audit_via(),
+            listener: origin.listener.name.clone(),
             decision: "Error".into(),
             ..GatewayAuditRecord::default()
         };
@@ -79,11 +83,7 @@ impl Call {
             state,
             rid,
             started: Instant::now(),
-            facts: Facts {
-                source_ip,
-                listener,
-                now,
-            },
+            facts: Facts { origin, now },
             record,
         }
     }
@@ -126,6 +126,50 @@ impl Call {
             return Ok(());
         }
         Err(self.denial(&d, &req))
+    }
+
+    /// Decides a call on something that exists (`keys`: its full context) so that a
+    /// caller who may not make it cannot tell whether it exists: when the same request
+    /// on an absent one (`absent_keys`: the context the request alone gives) would be
+    /// allowed — and so answered 404 — the denial is answered 404 too, and otherwise 403
+    /// either way ([`Call::refuse_absent`]). The audit record keeps the real decision.
+    fn authorize_hiding(
+        &mut self,
+        caller: &GatewayCaller,
+        action: &str,
+        resource: &str,
+        keys: &[(&str, String)],
+        absent_keys: &[(&str, String)],
+        what: &str,
+    ) -> Result<(), GatewayError> {
+        let (d, req) = decide(caller, action, resource, &self.facts, keys);
+        self.note(action, resource, &d);
+        if d.decision == DecisionKind::Allow {
+            return Ok(());
+        }
+        let (if_absent, _) = decide(caller, action, resource, &self.facts, absent_keys);
+        if if_absent.decision == DecisionKind::Allow {
+            return Err(not_found_for(resource, what));
+        }
+        Err(self.denial(&d, &req))
+    }
+
+    /// The answer for a model (or job) that does not exist: 404 to a caller who would be
+    /// allowed to use it, the same 403 as for an existing one to anyone else.
+    fn refuse_absent(
+        &mut self,
+        caller: &GatewayCaller,
+        action: &str,
+        resource: &str,
+        keys: &[(&str, String)],
+        what: &str,
+    ) -> GatewayError {
+        let (d, req) = decide(caller, action, resource, &self.facts, keys);
+        self.note(action, resource, &d);
+        if d.decision == DecisionKind::Allow {
+            return not_found_for(resource, what);
+        }
+        self.denial(&d, &req)
     }
 
     fn note(&mut self, action: &str, resource: &str, d: &Decision) {
@@ -182,12 +226,58 @@ fn json_response(status: StatusCode, body: Bytes, rid: &str) -> Response {
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| GatewayError::too_large(limit))
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if crate::listen::is_body_timeout(&e) {
+            GatewayError::body_timeout()
+        } else {
+            GatewayError::too_large(limit)
+        }
+    })
 }
 
-fn parse_object(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, GatewayError> {
+/// The body must be JSON: a declared media type other than JSON, or a content coding
+/// (Gatehouse decompresses nothing), is a 415.
+fn check_media_type(headers: &HeaderMap) -> Result<(), GatewayError> {
+    let unsupported = |message: String| {
+        let mut e = GatewayError::invalid_request("unsupported_media_type", message);
+        e.status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        e
+    };
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let essence = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(unsupported(
+                "The request body must be JSON (Content-Type: application/json).".into(),
+            ));
+        }
+    }
+    for coding in headers.get_all(header::CONTENT_ENCODING) {
+        if !coding
+            .to_str()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("identity")
+        {
+            return Err(unsupported(
+                "Content-Encoding is not supported; send the body uncompressed.".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_object(
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, GatewayError> {
+    check_media_type(headers)?;
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
         Ok(_) => Err(GatewayError::invalid_request(
@@ -218,24 +308,46 @@ fn unknown_model(model: &str) -> GatewayError {
     )
 }
 
+fn unknown_job(id: &str) -> GatewayError {
+    GatewayError::not_found(
+        "fine_tuning_job_not_found",
+        format!("No fine-tuning job with id {id}."),
+    )
+}
+
+/// The 404 of an absent model or fine-tuning job.
+fn not_found_for(resource: &str, what: &str) -> GatewayError {
+    if resource.contains(":fine-tuning-job/") {
+        unknown_job(what)
+    } else {
+        unknown_model(what)
+    }
+}
+
 async fn route_of(
     call: &Call,
     caller: &GatewayCaller,
     model: &str,
-) -> Result<Arc<Route>, GatewayError> {
+) -> Result<Option<Arc<Route>>, GatewayError> {
     call.state
         .gateway
         .route(&call.state, &caller.account_id, model)
-        .await?
-        .ok_or_else(|| unknown_model(model))
+        .await
 }
 
-fn model_keys(route: &Route, stream: bool) -> Vec<(&'static str, String)> {
+/// The context keys a model request gives by itself (what an absent model is decided on).
+fn request_keys(model: &str, stream: bool) -> Vec<(&'static str, String)> {
     vec![
-        ("ai:ModelId", route.deployment.model_id.clone()),
-        ("ai:Provider", route.deployment.provider.clone()),
+        ("ai:ModelId", model.to_owned()),
         ("ai:Stream", stream.to_string()),
     ]
+}
+
+/// The context keys of a call on a deployed model.
+fn model_keys(route: &Route, stream: bool) -> Vec<(&'static str, String)> {
+    let mut keys = request_keys(&route.deployment.model_id, stream);
+    keys.push(("ai:Provider", route.deployment.provider.clone()));
+    keys
 }
 
 /// The route of one model endpoint: each takes the same extractors into [`run`].
@@ -302,46 +414,45 @@ async fn prepare(
     let settings = call.state.gateway.settings();
     let raw = read_body(body, settings.max_body_bytes).await?;
     let caller = call.authenticate(&Method::POST, uri, headers, &raw).await?;
-    let mut json = parse_object(&raw)?;
+    let mut json = parse_object(headers, &raw)?;
     let model = model_of(&json)?;
     call.record.model = Some(model.clone());
-    let route = route_of(call, &caller, &model).await?;
-    let stream = match json.get("stream") {
-        None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::Bool(b)) if ep != Endpoint::Embeddings => *b,
-        Some(_) => {
-            return Err(GatewayError::invalid_param(
-                "stream",
-                "stream must be true or false.",
-            ));
-        }
-    };
+    openai::check(ep, &json)?;
+    let stream = json.get("stream").and_then(serde_json::Value::as_bool) == Some(true);
     call.record.stream = stream;
-    let max_tokens = match json
-        .get("max_completion_tokens")
-        .or_else(|| json.get("max_tokens"))
-    {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| {
-            GatewayError::invalid_param("max_tokens", "max_tokens must be a non-negative integer.")
-        })?),
-    };
     let action = if stream {
         "ai:InvokeModelWithResponseStream"
     } else {
         "ai:InvokeModel"
     };
     let resource = ai_arn(call.region(), &caller.account_id, "model", &model);
-    let mut extra = model_keys(&route, stream);
-    if let Some(n) = max_tokens {
-        extra.push(("ai:MaxTokens", n.to_string()));
-    }
-    call.authorize(&caller, action, &resource, &extra)?;
-    let mut modified = false;
-    if let Some(g) = &route.guardrail {
-        g.apply(&mut json)?;
-        modified = true;
-    }
+    let route = route_of(call, &caller, &model).await?;
+    // What is decided is what will be forwarded: the guardrail's rewrite first (its
+    // refusal is answered only to a caller the policy allows), null caps dropped.
+    let given_bound = openai::generation_bound(&json);
+    let guarded = match route.as_ref().and_then(|r| r.guardrail.as_ref()) {
+        Some(g) => g.apply(ep, &mut json),
+        None => Ok(()),
+    };
+    let has_guardrail = route.as_ref().is_some_and(|r| r.guardrail.is_some());
+    let mut modified = openai::drop_null_caps(&mut json) || has_guardrail;
+    let keys = |bound: Option<u64>, route: Option<&Route>| {
+        let mut keys = match route {
+            Some(r) => model_keys(r, stream),
+            None => request_keys(&model, stream),
+        };
+        if let Some(n) = bound {
+            keys.push(("ai:MaxTokens", n.to_string()));
+        }
+        keys
+    };
+    let absent_keys = keys(given_bound, None);
+    let Some(route) = route else {
+        return Err(call.refuse_absent(&caller, action, &resource, &absent_keys, &model));
+    };
+    let extra = keys(openai::generation_bound(&json), Some(&route));
+    call.authorize_hiding(&caller, action, &resource, &extra, &absent_keys, &model)?;
+    guarded?;
     let budgets = budget::applicable(&settings.budgets, &caller.budget_subject()).map_err(|e| {
         // Fail closed: a session whose budget cannot be read spends nothing.
         GatewayError::invalid_request("invalid_session_budget", format!("{e}."))
@@ -420,6 +531,7 @@ async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     let timeout = Duration::from_secs(settings.upstream_timeout_secs);
     let sent = proxy::send_metered(
         &call.state.gateway.client,
+        &call.state.gateway.upstream,
         &p.route,
         reqwest::Method::POST,
         ep.path(),
@@ -677,7 +789,8 @@ pub(super) async fn get_model(
         Err(e) => return call.fail(e),
     };
     let route = match route_of(&call, &caller, &model).await {
-        Ok(r) => r,
+        Ok(Some(r)) => r,
+        Ok(None) => return call.fail(unknown_model(&model)),
         Err(e) => return call.fail(e),
     };
     call.record.resource = ai_arn(call.region(), &caller.account_id, "model", &model);
@@ -704,6 +817,7 @@ async fn job_call(
     action: &str,
 ) -> Result<(GatewayCaller, Arc<Route>), GatewayError> {
     let caller = call.authenticate(method, uri, headers, b"").await?;
+    let resource = ai_arn(call.region(), &caller.account_id, "fine-tuning-job", id);
     let rec = match call
         .state
         .store
@@ -712,17 +826,23 @@ async fn job_call(
     {
         Ok(r) => r,
         Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
-            return Err(GatewayError::not_found(
-                "fine_tuning_job_not_found",
-                format!("No fine-tuning job with id {id}."),
-            ));
+            return Err(call.refuse_absent(&caller, action, &resource, &[], id));
         }
         Err(e) => return Err(e.into()),
     };
     call.record.model = Some(rec.model_id.clone());
-    let route = route_of(call, &caller, &rec.model_id).await?;
-    let resource = ai_arn(call.region(), &caller.account_id, "fine-tuning-job", id);
-    call.authorize(&caller, action, &resource, &model_keys(&route, false))?;
+    // A job whose deployment is gone cannot be reached: answered as an absent job.
+    let Some(route) = route_of(call, &caller, &rec.model_id).await? else {
+        return Err(call.refuse_absent(&caller, action, &resource, &[], id));
+    };
+    call.authorize_hiding(
+        &caller,
+        action,
+        &resource,
+        &model_keys(&route, false),
+        &[],
+        id,
+    )?;
     Ok((caller, route))
 }
 
@@ -736,6 +856,7 @@ async fn relay(
     let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
     let sent = proxy::send(
         &call.state.gateway.client,
+        &call.state.gateway.upstream,
         route,
         method,
         path,
@@ -771,16 +892,22 @@ pub(super) async fn create_job(
         let caller = call
             .authenticate(&Method::POST, &uri, &headers, &raw)
             .await?;
-        let mut json = parse_object(&raw)?;
+        let mut json = parse_object(&headers, &raw)?;
         let model = model_of(&json)?;
         call.record.model = Some(model.clone());
-        let route = route_of(&call, &caller, &model).await?;
         let resource = ai_arn(call.region(), &caller.account_id, "model", &model);
-        call.authorize(
+        let action = "ai:CreateFineTuningJob";
+        let absent_keys = request_keys(&model, false);
+        let Some(route) = route_of(&call, &caller, &model).await? else {
+            return Err(call.refuse_absent(&caller, action, &resource, &absent_keys, &model));
+        };
+        call.authorize_hiding(
             &caller,
-            "ai:CreateFineTuningJob",
+            action,
             &resource,
             &model_keys(&route, false),
+            &absent_keys,
+            &model,
         )?;
         if let Some(up) = &route.deployment.upstream_model {
             json.insert("model".into(), up.clone().into());
@@ -895,6 +1022,7 @@ pub(super) async fn list_jobs(
         let path = format!("/fine_tuning/jobs/{}", rec.job_id);
         let got = proxy::send(
             &call.state.gateway.client,
+            &call.state.gateway.upstream,
             &route,
             reqwest::Method::GET,
             &path,

@@ -22,8 +22,9 @@
 //! record carries the charge, its source and the reservation.
 
 use super::audit::GatewayAuditRecord;
-use super::budget::{self, Applicable, BadTokenParam, OverBudget, Reservation};
+use super::budget::{self, Applicable, OverBudget, Reservation};
 use super::error::GatewayError;
+use super::openai;
 use super::proxy::{StreamEnd, Usage, generated_text_bytes};
 use crate::AppState;
 use serde_json::{Map, Value};
@@ -100,7 +101,7 @@ impl Metering {
             Some(limit) => {
                 m.counts_tokens = true;
                 let default_max = state.gateway.settings().default_max_tokens;
-                m.reserve_for(json, limit, default_max)?
+                m.reserve_for(json, limit, default_max)
             }
         };
         m.reservation = state
@@ -112,20 +113,21 @@ impl Metering {
     }
 
     /// The tokens to reserve: the prompt's estimate and the most the upstream may
-    /// generate, choosing (and writing into the request) a maximum when it sets none.
+    /// generate (`ai:MaxTokens`, [`openai::generation_bound`]), choosing (and writing into
+    /// the request) a maximum when it sets none. Only lowers what the request may
+    /// generate, so the decision made on it stands.
     fn reserve_for(
         &mut self,
         json: &mut Map<String, Value>,
         narrowest: u64,
         default_max: u64,
-    ) -> Result<u64, GatewayError> {
-        let bad = |e: BadTokenParam| GatewayError::invalid_param(e.param, e.to_string());
+    ) -> u64 {
         let completion = if !self.generates {
             0
-        } else if let Some(n) = budget::completion_bound(json).map_err(bad)? {
+        } else if let Some(n) = openai::generation_bound(json) {
             n
         } else {
-            let answers = budget::generations(json).map_err(bad)?;
+            let answers = openai::choices(json);
             // At least 1: a prompt that fills the limit alone is refused as too large.
             let max = default_max
                 .min(narrowest.saturating_sub(self.prompt_estimate) / answers)
@@ -134,7 +136,7 @@ impl Metering {
             self.body_changed = true;
             max.saturating_mul(answers)
         };
-        Ok(self.prompt_estimate.saturating_add(completion).max(1))
+        self.prompt_estimate.saturating_add(completion).max(1)
     }
 
     fn measured(u: Usage) -> Charge {
@@ -340,20 +342,19 @@ mod tests {
         };
         let mut json = body(serde_json::json!({"n": 2}));
         // 4096 by default, but the narrowest limit leaves (300 - 40) / 2 = 130 an answer.
-        assert_eq!(m.reserve_for(&mut json, 300, 4096).unwrap(), 40 + 260);
+        assert_eq!(m.reserve_for(&mut json, 300, 4096), 40 + 260);
         assert_eq!(json["max_tokens"], 130);
         assert!(m.body_changed);
         let mut json = body(serde_json::json!({}));
-        assert_eq!(m.reserve_for(&mut json, 1_000_000, 4096).unwrap(), 4136);
+        assert_eq!(m.reserve_for(&mut json, 1_000_000, 4096), 4136);
         // Set by the caller: reserved as set (the budget decides whether it fits).
         let mut json = body(serde_json::json!({"max_completion_tokens": 5000}));
-        assert_eq!(m.reserve_for(&mut json, 300, 4096).unwrap(), 5040);
+        assert_eq!(m.reserve_for(&mut json, 300, 4096), 5040);
         assert!(!json.contains_key("max_tokens"));
         // Embeddings generate nothing.
         m.generates = false;
         assert_eq!(
-            m.reserve_for(&mut body(serde_json::json!({})), 300, 4096)
-                .unwrap(),
+            m.reserve_for(&mut body(serde_json::json!({})), 300, 4096),
             40
         );
     }

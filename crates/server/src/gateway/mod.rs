@@ -20,8 +20,10 @@ pub mod error;
 pub mod guardrail;
 mod invoke;
 mod metering;
+mod openai;
 mod proxy;
 pub mod tls;
+pub mod upstream;
 
 use crate::AppState;
 use audit::AuditQueue;
@@ -62,11 +64,17 @@ pub struct Gateway {
     budgets: Budgets,
     audit: AuditQueue,
     client: reqwest::Client,
+    /// Where deployments may point (also the client's resolver).
+    pub upstream: Arc<upstream::UpstreamRules>,
 }
 
 impl Default for Gateway {
     fn default() -> Self {
+        let rules = Arc::new(upstream::UpstreamRules::default());
         let client = reqwest::Client::builder()
+            // A redirect would take the provider key (and the prompt) somewhere unchecked.
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(upstream::GuardedResolver(Arc::clone(&rules))))
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
@@ -80,6 +88,7 @@ impl Default for Gateway {
             budgets: Budgets::default(),
             audit: AuditQueue::default(),
             client,
+            upstream: rules,
         }
     }
 }
@@ -87,6 +96,7 @@ impl Default for Gateway {
 impl Gateway {
     /// Replaces the settings (at start, from the config file).
     pub fn configure(&self, settings: GatewaySettings) {
+        self.upstream.set_allowed(settings.upstream_allow.clone());
         if let Ok(mut s) = self.settings.write() {
             *s = Arc::new(settings);
         }
@@ -191,8 +201,8 @@ async fn load_routes(store: &Store, generation: i64) -> Result<RouteTable, Gatew
 /// The facts of one request the policy sees besides the caller and the model.
 #[derive(Debug, Clone)]
 pub(crate) struct Facts {
-    pub source_ip: String,
-    pub listener: ListenerInfo,
+    /// Source address and listener, by the rule every face shares.
+    pub origin: crate::origin::Origin,
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
@@ -207,12 +217,7 @@ pub(crate) fn decide(
 ) -> (Decision, Request) {
     let mut req = Request::new(caller.arn.clone(), action, resource);
     let c = &mut req.context;
-    c.insert("aws:SourceIp", facts.source_ip.as_str());
-    c.insert("aws:SourceVpce", facts.listener.name.as_str());
-    c.insert(
-        "aws:SecureTransport",
-        if facts.listener.tls { "true" } else { "false" },
-    );
+    facts.origin.fill_context(c);
     c.insert(
         "aws:CurrentTime",
         facts.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -269,6 +274,12 @@ pub enum DecodeError {
 pub async fn load_configured_deployments(state: &AppState) -> Result<usize, String> {
     let settings = state.gateway.settings();
     for d in &settings.deployments {
+        state
+            .gateway
+            .upstream
+            .check_url(&d.base_url)
+            .await
+            .map_err(|e| format!("deployment {}: base_url: {e}", d.model))?;
         let api_key = match &d.api_key_env {
             Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| {
                 format!(
@@ -286,6 +297,7 @@ pub async fn load_configured_deployments(state: &AppState) -> Result<usize, Stri
             api_key,
             log_invocations: d.log_invocations,
             deprecated_on: d.deprecated_on.clone(),
+            clear_api_key: false,
         };
         let account = &state.config.account_id;
         let exists = state.store.get_deployment(account, &d.model).await.is_ok();
@@ -330,23 +342,74 @@ pub fn spawn_budget_sync(state: &Arc<AppState>) {
     });
 }
 
-/// The gateway's routes (`/v1/...`), merged into the server's router.
+/// The gateway's routes (`/v1/...`), merged into the server's router. Everything under
+/// `/v1` answers in OpenAI's error shape: a method a route does not take is a 405 with
+/// `Allow`, an unknown path a 404 — never the Query API's XML.
 pub fn routes() -> axum::Router<Arc<AppState>> {
-    use axum::routing::{get, post};
+    use axum::routing::{any, get, post};
     use invoke::Endpoint;
+    let post_only = |r: axum::routing::MethodRouter<Arc<AppState>>| r.fallback(not_allowed);
     axum::Router::new()
-        .route("/v1/chat/completions", invoke::model_call(Endpoint::Chat))
-        .route("/v1/completions", invoke::model_call(Endpoint::Completions))
-        .route("/v1/embeddings", invoke::model_call(Endpoint::Embeddings))
-        .route("/v1/models", get(invoke::list_models))
-        .route("/v1/models/{*model}", get(invoke::get_model))
+        .route(
+            "/v1/chat/completions",
+            post_only(invoke::model_call(Endpoint::Chat)),
+        )
+        .route(
+            "/v1/completions",
+            post_only(invoke::model_call(Endpoint::Completions)),
+        )
+        .route(
+            "/v1/embeddings",
+            post_only(invoke::model_call(Endpoint::Embeddings)),
+        )
+        .route("/v1/models", get(invoke::list_models).fallback(not_allowed))
+        .route(
+            "/v1/models/{*model}",
+            get(invoke::get_model).fallback(not_allowed),
+        )
         .route(
             "/v1/fine_tuning/jobs",
-            post(invoke::create_job).get(invoke::list_jobs),
+            post(invoke::create_job)
+                .get(invoke::list_jobs)
+                .fallback(not_allowed),
         )
-        .route("/v1/fine_tuning/jobs/{id}", get(invoke::get_job))
-        .route("/v1/fine_tuning/jobs/{id}/cancel", post(invoke::cancel_job))
-        .route("/v1/invocation_logs/{*model}", get(invoke::read_logs))
+        .route(
+            "/v1/fine_tuning/jobs/{id}",
+            get(invoke::get_job).fallback(not_allowed),
+        )
+        .route(
+            "/v1/fine_tuning/jobs/{id}/cancel",
+            post(invoke::cancel_job).fallback(not_allowed),
+        )
+        .route(
+            "/v1/invocation_logs/{*model}",
+            get(invoke::read_logs).fallback(not_allowed),
+        )
+        .route("/v1", any(unknown_path))
+        .route("/v1/", any(unknown_path))
+        .route("/v1/{*rest}", any(unknown_path))
+}
+
+/// 405 in OpenAI's shape (axum adds the `Allow` header).
+async fn not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    let mut e = GatewayError::invalid_request(
+        "method_not_allowed",
+        format!("{method} is not allowed on {}.", uri.path()),
+    );
+    e.status = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    e.response(&crate::request_id())
+}
+
+/// 404 in OpenAI's shape for any other path under `/v1`.
+async fn unknown_path(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    GatewayError::not_found(
+        "unknown_url",
+        format!("Unrecognized request URL ({method} {}).", uri.path()),
+    )
+    .response(&crate::request_id())
 }
 
 /// A bound extra listener, plain or TLS.
@@ -409,18 +472,19 @@ pub async fn serve_listener(
     listener: Bound,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
-    let app = crate::router(state)
-        .layer(axum::Extension(info))
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let limits = state.gateway.settings().limits(Some(&info.name));
+    let tcp = match &listener {
+        Bound::Plain(t) | Bound::Tls(t, _) => t,
+    };
+    if let Ok(a) = tcp.local_addr() {
+        state.gateway.upstream.add_own(a);
+    }
+    let app = crate::router(state).layer(axum::Extension(info));
     match listener {
-        Bound::Plain(tcp) => axum::serve(tcp, app).with_graceful_shutdown(shutdown).await,
+        Bound::Plain(tcp) => crate::listen::serve(tcp, app, limits, shutdown).await,
         Bound::Tls(tcp, acceptor) => {
-            use axum::serve::ListenerExt as _;
-            // `tap_io` only to get axum's `ConnectInfo<SocketAddr>` for any listener.
-            let listener = tls::TlsListener::new(tcp, acceptor)?.tap_io(|_| {});
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            let listener = tls::TlsListener::new(tcp, acceptor)?;
+            crate::listen::serve(listener, app, limits, shutdown).await
         }
     }
 }

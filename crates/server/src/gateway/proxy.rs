@@ -94,13 +94,14 @@ pub(super) struct UpstreamFailure {
 /// Sends a request to the deployment's upstream and waits (at most `timeout`) for headers.
 pub(super) async fn send(
     client: &reqwest::Client,
+    rules: &super::upstream::UpstreamRules,
     route: &Route,
     method: reqwest::Method,
     path: &str,
     body: Option<Bytes>,
     timeout: Duration,
 ) -> Result<reqwest::Response, GatewayError> {
-    send_metered(client, route, method, path, body, timeout)
+    send_metered(client, rules, route, method, path, body, timeout)
         .await
         .map_err(|f| f.error)
 }
@@ -108,6 +109,7 @@ pub(super) async fn send(
 /// [`send`], saying on failure whether the upstream may have started on the request.
 pub(super) async fn send_metered(
     client: &reqwest::Client,
+    rules: &super::upstream::UpstreamRules,
     route: &Route,
     method: reqwest::Method,
     path: &str,
@@ -115,7 +117,23 @@ pub(super) async fn send_metered(
     timeout: Duration,
 ) -> Result<reqwest::Response, UpstreamFailure> {
     let url = format!("{}{path}", route.deployment.base_url.trim_end_matches('/'));
-    let mut rb = client.request(method, &url);
+    // Refused before sending: nothing reached the upstream.
+    let unsent = |error| UpstreamFailure {
+        error,
+        maybe_generating: false,
+    };
+    let url = reqwest::Url::parse(&url).map_err(|_| {
+        unsent(GatewayError::bad_gateway(
+            "The model endpoint's URL is not valid.",
+        ))
+    })?;
+    if let Err(e) = rules.check_literal(&url) {
+        tracing::warn!(model = %route.deployment.model_id, error = %e, "upstream address refused");
+        return Err(unsent(GatewayError::bad_gateway(
+            "The model endpoint's address is not allowed.",
+        )));
+    }
+    let mut rb = client.request(method, url);
     if let Some(k) = &route.api_key {
         rb = rb.bearer_auth(k.expose_secret());
     }
@@ -135,6 +153,12 @@ pub(super) async fn send_metered(
                 error: GatewayError::bad_gateway("The model endpoint could not be reached."),
                 maybe_generating: !e.is_connect(),
             })
+        }
+        Ok(Ok(r)) if r.status().is_redirection() => {
+            tracing::warn!(model = %route.deployment.model_id, status = %r.status(), "upstream answered with a redirect; not followed");
+            Err(unsent(GatewayError::bad_gateway(
+                "The model endpoint answered with a redirect, which Gatehouse does not follow.",
+            )))
         }
         Ok(Ok(r)) => Ok(r),
     }

@@ -41,38 +41,9 @@ pub async fn state_with_role(policy: &str) -> (Arc<AppState>, tempfile::TempDir)
     (AppState::new(store, config), dir)
 }
 
-/// Serves the router of `state` on a loopback listener, with one deployment `m` (provider
-/// `vllm`) of the upstream at `upstream_base_url`; returns the gateway's `/v1` base URL.
-#[allow(dead_code)] // not every test binary serves the gateway
-pub async fn serve_gateway(state: &Arc<AppState>, upstream_base_url: &str) -> String {
-    state
-        .store
-        .put_deployment(
-            ACCOUNT,
-            &gatehouse_store::NewDeployment {
-                model_id: "m".into(),
-                provider: "vllm".into(),
-                base_url: upstream_base_url.into(),
-                ..Default::default()
-            },
-            true,
-        )
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(gatehouse_server::serve(
-        Arc::clone(state),
-        listener,
-        std::future::pending(),
-    ));
-    base
-}
-
-/// A bearer token for a session of role `app` named `session_name`, with `tags`, minted
-/// directly (as `AssumeRole` would, without its checks on the tags).
+/// A session token of role `app` (an hour long) named `session_name`, with session tags.
 #[allow(dead_code)] // not every test binary mints sessions
-pub fn session_token(state: &AppState, session_name: &str, tags: &[(&str, &str)]) -> String {
+pub fn app_session_token(state: &AppState, session_name: &str, tags: &[(&str, &str)]) -> String {
     use gatehouse_auth::session::{self, SessionClaims};
     let (akid, secret) = session::generate_temporary_credentials();
     let now = chrono::Utc::now();
@@ -89,4 +60,61 @@ pub fn session_token(state: &AppState, session_name: &str, tags: &[(&str, &str)]
         c.tags.insert((*k).into(), (*v).into());
     }
     session::issue(&state.ring(), &c, &secret).unwrap()
+}
+
+/// Serves the whole router on a loopback port; returns the gateway's base URL (`.../v1`).
+#[allow(dead_code)] // not every test binary serves
+pub async fn serve(state: &Arc<AppState>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(gatehouse_server::serve(
+        Arc::clone(state),
+        listener,
+        std::future::pending(),
+    ));
+    base
+}
+
+/// A user with `policy` inline and an access key; returns the gateway's Bearer credential
+/// (`ACCESS_KEY_ID:SECRET`).
+#[allow(dead_code)] // not every test binary makes users
+pub async fn user_with_key(state: &AppState, name: &str, policy: &str) -> String {
+    let store = &state.store;
+    store
+        .create_user(
+            ACCOUNT,
+            &gatehouse_store::NewUser {
+                name: name.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_inline_policy(ACCOUNT, PrincipalKind::User, name, "p", policy)
+        .await
+        .unwrap();
+    let (key, secret) = store.create_access_key(ACCOUNT, name).await.unwrap();
+    format!("{}:{}", key.access_key_id, secret.expose_secret())
+}
+
+/// [`serve`], with one deployment `m` (provider `vllm`) of the upstream at
+/// `upstream_base_url`.
+#[allow(dead_code)] // not every test binary serves a model
+pub async fn serve_model(state: &Arc<AppState>, upstream_base_url: &str) -> String {
+    state
+        .store
+        .put_deployment(
+            ACCOUNT,
+            &gatehouse_store::NewDeployment {
+                model_id: "m".into(),
+                provider: "vllm".into(),
+                base_url: upstream_base_url.into(),
+                ..Default::default()
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    serve(state).await
 }

@@ -386,6 +386,39 @@ def test_denied_by_max_tokens(gw):
         chat(c)  # no max_tokens: the key is absent, the condition cannot hold
 
 
+def test_the_token_cap_holds_over_null_both_fields_and_choices(gw):
+    """The `openai` client sends an explicit None as JSON null: `max_completion_tokens=None`
+    beside a large `max_tokens` must not slip past a cap, nor `n` multiply it."""
+    pol = allow("*")
+    pol["Statement"].append({"Effect": "Deny", "Action": "ai:Invoke*", "Resource": "*",
+                             "Condition": {"NumericGreaterThan": {"ai:MaxTokens": "100"}}})
+    c = gw.client(gw.user(pol))
+    gw.upstream.reset()
+    for kw in [dict(max_completion_tokens=None, max_tokens=100000),
+               dict(max_completion_tokens=10, max_tokens=100000),
+               dict(max_tokens=60, n=2)]:
+        with pytest.raises(openai.PermissionDeniedError):
+            chat(c, **kw)
+    with pytest.raises(openai.PermissionDeniedError):
+        c.completions.create(model="llama-3-8b", prompt="x", max_tokens=30, best_of=4)
+    assert gw.upstream.requests() == []
+    assert chat(c, max_tokens=None, max_completion_tokens=50, n=2).choices
+    sent = gw.upstream.requests()[0]["body"]
+    assert "max_tokens" not in sent and sent["max_completion_tokens"] == 50
+
+
+def test_a_denied_caller_cannot_tell_whether_a_model_exists(gw):
+    c = gw.client(gw.user(allow(model_arn("llama-3-8b"))))
+    answers = []
+    for model in ["gpt-4o-mini", "no-such-model-anywhere"]:
+        with pytest.raises(openai.PermissionDeniedError) as e:
+            chat(c, model=model)
+        answers.append(e.value.body["message"].split(". Encoded")[0].replace(model, "M"))
+        with pytest.raises(openai.PermissionDeniedError):
+            c.embeddings.create(model=model, input="x")
+    assert answers[0] == answers[1]
+
+
 def test_abac_principal_tag_selects_models(gw):
     pol = allow(f"arn:gatehouse:ai:local:{ACCOUNT}:model/${{aws:PrincipalTag/team}}-*")
     c = gw.client(gw.user(pol, tags={"team": "search"}))
@@ -728,7 +761,10 @@ def test_bad_input_gets_openai_errors_and_nothing_is_forwarded(gw):
         (raw(gw, b'{"model": "llama-3-8b", "stream": "yes", "messages": []}', good), 400, "invalid_value"),
         (raw(gw, json.dumps({"model": "llama-3-8b", "messages": [{"role": "user", "content": "x" * 70000}]}).encode(),
              good), 413, "request_too_large"),
-        (raw(gw, b'{"model": "no-such-model", "messages": []}', good), 404, "model_not_found"),
+        (raw(gw, b'{"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]}', good), 404,
+         "model_not_found"),
+        (raw(gw, b'{"model": "llama-3-8b", "messages": "hi"}', good), 400, "invalid_value"),
+        (raw(gw, b'{"model": "llama-3-8b", "messages": [1]}', good), 400, "invalid_value"),
         (raw(gw, b'{"model": "llama-3-8b", "messages": []}'), 401, "invalid_api_key"),
         (raw(gw, b'{"model": "llama-3-8b", "messages": []}', f"Bearer {key[0]}:forged"), 401, "invalid_api_key"),
         (raw(gw, b'{"model": "llama-3-8b", "messages": []}', "Bearer AKIANOSUCHKEY0000000:x"), 401, "invalid_api_key"),
@@ -741,6 +777,15 @@ def test_bad_input_gets_openai_errors_and_nothing_is_forwarded(gw):
     assert gw.upstream.requests() == []
     with pytest.raises(openai.AuthenticationError):
         chat(openai.OpenAI(api_key=f"{key[0]}:wrong", base_url=gw.base, max_retries=0))
+    # What the gateway does not serve answers in OpenAI's shape, which the client parses.
+    c = gw.client(key)
+    with pytest.raises(openai.NotFoundError) as e:
+        c.files.list()
+    assert e.value.body["code"] == "unknown_url"
+    with pytest.raises(openai.APIStatusError) as e:
+        c.get("/chat/completions", cast_to=object)
+    assert e.value.status_code == 405 and e.value.body["code"] == "method_not_allowed"
+    assert e.value.response.headers["allow"] == "POST"
 
 
 # --- control plane: deployments and guardrails ----------------------------------------------
@@ -784,6 +829,22 @@ def test_deployments_and_guardrails_are_authorized_control_plane_actions(gw):
         chat(c, model="cp-model", content="tell me the FORBIDDEN  topic")
     with pytest.raises(openai.BadRequestError):
         chat(c, model="cp-model", top_p=0.5)
+    # Every text the model reads: a tool's description, a tool call's arguments, a name.
+    tool = {"type": "function", "function": {"name": "lookup", "description": "the forbidden topic",
+                                             "parameters": {"type": "object", "properties": {}}}}
+    with pytest.raises(openai.BadRequestError) as e:
+        chat(c, model="cp-model", tools=[tool])
+    assert e.value.body["code"] == "guardrail_violation"
+    call = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+        "name": "lookup", "arguments": json.dumps({"q": "forbidden topic"})}}]}
+    with pytest.raises(openai.BadRequestError):
+        c.chat.completions.create(model="cp-model", messages=[{"role": "user", "content": "hi"}, call,
+                                                            {"role": "tool", "tool_call_id": "c1", "content": "x"}])
+    with pytest.raises(openai.BadRequestError):
+        c.chat.completions.create(model="cp-model", messages=[
+            {"role": "user", "name": "forbidden topic", "content": "hi"}])
+    with pytest.raises(openai.BadRequestError):
+        chat(c, model="cp-model", max_completion_tokens=None, max_tokens=51)
     assert gw.upstream.requests() == []
     chat(c, model="cp-model", temperature=0.2)
     assert gw.upstream.requests()[0]["body"]["max_tokens"] == 50  # the cap is applied
@@ -795,6 +856,44 @@ def test_deployments_and_guardrails_are_authorized_control_plane_actions(gw):
     with pytest.raises(openai.NotFoundError):
         chat(c, model="cp-model")
     assert gw.audit(lambda r: r["action"] == "ai:CreateDeployment" and r["decision"] == "ImplicitDeny")
+
+
+def test_a_deployment_cannot_be_moved_with_its_key_nor_pointed_at_metadata_or_gatehouse(gw):
+    admin = gw.user({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ai:CreateDeployment", "ai:UpdateDeployment", "ai:InvokeModel"],
+         "Resource": "*"}]})
+    st, body = gw.ai("CreateDeployment", {"ModelId": "mv-model", "BaseUrl": gw.upstream.base,
+                                          "ApiKey": "mv-provider-key"}, key=admin)
+    assert st == 200, body
+    elsewhere = f"http://127.0.0.1:{free_port()}/v1"
+    # Re-pointing the URL would send the sealed key to the new host: refused.
+    st, body = gw.ai("UpdateDeployment", {"ModelId": "mv-model", "BaseUrl": elsewhere}, key=admin)
+    assert st == 400 and "ValidationError" in body and "provider key" in body, body
+    # The same host (another path) keeps the key; a move with a new key or none is fine.
+    st, body = gw.ai("UpdateDeployment", {"ModelId": "mv-model", "BaseUrl": gw.upstream.base + "/"}, key=admin)
+    assert st == 200 and "<HasApiKey>true</HasApiKey>" in body, body
+    st, body = gw.ai("UpdateDeployment", {"ModelId": "mv-model", "BaseUrl": elsewhere, "ClearApiKey": "true"},
+                     key=admin)
+    assert st == 200 and "<HasApiKey>false</HasApiKey>" in body, body
+    st, body = gw.ai("UpdateDeployment", {"ModelId": "mv-model", "BaseUrl": gw.upstream.base,
+                                          "ApiKey": "mv-provider-key-2"}, key=admin)
+    assert st == 200 and "<HasApiKey>true</HasApiKey>" in body, body
+    gw.upstream.reset()
+    assert chat(gw.client(admin), model="mv-model").choices
+    assert gw.upstream.requests()[0]["headers"]["Authorization"] == "Bearer mv-provider-key-2"
+    # Metadata services, link-local, this-host and Gatehouse's own address are refused.
+    for url in ["http://169.254.169.254/latest", "http://[fd00:ec2::254]/", "http://[::ffff:169.254.169.254]/",
+                "http://metadata.google.internal/v1", "http://0.0.0.0:8000/v1", f"{gw.server.endpoint}/v1",
+                f"http://127.0.0.1:{gw.private_port}/v1", "http://user:pw@127.0.0.1:9/v1"]:
+        for action, params in [("CreateDeployment", {"ModelId": "meta-model"}),
+                               ("UpdateDeployment", {"ModelId": "mv-model"})]:
+            st, body = gw.ai(action, dict(params, BaseUrl=url, ApiKey="k"), key=admin)
+            assert st == 400 and "ValidationError" in body, (url, action, body)
+    out = subprocess.run([gatehouse_bin(), "model", "add", "cli-meta", "--base-url", "http://169.254.169.254/v1",
+                          "--data-dir", gw.server.data_dir]
+                         + (["--database-url", gw.server.database_url] if gw.server.database_url else []),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "169.254.169.254" in out.stderr, out.stderr
 
 
 # --- invocation logs --------------------------------------------------------------------------

@@ -1,0 +1,521 @@
+//! What the gateway makes of a request body, through the real router on a loopback
+//! listener, in front of a model-server double that records what it received: the token
+//! bound `ai:MaxTokens` and the guardrail's cap over every field an upstream reads, the
+//! guardrail's deny patterns over every text the model reads, the OpenAI request shapes
+//! and error shapes under `/v1`, and answers that do not tell a caller who may not use a
+//! model (or job) whether it exists.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use gatehouse_server::AppState;
+use gatehouse_store::NewDeployment;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+mod common;
+use common::ACCOUNT;
+
+/// The model server double: answers OpenAI's three model endpoints and keeps each body.
+#[derive(Clone, Default)]
+struct Upstream {
+    seen: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Upstream {
+    async fn start(&self) -> String {
+        use axum::routing::post;
+        let seen = Arc::clone(&self.seen);
+        let answer = move |body: axum::body::Bytes| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                let answer = json!({
+                    "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": "ok"}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+                });
+                ([("content-type", "application/json")], answer.to_string())
+            }
+        };
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(answer.clone()))
+            .route("/v1/completions", post(answer.clone()))
+            .route("/v1/embeddings", post(answer));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/v1", l.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(l, app).await });
+        base
+    }
+
+    fn take(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+struct Gw {
+    state: Arc<AppState>,
+    base: String,
+    upstream: Upstream,
+    _dir: tempfile::TempDir,
+}
+
+/// A server whose role `app` has `policy`, with deployments `m` (provider `vllm`) and
+/// `other` (provider `openai`) on the double, and `guarded` with `guardrail`.
+async fn server(policy: Value, guardrail: Option<Value>) -> Gw {
+    let (state, dir) = common::state_with_role(&policy.to_string()).await;
+    let upstream = Upstream::default();
+    let up = upstream.start().await;
+    for (model, provider) in [("m", "vllm"), ("other", "openai"), ("guarded", "vllm")] {
+        state
+            .store
+            .put_deployment(
+                ACCOUNT,
+                &NewDeployment {
+                    model_id: model.into(),
+                    provider: provider.into(),
+                    base_url: up.clone(),
+                    ..Default::default()
+                },
+                true,
+            )
+            .await
+            .unwrap();
+    }
+    if let Some(g) = guardrail {
+        state
+            .store
+            .set_deployment_guardrail(ACCOUNT, "guarded", Some(&g.to_string()), true)
+            .await
+            .unwrap();
+    }
+    let base = common::serve(&state).await;
+    Gw {
+        state,
+        base,
+        upstream,
+        _dir: dir,
+    }
+}
+
+impl Gw {
+    fn token(&self) -> String {
+        common::app_session_token(&self.state, "s", &[])
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut rb = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.token());
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let v = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{path}: not JSON ({status}): {text:?}"));
+        (status, v)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn chat(&self, extra: Value) -> (u16, Value) {
+        let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        self.post("/chat/completions", body).await
+    }
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+const CAP: u64 = 100;
+
+fn capped_policy() -> Value {
+    // README's cap: allow, and deny above the cap.
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ai:Invoke*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "ai:Invoke*", "Resource": "*",
+         "Condition": {"NumericGreaterThan": {"ai:MaxTokens": CAP.to_string()}}}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_tokens_is_the_most_the_upstream_could_generate_from_the_forwarded_body() {
+    let gw = server(capped_policy(), None).await;
+    // Each of these lets the upstream generate more than the cap.
+    for (path, over) in [
+        (
+            "/chat/completions",
+            json!({"max_completion_tokens": null, "max_tokens": 100000}),
+        ),
+        (
+            "/chat/completions",
+            json!({"max_tokens": null, "max_completion_tokens": 100000}),
+        ),
+        (
+            "/chat/completions",
+            json!({"max_completion_tokens": 10, "max_tokens": 100000}),
+        ),
+        (
+            "/completions",
+            json!({"max_completion_tokens": 10, "max_tokens": 100000}),
+        ),
+        (
+            "/chat/completions",
+            json!({"max_tokens": 10, "n_predict": 5000}),
+        ),
+        ("/chat/completions", json!({"max_tokens": 60, "n": 2})),
+        ("/completions", json!({"max_tokens": 30, "best_of": 4})),
+    ] {
+        let mut body = over.clone();
+        let b = body.as_object_mut().unwrap();
+        b.insert("model".into(), "m".into());
+        if path == "/completions" {
+            b.insert("prompt".into(), "hi".into());
+        } else {
+            b.insert(
+                "messages".into(),
+                json!([{"role": "user", "content": "hi"}]),
+            );
+        }
+        let (status, v) = gw.post(path, body).await;
+        assert_eq!(status, 403, "{path} {over}: {v}");
+        assert_eq!(code(&v), "access_denied");
+    }
+    assert_eq!(gw.upstream.take(), Vec::<Value>::new(), "nothing forwarded");
+
+    // Within the cap: forwarded, and a null cap beside a number is not forwarded at all
+    // (an upstream reading it could take it as "no limit").
+    let (status, v) = gw
+        .chat(json!({"max_tokens": null, "max_completion_tokens": 50, "n": 2}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let seen = gw.upstream.take();
+    assert_eq!(seen.len(), 1);
+    assert!(!seen[0].as_object().unwrap().contains_key("max_tokens"));
+    assert_eq!(seen[0]["max_completion_tokens"], 50);
+
+    // Ill-typed caps are refused, not read as absent.
+    for bad in [
+        json!({"max_tokens": -1}),
+        json!({"max_tokens": 1e9}),
+        json!({"max_tokens": "100000"}),
+        json!({"n_predict": -1}),
+        json!({"n": 0}),
+    ] {
+        let (status, v) = gw.chat(bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+    }
+    assert!(gw.upstream.take().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absent_cap_holds_only_with_a_null_condition_or_the_guardrail_default() {
+    // AWS semantics: without any cap field the key is absent and NumericGreaterThan does
+    // not match. A `Null` condition closes that; a guardrail default sets the cap before
+    // the decision.
+    let mut policy = capped_policy();
+    policy["Statement"].as_array_mut().unwrap().push(json!(
+        {"Effect": "Deny", "Action": "ai:Invoke*", "Resource": "*",
+         "Condition": {"Null": {"ai:MaxTokens": "true"}}}));
+    let gw = server(policy, Some(json!({"max_tokens": CAP}))).await;
+    let (status, v) = gw.chat(json!({})).await;
+    assert_eq!(status, 403, "no cap on an unguarded model: {v}");
+    let (status, v) = gw.chat(json!({"model": "guarded", "n": 4})).await;
+    assert_eq!(
+        status, 200,
+        "the guardrail writes the cap, then it is decided: {v}"
+    );
+    assert_eq!(gw.upstream.take()[0]["max_tokens"], CAP / 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guardrail_caps_every_field_the_upstream_reads() {
+    let allow_all = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ai:Invoke*", "Resource": "*"}]});
+    let gw = server(allow_all, Some(json!({"max_tokens": CAP}))).await;
+    for over in [
+        json!({"max_completion_tokens": null, "max_tokens": 100000}),
+        json!({"max_completion_tokens": 10, "max_tokens": 100000}),
+        json!({"max_tokens": 10, "n_predict": 100000}),
+        json!({"max_tokens": 60, "n": 2}),
+    ] {
+        let mut extra = over.clone();
+        extra["model"] = "guarded".into();
+        let (status, v) = gw.chat(extra).await;
+        assert_eq!(status, 400, "{over}: {v}");
+        assert_eq!(code(&v), "guardrail_violation");
+    }
+    assert!(gw.upstream.take().is_empty());
+    let (status, _) = gw
+        .chat(json!({"model": "guarded", "max_completion_tokens": null}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(gw.upstream.take()[0]["max_completion_tokens"], CAP);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_patterns_read_every_text_the_model_reads() {
+    let allow_all = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ai:Invoke*", "Resource": "*"}]});
+    let gw = server(
+        allow_all,
+        Some(json!({"deny_patterns": ["secret\\s+plan"]})),
+    )
+    .await;
+    let msgs = |m: Value| json!({"model": "guarded", "messages": m});
+    let hi = json!([{"role": "user", "content": "hi"}]);
+    let with = |k: &str, v: Value| {
+        let mut b = msgs(hi.clone());
+        b[k] = v;
+        b
+    };
+    let cases = [
+        msgs(json!([{"role": "user", "name": "secret plan", "content": "hi"}])),
+        msgs(json!([{"role": "system", "content": [{"type": "text", "text": "the secret plan"}]}])),
+        msgs(
+            json!([{"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
+            "function": {"name": "f", "arguments": "{\"q\": \"secret plan\"}"}}]}]),
+        ),
+        with(
+            "tools",
+            json!([{"type": "function", "function": {"name": "f",
+            "description": "tells the secret plan"}}]),
+        ),
+        with(
+            "tools",
+            json!([{"type": "function", "function": {"name": "f", "parameters":
+            {"type": "object", "properties": {"q": {"description": "secret plan"}}}}}]),
+        ),
+        with(
+            "response_format",
+            json!({"type": "json_schema", "json_schema": {"name": "x",
+            "schema": {"properties": {"a": {"description": "secret plan"}}}}}),
+        ),
+        msgs(json!([{"role": "user", "content": "secret\u{200b} plan"}])),
+    ];
+    for body in cases {
+        let (status, v) = gw.post("/chat/completions", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {v}");
+        assert_eq!(code(&v), "guardrail_violation");
+    }
+    for (path, body) in [
+        (
+            "/completions",
+            json!({"model": "guarded", "prompt": ["a", "secret plan"]}),
+        ),
+        (
+            "/completions",
+            json!({"model": "guarded", "prompt": "a", "suffix": "secret plan"}),
+        ),
+        (
+            "/completions",
+            json!({"model": "guarded", "prompt": [1, 2, 3]}),
+        ),
+        (
+            "/embeddings",
+            json!({"model": "guarded", "input": ["a", "secret plan"]}),
+        ),
+    ] {
+        let (status, v) = gw.post(path, body.clone()).await;
+        assert_eq!(status, 400, "{body}: {v}");
+    }
+    assert!(gw.upstream.take().is_empty(), "nothing forwarded");
+    let (status, _) = gw.post("/chat/completions", msgs(hi)).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_and_wrong_methods_and_paths_get_openai_errors() {
+    let allow_all = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ai:Invoke*", "Resource": "*"}]});
+    let gw = server(allow_all, None).await;
+    for messages in [
+        json!("hi"),
+        Value::Null,
+        json!([1, 2]),
+        json!([]),
+        json!([{"content": "no role"}]),
+        json!([{"role": "user", "content": 7}]),
+    ] {
+        let (status, v) = gw
+            .post(
+                "/chat/completions",
+                json!({"model": "m", "messages": messages}),
+            )
+            .await;
+        assert_eq!(status, 400, "{messages}: {v}");
+        assert_eq!(v["error"]["param"], "messages");
+    }
+    let (status, v) = gw.post("/completions", json!({"model": "m"})).await;
+    assert_eq!(
+        (status, v["error"]["param"].as_str()),
+        (400, Some("prompt"))
+    );
+    let (status, v) = gw
+        .post("/embeddings", json!({"model": "m", "input": {"a": 1}}))
+        .await;
+    assert_eq!((status, v["error"]["param"].as_str()), (400, Some("input")));
+    assert!(gw.upstream.take().is_empty());
+
+    // GET on a POST route: 405 with Allow and a JSON body.
+    let r = reqwest::Client::new()
+        .get(format!("{}/chat/completions", gw.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(code(&v), "method_not_allowed");
+    let (status, v) = gw.send(reqwest::Method::DELETE, "/models", None).await;
+    assert_eq!((status, code(&v)), (405, "method_not_allowed"));
+
+    // Unknown paths under /v1: OpenAI's 404, not the Query API's XML.
+    for path in [
+        "/nope",
+        "/chat/completions/x",
+        "//chat/completions",
+        "",
+        "/",
+    ] {
+        let (status, v) = gw
+            .send(reqwest::Method::POST, path, Some(json!({"model": "m"})))
+            .await;
+        assert_eq!((status, code(&v)), (404, "unknown_url"), "{path}");
+    }
+
+    // Bodies that are not JSON.
+    let token = gw.token();
+    let send = |ct: Option<&'static str>, enc: Option<&'static str>| {
+        let mut rb = reqwest::Client::new()
+            .post(format!("{}/chat/completions", gw.base))
+            .bearer_auth(&token)
+            .body(r#"{"model": "m", "messages": [{"role": "user", "content": "hi"}]}"#);
+        if let Some(ct) = ct {
+            rb = rb.header("content-type", ct);
+        }
+        if let Some(enc) = enc {
+            rb = rb.header("content-encoding", enc);
+        }
+        rb.send()
+    };
+    for (ct, enc) in [
+        (Some("text/plain"), None),
+        (Some("application/x-www-form-urlencoded"), None),
+        (Some("application/json"), Some("gzip")),
+    ] {
+        let r = send(ct, enc).await.unwrap();
+        assert_eq!(r.status(), 415, "{ct:?} {enc:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(code(&v), "unsupported_media_type");
+    }
+    assert!(gw.upstream.take().is_empty());
+    for ct in [None, Some("application/json; charset=utf-8")] {
+        assert_eq!(send(ct, None).await.unwrap().status(), 200, "{ct:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_may_not_use_a_model_cannot_tell_whether_it_exists() {
+    // Allowed on vllm models only: `other` (openai) exists, `ghost` does not; both 403.
+    let only_vllm = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ai:Invoke*", "ai:CreateFineTuningJob"], "Resource": "*",
+         "Condition": {"StringEquals": {"ai:Provider": "vllm"}}}]});
+    let gw = server(only_vllm, None).await;
+    let answers = |model: &'static str| {
+        let gw = &gw;
+        async move {
+            let mut out = Vec::new();
+            for (path, body) in [
+                (
+                    "/chat/completions",
+                    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+                ),
+                ("/completions", json!({"model": model, "prompt": "hi"})),
+                ("/embeddings", json!({"model": model, "input": "hi"})),
+                (
+                    "/fine_tuning/jobs",
+                    json!({"model": model, "training_file": "file-1"}),
+                ),
+            ] {
+                let (status, v) = gw.post(path, body).await;
+                let msg = v["error"]["message"].as_str().unwrap_or("").to_owned();
+                let shown = msg
+                    .split(". Encoded")
+                    .next()
+                    .unwrap_or("")
+                    .replace(model, "MODEL");
+                out.push((path, status, code(&v).to_owned(), shown));
+            }
+            out
+        }
+    };
+    let existing = answers("other").await;
+    assert!(existing.iter().all(|a| a.1 == 403), "{existing:?}");
+    assert_eq!(existing, answers("ghost").await);
+
+    // Allowed on every model but denied openai's: an absent model would be allowed (404),
+    // so the denied existing one answers 404 too.
+    let not_openai = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ai:Invoke*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "ai:Invoke*", "Resource": "*",
+         "Condition": {"StringEquals": {"ai:Provider": "openai"}}}]});
+    let gw = server(not_openai, None).await;
+    for model in ["other", "ghost"] {
+        let (status, v) = gw
+            .post(
+                "/chat/completions",
+                json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .await;
+        assert_eq!((status, code(&v)), (404, "model_not_found"), "{model}: {v}");
+    }
+    assert!(gw.upstream.take().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_may_not_read_a_job_cannot_tell_whether_it_exists() {
+    let mine = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ai:GetFineTuningJob", "ai:CancelFineTuningJob"],
+         "Resource": format!("arn:gatehouse:ai:local:{ACCOUNT}:fine-tuning-job/ftjob-mine")}]});
+    let gw = server(mine, None).await;
+    gw.state
+        .store
+        .record_fine_tuning_job(
+            ACCOUNT,
+            "ftjob-theirs",
+            "m",
+            "arn:gatehouse:iam::111122223333:user/bob",
+        )
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for id in ["ftjob-theirs", "ftjob-ghost"] {
+        let (get, v) = gw
+            .send(
+                reqwest::Method::GET,
+                &format!("/fine_tuning/jobs/{id}"),
+                None,
+            )
+            .await;
+        let (cancel, w) = gw
+            .send(
+                reqwest::Method::POST,
+                &format!("/fine_tuning/jobs/{id}/cancel"),
+                None,
+            )
+            .await;
+        seen.push((get, code(&v).to_owned(), cancel, code(&w).to_owned()));
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0].0, 403);
+}
