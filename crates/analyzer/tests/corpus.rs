@@ -33,18 +33,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn corpus() -> Option<PathBuf> {
-    // `../shared/corpus` beside the repository; GATEHOUSE_CORPUS overrides (a git worktree
-    // elsewhere).
-    let dir = std::env::var_os("GATEHOUSE_CORPUS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        PathBuf::from,
-    );
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("notice: corpus {} not found, skipping", dir.display());
-        None
-    }
+    gatehouse_testenv::corpus(&gatehouse_testenv::repo_root(env!("CARGO_MANIFEST_DIR")))
 }
 
 fn scan(sub: &str) -> Option<Report> {

@@ -227,15 +227,12 @@ fn review_in_markdown_html_and_json() {
 
 #[test]
 fn review_lists_trust_paths_of_the_corpus_export() {
-    let corpus = std::env::var_os("GATEHOUSE_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        std::path::PathBuf::from,
-    );
-    let f = corpus.join("authorization-details/example-authz-details.json");
-    if !f.exists() {
-        println!("notice: corpus {} not found, skipping", f.display());
+    let Some(corpus) =
+        gatehouse_testenv::corpus(&gatehouse_testenv::repo_root(env!("CARGO_MANIFEST_DIR")))
+    else {
         return;
-    }
+    };
+    let f = corpus.join("authorization-details/example-authz-details.json");
     let (code, json, err) = gatehouse(&[
         "review",
         "--details",

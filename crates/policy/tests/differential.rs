@@ -1144,8 +1144,9 @@ fn gatehouse_agrees_with_iam_simulate() {
             .join("node_modules/@cloud-copilot/iam-simulate")
             .is_dir()
     {
-        println!(
-            "notice: iam-simulate not installed (run: npm ci --prefix crates/policy/tests/differential), skipping differential tests"
+        gatehouse_testenv::missing(
+            "Node.js with npm's @cloud-copilot/iam-simulate",
+            "run: npm ci --prefix crates/policy/tests/differential",
         );
         return;
     }

@@ -28,6 +28,9 @@ const ACTIONS: &[&str] = &[
     "DeleteOpenIDConnectProvider",
     "AddClientIDToOpenIDConnectProvider",
     "RemoveClientIDFromOpenIDConnectProvider",
+    "TagOpenIDConnectProvider",
+    "UntagOpenIDConnectProvider",
+    "ListOpenIDConnectProviderTags",
 ];
 
 /// How many 30-second steps either side of now `EnableMFADevice` searches (authenticator
@@ -171,12 +174,61 @@ pub(crate) async fn dispatch(
     }
 }
 
-/// Whether an issuer URL is acceptable: `https://`, or `http://` on loopback (tests and
-/// single-machine setups), without query or fragment.
+/// Whether an issuer URL is acceptable: `https://` with a host, or `http://` only when the
+/// host is a loopback address (127.0.0.0/8, `::1`) or exactly `localhost` — the URL is
+/// parsed, so `http://127.0.0.1.nip.io`, `http://localhost.attacker.example` and
+/// `http://127.0.0.1@attacker.example` are refused. No user info, query or fragment, and
+/// not a host that would make its condition keys look like Gatehouse's own (`aws:`,
+/// `sts:`, ...).
 fn valid_issuer(url: &str) -> bool {
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
-    let scheme_ok = url.starts_with("https://") || loopback.iter().any(|l| url.starts_with(l));
-    scheme_ok && url.len() <= 255 && !url.contains('?') && !url.contains('#')
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    // The parsed host: `[::1]` for IPv6, IPv4 in dotted decimal whatever form was written.
+    let plain_ok = u.host_str().is_some_and(|h| {
+        h.eq_ignore_ascii_case("localhost")
+            || h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    let scheme_ok = match u.scheme() {
+        "https" => u.host_str().is_some_and(|h| !h.is_empty()),
+        "http" => plain_ok,
+        _ => false,
+    };
+    const RESERVED: &[&str] = &["aws", "sts", "iam", "ai", "gatehouse", "mcp"];
+    let issuer_key = url.split_once("://").map_or(url, |(_, rest)| rest);
+    scheme_ok
+        && url.len() <= 255
+        && u.username().is_empty()
+        && u.password().is_none()
+        && u.query().is_none()
+        && u.fragment().is_none()
+        && !url.contains(['?', '#', '@'])
+        && !RESERVED.iter().any(|r| issuer_key.eq_ignore_ascii_case(r))
+}
+
+/// Reads the `gatehouse:claims` tag's claim names: each 1 to 64 characters of letters,
+/// digits and `_.:/-`.
+fn check_claims_tag(tags: &[gatehouse_store::Tag]) -> Result<(), ApiError> {
+    for t in tags
+        .iter()
+        .filter(|t| t.key.eq_ignore_ascii_case(crate::oidc::CLAIMS_TAG))
+    {
+        let ok = |n: &str| {
+            (1..=64).contains(&n.len())
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.:/-".contains(c))
+        };
+        if !t.value.split_whitespace().all(ok) {
+            return Err(ApiError::validation(format!(
+                "{}: claim names are 1 to 64 letters, digits or _.:/- separated by spaces",
+                crate::oidc::CLAIMS_TAG
+            )));
+        }
+    }
+    Ok(())
 }
 
 async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<String>, ApiError> {
@@ -205,13 +257,20 @@ async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<
             {
                 return Err(ApiError::validation("Jwks must be a JSON Web Key Set"));
             }
+            let tags: Vec<gatehouse_store::Tag> = p
+                .tags("Tags")?
+                .into_iter()
+                .map(|(k, v)| gatehouse_store::Tag::new(k, v))
+                .collect();
+            check_claims_tag(&tags)?;
             let arn = gatehouse_store::oidc_provider_arn(account, &url);
             authorize(ctx, "iam:CreateOpenIDConnectProvider", &arn)?;
             let pr = store
-                .create_oidc_provider(account, &url, &client_ids, &thumbprints, jwks)
+                .create_oidc_provider(account, &url, &client_ids, &thumbprints, jwks, &tags)
                 .await?;
             let mut x = Xml::new();
             x.elem("OpenIDConnectProviderArn", &pr.arn);
+            x.wrap("Tags", |x| crate::iam::render::tag_members(x, &pr.tags));
             Ok(Some(x.finish()))
         }
         "GetOpenIDConnectProvider" => {
@@ -235,6 +294,7 @@ async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<
                 }
             });
             x.elem("CreateDate", &time(&pr.created));
+            x.wrap("Tags", |x| crate::iam::render::tag_members(x, &pr.tags));
             Ok(Some(x.finish()))
         }
         "ListOpenIDConnectProviders" => {
@@ -276,6 +336,34 @@ async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<
                 )
                 .await?;
             Ok(None)
+        }
+        "TagOpenIDConnectProvider" | "UntagOpenIDConnectProvider" => {
+            let arn = p.required("OpenIDConnectProviderArn")?;
+            authorize(ctx, &format!("iam:{action}"), arn)?;
+            let kind = gatehouse_store::TaggedKind::OidcProvider;
+            if action == "TagOpenIDConnectProvider" {
+                let tags: Vec<gatehouse_store::Tag> = p
+                    .tags("Tags")?
+                    .into_iter()
+                    .map(|(k, v)| gatehouse_store::Tag::new(k, v))
+                    .collect();
+                check_claims_tag(&tags)?;
+                store.tag_resource(account, kind, arn, &tags).await?;
+            } else {
+                store
+                    .untag_resource(account, kind, arn, &p.list("TagKeys"))
+                    .await?;
+            }
+            Ok(None)
+        }
+        "ListOpenIDConnectProviderTags" => {
+            let arn = p.required("OpenIDConnectProviderArn")?;
+            authorize(ctx, "iam:ListOpenIDConnectProviderTags", arn)?;
+            let pr = store.get_oidc_provider(account, arn).await?;
+            let mut x = Xml::new();
+            x.wrap("Tags", |x| crate::iam::render::tag_members(x, &pr.tags));
+            x.elem("IsTruncated", "false");
+            Ok(Some(x.finish()))
         }
         other => Err(ApiError::invalid_action(other)),
     }
@@ -321,4 +409,41 @@ pub(crate) async fn check_mfa(
         return Err(failed());
     }
     Ok(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_issuers_only_on_real_loopback() {
+        for ok in [
+            "https://token.actions.githubusercontent.com",
+            "https://idp.example/realms/x",
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://localhost:1/a",
+            "http://LOCALHOST",
+            "http://[::1]:9000",
+        ] {
+            assert!(valid_issuer(ok), "{ok}");
+        }
+        for bad in [
+            "http://example.com",
+            "http://127.0.0.1.nip.io",
+            "http://localhost.attacker.example",
+            "http://127.0.0.1@attacker.example",
+            "https://user:pw@idp.example",
+            "http://[::1].attacker.example",
+            "http://10.0.0.1",
+            "https://aws",
+            "https://STS",
+            "https://idp.example/?a=b",
+            "https://idp.example/#f",
+            "ftp://127.0.0.1",
+            "not a url",
+        ] {
+            assert!(!valid_issuer(bad), "{bad}");
+        }
+    }
 }

@@ -15,7 +15,9 @@ pub mod gateway;
 mod iam;
 pub mod identity;
 pub mod listen;
-mod oidc;
+// Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).
+#[doc(hidden)]
+pub mod oidc;
 pub mod origin;
 pub mod query;
 pub mod session;

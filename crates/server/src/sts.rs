@@ -598,6 +598,11 @@ async fn assume_role_with_web_identity(
     req.context
         .insert("sts:RoleSessionName", session_name.as_str());
     for (k, v) in &web.condition_keys {
+        // A claim never replaces a key Gatehouse set (or another claim did): keys compare
+        // ignoring case.
+        if req.context.get(k).is_some() {
+            continue;
+        }
         let value: ContextValue = if v.len() == 1 && !k.ends_with(":amr") {
             v[0].as_str().into()
         } else {

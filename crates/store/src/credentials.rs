@@ -138,6 +138,14 @@ async fn tagged_id(c: &mut Conn, account: &str, kind: TaggedKind, name: &str) ->
             row.ok_or_else(|| StoreError::no_such(EntityKind::Policy, name))?
                 .text(0)
         }
+        TaggedKind::OidcProvider => c
+            .opt(
+                "SELECT arn FROM oidc_providers WHERE account_id = $1 AND arn = $2",
+                args![account, name],
+            )
+            .await?
+            .ok_or_else(|| StoreError::no_such(EntityKind::OidcProvider, name))?
+            .text(0),
     }
 }
 

@@ -41,6 +41,8 @@ pub struct OidcProvider {
     pub client_ids: Vec<String>,
     /// Certificate thumbprints, as given.
     pub thumbprints: Vec<String>,
+    /// Its tags (`gatehouse:claims` names the claims exposed as condition keys).
+    pub tags: Vec<crate::model::Tag>,
     /// An inline JWKS document (JSON) used instead of fetching the provider's.
     pub jwks: Option<String>,
     /// Creation time.
@@ -100,7 +102,15 @@ fn oidc_from(r: &Row) -> Result<OidcProvider> {
         thumbprints: list(r.text(4)?)?,
         jwks: r.opt_text(5)?,
         created: ts(r.i64(6)?),
+        tags: Vec::new(),
     })
+}
+
+/// A provider row with its tags.
+async fn oidc_with_tags(c: &mut Conn, r: &Row) -> Result<OidcProvider> {
+    let mut p = oidc_from(r)?;
+    p.tags = crate::credentials::tags_in(c, crate::model::TaggedKind::OidcProvider, &p.arn).await?;
+    Ok(p)
 }
 
 /// The ARN of the provider for issuer `url` (scheme dropped, as AWS does).
@@ -327,7 +337,9 @@ impl Store {
         client_ids: &[String],
         thumbprints: &[String],
         jwks: Option<&str>,
+        tags: &[crate::model::Tag],
     ) -> Result<OidcProvider> {
+        crate::credentials::validate_tags(tags)?;
         let arn = oidc_provider_arn(account, url);
         let to_json = |v: &[String]| {
             serde_json::to_string(v).map_err(|e| StoreError::Validation(e.to_string()))
@@ -360,6 +372,13 @@ impl Store {
                 ],
             )
             .await?;
+        crate::credentials::put_tags(
+            &mut tx.conn,
+            crate::model::TaggedKind::OidcProvider,
+            &arn,
+            tags,
+        )
+        .await?;
         let p = get_oidc_in(&mut tx.conn, account, &arn).await?;
         self.commit(tx).await?;
         Ok(p)
@@ -374,14 +393,19 @@ impl Store {
     /// Every provider of the account (`ListOpenIDConnectProviders`).
     pub async fn list_oidc_providers(&self, account: &str) -> Result<Vec<OidcProvider>> {
         let mut c = self.inner.pool.conn().await?;
-        c.all(
-            &format!("SELECT {OIDC_COLS} FROM oidc_providers WHERE account_id = $1 ORDER BY arn"),
-            args![account],
-        )
-        .await?
-        .iter()
-        .map(oidc_from)
-        .collect()
+        let rows = c
+            .all(
+                &format!(
+                    "SELECT {OIDC_COLS} FROM oidc_providers WHERE account_id = $1 ORDER BY arn"
+                ),
+                args![account],
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(oidc_with_tags(&mut c, r).await?);
+        }
+        Ok(out)
     }
 
     /// Removes a provider (`DeleteOpenIDConnectProvider`).
@@ -397,6 +421,12 @@ impl Store {
         if n == 0 {
             return Err(StoreError::no_such(EntityKind::OidcProvider, arn));
         }
+        tx.conn
+            .exec(
+                "DELETE FROM tags WHERE resource_kind = 'oidc-provider' AND resource_id = $1",
+                args![arn],
+            )
+            .await?;
         self.commit(tx).await
     }
 
@@ -439,5 +469,5 @@ async fn get_oidc_in(c: &mut Conn, account: &str, arn: &str) -> Result<OidcProvi
         )
         .await?
         .ok_or_else(|| StoreError::no_such(EntityKind::OidcProvider, arn))?;
-    oidc_from(&row)
+    oidc_with_tags(c, &row).await
 }

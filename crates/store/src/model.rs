@@ -128,6 +128,8 @@ pub enum TaggedKind {
     Role,
     /// A managed policy (addressed by ARN).
     Policy,
+    /// An OpenID Connect provider (addressed by ARN).
+    OidcProvider,
 }
 
 impl TaggedKind {
@@ -136,6 +138,7 @@ impl TaggedKind {
             TaggedKind::User => "user",
             TaggedKind::Role => "role",
             TaggedKind::Policy => "policy",
+            TaggedKind::OidcProvider => "oidc-provider",
         }
     }
 }

@@ -15,6 +15,7 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::broadcast;
@@ -260,6 +261,19 @@ impl Store {
             .busy_timeout(Duration::from_secs(15));
         let pool = SqlitePoolOptions::new()
             .max_connections(max.max(1))
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // SQLite may end a transaction on its own (a full disk rolls back a failed
+                    // COMMIT); the rollback sqlx then sends fails, and the connection stays
+                    // "in a transaction" for sqlx, refusing every later BEGIN. The ping runs
+                    // after any rollback a dropped transaction queued; a connection still in
+                    // a transaction then is closed instead of going back to the pool.
+                    if conn.is_in_transaction() {
+                        conn.ping().await?;
+                    }
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(opts)
             .await?;
         Ok(Pool::Sqlite(pool))

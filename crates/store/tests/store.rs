@@ -40,10 +40,7 @@ impl Fixture {
     }
 
     async fn postgres() -> Option<Fixture> {
-        let Ok(url) = std::env::var("GATEHOUSE_TEST_POSTGRES_URL") else {
-            println!("notice: GATEHOUSE_TEST_POSTGRES_URL unset, skipping PostgreSQL store tests");
-            return None;
-        };
+        let url = gatehouse_testenv::postgres_url()?;
         let mut bytes = [0u8; 8];
         rand::fill(&mut bytes[..]);
         let schema = format!("gh_test_{}", hex::encode(bytes));

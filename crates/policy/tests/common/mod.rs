@@ -723,19 +723,7 @@ pub fn request() -> BoxedStrategy<Request> {
 
 /// `../shared/corpus` next to the workspace, when present.
 pub fn shared_corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus"
-    ));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!(
-            "notice: shared corpus not found at {}, skipping",
-            dir.display()
-        );
-        None
-    }
+    gatehouse_testenv::corpus(&gatehouse_testenv::repo_root(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// The operators whose values are of `kind`.

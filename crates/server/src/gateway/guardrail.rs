@@ -71,7 +71,7 @@ impl Guardrail {
     /// it reads ([`openai::CAP_FIELDS`]) times the number of sequences (`n`, `best_of`).
     /// A body over the cap is refused, never rewritten; a body with no cap gets one —
     /// `cap / choices` in the field the caller named with `null`, or `max_tokens`.
-    pub(super) fn apply(&self, ep: Endpoint, body: &mut Body) -> Result<(), GatewayError> {
+    pub fn apply(&self, ep: Endpoint, body: &mut Body) -> Result<(), GatewayError> {
         if let Some(allowed) = &self.spec.allowed_parameters {
             for k in body.keys() {
                 if !ALWAYS_ALLOWED.contains(&k.as_str()) && !allowed.iter().any(|a| a == k) {

@@ -28,9 +28,12 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Which model endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Endpoint {
+pub enum Endpoint {
+    /// `/v1/chat/completions`.
     Chat,
+    /// `/v1/completions`.
     Completions,
+    /// `/v1/embeddings`.
     Embeddings,
 }
 

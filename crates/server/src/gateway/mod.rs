@@ -20,7 +20,9 @@ pub mod error;
 pub mod guardrail;
 mod invoke;
 mod metering;
-mod openai;
+// Public for the fuzz target in `fuzz/` (the request checks and the token bound), not an API.
+#[doc(hidden)]
+pub mod openai;
 mod proxy;
 pub mod tls;
 pub mod upstream;
@@ -34,6 +36,8 @@ use error::GatewayError;
 use gatehouse_policy::{Decision, DecisionKind, Request};
 use gatehouse_store::{Deployment, Secret, Store};
 use guardrail::Guardrail;
+#[doc(hidden)]
+pub use invoke::Endpoint;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 /// The per-choice output caps OpenAI-compatible servers read: OpenAI's two names, and
 /// llama.cpp's own (which it prefers over `max_tokens` when both are given).
-pub(super) const CAP_FIELDS: &[&str] = &["max_tokens", "max_completion_tokens", "n_predict"];
+pub const CAP_FIELDS: &[&str] = &["max_tokens", "max_completion_tokens", "n_predict"];
 
 /// The fields that multiply generation: `n` choices, `best_of` candidates generated
 /// server-side (legacy completions).
@@ -34,7 +34,7 @@ fn bad(param: &'static str, message: impl Into<String>) -> GatewayError {
 }
 
 /// Checks the shape of the fields Gatehouse reads on a model endpoint.
-pub(super) fn check(ep: Endpoint, body: &Body) -> Result<(), GatewayError> {
+pub fn check(ep: Endpoint, body: &Body) -> Result<(), GatewayError> {
     for k in CAP_FIELDS {
         optional_count(body, k, 0)?;
     }
@@ -198,7 +198,7 @@ fn check_prompt(body: &Body, key: &'static str) -> Result<(), GatewayError> {
 
 /// Whether the prompt is given (wholly or partly) as token ids, which no text pattern
 /// can read.
-pub(super) fn has_token_ids(body: &Body) -> bool {
+pub fn has_token_ids(body: &Body) -> bool {
     ["prompt", "input"].iter().any(|k| match body.get(*k) {
         Some(Value::Array(items)) => items.iter().any(|x| x.is_u64() || x.is_array()),
         _ => false,
@@ -206,14 +206,14 @@ pub(super) fn has_token_ids(body: &Body) -> bool {
 }
 
 /// Removes `null` caps (OpenAI: the same as not given); true when any was removed.
-pub(super) fn drop_null_caps(body: &mut Body) -> bool {
+pub fn drop_null_caps(body: &mut Body) -> bool {
     let before = body.len();
     body.retain(|k, v| !(v.is_null() && CAP_FIELDS.contains(&k.as_str())));
     body.len() != before
 }
 
 /// The largest per-choice cap the body sets, if any (after [`check`]).
-pub(super) fn per_choice_cap(body: &Body) -> Option<u64> {
+pub fn per_choice_cap(body: &Body) -> Option<u64> {
     CAP_FIELDS
         .iter()
         .filter_map(|k| body.get(*k).and_then(Value::as_u64))
@@ -221,7 +221,7 @@ pub(super) fn per_choice_cap(body: &Body) -> Option<u64> {
 }
 
 /// How many sequences the upstream generates (after [`check`]).
-pub(super) fn choices(body: &Body) -> u64 {
+pub fn choices(body: &Body) -> u64 {
     CHOICE_FIELDS
         .iter()
         .filter_map(|k| body.get(*k).and_then(Value::as_u64))
@@ -232,7 +232,7 @@ pub(super) fn choices(body: &Body) -> u64 {
 
 /// `ai:MaxTokens`: the most tokens the upstream could generate from this body, or `None`
 /// when it sets no cap (the upstream's default applies, and the key is absent).
-pub(super) fn generation_bound(body: &Body) -> Option<u64> {
+pub fn generation_bound(body: &Body) -> Option<u64> {
     per_choice_cap(body).map(|c| c.saturating_mul(choices(body)))
 }
 

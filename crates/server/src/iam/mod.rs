@@ -7,7 +7,7 @@
 pub(crate) mod keys;
 mod policies;
 mod principals;
-mod render;
+pub(crate) mod render;
 mod simulate;
 
 use crate::CallContext;

@@ -50,6 +50,21 @@ def postgres_url():
     return os.environ.get("GATEHOUSE_TEST_POSTGRES_URL")
 
 
+# Strict mode (GATEHOUSE_STRICT=1, set by scripts/test.sh under CI): a skipped test is not a
+# passed one, so any skip fails the run, and a missing PostgreSQL fails its tests.
+STRICT = os.environ.get("GATEHOUSE_STRICT", "") not in ("", "0")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if STRICT and skipped and session.exitstatus == 0:
+        for report in skipped:
+            print(f"\nstrict mode: skipped {report.nodeid}: {report.longrepr}")
+        print(f"\nstrict mode (GATEHOUSE_STRICT): {len(skipped)} skipped test(s) fail the run")
+        session.exitstatus = 1
+
+
 
 class Server:
     """One `gatehouse serve` process. Start, stop, kill -9, restart on the same data."""
@@ -159,7 +174,7 @@ def _create_postgres_database(base_url):
 
 def backends():
     out = ["sqlite"]
-    if postgres_url():
+    if postgres_url() or STRICT:
         out.append("postgres")
     else:
         print("notice: GATEHOUSE_TEST_POSTGRES_URL unset; end-to-end suites run on SQLite only")
@@ -178,6 +193,8 @@ class Servers:
     def make(self, backend="sqlite", database_url=None, data_dir=None, start=True, **kw):
         data_dir = data_dir or str(self.tmp.mktemp("gatehouse-data"))
         if backend == "postgres" and database_url is None:
+            if not postgres_url():
+                pytest.fail("strict mode: GATEHOUSE_TEST_POSTGRES_URL is unset, PostgreSQL tests cannot run")
             database_url = _create_postgres_database(postgres_url())
             self.databases.append(database_url)
         s = Server(backend, data_dir, database_url, **kw)

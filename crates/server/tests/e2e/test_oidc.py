@@ -47,8 +47,9 @@ class Idp:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)["token"]
 
-    def publish(self, kid):
-        req = urllib.request.Request(f"{self.issuer}/test/publish", data=json.dumps({"kid": kid}).encode(), method="POST")
+    def publish(self, kid, publish=True):
+        what = "publish" if publish else "unpublish"
+        req = urllib.request.Request(f"{self.issuer}/test/{what}", data=json.dumps({"kid": kid}).encode(), method="POST")
         urllib.request.urlopen(req, timeout=10).close()
 
     def jwks(self):
@@ -120,9 +121,17 @@ def test_provider_management(gatehouse, iam, idp):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         iam.create_open_id_connect_provider(Url=idp.issuer, ClientIDList=[AUDIENCE], ThumbprintList=["0" * 40])
     assert error_code(e) == "EntityAlreadyExists"
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        iam.create_open_id_connect_provider(Url="http://example.com", ClientIDList=[AUDIENCE], ThumbprintList=["0" * 40])
-    assert error_code(e) == "ValidationError"
+    # Plain HTTP only for real loopback hosts: the URL is parsed, not prefix-matched. And no
+    # issuer whose condition keys would read as Gatehouse's own (`aws:SourceIp`).
+    for bad in ("http://example.com", "http://127.0.0.1.nip.io", "http://localhost.attacker.example",
+                "http://127.0.0.1@attacker.example", "http://[::1].attacker.example", "https://aws",
+                "https://sts", "ftp://127.0.0.1", "https://", "http://127.0.0.1:1/x?q=1"):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            iam.create_open_id_connect_provider(Url=bad, ClientIDList=[AUDIENCE], ThumbprintList=["0" * 40])
+        assert error_code(e) == "ValidationError", bad
+    for good in ("http://localhost:1/a", "http://127.0.0.2:1", "http://[::1]:1"):
+        p = iam.create_open_id_connect_provider(Url=good, ClientIDList=[AUDIENCE], ThumbprintList=["0" * 40])
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=p["OpenIDConnectProviderArn"])
     iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
     assert iam.list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
     with pytest.raises(botocore.exceptions.ClientError) as e:
@@ -291,3 +300,167 @@ def test_inline_jwks_for_an_unreachable_issuer(gatehouse, iam, idp):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         assume(gatehouse, role_arn, idp.mint({"iss": offline, "sub": "offline-job", "aud": AUDIENCE}, unpublished=True))
     assert error_code(e) == "InvalidIdentityToken"
+
+
+# --- claims as condition keys -------------------------------------------------------------
+
+GH_CLAIMS = {"Key": "gatehouse:claims", "Value": "repository ref job_workflow_ref"}
+
+
+def trust_role(iam, name, provider_arn, condition):
+    trust = doc({"Effect": "Allow", "Principal": {"Federated": provider_arn},
+                 "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition})
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+
+
+def test_a_claim_differing_only_in_case_cannot_impersonate(gatehouse, iam, idp):
+    """Bug 5: `SUB` beside the token's own `sub` used to become `ISSUER:SUB`, which the
+    case-insensitive context took for `ISSUER:sub`: the trust policy saw another subject than
+    the session's. Such tokens are refused, whoever minted them."""
+    _, role_arn = setup_role(iam, idp, subjects=("repo-org-app-main",))
+    minted = idp.mint({"sub": "forger", "SUB": "repo-org-app-main", "aud": AUDIENCE})
+    for token in (minted, idp.token("forger")):  # the second from the provider's own token endpoint
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            assume(gatehouse, role_arn, token)
+        assert error_code(e) == "InvalidIdentityToken"
+    # A claim named like a Gatehouse key under another prefix is no key at all.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        assume(gatehouse, role_arn, idp.mint({"sub": "forger", "aud": AUDIENCE, "aws:SourceIp": "10.0.0.1"}))
+    assert error_code(e) == "AccessDenied"
+
+
+def test_only_registered_claims_are_condition_keys(gatehouse, iam, idp):
+    """GitHub-Actions-like tokens from the provider itself (extraTokenClaims): the claims the
+    provider's `gatehouse:claims` tag names decide the trust policy; others are not keys."""
+    arn = iam.create_open_id_connect_provider(
+        Url=idp.issuer, ClientIDList=[AUDIENCE], ThumbprintList=["0" * 40], Tags=[GH_CLAIMS]
+    )["OpenIDConnectProviderArn"]
+    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["Tags"] == [GH_CLAIMS]
+    deploy = trust_role(iam, "gh-deploy", arn, {"StringEquals": {
+        f"{idp.key}:aud": AUDIENCE, f"{idp.key}:repository": "org/app", f"{idp.key}:ref": "refs/heads/main"},
+        "StringLike": {f"{idp.key}:job_workflow_ref": "org/app/.github/workflows/deploy.yml@*"}})
+    out = assume(gatehouse, deploy, idp.token("gh-main"))
+    assert out["SubjectFromWebIdentityToken"] == "gh-main"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        assume(gatehouse, deploy, idp.token("gh-dev"))
+    assert error_code(e) == "AccessDenied"
+    # `environment` is in the token but not registered: its key is absent.
+    prod = trust_role(iam, "gh-prod", arn, {"StringEquals": {f"{idp.key}:environment": "prod"}})
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        assume(gatehouse, prod, idp.token("gh-main"))
+    assert error_code(e) == "AccessDenied"
+    iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=arn, Tags=[
+        {"Key": "gatehouse:claims", "Value": "repository ref environment"}])
+    assert iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=arn)["Tags"] == [
+        {"Key": "gatehouse:claims", "Value": "repository ref environment"}]
+    assume(gatehouse, prod, idp.token("gh-main"))
+    iam.untag_open_id_connect_provider(OpenIDConnectProviderArn=arn, TagKeys=["gatehouse:claims"])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        assume(gatehouse, prod, idp.token("gh-main"))
+    assert error_code(e) == "AccessDenied"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=arn, Tags=[
+            {"Key": "gatehouse:claims", "Value": "x" * 65}])
+    assert error_code(e) == "ValidationError"
+
+
+def test_aud_list_azp_and_oaud(gatehouse, iam, idp):
+    """AWS's keys: `ISSUER:aud` is the token's azp when it has one, `ISSUER:oaud` the
+    audience that matched; `aud` may be a list."""
+    arn = iam.create_open_id_connect_provider(
+        Url=idp.issuer, ClientIDList=[AUDIENCE], ThumbprintList=["0" * 40])["OpenIDConnectProviderArn"]
+    role = trust_role(iam, "aud-role", arn, {"StringEquals": {
+        f"{idp.key}:aud": "web-app", f"{idp.key}:oaud": AUDIENCE}})
+    assume(gatehouse, role, idp.mint({"sub": "u1", "aud": ["other", AUDIENCE], "azp": "web-app"}))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        assume(gatehouse, role, idp.mint({"sub": "u1", "aud": [AUDIENCE]}))  # no azp: aud is the audience
+    assert error_code(e) == "AccessDenied"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        assume(gatehouse, role, idp.mint({"sub": "u1", "aud": ["other"], "azp": "web-app"}))
+    assert error_code(e) == "InvalidIdentityToken"
+
+
+# --- fetching keys ------------------------------------------------------------------------
+
+
+def test_a_key_removed_from_the_jwks_stops_working_within_its_max_age(gatehouse, iam, idp):
+    """The provider serves its key set with Cache-Control: max-age=2; Gatehouse trusts fetched
+    keys that long (at least 5 s, at most 5 min), not an hour."""
+    _, role_arn = setup_role(iam, idp)
+    idp.publish("rsa-3")
+    token = idp.mint({"sub": "repo-org-app-main", "aud": AUDIENCE}, kid="rsa-3")
+    assume(gatehouse, role_arn, token)
+    idp.publish("rsa-3", publish=False)
+    deadline = time.time() + 15
+    while True:
+        try:
+            assume(gatehouse, role_arn, token)
+        except botocore.exceptions.ClientError as e:
+            assert error_code_of(e) == "InvalidIdentityToken"
+            break
+        assert time.time() < deadline, "a key removed from the provider's JWKS is still trusted"
+        time.sleep(1)
+
+
+class CountingIdp:
+    """An identity provider that is down: every request waits a little and gets a 503; the
+    requests are counted."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        outer = self
+        self.hits = 0
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                with outer.lock:
+                    outer.hits += 1
+                time.sleep(0.5)
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_failing_provider_is_asked_once_for_many_concurrent_callers(gatehouse, iam, idp):
+    """Anonymous callers cannot make Gatehouse hammer a failing identity provider: concurrent
+    fetches are merged into one, and the failure is remembered for a while."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    down = CountingIdp()
+    try:
+        arn = iam.create_open_id_connect_provider(
+            Url=down.url, ClientIDList=[AUDIENCE], ThumbprintList=["0" * 40])["OpenIDConnectProviderArn"]
+        role = trust_role(iam, "down-role", arn, {"StringEquals": {f"{down.url[7:]}:sub": "x"}})
+        token = idp.mint({"iss": down.url, "sub": "x", "aud": AUDIENCE})
+        sts = gatehouse.client("sts")
+
+        def one(_):
+            try:
+                sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="ss", WebIdentityToken=token)
+            except botocore.exceptions.ClientError as e:
+                return error_code_of(e)
+            return "ok"
+
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(one, range(16)))
+        assert codes == ["InvalidIdentityToken"] * 16
+        assert down.hits == 1, f"{down.hits} requests to the failing provider"
+        # Remembered: more callers within the failure window ask nothing.
+        assert [one(i) for i in range(5)] == ["InvalidIdentityToken"] * 5
+        assert down.hits == 1
+    finally:
+        down.close()

@@ -7,6 +7,10 @@
 // published at the jwks_uri of its discovery document. The resource `urn:gatehouse:hs256`
 // yields an HMAC-signed token, which Gatehouse must refuse.
 //
+// Clients whose tokens carry extra claims (the provider's `extraTokenClaims`): `gh-main`
+// and `gh-dev` like GitHub Actions' (repository, ref, job_workflow_ref, environment), and
+// `forger`, whose token also carries `SUB` naming another subject than its own `sub`.
+//
 // Tokens the provider will not produce (expired, another issuer, unknown key, alg none)
 // come from POST /test/mint, which signs the given claims with the provider's own keys (or a
 // key it does not publish) so that only the claim under test is wrong.
@@ -44,6 +48,12 @@ function algFor(clientId) {
   return 'RS256';
 }
 
+const EXTRA_CLAIMS = {
+  'gh-main': { repository: 'org/app', ref: 'refs/heads/main', job_workflow_ref: 'org/app/.github/workflows/deploy.yml@refs/heads/main', environment: 'prod' },
+  'gh-dev': { repository: 'org/app', ref: 'refs/heads/dev', job_workflow_ref: 'org/app/.github/workflows/deploy.yml@refs/heads/dev', environment: 'prod' },
+  forger: { SUB: 'repo-org-app-main' },
+};
+
 const client = (id) => ({
   client_id: id,
   client_secret: `${id}-secret`,
@@ -54,7 +64,8 @@ const client = (id) => ({
 });
 
 const provider = new Provider(issuer, {
-  clients: ['repo-org-app-main', 'app-es', 'app-ed', 'repo-org-app-dev'].map(client),
+  clients: ['repo-org-app-main', 'app-es', 'app-ed', 'repo-org-app-dev', 'gh-main', 'gh-dev', 'forger'].map(client),
+  extraTokenClaims: async (ctx, token) => EXTRA_CLAIMS[token.clientId],
   jwks: { keys },
   features: {
     clientCredentials: { enabled: true },
@@ -77,6 +88,8 @@ provider.use(async (ctx, next) => {
   if (ctx.path === '/jwks' && ctx.method === 'GET') {
     // The provider's keys plus any published later, as the provider would after rotation.
     ctx.type = 'application/jwk-set+json';
+    // Short, so that a key taken out of the set (POST /test/unpublish) stops working soon.
+    ctx.set('Cache-Control', 'max-age=2');
     ctx.body = { keys: [...keys, ...[...later.values()].filter((k) => published.has(k.kid))].map(publicJwk) };
     return undefined;
   }
@@ -84,6 +97,11 @@ provider.use(async (ctx, next) => {
   const chunks = [];
   for await (const c of ctx.req) chunks.push(c);
   const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+  if (ctx.path === '/test/unpublish') {
+    published.delete(body.kid);
+    ctx.body = { published: [...published] };
+    return undefined;
+  }
   if (ctx.path === '/test/publish') {
     published.add(body.kid);
     ctx.body = { published: [...published] };
