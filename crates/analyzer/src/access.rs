@@ -1,17 +1,20 @@
 //! Effective access over an AWS authorization-details export: who can perform an action on
 //! a resource, and what one principal can do — both answered by the policy engine, so that
-//! denies, boundaries, `NotAction` and conditions count exactly as AWS counts them.
+//! denies, boundaries, service control policies, `NotAction` and conditions count exactly as
+//! AWS counts them.
 //!
-//! Each user, group and role becomes an [`Evaluation`] of its identity policies (a user's
-//! include its groups') and its permissions boundary; `who_can` decides one request per
-//! principal, `what_can` is a semantic diff from "nothing" to the principal's policies.
+//! The export is read as a stream ([`crate::export`]): `who_can` decides one request per
+//! principal, part after part, in parallel; `what_can` finds the principal, then diffs from
+//! "nothing" to its policies. Nothing holds the whole export.
 
 use crate::diff::{PolicyDiff, diff_evaluations};
-use crate::model::{AwsPrincipal, Format, Inventory};
+use crate::export::{AwsExport, ExportError};
+use crate::model::{AwsPrincipal, PrincipalType};
+use crate::subject::{Subject, subjects};
+use crate::{Progress, Settings};
 use gatehouse_policy::model::Statement;
-use gatehouse_policy::{
-    Context, DecisionKind, Evaluation, NamedPolicy, PolicySet, PolicyType, Request,
-};
+use gatehouse_policy::{Context, DecisionKind, Evaluation, PolicySet, PolicyType, Request};
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// Why the access questions cannot be answered.
@@ -33,29 +36,19 @@ pub enum AccessError {
     /// No principal has this name or ARN.
     #[error("no user, group or role named {0}")]
     UnknownPrincipal(String),
-    /// A principal's policies do not compile.
-    #[error("{principal}: {source}")]
+    /// A principal's policy does not compile.
+    #[error("{principal}: policy `{policy}`: {message}")]
     Compile {
         /// The principal.
         principal: String,
+        /// The policy.
+        policy: String,
         /// The engine's error.
-        #[source]
-        source: gatehouse_policy::CompileError,
+        message: String,
     },
-}
-
-/// The principals of one export, with their policies compiled.
-#[derive(Debug)]
-pub struct Directory {
-    inventory: Inventory,
-    compiled: Vec<Compiled>,
-}
-
-#[derive(Debug)]
-struct Compiled {
-    principal: usize,
-    identity: PolicySet,
-    boundary: Option<PolicySet>,
+    /// The export cannot be read.
+    #[error(transparent)]
+    Export(#[from] ExportError),
 }
 
 /// How a principal gets (or nearly gets) an action.
@@ -77,184 +70,238 @@ pub struct Grant {
     pub conditions: Vec<String>,
 }
 
-impl Directory {
-    /// Imports an authorization-details export and compiles each principal's policies.
-    pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Directory, AccessError> {
-        let (inventory, problems) = crate::import::import(file, bytes);
-        if inventory.format != Format::AwsAuthorizationDetails {
-            return Err(AccessError::NotAuthorizationDetails {
-                file: file.to_owned(),
-                problems: problems
-                    .first()
-                    .map_or_else(|| format!("{:?}", inventory.format), |f| f.message.clone()),
-            });
-        }
-        Directory::new(inventory)
-    }
-
-    /// Compiles the principals of an imported inventory.
-    pub fn new(inventory: Inventory) -> Result<Directory, AccessError> {
-        let mut compiled = Vec::new();
-        for (i, p) in inventory.aws_principals.iter().enumerate() {
-            let named = |idx: &usize| {
-                inventory.aws_policies.get(*idx).map(|pol| {
-                    NamedPolicy::new(
-                        pol.arn.clone().unwrap_or_else(|| {
-                            format!("{}/{}", pol.owner.as_deref().unwrap_or(""), pol.name)
-                        }),
-                        pol.document.clone(),
-                    )
+/// Whether `arn` (of `kind` and `name`) may perform `request`'s action on its resource with
+/// the policies of `eval` — allowed, or allowed but for conditions the request does not
+/// meet — and through which statements.
+pub(crate) fn grant(
+    eval: &Evaluation<'_>,
+    kind: PrincipalType,
+    name: &str,
+    arn: &str,
+    request: &Request,
+) -> Option<Grant> {
+    let e = eval.explain(request);
+    let grant = |access, through: Vec<String>, conditions| Grant {
+        kind: kind.as_str(),
+        name: name.to_owned(),
+        arn: arn.to_owned(),
+        access,
+        through,
+        conditions,
+    };
+    match e.decision.decision {
+        DecisionKind::Allow => Some(grant(
+            "allowed",
+            e.decision
+                .statements
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            Vec::new(),
+        )),
+        DecisionKind::ExplicitDeny => None,
+        DecisionKind::ImplicitDeny => {
+            let near: Vec<_> = e
+                .near_misses
+                .iter()
+                .filter(|n| {
+                    n.statement.effect == gatehouse_policy::Effect::Allow
+                        && n.statement.policy_type == PolicyType::Identity
                 })
-            };
-            let err = |source| AccessError::Compile {
-                principal: p.arn.clone(),
-                source,
-            };
-            let identity =
-                PolicySet::new(PolicyType::Identity, p.policies.iter().filter_map(named))
-                    .map_err(err)?;
-            let boundary = match p.boundary.as_ref().and_then(named) {
-                Some(b) => Some(PolicySet::new(PolicyType::Boundary, [b]).map_err(err)?),
-                None => None,
-            };
-            compiled.push(Compiled {
-                principal: i,
-                identity,
-                boundary,
-            });
+                .collect();
+            (!near.is_empty()).then(|| {
+                grant(
+                    "conditional",
+                    near.iter().map(|n| n.statement.to_string()).collect(),
+                    near.iter()
+                        .flat_map(|n| n.failed_conditions.iter().cloned())
+                        .collect(),
+                )
+            })
         }
-        Ok(Directory {
-            inventory,
-            compiled,
-        })
+    }
+}
+
+/// The statements that allow `request` with the policies of `eval` (the request's principal
+/// replaced by `arn`); empty when the engine does not allow it.
+pub(crate) fn through(eval: &Evaluation<'_>, arn: &str, request: &Request) -> Vec<String> {
+    let mut req = request.clone();
+    arn.clone_into(&mut req.principal);
+    let d = eval.decide(&req);
+    if d.is_allow() {
+        d.statements.iter().map(ToString::to_string).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The statements of a principal's identity policies and boundary.
+pub(crate) fn statements<'a>(s: &Subject<'a>) -> Vec<&'a Statement> {
+    s.policies().flat_map(|p| &p.document.statements).collect()
+}
+
+/// Everything the principal can do: the semantic difference between no access and its
+/// policies (identity policies within the boundary and the service control policies).
+pub(crate) fn what_can_subject(s: &Subject<'_>) -> PolicyDiff {
+    let nothing = PolicySet::empty(PolicyType::Identity);
+    diff_evaluations(
+        &Evaluation::identity(&nothing),
+        &s.evaluation(),
+        &statements(s),
+    )
+}
+
+/// What the principal can do of `actions` only (see [`crate::diff::diff_evaluations_for`]).
+pub(crate) fn what_can_of(s: &Subject<'_>, actions: &[&str]) -> PolicyDiff {
+    let nothing = PolicySet::empty(PolicyType::Identity);
+    crate::diff::diff_evaluations_for(
+        &Evaluation::identity(&nothing),
+        &s.evaluation(),
+        &statements(s),
+        actions,
+    )
+}
+
+/// How well a principal matches what the user typed: by ARN, by `kind/name`, by name.
+fn rank(p: &AwsPrincipal, who: &str) -> Option<u8> {
+    if p.arn == who {
+        Some(0)
+    } else if format!("{}/{}", p.kind.as_str(), p.name) == who {
+        Some(1)
+    } else if p.name == who {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// The principals of one export, asked about through the policy engine.
+#[derive(Debug)]
+pub struct Directory {
+    export: AwsExport,
+    settings: Settings,
+}
+
+impl Directory {
+    /// Answers from an export.
+    pub fn new(export: AwsExport, settings: Settings) -> Directory {
+        Directory { export, settings }
     }
 
-    /// The imported inventory.
-    pub fn inventory(&self) -> &Inventory {
-        &self.inventory
-    }
-
-    fn principal(&self, c: &Compiled) -> &AwsPrincipal {
-        &self.inventory.aws_principals[c.principal]
-    }
-
-    fn evaluation<'a>(c: &'a Compiled) -> Evaluation<'a> {
-        Evaluation {
-            identity: &c.identity,
-            resource: None,
-            boundary: c.boundary.as_ref(),
-            guardrails: &[],
-            session: None,
+    /// Answers from an export held in memory.
+    pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Directory, AccessError> {
+        match AwsExport::from_bytes(file, bytes)? {
+            Some(e) => Ok(Directory::new(e, Settings::default())),
+            None => Err(not_details(file, bytes)),
         }
+    }
+
+    /// The export.
+    pub fn export(&self) -> &AwsExport {
+        &self.export
+    }
+
+    fn guardrails(&self, account: &str) -> std::sync::Arc<[PolicySet]> {
+        crate::rules::Scope {
+            settings: &self.settings,
+            now: None,
+        }
+        .guardrails(account)
     }
 
     /// Every principal that may perform `action` on `resource` in `context`, and those that
-    /// may under conditions the context does not meet.
-    pub fn who_can(&self, action: &str, resource: &str, context: &Context) -> Vec<Grant> {
+    /// may under conditions the context does not meet, in export order.
+    pub fn who_can(
+        &self,
+        action: &str,
+        resource: &str,
+        context: &Context,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Grant>, AccessError> {
+        progress.add_total(self.export.principals() as u64);
+        let parts = self.export.parts(&|n| progress.advance(n), &|part| {
+            let guardrails = |a: &str| self.guardrails(a);
+            subjects(&part.inventory, &guardrails)
+                .par_iter()
+                .map(|s| {
+                    refused(s)?;
+                    let mut req = Request::new(s.principal.arn.clone(), action, resource);
+                    req.context = context.clone();
+                    Ok(grant(
+                        &s.evaluation(),
+                        s.principal.kind,
+                        &s.principal.name,
+                        &s.principal.arn,
+                        &req,
+                    ))
+                })
+                .collect::<Result<Vec<Option<Grant>>, AccessError>>()
+        })?;
         let mut out = Vec::new();
-        for c in &self.compiled {
-            let p = self.principal(c);
-            let mut req = Request::new(p.arn.clone(), action, resource);
-            req.context = context.clone();
-            let e = Directory::evaluation(c).explain(&req);
-            let grant = |access, through: Vec<String>, conditions| Grant {
-                kind: p.kind.as_str(),
-                name: p.name.clone(),
-                arn: p.arn.clone(),
-                access,
-                through,
-                conditions,
-            };
-            match e.decision.decision {
-                DecisionKind::Allow => out.push(grant(
-                    "allowed",
-                    e.decision
-                        .statements
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect(),
-                    Vec::new(),
-                )),
-                DecisionKind::ExplicitDeny => {}
-                DecisionKind::ImplicitDeny => {
-                    let near: Vec<_> = e
-                        .near_misses
-                        .iter()
-                        .filter(|n| {
-                            n.statement.effect == gatehouse_policy::Effect::Allow
-                                && n.statement.policy_type == PolicyType::Identity
-                        })
-                        .collect();
-                    if !near.is_empty() {
-                        out.push(grant(
-                            "conditional",
-                            near.iter().map(|n| n.statement.to_string()).collect(),
-                            near.iter()
-                                .flat_map(|n| n.failed_conditions.iter().cloned())
-                                .collect(),
-                        ));
-                    }
-                }
-            }
+        for part in parts {
+            out.extend(part?.into_iter().flatten());
         }
-        out
+        Ok(out)
     }
 
-    /// The statements that allow `request` for `who` (the request's principal is replaced
-    /// by `who`); empty when the engine does not allow it.
-    pub fn through(&self, who: &AwsPrincipal, request: &Request) -> Vec<String> {
-        let Some(c) = self
-            .compiled
-            .iter()
-            .find(|c| std::ptr::eq(self.principal(c), who))
-        else {
-            return Vec::new();
-        };
-        let mut req = request.clone();
-        req.principal.clone_from(&who.arn);
-        let d = Directory::evaluation(c).decide(&req);
-        if d.is_allow() {
-            d.statements.iter().map(ToString::to_string).collect()
-        } else {
-            Vec::new()
-        }
-    }
-
-    /// Finds a principal by ARN or name (`user/alice`, `alice`).
-    pub fn find(&self, who: &str) -> Option<&AwsPrincipal> {
-        let by =
-            |f: &dyn Fn(&AwsPrincipal) -> bool| self.inventory.aws_principals.iter().find(|p| f(p));
-        by(&|p| p.arn == who)
-            .or_else(|| by(&|p| format!("{}/{}", p.kind.as_str(), p.name) == who))
-            .or_else(|| by(&|p| p.name == who))
-    }
-
-    /// Everything the principal can do: the semantic difference between no access and its
-    /// policies (identity policies within the boundary).
-    pub fn what_can(&self, who: &str) -> Result<(&AwsPrincipal, PolicyDiff), AccessError> {
-        let p = self
-            .find(who)
+    /// Everything the principal (an ARN, `user/NAME`, `role/NAME`, or a bare name; the
+    /// first principal matching the most precise form) can do: the semantic difference
+    /// between no access and its policies.
+    pub fn what_can(&self, who: &str) -> Result<(AwsPrincipal, PolicyDiff), AccessError> {
+        // First find it (by rank, then export order), then diff it: one principal's diff,
+        // not one per principal of the same name.
+        let found = self.export.parts(&|_| {}, &|part| {
+            part.inventory
+                .aws_principals
+                .iter()
+                .filter_map(|p| rank(p, who).map(|r| (r, p.path.clone())))
+                .min()
+        })?;
+        let best = found
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.map(|(r, path)| (r, i, path)))
+            .min()
             .ok_or_else(|| AccessError::UnknownPrincipal(who.to_owned()))?;
-        let c = self
-            .compiled
-            .iter()
-            .find(|c| std::ptr::eq(self.principal(c), p))
-            .ok_or_else(|| AccessError::UnknownPrincipal(who.to_owned()))?;
-        let statements: Vec<&Statement> = p
-            .policies
-            .iter()
-            .chain(p.boundary.iter())
-            .filter_map(|i| self.inventory.aws_policies.get(*i))
-            .flat_map(|pol| &pol.document.statements)
-            .collect();
-        let nothing = PolicySet::empty(PolicyType::Identity);
-        Ok((
-            p,
-            diff_evaluations(
-                &Evaluation::identity(&nothing),
-                &Directory::evaluation(c),
-                &statements,
-            ),
-        ))
+        let (_, part_index, path) = best;
+        let answers = self.export.parts(&|_| {}, &|part| {
+            let i = part
+                .inventory
+                .aws_principals
+                .iter()
+                .position(|p| p.path == path)?;
+            let guardrails = |a: &str| self.guardrails(a);
+            let all = subjects(&part.inventory, &guardrails);
+            let s = all.get(i)?;
+            Some(refused(s).map(|()| (s.principal.clone(), what_can_subject(s))))
+        })?;
+        answers
+            .into_iter()
+            .nth(part_index)
+            .flatten()
+            .ok_or_else(|| AccessError::UnknownPrincipal(who.to_owned()))?
+    }
+}
+
+/// A principal whose policies the engine refuses cannot be answered for.
+pub(crate) fn refused(s: &Subject<'_>) -> Result<(), AccessError> {
+    match &s.refused {
+        Some(r) => Err(AccessError::Compile {
+            principal: s.principal.arn.clone(),
+            policy: r.policy.clone(),
+            message: r.error.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The error for an input that is not an export, with what the importer made of it.
+pub(crate) fn not_details(file: &str, bytes: &[u8]) -> AccessError {
+    let (inventory, problems) = crate::import::import(file, bytes);
+    AccessError::NotAuthorizationDetails {
+        file: file.to_owned(),
+        problems: problems
+            .first()
+            .map_or_else(|| format!("{:?}", inventory.format), |f| f.message.clone()),
     }
 }

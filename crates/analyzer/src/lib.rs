@@ -4,7 +4,8 @@
 //! place, why it matters and how to fix it.
 //!
 //! ```no_run
-//! let report = gatehouse_analyzer::scan_paths(&["exports/".into()], &|| {})?;
+//! let settings = gatehouse_analyzer::Settings::default();
+//! let report = gatehouse_analyzer::scan_paths(&["exports/".into()], &settings, &gatehouse_analyzer::NoProgress)?;
 //! print!("{}", gatehouse_analyzer::output::text(&report, false));
 //! # Ok::<(), gatehouse_analyzer::ScanError>(())
 //! ```
@@ -15,21 +16,65 @@
 pub mod access;
 pub mod actions;
 pub mod diff;
+pub mod export;
 pub mod finding;
 pub mod generate;
 pub mod import;
 pub mod lifecycle;
 pub mod model;
+pub mod org;
 pub mod output;
 pub mod review;
 pub(crate) mod rules;
+mod scan;
+pub(crate) mod subject;
 pub mod usage;
 
 pub use finding::{Finding, Location, RULES, Rule, Severity};
 pub use model::Inventory;
+pub use scan::{scan_bytes_with, scan_export_report, scan_files};
 
-use rayon::prelude::*;
 use std::path::{Path, PathBuf};
+
+/// What a run knows beside its inputs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Deprecated Bedrock models: the committed list, plus the account's own
+    /// (`--bedrock-models`).
+    pub bedrock: lifecycle::BedrockLifecycle,
+    /// Days without use after which access counts as unused (audit logs).
+    pub unused_days: i64,
+    /// AWS Organizations data: the accounts' tree and service control policies, which then
+    /// bound every decision, and whose accounts are not "external" to each other.
+    pub organization: Option<org::Organization>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            bedrock: lifecycle::BedrockLifecycle::committed(),
+            unused_days: usage::DEFAULT_UNUSED_DAYS,
+            organization: None,
+        }
+    }
+}
+
+/// Told how far a long run has come (the CLI draws a progress bar from it).
+pub trait Progress: Sync {
+    /// More work is known: `n` more units (files, principals).
+    fn add_total(&self, n: u64);
+    /// `n` units are done.
+    fn advance(&self, n: u64);
+}
+
+/// No progress reporting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn add_total(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
 
 /// Errors that stop a scan before it starts (unreadable inputs are findings, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -86,11 +131,9 @@ impl Report {
     }
 }
 
-/// Imports and analyzes one file's contents.
+/// Imports and analyzes one file's contents, with the default settings.
 pub fn scan_bytes(file: &str, bytes: &[u8]) -> Vec<Finding> {
-    let (inv, mut findings) = import::import(file, bytes);
-    findings.extend(rules::analyze(&inv));
-    findings
+    scan_bytes_with(file, bytes, &Settings::default())
 }
 
 /// The files to read for the given paths: files as given; directories recursively, keeping
@@ -131,81 +174,6 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScanError> {
     Ok(files)
 }
 
-/// Scans files in parallel; `progress` is called once per file done. Credential reports and
-/// Gatehouse audit logs are then joined with the authorization-details exports of the same
-/// run (GH-HY-003; GH-HY-004 with "now" the log's latest record and the default window).
-pub fn scan_files(files: &[PathBuf], progress: &(dyn Fn() + Sync)) -> Report {
-    let scanned: Vec<(Option<Inventory>, Vec<Finding>)> = files
-        .par_iter()
-        .map(|path| {
-            let name = path.display().to_string();
-            let out = match std::fs::read(path) {
-                Ok(bytes) => {
-                    let (inv, mut findings) = import::import(&name, &bytes);
-                    findings.extend(rules::analyze(&inv));
-                    let keep = matches!(
-                        inv.format,
-                        model::Format::AwsCredentialReport
-                            | model::Format::AwsAuthorizationDetails
-                            | model::Format::GatehouseAuditLog
-                    );
-                    (keep.then_some(inv), findings)
-                }
-                Err(e) => (
-                    None,
-                    vec![Finding::new(
-                        "GH-IN-001",
-                        format!("cannot read the file: {e}"),
-                        Location::at(&name, "$"),
-                    )],
-                ),
-            };
-            progress();
-            out
-        })
-        .collect();
-    let kept: Vec<&Inventory> = scanned.iter().filter_map(|(i, _)| i.as_ref()).collect();
-    let of = |f: model::Format| -> Vec<&Inventory> {
-        kept.iter().copied().filter(|i| i.format == f).collect()
-    };
-    let (reports, details, logs) = (
-        of(model::Format::AwsCredentialReport),
-        of(model::Format::AwsAuthorizationDetails),
-        of(model::Format::GatehouseAuditLog),
-    );
-    let mut joined = rules::hygiene::mfa_for_managers(&reports, &details);
-    let mut notices = Vec::new();
-    if !logs.is_empty() {
-        let records: Vec<generate::AuditRecord> =
-            logs.iter().flat_map(|l| l.audit.iter().cloned()).collect();
-        let now = records
-            .iter()
-            .filter_map(|r| chrono::DateTime::parse_from_rfc3339(&r.time).ok())
-            .max()
-            .map(|t| t.with_timezone(&chrono::Utc));
-        for d in &details {
-            let (Some(now), Ok(dir)) = (now, access::Directory::new((*d).clone())) else {
-                continue;
-            };
-            if let Ok((window, usage)) =
-                usage::audit_usage(&dir, &records, now, usage::DEFAULT_UNUSED_DAYS)
-            {
-                notices.extend(window.notice());
-                joined.extend(usage::unused_findings(&d.file, &dir, &window, &usage));
-            }
-        }
-    }
-    let mut findings: Vec<Finding> = scanned.into_iter().flat_map(|(_, f)| f).collect();
-    findings.extend(joined);
-    sort(&mut findings);
-    notices.dedup();
-    Report {
-        files: files.len(),
-        findings,
-        notices,
-    }
-}
-
 /// What the CLI reads from Gatehouse's own store for a scan or a review.
 #[derive(Debug, Clone, Default)]
 pub struct StoreSnapshot {
@@ -231,33 +199,41 @@ pub fn scan_store(
     s: &StoreSnapshot,
     now: chrono::DateTime<chrono::Utc>,
     days: i64,
+    settings: &Settings,
 ) -> Result<Report, access::AccessError> {
-    let (inv, mut findings) = import::import(&s.name, &s.details);
-    findings.extend(rules::analyze(&inv));
-    findings.extend(rules::hygiene::mfa_for_store_users(
-        &inv,
-        &s.users_without_mfa,
-    ));
-    let dir = access::Directory::new(inv)?;
-    let (window, usage) = usage::audit_usage(&dir, &s.audit, now, days)?;
-    findings.extend(usage::unused_findings(&s.name, &dir, &window, &usage));
+    let export = export::AwsExport::from_bytes(&s.name, &s.details)?
+        .ok_or_else(|| access::not_details(&s.name, &s.details))?;
+    let joins = scan::Joins {
+        audit: Some(usage::AuditIndex::new(&s.audit, now, days)),
+        store_without_mfa: Some(s.users_without_mfa.iter().map(String::as_str).collect()),
+        ..scan::Joins::default()
+    };
+    let mut a = scan::scan_export(&export, settings, &joins, &NoProgress)?;
+    a.findings.extend(rules::paths::check(a.nodes));
     let today = now.format("%Y-%m-%d").to_string();
-    let reachable = lifecycle::gatehouse_reachable(&dir, &s.deprecated, &s.region, &today);
-    findings.extend(lifecycle::gatehouse_findings(&s.name, &reachable));
-    sort(&mut findings);
-    Ok(Report {
-        files: 1,
-        findings,
-        notices: window.notice().into_iter().collect(),
-    })
+    let targets = lifecycle::gatehouse_targets(&s.deprecated, &s.region, &today);
+    let reach = review::reach(&export, settings, &targets, lifecycle::GATEHOUSE_INVOKE)?;
+    let reachable = reach.models(targets, lifecycle::GATEHOUSE_INVOKE, true);
+    a.findings
+        .extend(lifecycle::gatehouse_findings(&s.name, &reachable));
+    let notices = joins
+        .audit
+        .iter()
+        .filter_map(|j| j.window.notice())
+        .collect();
+    Ok(scan::finish(1, a.findings, notices))
 }
 
 /// Collects and scans paths (see [`collect_files`], [`scan_files`]).
-pub fn scan_paths(paths: &[PathBuf], progress: &(dyn Fn() + Sync)) -> Result<Report, ScanError> {
-    Ok(scan_files(&collect_files(paths)?, progress))
+pub fn scan_paths(
+    paths: &[PathBuf],
+    settings: &Settings,
+    progress: &dyn Progress,
+) -> Result<Report, ScanError> {
+    Ok(scan_files(&collect_files(paths)?, settings, progress))
 }
 
-fn sort(findings: &mut [Finding]) {
+pub(crate) fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

@@ -8,17 +8,18 @@
 //!   their ARNs — by name or by a wildcard over `foundation-model/` — is GH-AI-007.
 //!   Resource `*` is left to GH-AI-006 (model access not scoped by model), which it already is.
 //!   A committed list ages, so the account's own `aws bedrock list-foundation-models` answer
-//!   can be added (`--bedrock-models`): its Legacy models count too.
+//!   can be added (`--bedrock-models`): its Legacy models count too. The list is a value each
+//!   run carries ([`crate::Settings`]), not process-wide state.
 //! - Gatehouse: deployments carry an optional deprecation date (`gatehouse model add
 //!   --deprecated-on`); who can still invoke one is asked of the engine.
 
-use crate::access::Directory;
+use crate::access::Grant;
 use crate::finding::{Finding, Location, Severity};
-use crate::model::Inventory;
+use crate::model::{Inventory, PrincipalType};
 use crate::review::Access;
-use gatehouse_policy::{Context, Effect, wildcard_match};
+use gatehouse_policy::{Effect, Evaluation, Request, wildcard_match};
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
+use std::collections::BTreeSet;
 
 const DATA: &str = include_str!("../data/bedrock-lifecycle.json");
 
@@ -39,8 +40,10 @@ pub struct BedrockModel {
     pub status: String,
 }
 
-/// The committed list.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A list of deprecated Bedrock models: the committed one, and what a run adds to it. A
+/// value each run carries (no process-wide state), so two runs in one process cannot see
+/// each other's additions.
+#[derive(Debug, Clone, Deserialize)]
 pub struct BedrockLifecycle {
     /// Where it comes from.
     #[serde(rename = "_source", default)]
@@ -50,58 +53,87 @@ pub struct BedrockLifecycle {
     pub models: Vec<BedrockModel>,
 }
 
-/// The list in force: the committed one, unless [`BedrockLifecycle::install`] added to it.
-static CURRENT: OnceLock<BedrockLifecycle> = OnceLock::new();
+impl Default for BedrockLifecycle {
+    fn default() -> BedrockLifecycle {
+        BedrockLifecycle::committed()
+    }
+}
 
 impl BedrockLifecycle {
-    /// The list in force: the one compiled into the crate (empty if unreadable, which a test
-    /// rules out), with what [`BedrockLifecycle::install`] added.
-    pub fn get() -> &'static BedrockLifecycle {
-        CURRENT.get_or_init(BedrockLifecycle::committed)
+    /// The list compiled into the crate (empty if unreadable, which a test rules out).
+    pub fn committed() -> BedrockLifecycle {
+        serde_json::from_str(DATA).unwrap_or(BedrockLifecycle {
+            source: String::new(),
+            models: Vec::new(),
+        })
     }
 
-    fn committed() -> BedrockLifecycle {
-        serde_json::from_str(DATA).unwrap_or_default()
-    }
-
-    /// Adds the account's own view of model states (see [`parse_list_foundation_models`]) to
-    /// the committed list, for the rest of the process: a model the account sees as Legacy
-    /// is deprecated even if the committed list does not know it yet, and its state there
-    /// wins. End-of-life models are no longer listed by AWS, so the committed list keeps
-    /// them. Returns `false` (and changes nothing) once the list has been read.
-    pub fn install(current: Vec<BedrockModel>, source: &str) -> bool {
-        let mut list = BedrockLifecycle::committed();
+    /// This list with the account's own view of model states (see
+    /// [`parse_list_foundation_models`]): a model the account sees as Legacy is deprecated
+    /// even if the committed list does not know it yet, and its state there wins.
+    /// End-of-life models are no longer listed by AWS, so the committed list keeps them.
+    pub fn with_account_models(mut self, current: Vec<BedrockModel>, source: &str) -> Self {
         for m in current {
-            list.models.retain(|k| k.id != m.id);
-            list.models.push(m);
+            self.models.retain(|k| k.id != m.id);
+            self.models.push(m);
         }
-        list.source = format!("{source}, and {}", list.source);
-        CURRENT.set(list).is_ok()
+        self.source = format!("{source}, and {}", self.source);
+        self
+    }
+}
+
+/// Why a `list-foundation-models` answer cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ModelListError {
+    /// JSON path of what is wrong.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn list_error(path: impl Into<String>, message: impl Into<String>) -> ModelListError {
+    ModelListError {
+        path: path.into(),
+        message: message.into(),
     }
 }
 
 /// The Legacy models in the output of `aws bedrock list-foundation-models` (the
 /// `ListFoundationModels` answer: `modelSummaries[].modelId` and `.modelLifecycle.status`,
 /// `ACTIVE` or `LEGACY`). An error names the JSON path of what is wrong.
-pub fn parse_list_foundation_models(bytes: &[u8]) -> Result<Vec<BedrockModel>, String> {
+pub fn parse_list_foundation_models(bytes: &[u8]) -> Result<Vec<BedrockModel>, ModelListError> {
     let v: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("$: not JSON: {e}"))?;
+        serde_json::from_slice(bytes).map_err(|e| list_error("$", format!("not JSON: {e}")))?;
     let summaries = v
         .get("modelSummaries")
         .and_then(serde_json::Value::as_array)
-        .ok_or("$.modelSummaries: missing; expected the output of `aws bedrock list-foundation-models`")?;
+        .ok_or_else(|| {
+            list_error(
+                "$.modelSummaries",
+                "missing; expected the output of `aws bedrock list-foundation-models`",
+            )
+        })?;
     let mut out = Vec::new();
     for (i, m) in summaries.iter().enumerate() {
         let id = m
             .get("modelId")
             .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| format!("$.modelSummaries[{i}].modelId: missing or not a string"))?;
+            .ok_or_else(|| {
+                list_error(
+                    format!("$.modelSummaries[{i}].modelId"),
+                    "missing or not a string",
+                )
+            })?;
         let status = m
             .get("modelLifecycle")
             .and_then(|l| l.get("status"))
             .and_then(serde_json::Value::as_str)
             .ok_or_else(|| {
-                format!("$.modelSummaries[{i}].modelLifecycle.status: missing or not a string")
+                list_error(
+                    format!("$.modelSummaries[{i}].modelLifecycle.status"),
+                    "missing or not a string",
+                )
             })?;
         match status {
             "ACTIVE" => {}
@@ -110,8 +142,9 @@ pub fn parse_list_foundation_models(bytes: &[u8]) -> Result<Vec<BedrockModel>, S
                 status: "legacy".into(),
             }),
             other => {
-                return Err(format!(
-                    "$.modelSummaries[{i}].modelLifecycle.status: unknown state {other:?} (ACTIVE or LEGACY)"
+                return Err(list_error(
+                    format!("$.modelSummaries[{i}].modelLifecycle.status"),
+                    format!("unknown state {other:?} (ACTIVE or LEGACY)"),
                 ));
             }
         }
@@ -143,34 +176,107 @@ pub struct DeployedModel {
     pub deprecated_on: String,
 }
 
-fn invokers(dir: &Directory, actions: &[&str], resource: &str) -> Vec<Access> {
-    let mut out: Vec<Access> = Vec::new();
-    for action in actions {
-        for g in dir.who_can(action, resource, &Context::default()) {
-            if let Some(a) = out.iter_mut().find(|a| a.principal == g.arn) {
-                a.actions.push((*action).to_owned());
-                continue;
-            }
-            out.push(Access {
-                principal: g.arn,
-                actions: vec![(*action).to_owned()],
-                resource: resource.to_owned(),
-                when: if g.conditions.is_empty() {
-                    "always".into()
-                } else {
-                    format!("if {}", g.conditions.join(" and "))
-                },
-                through: g.through,
-            });
-        }
-    }
-    out
+/// The actions that invoke a Gatehouse deployment.
+pub const GATEHOUSE_INVOKE: &[&str] = &["ai:InvokeModel", "ai:InvokeModelWithResponseStream"];
+
+/// A deprecated model to ask about, at one resource.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub model: String,
+    pub status: String,
+    pub resource: String,
 }
 
-/// Regions to ask about: those the export's Bedrock resource patterns name, else `us-east-1`.
-fn regions(inv: &Inventory) -> Vec<String> {
-    let mut out: Vec<String> = inv
-        .aws_policies
+/// Who may invoke each target with each action, gathered principal by principal (in export
+/// order): `grants[target][action]`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reach {
+    grants: Vec<Vec<Vec<Grant>>>,
+}
+
+impl Reach {
+    /// Adds one principal's answers.
+    pub fn add(
+        &mut self,
+        eval: &Evaluation<'_>,
+        who: (PrincipalType, &str, &str),
+        targets: &[Target],
+        actions: &[&str],
+    ) {
+        let (kind, name, arn) = who;
+        self.grants
+            .resize_with(targets.len(), || vec![Vec::new(); actions.len()]);
+        for (t, target) in targets.iter().enumerate() {
+            for (a, action) in actions.iter().enumerate() {
+                let req = Request::new(arn, *action, target.resource.as_str());
+                if let Some(g) = crate::access::grant(eval, kind, name, arn, &req) {
+                    self.grants[t][a].push(g);
+                }
+            }
+        }
+    }
+
+    /// Appends the answers of the principals that follow.
+    pub fn extend(&mut self, later: Reach) {
+        if self.grants.is_empty() {
+            self.grants = later.grants;
+            return;
+        }
+        for (mine, theirs) in self.grants.iter_mut().zip(later.grants) {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                m.extend(t);
+            }
+        }
+    }
+
+    /// Each target with its invokers, action by action (a principal allowed several actions
+    /// is one row listing them); targets nobody may invoke are kept when `keep_unreached`.
+    pub fn models(
+        self,
+        targets: Vec<Target>,
+        actions: &[&str],
+        keep_unreached: bool,
+    ) -> Vec<DeprecatedModel> {
+        let mut grants = self.grants.into_iter();
+        let mut out = Vec::new();
+        for t in targets {
+            let per_action = grants.next().unwrap_or_default();
+            let mut invokers: Vec<Access> = Vec::new();
+            for (action, list) in actions.iter().zip(per_action) {
+                for g in list {
+                    if let Some(a) = invokers.iter_mut().find(|a| a.principal == g.arn) {
+                        a.actions.push((*action).to_owned());
+                        continue;
+                    }
+                    invokers.push(Access {
+                        principal: g.arn,
+                        actions: vec![(*action).to_owned()],
+                        resource: t.resource.clone(),
+                        when: if g.conditions.is_empty() {
+                            "always".into()
+                        } else {
+                            format!("if {}", g.conditions.join(" and "))
+                        },
+                        through: g.through,
+                    });
+                }
+            }
+            if keep_unreached || !invokers.is_empty() {
+                out.push(DeprecatedModel {
+                    model: t.model,
+                    status: t.status,
+                    resource: t.resource,
+                    invokers,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Regions an inventory's own Bedrock resource patterns name.
+pub(crate) fn regions(inv: &Inventory) -> BTreeSet<String> {
+    inv.own_policies()
         .iter()
         .flat_map(|p| &p.document.statements)
         .filter_map(|s| s.resource.as_ref())
@@ -179,60 +285,49 @@ fn regions(inv: &Inventory) -> Vec<String> {
         .filter_map(|p| p.split(':').nth(3))
         .filter(|r| !r.is_empty() && !r.contains(['*', '?']))
         .map(str::to_owned)
-        .collect();
-    out.sort();
-    out.dedup();
-    if out.is_empty() {
-        out.push("us-east-1".into());
-    }
-    out
+        .collect()
 }
 
-/// Deprecated Bedrock models reachable in an AWS export, with their invokers.
-pub fn bedrock_reachable(dir: &Directory) -> Vec<DeprecatedModel> {
-    let mut out = Vec::new();
-    for region in regions(dir.inventory()) {
-        for m in &BedrockLifecycle::get().models {
-            let resource = format!("arn:aws:bedrock:{region}::foundation-model/{}", m.id);
-            let who = invokers(dir, BEDROCK_INVOKE, &resource);
-            if !who.is_empty() {
-                out.push(DeprecatedModel {
-                    model: m.id.clone(),
-                    status: m.status.clone(),
-                    resource,
-                    invokers: who,
-                });
-            }
-        }
-    }
-    out
+/// The deprecated Bedrock models to ask about: every model of the list in each region the
+/// export names (`us-east-1` when it names none).
+pub(crate) fn bedrock_targets(
+    lifecycle: &BedrockLifecycle,
+    regions: &BTreeSet<String>,
+) -> Vec<Target> {
+    let default = BTreeSet::from(["us-east-1".to_owned()]);
+    let regions = if regions.is_empty() {
+        &default
+    } else {
+        regions
+    };
+    regions
+        .iter()
+        .flat_map(|region| {
+            lifecycle.models.iter().map(move |m| Target {
+                model: m.id.clone(),
+                status: m.status.clone(),
+                resource: format!("arn:aws:bedrock:{region}::foundation-model/{}", m.id),
+            })
+        })
+        .collect()
 }
 
-/// Deprecated Gatehouse deployments with who can still invoke them (`today` is `YYYY-MM-DD`).
-pub fn gatehouse_reachable(
-    dir: &Directory,
+/// Gatehouse deployments with a deprecation date (`today` is `YYYY-MM-DD`).
+pub(crate) fn gatehouse_targets(
     deployments: &[DeployedModel],
     region: &str,
     today: &str,
-) -> Vec<DeprecatedModel> {
+) -> Vec<Target> {
     deployments
         .iter()
-        .map(|d| {
-            let resource = format!("arn:gatehouse:ai:{region}:{}:model/{}", d.account, d.model);
-            DeprecatedModel {
-                model: d.model.clone(),
-                status: if d.deprecated_on.as_str() <= today {
-                    format!("deprecated since {}", d.deprecated_on)
-                } else {
-                    format!("deprecated on {} (upcoming)", d.deprecated_on)
-                },
-                invokers: invokers(
-                    dir,
-                    &["ai:InvokeModel", "ai:InvokeModelWithResponseStream"],
-                    &resource,
-                ),
-                resource,
-            }
+        .map(|d| Target {
+            model: d.model.clone(),
+            status: if d.deprecated_on.as_str() <= today {
+                format!("deprecated since {}", d.deprecated_on)
+            } else {
+                format!("deprecated on {} (upcoming)", d.deprecated_on)
+            },
+            resource: format!("arn:gatehouse:ai:{region}:{}:model/{}", d.account, d.model),
         })
         .collect()
 }
@@ -270,9 +365,9 @@ pub(crate) fn gatehouse_findings(file: &str, reachable: &[DeprecatedModel]) -> V
 
 /// GH-AI-007 for AWS policies: statements allowing Bedrock invocation on deprecated models'
 /// ARNs, by name (medium) or by a `foundation-model/` wildcard (low).
-pub(crate) fn check(inv: &Inventory, out: &mut Vec<Finding>) {
-    let models = &BedrockLifecycle::get().models;
-    for pol in &inv.aws_policies {
+pub(crate) fn check(inv: &Inventory, lifecycle: &BedrockLifecycle, out: &mut Vec<Finding>) {
+    let models = &lifecycle.models;
+    for pol in inv.own_policies() {
         for (i, st) in pol.document.statements.iter().enumerate() {
             if st.effect != Effect::Allow || st.action.negated {
                 continue;
@@ -358,7 +453,7 @@ mod tests {
             (got[0].id.as_str(), got[0].status.as_str()),
             ("amazon.titan-text-lite-v1", "legacy")
         );
-        let err = |b: &[u8]| parse_list_foundation_models(b).unwrap_err();
+        let err = |b: &[u8]| parse_list_foundation_models(b).unwrap_err().to_string();
         assert!(err(b"[]").starts_with("$.modelSummaries: missing"));
         assert!(
             err(br#"{"modelSummaries":[{"modelId":"m"}]}"#)

@@ -2,6 +2,7 @@
 //! care which export format (or cloud) the data came from.
 
 use gatehouse_policy::PolicyDocument;
+use std::sync::Arc;
 
 /// Everything imported from one input file.
 #[derive(Debug, Clone, Default)]
@@ -10,8 +11,13 @@ pub struct Inventory {
     pub file: String,
     /// The detected format.
     pub format: Format,
-    /// AWS policy documents: managed (default version), inline, trust, standalone.
-    pub aws_policies: Vec<AwsPolicy>,
+    /// AWS policy documents: managed (default version), inline, trust, standalone. Shared
+    /// (`Arc`) so that a managed policy read once serves every principal it is attached to.
+    pub aws_policies: Vec<Arc<AwsPolicy>>,
+    /// How many of `aws_policies`, at the end, belong to another part of the same export (a
+    /// batch of an export read as a stream holds the managed and group policies its
+    /// principals use, which the statement rules check once, with the part they came in).
+    pub shared_policies: usize,
     /// AWS users, groups and roles.
     pub aws_principals: Vec<AwsPrincipal>,
     /// Azure role definitions.
@@ -24,6 +30,14 @@ pub struct Inventory {
     pub aws_credentials: Vec<CredentialRow>,
     /// Records of a Gatehouse audit log (`gatehouse audit export`, JSON lines).
     pub audit: Vec<crate::generate::AuditRecord>,
+}
+
+impl Inventory {
+    /// The policies this inventory reports on (all but the shared ones).
+    pub fn own_policies(&self) -> &[Arc<AwsPolicy>] {
+        let own = self.aws_policies.len().saturating_sub(self.shared_policies);
+        self.aws_policies.get(..own).unwrap_or_default()
+    }
 }
 
 /// The input formats the importers recognize.
@@ -79,6 +93,8 @@ pub struct AwsPolicy {
     pub single_statement: bool,
     /// The parsed document.
     pub document: PolicyDocument,
+    /// Why the engine refuses to compile it (GH-IN-003), when it does.
+    pub compile_error: Option<String>,
 }
 
 impl AwsPolicy {
@@ -88,6 +104,16 @@ impl AwsPolicy {
             format!("{}.Statement", self.path)
         } else {
             format!("{}.Statement[{index}]", self.path)
+        }
+    }
+
+    /// The name decisions cite: the ARN of a managed policy, `OWNER/NAME` for an inline or
+    /// trust policy, the name of a standalone one.
+    pub fn display_name(&self) -> String {
+        match (&self.arn, &self.owner) {
+            (Some(arn), _) => arn.clone(),
+            (None, Some(owner)) => format!("{owner}/{}", self.name),
+            (None, None) => self.name.clone(),
         }
     }
 
@@ -106,7 +132,7 @@ impl AwsPolicy {
 }
 
 /// Which kind of AWS identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PrincipalType {
     /// An IAM user.
     User,
@@ -153,6 +179,9 @@ pub struct AwsPrincipal {
     /// never used, as AWS writes it). Exports without it (Gatehouse's own API) say nothing
     /// about use, so a role's age there is not idleness.
     pub usage_tracked: bool,
+    /// Another account of the export has a principal of this kind and name: labels then
+    /// name the account too.
+    pub account_in_label: bool,
 }
 
 impl AwsPrincipal {
@@ -161,9 +190,29 @@ impl AwsPrincipal {
         self.arn.split(':').nth(4).unwrap_or("")
     }
 
-    /// `role/name` style label.
+    /// `role name` style label (`role name in 111122223333` when the name repeats in
+    /// another account of the export).
     pub fn label(&self) -> String {
-        format!("{} {}", self.kind.as_str(), self.name)
+        label(self.kind, &self.name, self.account(), self.account_in_label)
+    }
+
+    /// `role/name` style label (`111122223333:role/name` across accounts), for paths.
+    pub fn slug(&self) -> String {
+        if self.account_in_label {
+            format!("{}:{}/{}", self.account(), self.kind.as_str(), self.name)
+        } else {
+            format!("{}/{}", self.kind.as_str(), self.name)
+        }
+    }
+}
+
+/// A principal's label from its parts (see [`AwsPrincipal::label`]); also the owner of its
+/// inline policies.
+pub fn label(kind: PrincipalType, name: &str, account: &str, with_account: bool) -> String {
+    if with_account && !account.is_empty() {
+        format!("{} {name} in {account}", kind.as_str())
+    } else {
+        format!("{} {name}", kind.as_str())
     }
 }
 

@@ -2,7 +2,8 @@
 //! only as far as it reaches:
 //!
 //! - **Gatehouse's audit log** records every call by principal, action and decision. An
-//!   identity's granted actions (the engine's answer: [`Directory::what_can`]) minus the
+//!   identity's granted actions (the engine's answer: the diff from nothing to its policies,
+//!   over the actions of Gatehouse's services) minus the
 //!   actions it was allowed in the last N days are its unused permissions (GH-HY-004). Only
 //!   actions of the services Gatehouse serves (`ai`, `iam`, `sts`) are counted: nothing else
 //!   can appear in its log. The log must reach back N days for "unused" to mean that; when
@@ -13,16 +14,17 @@
 //!   permissions is standing access nobody uses (GH-HY-005). "Now" is the export's own
 //!   latest date, so the same export always gives the same answer.
 
-use crate::access::{AccessError, Directory};
 use crate::actions::{AccessLevel, ActionInfo, AwsActions};
 use crate::finding::{Finding, Location, Severity};
 use crate::generate::AuditRecord;
-use crate::model::{AwsPrincipal, Inventory, PrincipalType};
+use crate::model::{AwsPrincipal, CredentialRow, Inventory, PrincipalType};
+use crate::subject::Subject;
 use chrono::{DateTime, FixedOffset, Utc};
-use gatehouse_policy::{Catalog, Evaluation, NamedPolicy, PolicySet, PolicyType, Request};
-use rustc_hash::FxHashSet;
+use gatehouse_policy::{Catalog, Request};
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 /// Days without use after which access counts as unused, unless asked otherwise.
 pub const DEFAULT_UNUSED_DAYS: i64 = 90;
@@ -90,6 +92,11 @@ pub struct PrincipalUsage {
     /// How many used actions are among the granted ones.
     #[serde(skip)]
     used_granted: usize,
+    /// How findings name it, and where it is.
+    #[serde(skip)]
+    label: String,
+    #[serde(skip)]
+    path: String,
 }
 
 impl PrincipalUsage {
@@ -128,90 +135,120 @@ pub fn is_principal(recorded: &str, arn: &str) -> bool {
             .is_some_and(|p| p.rsplit('/').next() == Some(name))
 }
 
-/// The log's time span and each user's and role's usage over the last `days` before `now`.
-pub fn audit_usage(
-    dir: &Directory,
-    records: &[AuditRecord],
-    now: DateTime<Utc>,
-    days: i64,
-) -> Result<(Window, Vec<PrincipalUsage>), AccessError> {
-    let parsed: Vec<(DateTime<FixedOffset>, &AuditRecord)> = records
-        .iter()
-        .filter_map(|r| Some((DateTime::parse_from_rfc3339(&r.time).ok()?, r)))
-        .collect();
-    let first = parsed.iter().map(|(t, _)| *t).min();
-    let since = now - chrono::Duration::days(days);
-    let window = Window {
-        asked_days: days,
-        covered_days: first.map_or(0, |f| (now - f.with_timezone(&Utc)).num_days().min(days)),
-        first_record: first.map(|f| f.to_rfc3339()),
-        now: now.to_rfc3339(),
-    };
-    // Use per recorded principal first (few distinct callers, many records), then per
-    // identity: its own calls and its sessions'.
-    let mut by_caller: HashMap<&str, (BTreeSet<String>, Option<DateTime<FixedOffset>>)> =
-        HashMap::new();
-    for (t, r) in &parsed {
-        if r.decision == "Allow" && *t >= since {
-            let e = by_caller.entry(r.principal.as_str()).or_default();
-            e.0.insert(r.action.to_ascii_lowercase());
-            e.1 = e.1.max(Some(*t));
+/// An audit log indexed for usage questions: the window's coverage, and per recorded caller
+/// the actions it was allowed in the window and its last allowed call.
+#[derive(Debug, Clone)]
+pub struct AuditIndex {
+    /// How much of the window the log covers.
+    pub window: Window,
+    by_caller: Vec<(String, BTreeSet<String>, Option<DateTime<FixedOffset>>)>,
+}
+
+impl AuditIndex {
+    /// The log's time span and each caller's use over the last `days` before `now`.
+    pub fn new(records: &[AuditRecord], now: DateTime<Utc>, days: i64) -> AuditIndex {
+        let parsed: Vec<(DateTime<FixedOffset>, &AuditRecord)> = records
+            .iter()
+            .filter_map(|r| Some((DateTime::parse_from_rfc3339(&r.time).ok()?, r)))
+            .collect();
+        let first = parsed.iter().map(|(t, _)| *t).min();
+        let since = now - chrono::Duration::days(days);
+        let window = Window {
+            asked_days: days,
+            covered_days: first.map_or(0, |f| (now - f.with_timezone(&Utc)).num_days().min(days)),
+            first_record: first.map(|f| f.to_rfc3339()),
+            now: now.to_rfc3339(),
+        };
+        // Use per recorded principal first (few distinct callers, many records), then per
+        // identity: its own calls and its sessions'.
+        let mut by_caller: BTreeMap<&str, (BTreeSet<String>, Option<DateTime<FixedOffset>>)> =
+            BTreeMap::new();
+        for (t, r) in &parsed {
+            if r.decision == "Allow" && *t >= since {
+                let e = by_caller.entry(r.principal.as_str()).or_default();
+                e.0.insert(r.action.to_ascii_lowercase());
+                e.1 = e.1.max(Some(*t));
+            }
+        }
+        AuditIndex {
+            window,
+            by_caller: by_caller
+                .into_iter()
+                .map(|(c, (a, t))| (c.to_owned(), a, t))
+                .collect(),
+        }
+    }
+}
+
+/// Every action of the services Gatehouse serves (its own catalog's, and AWS's catalog of
+/// the same services): the only ones its audit log can show used.
+fn gatehouse_actions() -> &'static [&'static str] {
+    static CELL: OnceLock<Vec<&'static str>> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let gh = Catalog::builtin();
+        let aws = AwsActions::get();
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for (prefix, svc) in &gh.services {
+            names.extend(svc.actions.keys().map(|a| format!("{prefix}:{a}")));
+            names.extend(aws.expand(&format!("{prefix}:*")).map(|a| a.name.clone()));
+        }
+        names
+            .into_iter()
+            .map(|n| &*Box::leak(n.into_boxed_str()))
+            .collect()
+    })
+}
+
+/// One user's or role's granted against used actions; `None` for a group.
+pub(crate) fn usage_of(s: &Subject<'_>, audit: &AuditIndex) -> Option<PrincipalUsage> {
+    let p = s.principal;
+    if p.kind == PrincipalType::Group {
+        return None;
+    }
+    let mut used = BTreeSet::new();
+    let mut last: Option<DateTime<FixedOffset>> = None;
+    for (caller, actions, t) in &audit.by_caller {
+        if is_principal(caller, &p.arn) {
+            used.extend(actions.iter().cloned());
+            last = last.max(*t);
         }
     }
     let catalog = Catalog::builtin();
-    let mut out = Vec::new();
-    for p in dir
-        .inventory()
-        .aws_principals
-        .iter()
-        .filter(|p| p.kind != PrincipalType::Group)
-    {
-        let mut used = BTreeSet::new();
-        let mut last: Option<DateTime<FixedOffset>> = None;
-        for (caller, (actions, t)) in &by_caller {
-            if is_principal(caller, &p.arn) {
-                used.extend(actions.iter().cloned());
-                last = last.max(*t);
+    let allowed = crate::access::what_can_of(s, gatehouse_actions());
+    let eval = s.evaluation();
+    let mut granted = BTreeSet::new();
+    let mut unused: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for change in &allowed.newly_allowed {
+        for action in &change.actions {
+            if !granted.insert(action.to_ascii_lowercase())
+                || used.contains(&action.to_ascii_lowercase())
+            {
+                continue;
             }
+            let mut req = change.example.clone();
+            req.action.clone_from(action);
+            let through = crate::access::through(&eval, &p.arn, &req).join("; ");
+            unused.entry(through).or_default().insert(action.clone());
         }
-        let (_, allowed) = dir.what_can(&p.arn)?;
-        let mut granted = BTreeSet::new();
-        let mut unused: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for change in &allowed.newly_allowed {
-            for action in &change.actions {
-                let Some((svc, _)) = action.split_once(':') else {
-                    continue;
-                };
-                if !catalog.services.contains_key(&svc.to_ascii_lowercase())
-                    || !granted.insert(action.to_ascii_lowercase())
-                    || used.contains(&action.to_ascii_lowercase())
-                {
-                    continue;
-                }
-                let mut req = change.example.clone();
-                req.action.clone_from(action);
-                let through = dir.through(p, &req).join("; ");
-                unused.entry(through).or_default().insert(action.clone());
-            }
-        }
-        let used_granted = used.iter().filter(|u| granted.contains(*u)).count();
-        out.push(PrincipalUsage {
-            principal: p.arn.clone(),
-            kind: p.kind.as_str(),
-            granted: granted.len(),
-            used: used.into_iter().collect(),
-            unused: unused
-                .into_iter()
-                .map(|(through, actions)| UnusedGrant {
-                    through,
-                    actions: compress(catalog, actions),
-                })
-                .collect(),
-            last_used: last.map(|t| t.to_rfc3339()),
-            used_granted,
-        });
     }
-    Ok((window, out))
+    let used_granted = used.iter().filter(|u| granted.contains(*u)).count();
+    Some(PrincipalUsage {
+        principal: p.arn.clone(),
+        kind: p.kind.as_str(),
+        granted: granted.len(),
+        used: used.into_iter().collect(),
+        unused: unused
+            .into_iter()
+            .map(|(through, actions)| UnusedGrant {
+                through,
+                actions: compress(catalog, actions),
+            })
+            .collect(),
+        last_used: last.map(|t| t.to_rfc3339()),
+        used_granted,
+        label: p.label(),
+        path: p.path.clone(),
+    })
 }
 
 /// Writes a whole service as `service:*` when every one of its catalog actions is listed.
@@ -234,15 +271,42 @@ fn compress(catalog: &Catalog, actions: BTreeSet<String>) -> Vec<String> {
     out
 }
 
-/// GH-HY-004 findings from audit usage: one per identity holding unused actions.
-pub fn unused_findings(
-    file: &str,
-    dir: &Directory,
-    window: &Window,
-    usage: &[PrincipalUsage],
-) -> Vec<Finding> {
-    if window.first_record.is_none() {
-        return Vec::new();
+/// Write and permissions-management actions, each service all of whose such actions are
+/// listed written `service:*`: an administrator's list is a few hundred services, not
+/// twelve thousand actions.
+pub(crate) fn compress_writes(actions: &[&'static str]) -> Vec<String> {
+    static PER_SERVICE: OnceLock<FxHashMap<String, usize>> = OnceLock::new();
+    let per_service = PER_SERVICE.get_or_init(|| {
+        let mut m: FxHashMap<String, usize> = FxHashMap::default();
+        for a in Levels::Write.catalog() {
+            let svc = a.name.split_once(':').map_or("", |(s, _)| s);
+            *m.entry(svc.to_ascii_lowercase()).or_default() += 1;
+        }
+        m
+    });
+    let mut by_service: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for a in actions {
+        let svc = a
+            .split_once(':')
+            .map_or("", |(s, _)| s)
+            .to_ascii_lowercase();
+        by_service.entry(svc).or_default().push(a);
+    }
+    let mut out = Vec::new();
+    for (svc, list) in by_service {
+        if per_service.get(&svc) == Some(&list.len()) {
+            out.push(format!("{svc}:*"));
+        } else {
+            out.extend(list.into_iter().map(str::to_owned));
+        }
+    }
+    out
+}
+
+/// GH-HY-004 from one identity's usage, when it holds unused actions.
+pub(crate) fn unused_finding(file: &str, window: &Window, u: &PrincipalUsage) -> Option<Finding> {
+    if window.first_record.is_none() || u.unused.is_empty() {
+        return None;
     }
     let span = if window.complete() {
         format!("in the last {} days", window.asked_days)
@@ -252,51 +316,39 @@ pub fn unused_findings(
             window.covered_days, window.asked_days
         )
     };
-    let mut out = Vec::new();
-    for u in usage.iter().filter(|u| !u.unused.is_empty()) {
-        let Some(p) = dir
-            .inventory()
-            .aws_principals
-            .iter()
-            .find(|p| p.arn == u.principal)
-        else {
-            continue;
-        };
-        let grants: Vec<String> = u
-            .unused
-            .iter()
-            .map(|g| format!("{} (through {})", g.actions.join(", "), g.through))
-            .collect();
-        let message = format!(
-            "{} has not used {} of its {} allowed actions {span}: {}. A policy of what it did use: \
-             `gatehouse policy generate --principal {} --since {}d`",
-            p.label(),
-            u.unused_count(),
-            u.granted,
-            grants.join("; "),
-            p.arn,
-            window.asked_days
-        );
-        let f = Finding::new(
-            "GH-HY-004",
-            message,
-            Location {
-                entity: Some(p.label()),
-                policy: u
-                    .unused
-                    .first()
-                    .and_then(|g| g.through.split('`').nth(1))
-                    .map(str::to_owned),
-                ..Location::at(file, p.path.clone())
-            },
-        );
-        out.push(if window.complete() {
-            f
-        } else {
-            f.with_severity(Severity::Low)
-        });
-    }
-    out
+    let grants: Vec<String> = u
+        .unused
+        .iter()
+        .map(|g| format!("{} (through {})", g.actions.join(", "), g.through))
+        .collect();
+    let message = format!(
+        "{} has not used {} of its {} allowed actions {span}: {}. A policy of what it did use: \
+         `gatehouse policy generate --principal {} --since {}d`",
+        u.label,
+        u.unused_count(),
+        u.granted,
+        grants.join("; "),
+        u.principal,
+        window.asked_days
+    );
+    let f = Finding::new(
+        "GH-HY-004",
+        message,
+        Location {
+            entity: Some(u.label.clone()),
+            policy: u
+                .unused
+                .first()
+                .and_then(|g| g.through.split('`').nth(1))
+                .map(str::to_owned),
+            ..Location::at(file, u.path.clone())
+        },
+    );
+    Some(if window.complete() {
+        f
+    } else {
+        f.with_severity(Severity::Low)
+    })
 }
 
 /// An identity idle for the window that still holds write or permissions-management access.
@@ -323,63 +375,92 @@ pub fn export_time(inv: &Inventory) -> Option<DateTime<FixedOffset>> {
         .max()
 }
 
-/// Roles of an authorization-details export not used for `days` (by `RoleLastUsed`, or
-/// since creation when the export records no use) that may still write or manage permissions.
-pub fn idle_roles(inv: &Inventory, days: i64) -> Vec<(usize, IdleIdentity)> {
-    let Some(now) = export_time(inv) else {
+/// Roles not used for `days` before `now` (by `RoleLastUsed`, or since creation when the
+/// export records no use) that may still write or manage permissions.
+pub(crate) fn idle_roles<'a>(
+    subjects: &[Subject<'a>],
+    now: Option<DateTime<FixedOffset>>,
+    days: i64,
+) -> Vec<(&'a AwsPrincipal, IdleIdentity)> {
+    let Some(now) = now else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for (i, p) in inv.aws_principals.iter().enumerate() {
-        if p.kind != PrincipalType::Role || !p.usage_tracked {
-            continue;
-        }
-        if let Some(idle) = idle_identity(inv, p, p.last_used, p.created, now, days) {
-            out.push((i, idle));
-        }
-    }
-    out
+    subjects
+        .iter()
+        .filter(|s| s.principal.kind == PrincipalType::Role && s.principal.usage_tracked)
+        .filter_map(|s| {
+            let p = s.principal;
+            Some((p, idle_identity(s, p.last_used, p.created, now, days)?))
+        })
+        .collect()
 }
 
-/// Users of a credential report (`report`) whose password and access keys have not been used
-/// for `days` before the report's latest date (or, never used, created that long before) and
-/// who may still write according to the authorization details (`details`).
-pub fn idle_users(details: &Inventory, report: &Inventory, days: i64) -> Vec<IdleIdentity> {
-    let Some(now) = report
-        .aws_credentials
-        .iter()
-        .flat_map(|r| {
-            r.keys
+/// A credential report's rows by user ARN, and the report's own "now" (its latest date).
+#[derive(Debug, Clone, Default)]
+pub struct CredentialIndex<'a> {
+    rows: FxHashMap<&'a str, &'a CredentialRow>,
+    now: Option<DateTime<FixedOffset>>,
+}
+
+impl<'a> CredentialIndex<'a> {
+    /// The row of a user, by ARN.
+    pub fn row(&self, arn: &str) -> Option<&'a CredentialRow> {
+        self.rows.get(arn).copied()
+    }
+
+    /// Indexes a credential report.
+    pub fn new(report: &'a Inventory) -> CredentialIndex<'a> {
+        CredentialIndex {
+            rows: report
+                .aws_credentials
                 .iter()
-                .flat_map(|k| [k.last_rotated, k.last_used])
-                .chain([r.created, r.password_last_used])
-        })
-        .flatten()
-        .max()
-    else {
+                .map(|r| (r.arn.as_str(), r))
+                .collect(),
+            now: report
+                .aws_credentials
+                .iter()
+                .flat_map(|r| {
+                    r.keys
+                        .iter()
+                        .flat_map(|k| [k.last_rotated, k.last_used])
+                        .chain([r.created, r.password_last_used])
+                })
+                .flatten()
+                .max(),
+        }
+    }
+}
+
+/// Users of a credential report whose password and access keys have not been used for
+/// `days` before the report's latest date (or, never used, created that long before) and
+/// who may still write according to their policies.
+pub(crate) fn idle_users(
+    subjects: &[Subject<'_>],
+    report: &CredentialIndex<'_>,
+    days: i64,
+) -> Vec<IdleIdentity> {
+    let Some(now) = report.now else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for row in &report.aws_credentials {
-        let Some(p) = details.aws_principals.iter().find(|p| p.arn == row.arn) else {
-            continue;
-        };
-        let used = row
-            .keys
-            .iter()
-            .filter_map(|k| k.last_used)
-            .chain(row.password_last_used)
-            .max();
-        out.extend(idle_identity(details, p, used, row.created, now, days));
-    }
-    out
+    subjects
+        .iter()
+        .filter_map(|s| {
+            let row = report.rows.get(s.principal.arn.as_str())?;
+            let used = row
+                .keys
+                .iter()
+                .filter_map(|k| k.last_used)
+                .chain(row.password_last_used)
+                .max();
+            idle_identity(s, used, row.created, now, days)
+        })
+        .collect()
 }
 
 /// The identity, when its last use (or, never used, its creation) is `days` or more before
 /// `now` and it may still write.
 fn idle_identity(
-    inv: &Inventory,
-    p: &AwsPrincipal,
+    s: &Subject<'_>,
     last_used: Option<DateTime<FixedOffset>>,
     created: Option<DateTime<FixedOffset>>,
     now: DateTime<FixedOffset>,
@@ -389,12 +470,12 @@ fn idle_identity(
     if idle_days < days {
         return None;
     }
-    let writes = write_actions(inv, p);
+    let writes = granted_actions(s, Levels::Write, true);
     if writes.is_empty() {
         return None;
     }
     Some(IdleIdentity {
-        principal: p.arn.clone(),
+        principal: s.principal.arn.clone(),
         last_used: last_used.map(|t| t.to_rfc3339()),
         idle_days,
         permissions_management: writes
@@ -406,11 +487,13 @@ fn idle_identity(
 }
 
 /// GH-HY-005: idle roles with write access, from one export.
-pub(crate) fn idle_role_findings(inv: &Inventory, out: &mut Vec<Finding>) {
-    for (i, r) in idle_roles(inv, DEFAULT_UNUSED_DAYS) {
-        let Some(p) = inv.aws_principals.get(i) else {
-            continue;
-        };
+pub(crate) fn idle_role_findings(
+    inv: &Inventory,
+    subjects: &[Subject<'_>],
+    now: Option<DateTime<FixedOffset>>,
+    out: &mut Vec<Finding>,
+) {
+    for (p, r) in idle_roles(subjects, now, DEFAULT_UNUSED_DAYS) {
         let when = match &r.last_used {
             Some(t) => format!("was last used {t}, {} days before the export", r.idle_days),
             None => format!(
@@ -459,34 +542,15 @@ pub(crate) fn idle_role_findings(inv: &Inventory, out: &mut Vec<Finding>) {
     }
 }
 
-/// The principal's identity policies and boundary, compiled; `None` if they do not compile
-/// (the importer has reported that already).
-pub(crate) fn compiled(
-    inv: &Inventory,
-    p: &AwsPrincipal,
-) -> Option<(PolicySet, Option<PolicySet>)> {
-    let named = |i: &usize| {
-        inv.aws_policies
-            .get(*i)
-            .map(|pol| NamedPolicy::new(pol.name.clone(), pol.document.clone()))
-    };
-    let identity =
-        PolicySet::new(PolicyType::Identity, p.policies.iter().filter_map(named)).ok()?;
-    let boundary = match p.boundary.as_ref().and_then(named) {
-        Some(b) => Some(PolicySet::new(PolicyType::Boundary, [b]).ok()?),
-        None => None,
-    };
-    Some((identity, boundary))
-}
-
 /// Resources to decide on for a principal: `*` and one instance of each resource pattern its
 /// policies name (wildcards filled), so that scoped grants are found too.
-pub(crate) fn probe_resources(inv: &Inventory, p: &AwsPrincipal) -> Vec<String> {
+pub(crate) fn probe_resources(s: &Subject<'_>) -> Vec<String> {
     let mut resources: Vec<String> = vec!["*".into()];
-    for st in p
+    for st in s
+        .principal
         .policies
         .iter()
-        .filter_map(|i| inv.aws_policies.get(*i))
+        .filter_map(|i| s.inv.aws_policies.get(*i))
         .flat_map(|x| &x.document.statements)
     {
         if let Some(r) = &st.resource {
@@ -498,60 +562,73 @@ pub(crate) fn probe_resources(inv: &Inventory, p: &AwsPrincipal) -> Vec<String> 
     resources
 }
 
-/// Catalog actions of write or permissions-management level the principal may perform on
-/// some resource its policies name, decided by the engine.
-fn write_actions(inv: &Inventory, p: &AwsPrincipal) -> Vec<&'static ActionInfo> {
-    write_actions_with(inv, p, true)
+/// Which access levels a question is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Levels {
+    /// Write and permissions management.
+    Write,
+    /// Every level.
+    Any,
 }
 
-/// Every write and permissions-management action of the catalog, by name.
-fn all_writes() -> &'static [&'static ActionInfo] {
-    static CELL: std::sync::OnceLock<Vec<&'static ActionInfo>> = std::sync::OnceLock::new();
-    CELL.get_or_init(|| {
-        let mut v: Vec<&'static ActionInfo> = AwsActions::get()
-            .expand("*")
-            .filter(|a| {
-                matches!(
-                    a.access,
-                    AccessLevel::Write | AccessLevel::PermissionsManagement
-                )
-            })
-            .collect();
-        v.sort_unstable_by(|x, y| x.name.cmp(&y.name));
-        v
-    })
+impl Levels {
+    fn accepts(self, level: AccessLevel) -> bool {
+        match self {
+            Levels::Write => matches!(
+                level,
+                AccessLevel::Write | AccessLevel::PermissionsManagement
+            ),
+            Levels::Any => true,
+        }
+    }
+
+    /// Every action of the catalog at these levels, sorted by name, computed once.
+    fn catalog(self) -> &'static [&'static ActionInfo] {
+        static WRITE: OnceLock<Vec<&'static ActionInfo>> = OnceLock::new();
+        static ANY: OnceLock<Vec<&'static ActionInfo>> = OnceLock::new();
+        let cell = match self {
+            Levels::Write => &WRITE,
+            Levels::Any => &ANY,
+        };
+        cell.get_or_init(|| {
+            let mut v: Vec<&'static ActionInfo> = AwsActions::get()
+                .expand("*")
+                .filter(|a| self.accepts(a.access))
+                .collect();
+            v.sort_unstable_by(|x, y| x.name.cmp(&y.name));
+            v
+        })
+    }
 }
 
-/// `shortcut: false` asks the engine about every action (the reference the shortcut is
-/// tested against).
-fn write_actions_with(
-    inv: &Inventory,
-    p: &AwsPrincipal,
-    shortcut: bool,
-) -> Vec<&'static ActionInfo> {
-    let Some((identity, boundary)) = compiled(inv, p) else {
-        return Vec::new();
-    };
-    let eval = Evaluation {
-        identity: &identity,
-        resource: None,
-        boundary: boundary.as_ref(),
-        guardrails: &[],
-        session: None,
-    };
-    let resources = probe_resources(inv, p);
+/// Number of catalog actions (any level) the principal may perform on some resource its
+/// policies name.
+pub(crate) fn allowed_action_count(s: &Subject<'_>) -> usize {
+    granted_actions(s, Levels::Any, true).len()
+}
+
+/// Catalog actions at `levels` that the principal may perform on some
+/// resource its policies name, decided by the engine. `shortcut: false` asks the engine
+/// about every action (the reference the shortcut is tested against).
+fn granted_actions(s: &Subject<'_>, levels: Levels, shortcut: bool) -> Vec<&'static ActionInfo> {
+    let eval = s.evaluation();
+    let resources = probe_resources(s);
     let aws = AwsActions::get();
-    let statements: Vec<&gatehouse_policy::Statement> = p
+    let statements: Vec<&gatehouse_policy::Statement> = s
+        .principal
         .policies
         .iter()
-        .filter_map(|i| inv.aws_policies.get(*i))
+        .filter_map(|i| s.inv.aws_policies.get(*i))
+        .filter(|p| p.compile_error.is_none())
         .flat_map(|x| &x.document.statements)
         .collect();
-    // Without a Deny or a boundary, an unconditional Allow of plain resource patterns allows
-    // each action it names on them: the engine would answer yes to every probe, so it is not
-    // asked (administrator roles expand to ~12,000 write actions). Anything else is decided.
+    // Without a Deny, a boundary or a service control policy, an unconditional Allow of plain
+    // resource patterns allows each action it names on them: the engine would answer yes to
+    // every probe, so it is not asked (administrator roles expand to ~12,000 write actions).
+    // Anything else is decided.
     let plain = shortcut
-        && boundary.is_none()
+        && s.boundary.is_none()
+        && s.guardrails.is_empty()
         && statements
             .iter()
             .all(|s| s.effect == gatehouse_policy::Effect::Allow);
@@ -565,13 +642,13 @@ fn write_actions_with(
                 .as_ref()
                 .is_some_and(|r| !r.negated && r.patterns.iter().all(|x| !x.contains("${")))
     };
-    // An administrator (`*` certain on some resource) may perform every write action: the
+    // An administrator (`*` certain on some resource) may perform every such action: the
     // catalog's list, computed once.
     if statements
         .iter()
         .any(|st| certain(st) && st.action.patterns.iter().any(|x| x == "*" || x == "*:*"))
     {
-        return all_writes().to_vec();
+        return levels.catalog().to_vec();
     }
     // Pointers into the static catalog: an administrator's ~12,000 actions are deduplicated
     // and kept without copying a name.
@@ -584,13 +661,7 @@ fn write_actions_with(
     {
         let certain = certain(st);
         for pattern in &st.action.patterns {
-            for a in aws.expand(pattern) {
-                if !matches!(
-                    a.access,
-                    AccessLevel::Write | AccessLevel::PermissionsManagement
-                ) {
-                    continue;
-                }
+            for a in aws.expand(pattern).filter(|a| levels.accepts(a.access)) {
                 if certain {
                     if seen.insert(std::ptr::from_ref(a)) {
                         out.push(a);
@@ -601,16 +672,15 @@ fn write_actions_with(
             }
         }
     }
+    let arn = s.principal.arn.as_str();
     for a in candidates {
-        if seen.contains(&std::ptr::from_ref(a)) {
+        if !seen.insert(std::ptr::from_ref(a)) {
             continue;
         }
-        let allowed = resources.iter().any(|r| {
-            eval.decide(&Request::new(p.arn.as_str(), a.name.as_str(), r.as_str()))
+        if resources.iter().any(|r| {
+            eval.decide(&Request::new(arn, a.name.as_str(), r.as_str()))
                 .is_allow()
-        });
-        seen.insert(std::ptr::from_ref(a));
-        if allowed {
+        }) {
             out.push(a);
         }
     }
@@ -653,21 +723,25 @@ mod tests {
             .collect();
         inventories.push(crate::import::import("mixed.json", mixed.as_bytes()).0);
         let mut compared = 0;
+        let none = |_: &str| std::sync::Arc::from(Vec::new());
         for inv in &inventories {
-            for p in &inv.aws_principals {
-                assert_eq!(
-                    write_actions_with(inv, p, true),
-                    write_actions_with(inv, p, false),
-                    "{} in {}",
-                    p.arn,
-                    inv.file
-                );
+            for s in crate::subject::subjects(inv, &none) {
+                for levels in [Levels::Write, Levels::Any] {
+                    assert_eq!(
+                        granted_actions(&s, levels, true),
+                        granted_actions(&s, levels, false),
+                        "{} in {}",
+                        s.principal.arn,
+                        inv.file
+                    );
+                }
                 compared += 1;
             }
         }
         assert!(compared >= 3);
         let mixed = inventories.last().unwrap();
-        let w: Vec<&str> = write_actions(mixed, &mixed.aws_principals[0])
+        let subjects = crate::subject::subjects(mixed, &none);
+        let w: Vec<&str> = granted_actions(&subjects[0], Levels::Write, true)
             .iter()
             .map(|a| a.name.as_str())
             .collect();
@@ -700,7 +774,8 @@ mod tests {
         };
         let idle = |last_used: &str| -> Vec<String> {
             let inv = crate::import::import("e.json", export(last_used).as_bytes()).0;
-            idle_roles(&inv, DEFAULT_UNUSED_DAYS)
+            let subjects = crate::subject::subjects(&inv, &|_| std::sync::Arc::from(Vec::new()));
+            idle_roles(&subjects, export_time(&inv), DEFAULT_UNUSED_DAYS)
                 .into_iter()
                 .map(|(_, r)| r.principal)
                 .collect()

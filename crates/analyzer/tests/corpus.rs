@@ -28,7 +28,7 @@
 //! - GCP: 3 × `roles/owner` and 3 × `roles/editor` (GH-OP-005), 1 × `roles/aiplatform.admin`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_analyzer::{Report, scan_paths};
+use gatehouse_analyzer::{NoProgress, Report, Settings, scan_paths};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -37,7 +37,7 @@ fn corpus() -> Option<PathBuf> {
 }
 
 fn scan(sub: &str) -> Option<Report> {
-    Some(scan_paths(&[corpus()?.join(sub)], &|| {}).unwrap())
+    Some(scan_paths(&[corpus()?.join(sub)], &Settings::default(), &NoProgress).unwrap())
 }
 
 fn counts(r: &Report) -> BTreeMap<&'static str, usize> {
@@ -172,7 +172,7 @@ fn gcp_policies() {
 #[test]
 fn whole_corpus_every_file_recognized() {
     let Some(dir) = corpus() else { return };
-    let r = scan_paths(&[dir], &|| {}).unwrap();
+    let r = scan_paths(&[dir], &Settings::default(), &NoProgress).unwrap();
     // README.md is not a JSON file; the 2 empty managed policies are the only unrecognized.
     assert_eq!(r.files, 1545);
     assert_eq!(

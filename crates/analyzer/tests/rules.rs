@@ -2,7 +2,7 @@
 //! quiet on the near miss next to it (`quiet.json`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_analyzer::{RULES, scan_bytes, scan_paths};
+use gatehouse_analyzer::{NoProgress, RULES, Settings, scan_bytes, scan_paths};
 use std::path::{Path, PathBuf};
 
 /// A fixture is `NAME.json`, `NAME.csv`, or a directory `NAME/` scanned as one run (for
@@ -19,7 +19,7 @@ fn fixture(dir: &Path, name: &str) -> Option<PathBuf> {
 }
 
 fn rules_in(file: &Path) -> Vec<&'static str> {
-    scan_paths(&[file.to_path_buf()], &|| {})
+    scan_paths(&[file.to_path_buf()], &Settings::default(), &NoProgress)
         .unwrap()
         .findings
         .into_iter()

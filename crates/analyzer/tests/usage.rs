@@ -8,7 +8,7 @@ use gatehouse_analyzer::generate::{AuditRecord, from_audit};
 use gatehouse_analyzer::lifecycle::DeployedModel;
 use gatehouse_analyzer::review::{review, review_store};
 use gatehouse_analyzer::usage::is_principal;
-use gatehouse_analyzer::{Severity, StoreSnapshot, scan_store};
+use gatehouse_analyzer::{Settings, Severity, StoreSnapshot, scan_store};
 use serde_json::json;
 use std::path::Path;
 
@@ -63,7 +63,7 @@ fn unused_actions_are_exact_and_name_their_policy() {
             "ImplicitDeny",
         ),
     ]);
-    let r = scan_store(&s, at("2026-04-30T00:00:00Z"), 90).unwrap();
+    let r = scan_store(&s, at("2026-04-30T00:00:00Z"), 90, &Settings::default()).unwrap();
     let f: Vec<_> = r
         .findings
         .iter()
@@ -98,7 +98,7 @@ fn unused_actions_are_exact_and_name_their_policy() {
     assert!(r.notices.is_empty(), "{:?}", r.notices);
 
     // A shorter window makes GetUser's old use count as unused, a longer one as used.
-    let r = scan_store(&s, at("2026-04-30T00:00:00Z"), 200).unwrap();
+    let r = scan_store(&s, at("2026-04-30T00:00:00Z"), 200, &Settings::default()).unwrap();
     let a = r
         .findings
         .iter()
@@ -128,7 +128,7 @@ fn a_role_is_credited_with_its_sessions_use() {
         rec("2026-01-01T00:00:00Z", &alice(), "iam:GetUser", "Allow"),
         rec("2026-04-29T00:00:00Z", &session, "ai:InvokeModel", "Allow"),
     ]);
-    let r = scan_store(&s, at("2026-04-30T00:00:00Z"), 90).unwrap();
+    let r = scan_store(&s, at("2026-04-30T00:00:00Z"), 90, &Settings::default()).unwrap();
     assert!(
         !r.findings
             .iter()
@@ -157,7 +157,7 @@ fn a_role_is_credited_with_its_sessions_use() {
 
 #[test]
 fn an_empty_audit_log_claims_nothing() {
-    let r = scan_store(&snapshot(Vec::new()), Utc::now(), 90).unwrap();
+    let r = scan_store(&snapshot(Vec::new()), Utc::now(), 90, &Settings::default()).unwrap();
     assert!(!r.findings.iter().any(|f| f.rule == "GH-HY-004"));
     assert!(
         r.notices.iter().any(|n| n.contains("audit log is empty")),
@@ -195,7 +195,7 @@ fn users_without_mfa_who_manage_are_found_in_the_store() {
         region: "local".into(),
         ..StoreSnapshot::default()
     };
-    let r = scan_store(&s, Utc::now(), 90).unwrap();
+    let r = scan_store(&s, Utc::now(), 90, &Settings::default()).unwrap();
     let mfa: Vec<_> = r
         .findings
         .iter()
@@ -233,7 +233,7 @@ fn deprecated_deployments_still_invocable() {
         ..StoreSnapshot::default()
     };
     let now = at("2026-04-30T00:00:00Z");
-    let r = scan_store(&s, now, 90).unwrap();
+    let r = scan_store(&s, now, 90, &Settings::default()).unwrap();
     let f: Vec<_> = r
         .findings
         .iter()
@@ -259,7 +259,7 @@ fn deprecated_deployments_still_invocable() {
     }));
     assert!(f[1].message.contains("`user search/p`"), "{}", f[1].message);
 
-    let rv = review_store(&s, now, 90).unwrap();
+    let rv = review_store(&s, now, 90, &Settings::default()).unwrap();
     assert_eq!(rv.deprecated_models.len(), 2);
     let upcoming = rv
         .deprecated_models
@@ -284,7 +284,7 @@ fn review_lists_granted_against_used() {
         rec("2026-01-01T00:00:00Z", &alice(), "iam:GetUser", "Allow"),
         rec("2026-04-20T00:00:00Z", &alice(), "iam:ListUsers", "Allow"),
     ]);
-    let rv = review_store(&s, at("2026-04-30T00:00:00Z"), 90).unwrap();
+    let rv = review_store(&s, at("2026-04-30T00:00:00Z"), 90, &Settings::default()).unwrap();
     let a = rv
         .unused_access
         .iter()

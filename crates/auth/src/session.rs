@@ -351,6 +351,16 @@ impl SessionClaims {
 }
 
 impl SessionClaims {
+    /// The unique id (`AROA...`, `AIDA...`) of the role or user the session belongs to:
+    /// `principal_id` up to the session name. Names can be reused after a delete; this id
+    /// cannot, so a server checks it against the principal it resolves the session to.
+    /// Empty when the token carries none.
+    pub fn principal_unique_id(&self) -> &str {
+        self.principal_id
+            .split_once(':')
+            .map_or(self.principal_id.as_str(), |(id, _)| id)
+    }
+
     /// Seconds since MFA authentication at `now` (`aws:MultiFactorAuthAge`), if MFA
     /// was used.
     pub fn mfa_age_secs(&self, now: DateTime<Utc>) -> Option<i64> {

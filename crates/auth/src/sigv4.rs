@@ -24,8 +24,12 @@
 //! [`CredentialLookup`] that maps an access key id (and session token, if any) to
 //! the secret. Any region is accepted in the credential scope (the signature binds
 //! it); the service must be one of [`VerifyOptions::services`] (`iam`, `sts`, `ai`
-//! by default). Signatures are compared in constant time, and no error message ever
-//! contains a secret or the signature Gatehouse computed.
+//! by default; a server passes the one service of the API a request addresses).
+//! `UNSIGNED-PAYLOAD` is refused unless [`VerifyOptions::allow_unsigned_payload`]
+//! says otherwise: AWS accepts it only for S3-like services, and elsewhere it would
+//! leave a presigned request's body (its parameters) outside the signature.
+//! Signatures are compared in constant time, and no error message ever contains a
+//! secret or the signature Gatehouse computed.
 
 use std::fmt;
 
@@ -38,7 +42,8 @@ use crate::secret::Secret;
 
 /// The only signing algorithm Gatehouse accepts.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-/// The payload hash placeholder accepted for presigned requests.
+/// The payload hash placeholder of presigned requests to S3-like services; accepted
+/// only with [`VerifyOptions::allow_unsigned_payload`].
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// Services accepted in the credential scope by default.
 pub const DEFAULT_SERVICES: &[&str] = &["iam", "sts", "ai"];
@@ -88,6 +93,10 @@ pub struct VerifyOptions {
     /// Allowed difference between the request time and now (header form), and how far
     /// in the future a presigned URL's `X-Amz-Date` may be.
     pub max_skew: Duration,
+    /// Whether a presigned request may leave its body unsigned (`UNSIGNED-PAYLOAD`),
+    /// as S3-like uploads do. Off by default: for a Query API the body holds
+    /// parameters, and an unsigned one could change the call a URL was signed for.
+    pub allow_unsigned_payload: bool,
 }
 
 impl Default for VerifyOptions {
@@ -95,6 +104,7 @@ impl Default for VerifyOptions {
         Self {
             services: DEFAULT_SERVICES.iter().map(|s| (*s).to_owned()).collect(),
             max_skew: Duration::seconds(DEFAULT_MAX_SKEW_SECS),
+            allow_unsigned_payload: false,
         }
     }
 }
@@ -383,8 +393,12 @@ pub fn verify<L: CredentialLookup>(
     let cred = &parsed.credential;
 
     if !opts.services.iter().any(|s| s == &cred.service) {
+        // AWS names the service it expected when there is one.
         return Err(SigV4Error::SignatureDoesNotMatch(
-            "Credential should be scoped to correct service.".to_owned(),
+            match opts.services.as_slice() {
+                [one] => format!("Credential should be scoped to correct service: '{one}'."),
+                _ => "Credential should be scoped to correct service.".to_owned(),
+            },
         ));
     }
     if Some(cred.date.as_str()) != parsed.amz_date.get(..8) {
@@ -449,13 +463,18 @@ pub fn verify<L: CredentialLookup>(
         }
         (AuthLocation::Header, None) => vec![computed.as_str()],
         (AuthLocation::Query, Some(c)) => {
-            if c == UNSIGNED_PAYLOAD || c.eq_ignore_ascii_case(&computed) {
+            if (c == UNSIGNED_PAYLOAD && opts.allow_unsigned_payload)
+                || c.eq_ignore_ascii_case(&computed)
+            {
                 vec![c]
             } else {
                 return Err(SigV4Error::XAmzContentSha256Mismatch);
             }
         }
-        (AuthLocation::Query, None) => vec![computed.as_str(), UNSIGNED_PAYLOAD],
+        (AuthLocation::Query, None) if opts.allow_unsigned_payload => {
+            vec![computed.as_str(), UNSIGNED_PAYLOAD]
+        }
+        (AuthLocation::Query, None) => vec![computed.as_str()],
     };
 
     let key = signing_key(
@@ -955,6 +974,53 @@ pub fn authorization_header(
     ))
 }
 
+/// Client-side presigning, for tests and Gatehouse's own clients: returns `req`'s query
+/// string with the presigned parameters added (`X-Amz-Algorithm` ... `X-Amz-Signature`),
+/// valid for `expires_secs` from `now`. Only `host` is signed (it must be among `req`'s
+/// headers); `payload_hash` is what the canonical request names for the body (the body's
+/// [`sha256_hex`], or [`UNSIGNED_PAYLOAD`] as S3 presigners do).
+#[allow(clippy::too_many_arguments)]
+pub fn presigned_query(
+    req: &Request<'_>,
+    access_key_id: &str,
+    secret: &Secret,
+    region: &str,
+    service: &str,
+    now: DateTime<Utc>,
+    expires_secs: i64,
+    payload_hash: &str,
+) -> Result<String, SigV4Error> {
+    let amz_date = format_amz_date(now);
+    let date = amz_date.get(..8).unwrap_or_default();
+    let scope = format!("{date}/{region}/{service}/aws4_request");
+    let credential = format!("{access_key_id}/{scope}");
+    let auth = [
+        ("X-Amz-Algorithm", ALGORITHM),
+        ("X-Amz-Credential", credential.as_str()),
+        ("X-Amz-Date", amz_date.as_str()),
+        ("X-Amz-Expires", &expires_secs.to_string()),
+        ("X-Amz-SignedHeaders", "host"),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k}={}", uri_encode(v.as_bytes())))
+    .collect::<Vec<_>>()
+    .join("&");
+    let query = if req.query.is_empty() {
+        auth
+    } else {
+        format!("{}&{auth}", req.query)
+    };
+    let unsigned = Request {
+        query: &query,
+        ..*req
+    };
+    let creq = canonical_request(&unsigned, &["host".to_owned()], payload_hash, true)?;
+    let sts = string_to_sign(&amz_date, &scope, &creq);
+    let key = signing_key(secret.expose(), date, region, service);
+    let sig = hex::encode(hmac_sha256(&key, sts.as_bytes()));
+    Ok(format!("{query}&X-Amz-Signature={sig}"))
+}
+
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
@@ -1035,6 +1101,42 @@ mod tests {
             SigV4Error::from(LookupError::Denied("x".into())).aws_code(),
             "AccessDenied"
         );
+    }
+
+    #[test]
+    fn presigned_query_round_trip() {
+        let now = parse_amz_date("20260101T000000Z").unwrap();
+        let headers = [("host", "example.test")];
+        let req = Request {
+            method: "GET",
+            path: "/",
+            query: "Action=GetUser&Version=2010-05-08",
+            headers: &headers,
+            body: b"",
+        };
+        let secret = Secret::from("s".repeat(40));
+        let lookup = |_: &str, _: Option<&str>| -> Result<ResolvedCredential<()>, LookupError> {
+            Ok(ResolvedCredential {
+                secret: Secret::from("s".repeat(40)),
+                context: (),
+            })
+        };
+        let q =
+            presigned_query(&req, "AKID", &secret, "r", "iam", now, 60, &sha256_hex(b"")).unwrap();
+        let signed = Request { query: &q, ..req };
+        let opts = VerifyOptions::with_services(["iam"]);
+        let v = verify(&signed, &lookup, now, &opts).unwrap();
+        assert_eq!(v.identity.location, AuthLocation::Query);
+        // Signed UNSIGNED-PAYLOAD: refused unless the service allows it.
+        let q =
+            presigned_query(&req, "AKID", &secret, "r", "iam", now, 60, UNSIGNED_PAYLOAD).unwrap();
+        let signed = Request { query: &q, ..req };
+        assert!(verify(&signed, &lookup, now, &opts).is_err());
+        let s3_like = VerifyOptions {
+            allow_unsigned_payload: true,
+            ..opts
+        };
+        verify(&signed, &lookup, now, &s3_like).unwrap();
     }
 
     #[test]

@@ -318,3 +318,14 @@ fn mfa_age() {
     assert!(c.is_live(t0()));
     assert!(!c.is_live(c.expires_at));
 }
+
+#[test]
+fn the_principal_unique_id_is_the_id_before_the_session_name() {
+    let role = claims("ASIAEXAMPLE000000001");
+    assert_eq!(role.principal_unique_id(), "AROAEXAMPLEROLEID0001");
+    let mut user = claims("ASIAEXAMPLE000000002");
+    user.principal_id = "AIDAEXAMPLEUSERID0001".to_owned();
+    assert_eq!(user.principal_unique_id(), "AIDAEXAMPLEUSERID0001");
+    user.principal_id.clear();
+    assert_eq!(user.principal_unique_id(), "");
+}

@@ -48,6 +48,15 @@ impl Wire {
         lookup: &L,
         now: DateTime<Utc>,
     ) -> Result<sigv4::Verified<L::Context>, SigV4Error> {
+        self.verify_opts(lookup, now, &VerifyOptions::default())
+    }
+
+    fn verify_opts<L: sigv4::CredentialLookup>(
+        &self,
+        lookup: &L,
+        now: DateTime<Utc>,
+        opts: &VerifyOptions,
+    ) -> Result<sigv4::Verified<L::Context>, SigV4Error> {
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
@@ -60,11 +69,23 @@ impl Wire {
             headers: &headers,
             body: &self.body,
         };
-        sigv4::verify(&req, lookup, now, &VerifyOptions::default())
+        sigv4::verify(&req, lookup, now, opts)
     }
 
     fn verify(&self, now: DateTime<Utc>) -> Result<sigv4::Verified<()>, SigV4Error> {
         self.verify_with(&static_lookup, now)
+    }
+
+    /// As an S3-like service would verify: `UNSIGNED-PAYLOAD` allowed.
+    fn verify_allowing_unsigned_payload(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<sigv4::Verified<()>, SigV4Error> {
+        let opts = VerifyOptions {
+            allow_unsigned_payload: true,
+            ..VerifyOptions::default()
+        };
+        self.verify_opts(&static_lookup, now, &opts)
     }
 }
 
@@ -688,23 +709,41 @@ fn presigned_with_unsigned_payload() {
         }
     };
     let host = ("host".to_owned(), HOST.to_owned());
-    // With a signed `x-amz-content-sha256: UNSIGNED-PAYLOAD` header.
-    let wire = presign_unsigned(vec![
-        host.clone(),
-        (
-            "x-amz-content-sha256".to_owned(),
-            "UNSIGNED-PAYLOAD".to_owned(),
-        ),
-    ]);
-    wire.verify(t0()).unwrap();
-    // Without the header the verifier also tries UNSIGNED-PAYLOAD for presigned URLs.
+    let with_header = || {
+        presign_unsigned(vec![
+            host.clone(),
+            (
+                "x-amz-content-sha256".to_owned(),
+                "UNSIGNED-PAYLOAD".to_owned(),
+            ),
+        ])
+    };
+    // By default (Gatehouse's Query APIs) an unsigned payload is refused, with or without
+    // the header: the body would be outside the signature.
+    assert_eq!(
+        with_header().verify(t0()).unwrap_err().aws_code(),
+        "XAmzContentSHA256Mismatch"
+    );
+    assert_eq!(
+        presign_unsigned(vec![host.clone()])
+            .verify(t0())
+            .unwrap_err()
+            .aws_code(),
+        "SignatureDoesNotMatch"
+    );
+    // Where a service allows it (S3-like uploads), both forms verify.
+    with_header()
+        .verify_allowing_unsigned_payload(t0())
+        .unwrap();
     let wire = presign_unsigned(vec![host.clone()]);
-    wire.verify(t0()).unwrap();
+    wire.verify_allowing_unsigned_payload(t0()).unwrap();
     // The body is not covered, by design of UNSIGNED-PAYLOAD; the URL still is.
     let mut w = presign_unsigned(vec![host]);
     w.path = "/v1/other".to_owned();
     assert_eq!(
-        w.verify(t0()).unwrap_err().aws_code(),
+        w.verify_allowing_unsigned_payload(t0())
+            .unwrap_err()
+            .aws_code(),
         "SignatureDoesNotMatch"
     );
 }

@@ -4,7 +4,9 @@
 use crate::Format;
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
+use gatehouse_analyzer::Settings;
 use gatehouse_analyzer::access::Directory;
+use gatehouse_analyzer::export::AwsExport;
 use gatehouse_policy::Context;
 use serde_json::json;
 use std::fmt::Write as _;
@@ -25,7 +27,37 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    /// The file name used in messages, and the export's bytes.
+    /// The export: a file (read as a stream, never whole), or the bytes of a running
+    /// Gatehouse's IAM API or of its store.
+    fn export(&self) -> Result<AwsExport> {
+        let (name, source) = match &self.details {
+            Some(f) => (
+                f.display().to_string(),
+                gatehouse_analyzer::export::Source::File(f.clone()),
+            ),
+            None => {
+                let (name, bytes) = self.read()?;
+                (
+                    name,
+                    gatehouse_analyzer::export::Source::Bytes(bytes.into()),
+                )
+            }
+        };
+        match AwsExport::open(&name, source)? {
+            Some(e) => Ok(e),
+            None => {
+                let bytes = match &self.details {
+                    Some(f) => std::fs::read(f).with_context(|| format!("{name}: cannot read"))?,
+                    None => self.read()?.1,
+                };
+                Err(Directory::from_bytes(&name, &bytes)
+                    .err()
+                    .map_or_else(|| anyhow::anyhow!("{name}: not an export"), Into::into))
+            }
+        }
+    }
+
+    /// The file name used in messages, and the export's bytes (API or store).
     fn read(&self) -> Result<(String, Vec<u8>)> {
         match &self.details {
             Some(f) => Ok((
@@ -48,8 +80,7 @@ impl Source {
     }
 
     fn load(&self) -> Result<Directory> {
-        let (name, bytes) = self.read()?;
-        Ok(Directory::from_bytes(&name, &bytes)?)
+        Ok(Directory::new(self.export()?, Settings::default()))
     }
 }
 
@@ -90,7 +121,12 @@ pub(crate) fn who_can(args: WhoCanArgs) -> Result<ExitCode> {
         };
         context.insert(k, v);
     }
-    let grants = dir.who_can(&args.action, &args.resource, &context);
+    let grants = dir.who_can(
+        &args.action,
+        &args.resource,
+        &context,
+        &crate::progress::Bar::new("principals"),
+    )?;
     match args.format {
         Format::Json => writeln!(
             out,
@@ -191,34 +227,54 @@ pub(crate) struct ReviewArgs {
 }
 
 pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
-    args.lifecycle.install()?;
+    let settings = Settings {
+        unused_days: args.unused_days,
+        ..args.lifecycle.settings()?
+    };
     let r = if args.source.details.is_some() || args.source.remote.endpoint_url.is_some() {
-        let (name, bytes) = args.source.read()?;
+        let export = args.source.export()?;
         let report = match &args.credential_report {
-            Some(f) => Some((
-                f.display().to_string(),
-                std::fs::read(f).with_context(|| format!("{}: cannot read", f.display()))?,
-            )),
+            Some(f) => {
+                let name = f.display().to_string();
+                let csv = std::fs::read(f).with_context(|| format!("{name}: cannot read"))?;
+                Some(gatehouse_analyzer::import::import(&name, &csv).0)
+            }
             None => None,
         };
-        gatehouse_analyzer::review::review_aws(
-            &name,
-            &bytes,
-            report.as_ref().map(|(n, b)| (n.as_str(), b.as_slice())),
-            args.unused_days,
+        gatehouse_analyzer::review::review_export(
+            &export,
+            report.as_ref(),
+            &settings,
+            &crate::progress::Bar::new("principals"),
         )?
     } else {
         let snapshot = crate::admin::runtime()?.block_on(async {
             let s = args.source.store.open().await?;
             crate::store_export::snapshot(&s, "gatehouse store".into(), args.region.clone()).await
         })?;
-        gatehouse_analyzer::review::review_store(&snapshot, chrono::Utc::now(), args.unused_days)?
+        gatehouse_analyzer::review::review_store(
+            &snapshot,
+            chrono::Utc::now(),
+            args.unused_days,
+            &settings,
+        )?
     };
-    emit(&match args.format {
-        ReviewFormat::Markdown => r.markdown(),
-        ReviewFormat::Html => r.html(),
-        ReviewFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
-    })?;
+    match args.format {
+        ReviewFormat::Markdown => emit(&r.markdown())?,
+        ReviewFormat::Html => emit(&r.html())?,
+        // Written as it is serialized: an organization's review is large.
+        ReviewFormat::Json => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match serde_json::to_writer_pretty(&mut out, &r)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush())
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other?,
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

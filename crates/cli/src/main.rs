@@ -8,6 +8,7 @@ mod admin;
 mod gateway;
 mod generate;
 mod policy;
+mod progress;
 mod remote;
 mod scan;
 mod serve;

@@ -337,7 +337,13 @@ mod tests {
         .unwrap();
         let model = "arn:gatehouse:ai:local:345321966270:model/llama-3-8b";
         let who: Vec<String> = dir
-            .who_can("ai:InvokeModel", model, &Default::default())
+            .who_can(
+                "ai:InvokeModel",
+                model,
+                &Default::default(),
+                &gatehouse_analyzer::NoProgress,
+            )
+            .unwrap()
             .into_iter()
             .map(|g| g.arn)
             .collect();

@@ -7,14 +7,11 @@
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use gatehouse_analyzer::{
-    Report, Severity, collect_files, output, scan_bytes, scan_files, scan_store,
+    Report, Settings, Severity, collect_files, output, scan_bytes_with, scan_files, scan_store,
 };
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Files at or above which a progress bar is shown (when stderr is a terminal).
-const PROGRESS_MIN_FILES: usize = 50;
 
 #[derive(Debug, Args)]
 pub(crate) struct ScanArgs {
@@ -58,20 +55,20 @@ pub(crate) struct LifecycleArgs {
 }
 
 impl LifecycleArgs {
-    /// Puts the file's Legacy models in force for this run.
-    pub(crate) fn install(&self) -> Result<()> {
-        let Some(f) = &self.bedrock_models else {
-            return Ok(());
-        };
-        let name = f.display().to_string();
-        let bytes = std::fs::read(f).with_context(|| format!("{name}: cannot read"))?;
-        let models = gatehouse_analyzer::lifecycle::parse_list_foundation_models(&bytes)
-            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        gatehouse_analyzer::lifecycle::BedrockLifecycle::install(
-            models,
-            &format!("{name} (ListFoundationModels)"),
-        );
-        Ok(())
+    /// The run's settings: the deprecated models known (the compiled-in list, plus the
+    /// file's Legacy models).
+    pub(crate) fn settings(&self) -> Result<Settings> {
+        let mut settings = Settings::default();
+        if let Some(f) = &self.bedrock_models {
+            let name = f.display().to_string();
+            let bytes = std::fs::read(f).with_context(|| format!("{name}: cannot read"))?;
+            let models = gatehouse_analyzer::lifecycle::parse_list_foundation_models(&bytes)
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            settings.bedrock = settings
+                .bedrock
+                .with_account_models(models, &format!("{name} (ListFoundationModels)"));
+        }
+        Ok(settings)
     }
 }
 
@@ -107,56 +104,41 @@ impl From<FailOn> for Severity {
 }
 
 pub(crate) fn run(args: ScanArgs) -> Result<ExitCode> {
-    args.lifecycle.install()?;
+    let settings = args.lifecycle.settings()?;
     let files = collect_files(&args.paths).context("collecting input files")?;
-    let bar = (files.len() >= PROGRESS_MIN_FILES && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(files.len() as u64);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
-        {
-            bar.set_style(style);
-        }
-        bar
-    });
-    let mut report = scan_files(&files, &|| {
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-    });
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    let mut report = scan_files(
+        &files,
+        &settings,
+        &crate::progress::Bar::new("files and principals"),
+    );
     if args.store {
         let snapshot = crate::admin::runtime()?.block_on(async {
             let s = args.store_args.open().await?;
             crate::store_export::snapshot(&s, args.store_args.describe(), args.region.clone()).await
         })?;
-        report.merge(scan_store(&snapshot, chrono::Utc::now(), args.unused_days)?);
+        report.merge(scan_store(
+            &snapshot,
+            chrono::Utc::now(),
+            args.unused_days,
+            &settings,
+        )?);
     }
     if let Some(endpoint) = &args.remote.endpoint_url {
         let details = crate::remote::authorization_details(&args.remote)?;
         report.merge(Report {
             files: 1,
-            findings: scan_bytes(endpoint, &details),
+            findings: scan_bytes_with(endpoint, &details, &settings),
             notices: vec![crate::remote::NOTICE.to_owned()],
         });
     }
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     match args.format {
         ScanFormat::Text => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            stdout.write_all(output::text(&report, color).as_bytes())?;
+            output::write_text(&report, color, &mut stdout)?;
         }
-        ScanFormat::Json => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&output::json(&report))?
-        )?,
-        ScanFormat::Sarif => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&output::sarif(&report))?
-        )?,
+        ScanFormat::Json => output::write_json(&report, &mut stdout)?,
+        ScanFormat::Sarif => output::write_sarif(&report, &mut stdout)?,
     }
     stdout.flush()?;
     let failed = args.fail_on.is_some_and(|f| {

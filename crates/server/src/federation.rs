@@ -4,18 +4,21 @@
 //! `AssumeRoleWithWebIdentity`).
 
 use crate::error::ApiError;
+use crate::iam::Target;
+use crate::iam::conditions::request_keys;
+use crate::iam::entity::{Record, authorize_oidc_provider, authorize_principal};
 use crate::identity::Caller;
 use crate::query::Params;
 use crate::xml::Xml;
-use crate::{CallContext, authorize};
+use crate::{CallContext, authorize, authorize_with};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use data_encoding::BASE64;
 use gatehouse_auth::totp::{self, TotpSeed};
-use gatehouse_store::{PARTITION, iam_arn};
+use gatehouse_store::PARTITION;
 
 /// The IAM actions this module answers.
-const ACTIONS: &[&str] = &[
+pub(crate) const ACTIONS: &[&str] = &[
     "CreateVirtualMFADevice",
     "EnableMFADevice",
     "DeactivateMFADevice",
@@ -54,16 +57,6 @@ fn invalid_code() -> ApiError {
     )
 }
 
-async fn user_arn(ctx: &CallContext<'_>, name: &str) -> String {
-    let path = ctx
-        .store
-        .get_user(ctx.account(), name)
-        .await
-        .map(|u| u.path)
-        .ok();
-    iam_arn(ctx.account(), "user", path.as_deref().unwrap_or("/"), name)
-}
-
 /// Runs one of this module's actions; returns the inside of `<ActionResult>`.
 pub(crate) async fn dispatch(
     ctx: &CallContext<'_>,
@@ -77,7 +70,8 @@ pub(crate) async fn dispatch(
             let name = p.required("VirtualMFADeviceName")?;
             let path = p.get("Path").unwrap_or("/");
             let serial = format!("arn:{PARTITION}:iam::{account}:mfa{path}{name}");
-            authorize(ctx, "iam:CreateVirtualMFADevice", &serial)?;
+            let keys = request_keys("iam:CreateVirtualMFADevice", p, None)?;
+            authorize_with(ctx, "iam:CreateVirtualMFADevice", &serial, &keys)?;
             let seed = TotpSeed::generate();
             let b32 = seed.to_base32();
             let d = store
@@ -103,7 +97,9 @@ pub(crate) async fn dispatch(
             let serial = p.required("SerialNumber")?;
             let c1 = p.required("AuthenticationCode1")?;
             let c2 = p.required("AuthenticationCode2")?;
-            authorize(ctx, "iam:EnableMFADevice", &user_arn(ctx, &user).await)?;
+            let user = authorize_principal(ctx, "iam:EnableMFADevice", Target::User, &user, p)
+                .await?
+                .name;
             let seed = store.mfa_seed_unassigned(account, serial).await?;
             let seed =
                 TotpSeed::from_base32(seed.expose_secret()).map_err(|_| ApiError::internal())?;
@@ -119,13 +115,17 @@ pub(crate) async fn dispatch(
         "DeactivateMFADevice" => {
             let user = p.required("UserName")?.to_owned();
             let serial = p.required("SerialNumber")?;
-            authorize(ctx, "iam:DeactivateMFADevice", &user_arn(ctx, &user).await)?;
+            let user = authorize_principal(ctx, "iam:DeactivateMFADevice", Target::User, &user, p)
+                .await?
+                .name;
             store.deactivate_mfa_device(account, &user, serial).await?;
             Ok(None)
         }
         "ListMFADevices" => {
             let user = crate::iam::keys::user_name(ctx, p)?;
-            authorize(ctx, "iam:ListMFADevices", &user_arn(ctx, &user).await)?;
+            let user = authorize_principal(ctx, "iam:ListMFADevices", Target::User, &user, p)
+                .await?
+                .name;
             let devices = store.list_mfa_devices(account, Some(&user)).await?;
             let mut x = Xml::new();
             x.wrap("MFADevices", |x| {
@@ -264,7 +264,8 @@ async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<
                 .collect();
             check_claims_tag(&tags)?;
             let arn = gatehouse_store::oidc_provider_arn(account, &url);
-            authorize(ctx, "iam:CreateOpenIDConnectProvider", &arn)?;
+            let keys = request_keys("iam:CreateOpenIDConnectProvider", p, None)?;
+            authorize_with(ctx, "iam:CreateOpenIDConnectProvider", &arn, &keys)?;
             let pr = store
                 .create_oidc_provider(account, &url, &client_ids, &thumbprints, jwks, &tags)
                 .await?;
@@ -275,8 +276,10 @@ async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<
         }
         "GetOpenIDConnectProvider" => {
             let arn = p.required("OpenIDConnectProviderArn")?;
-            authorize(ctx, "iam:GetOpenIDConnectProvider", arn)?;
-            let pr = store.get_oidc_provider(account, arn).await?;
+            let e = authorize_oidc_provider(ctx, "iam:GetOpenIDConnectProvider", arn, p).await?;
+            let Some(Record::OidcProvider(pr)) = e.record else {
+                return Err(ApiError::internal());
+            };
             let host = pr
                 .url
                 .split_once("://")
@@ -316,8 +319,8 @@ async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<
         }
         "DeleteOpenIDConnectProvider" => {
             let arn = p.required("OpenIDConnectProviderArn")?;
-            authorize(ctx, "iam:DeleteOpenIDConnectProvider", arn)?;
-            store.delete_oidc_provider(account, arn).await?;
+            let e = authorize_oidc_provider(ctx, "iam:DeleteOpenIDConnectProvider", arn, p).await?;
+            store.delete_oidc_provider(account, &e.arn).await?;
             Ok(None)
         }
         "AddClientIDToOpenIDConnectProvider" | "RemoveClientIDFromOpenIDConnectProvider" => {
@@ -326,11 +329,11 @@ async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<
             if client.len() > 255 {
                 return Err(ApiError::validation("a client id is 1 to 255 characters"));
             }
-            authorize(ctx, &format!("iam:{action}"), arn)?;
+            let e = authorize_oidc_provider(ctx, &format!("iam:{action}"), arn, p).await?;
             store
                 .update_oidc_client_id(
                     account,
-                    arn,
+                    &e.arn,
                     client,
                     action == "AddClientIDToOpenIDConnectProvider",
                 )
@@ -339,7 +342,9 @@ async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<
         }
         "TagOpenIDConnectProvider" | "UntagOpenIDConnectProvider" => {
             let arn = p.required("OpenIDConnectProviderArn")?;
-            authorize(ctx, &format!("iam:{action}"), arn)?;
+            let arn = &authorize_oidc_provider(ctx, &format!("iam:{action}"), arn, p)
+                .await?
+                .arn;
             let kind = gatehouse_store::TaggedKind::OidcProvider;
             if action == "TagOpenIDConnectProvider" {
                 let tags: Vec<gatehouse_store::Tag> = p
@@ -358,8 +363,11 @@ async fn oidc(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result<Option<
         }
         "ListOpenIDConnectProviderTags" => {
             let arn = p.required("OpenIDConnectProviderArn")?;
-            authorize(ctx, "iam:ListOpenIDConnectProviderTags", arn)?;
-            let pr = store.get_oidc_provider(account, arn).await?;
+            let e =
+                authorize_oidc_provider(ctx, "iam:ListOpenIDConnectProviderTags", arn, p).await?;
+            let Some(Record::OidcProvider(pr)) = e.record else {
+                return Err(ApiError::internal());
+            };
             let mut x = Xml::new();
             x.wrap("Tags", |x| crate::iam::render::tag_members(x, &pr.tags));
             x.elem("IsTruncated", "false");

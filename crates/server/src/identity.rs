@@ -123,6 +123,10 @@ pub fn claimed_access_key(headers: &HeaderMap, query: &str) -> Option<String> {
 /// temporary (`ASIA...`) keys, against the secret sealed in the session token (checked
 /// with `ring`, no store access). Returns the caller and the signature's facts (service and
 /// region of the credential scope).
+///
+/// `service` is the one service the addressed API answers for (`iam`, `sts`, `ai`): a
+/// signature scoped to another is refused, as AWS refuses an IAM call signed for STS.
+/// `UNSIGNED-PAYLOAD` is refused (the Query APIs' parameters may be in the body).
 #[allow(clippy::too_many_arguments)]
 pub fn verify(
     method: &str,
@@ -132,6 +136,7 @@ pub fn verify(
     body: &[u8],
     fetched: Option<(String, Secret, Caller)>,
     ring: &SigningKeyRing,
+    service: &str,
 ) -> Result<(Authenticated, sigv4::SigV4Identity), ApiError> {
     let header_pairs: Vec<(&str, &str)> = headers
         .iter()
@@ -174,6 +179,6 @@ pub fn verify(
             _ => Err(LookupError::UnknownAccessKey),
         }
     };
-    let verified = sigv4::verify(&req, &lookup, now, &VerifyOptions::default())?;
+    let verified = sigv4::verify(&req, &lookup, now, &VerifyOptions::with_services([service]))?;
     Ok((verified.context, verified.identity))
 }

@@ -626,7 +626,17 @@ async fn process(
             req.body,
             fetched,
             &state.ring(),
+            service,
         )?;
+        // A presigned URL is a grant for the call in its URL: its parameters are the
+        // URL's alone, so a body (which could add or override them) is refused.
+        if sig.location == gatehouse_auth::sigv4::AuthLocation::Query && !req.body.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterCombination",
+                "A presigned request takes its parameters from its URL only; send it without a body.",
+            ));
+        }
         if let Caller::User { access_key_id, .. } = &authenticated.caller {
             state
                 .note_key_use(access_key_id, &sig.service, &sig.region)
@@ -680,6 +690,9 @@ async fn process(
     if !known {
         return Err(ApiError::invalid_action(&action));
     }
+    if let Some(s) = &session {
+        get_session_token_limits(&s.claims, req.is_sts, is_ai, &action)?;
+    }
     let ctx = CallContext {
         state,
         store: state.store.with_audit(Arc::clone(&trail.pending)),
@@ -719,6 +732,32 @@ async fn process(
         }
     }
     result
+}
+
+/// What credentials from `GetSessionToken` may call, as in AWS: any STS action but
+/// `AssumeRole` and `GetCallerIdentity` is refused, and IAM actions only when MFA was used
+/// to get them — a stolen session token without MFA cannot mint access keys or change
+/// policies. Role sessions and the `ai` actions are not limited here.
+fn get_session_token_limits(
+    claims: &gatehouse_auth::session::SessionClaims,
+    is_sts: bool,
+    is_ai: bool,
+    action: &str,
+) -> Result<(), ApiError> {
+    if claims.role_arn.is_some() || is_ai {
+        return Ok(());
+    }
+    if is_sts && !matches!(action, "AssumeRole" | "GetCallerIdentity") {
+        return Err(ApiError::access_denied(format!(
+            "Credentials from GetSessionToken cannot call sts:{action}; only sts:AssumeRole and sts:GetCallerIdentity."
+        )));
+    }
+    if !is_sts && !claims.mfa_present {
+        return Err(ApiError::access_denied(format!(
+            "Credentials from GetSessionToken cannot call iam:{action} unless MFA was used to get them."
+        )));
+    }
+    Ok(())
 }
 
 /// Makes sure the call is in the audit log, once. A call whose write committed its record
@@ -803,6 +842,17 @@ pub(crate) async fn fetch_secret(
 /// Decides whether the caller may perform `action` on `resource`; denies are audited by the
 /// caller of this function and returned as `AccessDenied` in AWS's words.
 pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<(), ApiError> {
+    authorize_with(ctx, action, resource, &[])
+}
+
+/// [`authorize`] with the condition keys the request itself defines (`iam:PolicyARN`,
+/// `aws:RequestTag/K`, `aws:ResourceTag/K`...; see `iam::conditions`).
+pub fn authorize_with(
+    ctx: &CallContext<'_>,
+    action: &str,
+    resource: &str,
+    request_keys: &[(String, gatehouse_policy::ContextValue)],
+) -> Result<(), ApiError> {
     let note = |decision: &str, statement: Option<String>| {
         ctx.note_decision(action, resource, decision, statement);
     };
@@ -824,7 +874,10 @@ pub fn authorize(ctx: &CallContext<'_>, action: &str, resource: &str) -> Result<
         note("Allow", Some("root".to_owned()));
         return Ok(());
     };
-    let req = decision_request(ctx, principal, action, resource);
+    let mut req = decision_request(ctx, principal, action, resource);
+    for (k, v) in request_keys {
+        req.context.insert(k.clone(), v.clone());
+    }
     let session_policy = ctx
         .session
         .as_ref()

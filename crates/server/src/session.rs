@@ -238,7 +238,8 @@ fn token_error(e: SessionError) -> ApiError {
 }
 
 /// The session behind verified claims: loads (or reuses) the compiled policies of its role
-/// or user and its session policies. A session whose role or user no longer exists is
+/// or user and its session policies. A session whose role or user no longer exists — or
+/// whose name now belongs to another principal (the token's unique id differs) — is
 /// refused as an invalid token.
 pub async fn session_principal(
     state: &AppState,
@@ -266,6 +267,19 @@ pub async fn session_principal(
             e
         }
     })?;
+    // A name can be reused; a unique id cannot. A session whose principal was deleted and
+    // created again (same name, maybe another trust policy, wider permissions, none of
+    // the old revocations) belongs to nobody who exists. The compiled principal comes
+    // from the cache, so this costs no store round trip.
+    let bound = claims.principal_unique_id();
+    if bound.is_empty() || bound != principal.info.principal_id {
+        tracing::info!(
+            principal = claims.principal_arn,
+            access_key_id = claims.access_key_id,
+            "session token of a principal that no longer exists; refused"
+        );
+        return Err(token_error(SessionError::Malformed));
+    }
     let session_policy = state.session_policies.get_or_compile(&claims)?;
     Ok(SessionPrincipal {
         claims,

@@ -14,6 +14,7 @@
 
 use crate::authz::CompiledPrincipal;
 use crate::error::ApiError;
+use crate::iam::entity::Entity;
 use crate::identity::Caller;
 use crate::query::Params;
 use crate::xml::{self, Xml};
@@ -49,6 +50,12 @@ const MAX_POLICY_ARNS: usize = 10;
 /// True for an STS action this API answers.
 pub(crate) fn is_action(action: &str) -> bool {
     ACTIONS.contains(&action)
+}
+
+/// Every STS action this API answers.
+#[cfg(test)]
+pub(crate) fn answered_actions() -> impl Iterator<Item = &'static str> {
+    ACTIONS.iter().copied()
 }
 
 /// Runs an STS action and wraps its result in AWS's envelope.
@@ -281,7 +288,7 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     let caller_session = ctx.session.as_ref().map(|s| &s.claims);
     let chained = matches!(ctx.caller, Caller::AssumedRole { .. });
 
-    let (role, trust) =
+    let (role, role_entity, trust) =
         load_role(ctx, "sts:AssumeRole", &role_arn, &role_account, &role_name).await?;
 
     // Transitive tags of the calling session pass on and cannot be overridden.
@@ -331,30 +338,10 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
             .and_then(|c| c.mfa_auth_time),
     };
 
-    // Context the trust and identity policies can test.
-    let mut keys: Vec<(String, ContextValue)> =
-        vec![("sts:RoleSessionName".into(), session_name.as_str().into())];
-    if let Some(e) = &external_id {
-        keys.push(("sts:ExternalId".into(), e.as_str().into()));
-    }
-    if let Some(s) = &source_identity {
-        keys.push(("sts:SourceIdentity".into(), s.as_str().into()));
-    }
-    if !tags.is_empty() {
-        for (k, v) in &tags {
-            keys.push((format!("aws:RequestTag/{k}"), v.as_str().into()));
-        }
-        keys.push((
-            "aws:TagKeys".into(),
-            tags.iter()
-                .map(|(k, _)| k.clone())
-                .collect::<Vec<_>>()
-                .into(),
-        ));
-    }
-    if !transitive.is_empty() {
-        keys.push(("sts:TransitiveTagKeys".into(), transitive.clone().into()));
-    }
+    // Context the trust and identity policies can test: the keys AWS documents for
+    // AssumeRole (session name, external id, source identity, request and transitive
+    // tags, the role's tags), and MFA.
+    let mut keys = crate::iam::conditions::request_keys("sts:AssumeRole", p, Some(&role_entity))?;
     if let Some(t) = mfa_time {
         keys.push(("aws:MultiFactorAuthPresent".into(), "true".into()));
         keys.push((
@@ -402,8 +389,14 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
         .iter()
         .map(|(k, v)| k.len() + v.len())
         .sum::<usize>();
-    let (session_docs, packed_pct) =
-        session_policy_documents(ctx, inline_policy.as_deref(), &policy_arns, tag_bytes).await?;
+    let (session_docs, packed_pct) = session_policy_documents(
+        ctx,
+        &role_account,
+        inline_policy.as_deref(),
+        &policy_arns,
+        tag_bytes,
+    )
+    .await?;
 
     let (mut claims, secret) = role_session(&role, session_name, Utc::now(), duration);
     claims.source_identity = kept_identity.or(source_identity);
@@ -495,6 +488,7 @@ fn too_large(msg: String) -> ApiError {
 /// here, and the packed size in percent of AWS's limit (tags count too).
 async fn session_policy_documents(
     ctx: &CallContext<'_>,
+    role_account: &str,
     inline_policy: Option<&str>,
     policy_arns: &[String],
     tag_bytes: usize,
@@ -508,12 +502,13 @@ async fn session_policy_documents(
         }
         docs.push(doc.to_owned());
     }
+    // Managed session policies come from the role's own account, as in AWS: another
+    // account's policies are neither read nor told apart from missing ones.
     for arn in policy_arns {
-        let acct = arn.split(':').nth(4).unwrap_or_default();
-        let pol = ctx.store.get_policy(acct, arn).await?;
+        let pol = ctx.store.get_policy(role_account, arn).await?;
         let v = ctx
             .store
-            .get_policy_version(acct, arn, &pol.default_version_id)
+            .get_policy_version(role_account, arn, &pol.default_version_id)
             .await?;
         docs.push(v.document);
     }
@@ -532,15 +527,15 @@ async fn session_policy_documents(
     Ok((docs, packed_pct))
 }
 
-/// The role and its compiled trust policy; a missing role is an AccessDenied, so that
-/// callers cannot probe for names.
+/// The role (with its tags, for `aws:ResourceTag/K`) and its compiled trust policy; a
+/// missing role is an AccessDenied, so that callers cannot probe for names.
 async fn load_role(
     ctx: &CallContext<'_>,
     action: &str,
     role_arn: &str,
     account: &str,
     name: &str,
-) -> Result<(gatehouse_store::Role, PolicySet), ApiError> {
+) -> Result<(gatehouse_store::Role, Entity, PolicySet), ApiError> {
     let role = match ctx.store.get_role(account, name).await {
         Ok(r) if r.arn() == role_arn => r,
         Ok(_) | Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
@@ -549,6 +544,16 @@ async fn load_role(
         }
         Err(e) => return Err(e.into()),
     };
+    let tags = ctx
+        .store
+        .list_tags(
+            account,
+            gatehouse_store::TaggedKind::Role,
+            &role.name,
+            &gatehouse_store::ListParams::first(1000),
+        )
+        .await?
+        .items;
     let trust = PolicyDocument::parse(&role.trust_policy)
         .map_err(|e| e.to_string())
         .and_then(|d| {
@@ -559,7 +564,8 @@ async fn load_role(
             tracing::error!(role = role_arn, error = %e, "trust policy does not compile; denying");
             denied(ctx, action, role_arn)
         })?;
-    Ok((role, trust))
+    let entity = Entity::of_role(role.clone(), tags);
+    Ok((role, entity, trust))
 }
 
 /// `AssumeRoleWithWebIdentity`: an OIDC token from a registered provider, instead of a
@@ -584,7 +590,8 @@ async fn assume_role_with_web_identity(
     let providers = ctx.store.list_oidc_providers(&role_account).await?;
     let web = crate::oidc::validate(&ctx.state.oidc, &providers, token).await?;
 
-    let (role, trust) = load_role(ctx, ACTION, &role_arn, &role_account, &role_name).await?;
+    let (role, role_entity, trust) =
+        load_role(ctx, ACTION, &role_arn, &role_account, &role_name).await?;
     let now = Utc::now();
     let mut req =
         gatehouse_policy::Request::new(web.provider_arn.clone(), ACTION, role_arn.clone());
@@ -595,8 +602,9 @@ async fn assume_role_with_web_identity(
     req.context
         .insert("aws:FederatedProvider", web.provider_arn.as_str());
     req.context.insert("aws:PrincipalType", "WebIdentityUser");
-    req.context
-        .insert("sts:RoleSessionName", session_name.as_str());
+    for (k, v) in crate::iam::conditions::request_keys(ACTION, p, Some(&role_entity))? {
+        req.context.insert(k, v);
+    }
     for (k, v) in &web.condition_keys {
         // A claim never replaces a key Gatehouse set (or another claim did): keys compare
         // ignoring case.
@@ -637,8 +645,14 @@ async fn assume_role_with_web_identity(
         Some(d) => d,
         None => 3600.min(role.max_session_duration),
     };
-    let (session_docs, packed_pct) =
-        session_policy_documents(ctx, inline_policy.as_deref(), &policy_arns, 0).await?;
+    let (session_docs, packed_pct) = session_policy_documents(
+        ctx,
+        &role_account,
+        inline_policy.as_deref(),
+        &policy_arns,
+        0,
+    )
+    .await?;
 
     let (mut claims, secret) = role_session(&role, session_name, now, duration);
     claims.session_policies = session_docs;

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{Duration, Utc};
-use gatehouse_auth::session::{self, SessionClaims};
+use gatehouse_auth::session;
 use gatehouse_policy::DecisionKind;
 use gatehouse_server::AppState;
 use gatehouse_server::session::{authenticate_bearer, revoke_role_sessions};
@@ -20,17 +20,13 @@ async fn state() -> (std::sync::Arc<AppState>, tempfile::TempDir) {
     .await
 }
 
-fn token(state: &AppState, team: &str, issued: chrono::DateTime<Utc>, ttl: Duration) -> String {
-    let (akid, secret) = session::generate_temporary_credentials();
-    let mut c = SessionClaims::new(
-        akid,
-        format!("arn:gatehouse:sts::{ACCOUNT}:assumed-role/app/s1"),
-        ACCOUNT,
-        issued,
-        issued + ttl,
-    );
-    c.role_arn = Some(format!("arn:gatehouse:iam::{ACCOUNT}:role/app"));
-    c.session_name = Some("s1".into());
+async fn token(
+    state: &AppState,
+    team: &str,
+    issued: chrono::DateTime<Utc>,
+    ttl: Duration,
+) -> String {
+    let (mut c, secret) = common::app_session(state, "s1", issued, ttl).await;
     c.tags.insert("team".into(), team.into());
     session::issue(&state.ring(), &c, &secret).unwrap()
 }
@@ -41,9 +37,8 @@ const MODEL: &str = "arn:gatehouse:ai:local:111122223333:model/llama";
 async fn bearer_token_resolves_to_the_role_session() {
     let (state, _dir) = state().await;
     let now = Utc::now();
-    let good = authenticate_bearer(&state, &token(&state, "search", now, Duration::hours(1)))
-        .await
-        .unwrap();
+    let good = token(&state, "search", now, Duration::hours(1)).await;
+    let good = authenticate_bearer(&state, &good).await.unwrap();
     assert_eq!(
         good.claims.principal_arn,
         format!("arn:gatehouse:sts::{ACCOUNT}:assumed-role/app/s1")
@@ -60,9 +55,8 @@ async fn bearer_token_resolves_to_the_role_session() {
     );
 
     // Session tags are aws:PrincipalTag: another team's session is denied.
-    let ads = authenticate_bearer(&state, &token(&state, "ads", now, Duration::hours(1)))
-        .await
-        .unwrap();
+    let ads = token(&state, "ads", now, Duration::hours(1)).await;
+    let ads = authenticate_bearer(&state, &ads).await.unwrap();
     let req = ads.request("ai:InvokeModel", MODEL);
     assert_eq!(
         ads.evaluation(None).decide(&req).decision,
@@ -79,7 +73,8 @@ async fn expired_forged_and_revoked_tokens_are_useless() {
         "search",
         now - Duration::hours(2),
         Duration::hours(1),
-    );
+    )
+    .await;
     assert_eq!(
         authenticate_bearer(&state, &expired)
             .await
@@ -87,7 +82,7 @@ async fn expired_forged_and_revoked_tokens_are_useless() {
             .code,
         "ExpiredToken"
     );
-    let mut forged = token(&state, "search", now, Duration::hours(1));
+    let mut forged = token(&state, "search", now, Duration::hours(1)).await;
     forged.insert(10, 'x');
     assert_eq!(
         authenticate_bearer(&state, &forged).await.unwrap_err().code,
@@ -99,7 +94,9 @@ async fn expired_forged_and_revoked_tokens_are_useless() {
             .unwrap(),
         state.config.clone(),
     );
-    let foreign = token(&other, "search", now, Duration::hours(1));
+    // Claims this store would accept, signed with another installation's ring.
+    let (claims, secret) = common::app_session(&state, "s1", now, Duration::hours(1)).await;
+    let foreign = session::issue(&other.ring(), &claims, &secret).unwrap();
     assert_eq!(
         authenticate_bearer(&state, &foreign)
             .await
@@ -113,7 +110,8 @@ async fn expired_forged_and_revoked_tokens_are_useless() {
         "search",
         now - Duration::seconds(1),
         Duration::hours(1),
-    );
+    )
+    .await;
     revoke_role_sessions(&state.store, ACCOUNT, "app")
         .await
         .unwrap();
@@ -128,12 +126,8 @@ async fn expired_forged_and_revoked_tokens_are_useless() {
         DecisionKind::ExplicitDeny
     );
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let fresh = authenticate_bearer(
-        &state,
-        &token(&state, "search", Utc::now(), Duration::hours(1)),
-    )
-    .await
-    .unwrap();
+    let fresh = token(&state, "search", Utc::now(), Duration::hours(1)).await;
+    let fresh = authenticate_bearer(&state, &fresh).await.unwrap();
     let req = fresh.request("ai:InvokeModel", MODEL);
     assert_eq!(
         fresh.evaluation(None).decide(&req).decision,

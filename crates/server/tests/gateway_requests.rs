@@ -100,14 +100,14 @@ async fn server(policy: Value, guardrail: Option<Value>) -> Gw {
 }
 
 impl Gw {
-    fn token(&self) -> String {
-        common::app_session_token(&self.state, "s", &[])
+    async fn token(&self) -> String {
+        common::app_session_token(&self.state, "s", &[]).await
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut rb = reqwest::Client::new()
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(self.token());
+            .bearer_auth(self.token().await);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
@@ -394,7 +394,7 @@ async fn malformed_requests_and_wrong_methods_and_paths_get_openai_errors() {
     }
 
     // Bodies that are not JSON.
-    let token = gw.token();
+    let token = gw.token().await;
     let send = |ct: Option<&'static str>, enc: Option<&'static str>| {
         let mut rb = reqwest::Client::new()
             .post(format!("{}/chat/completions", gw.base))

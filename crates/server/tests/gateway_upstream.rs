@@ -85,7 +85,7 @@ async fn refused_addresses_own_listeners_and_redirects_never_get_the_key() {
             .await
             .unwrap();
     }
-    let token = common::app_session_token(&state, "s", &[]);
+    let token = common::app_session_token(&state, "s", &[]).await;
     let chat = |model: &'static str| {
         let (base, token) = (base.clone(), token.clone());
         async move {

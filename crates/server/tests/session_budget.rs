@@ -24,8 +24,8 @@ async fn server() -> (Arc<AppState>, String, tempfile::TempDir) {
     (state, base, dir)
 }
 
-fn token(state: &AppState, session_name: &str, rpm: &str) -> String {
-    common::app_session_token(state, session_name, &[("gatehouse:rpm", rpm)])
+async fn token(state: &AppState, session_name: &str, rpm: &str) -> String {
+    common::app_session_token(state, session_name, &[("gatehouse:rpm", rpm)]).await
 }
 
 async fn chat(base: &str, token: &str) -> reqwest::Response {
@@ -41,7 +41,7 @@ async fn chat(base: &str, token: &str) -> reqwest::Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_budget_tag_limits_the_session_and_a_bad_one_fails_closed() {
     let (state, base, _dir) = server().await;
-    let one = token(&state, "one", "1");
+    let one = token(&state, "one", "1").await;
     assert_eq!(
         chat(&base, &one).await.status(),
         502,
@@ -65,7 +65,7 @@ async fn a_session_budget_tag_limits_the_session_and_a_bad_one_fails_closed() {
             .contains("session ASIA")
     );
 
-    let bad = token(&state, "bad", "plenty");
+    let bad = token(&state, "bad", "plenty").await;
     let r = chat(&base, &bad).await;
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();

@@ -106,8 +106,8 @@ async fn setup() -> Setup {
     }
 }
 
-fn token(state: &AppState, session_name: &str) -> String {
-    common::app_session_token(state, session_name, &[])
+async fn token(state: &AppState, session_name: &str) -> String {
+    common::app_session_token(state, session_name, &[]).await
 }
 
 async fn chat(
@@ -143,7 +143,7 @@ async fn results(rx: &mut tokio::sync::mpsc::Receiver<u16>, n: usize) -> Vec<u16
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_in_flight_reserve_their_maximum_and_settle_to_their_usage() {
     let s = setup().await;
-    let t = token(&s.state, "parallel");
+    let t = token(&s.state, "parallel").await;
     // Ten requests of up to 100 tokens at once ("hold": 1 token of prompt, reserved 101
     // each) against 300 tokens per minute: two fit, the eight others are refused at once.
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
@@ -188,7 +188,7 @@ async fn requests_in_flight_reserve_their_maximum_and_settle_to_their_usage() {
 async fn a_refused_request_is_refunded_and_a_timed_out_one_keeps_its_reservation() {
     let s = setup().await;
     s.release.send(true).unwrap();
-    let t = token(&s.state, "failures");
+    let t = token(&s.state, "failures").await;
     // Without max_tokens, a request gets the most that fits the narrowest token limit
     // after its prompt (300 - 1 = 299, below the default 4096), forwarded upstream.
     assert_eq!(chat(&s.base, &t, "go", None).await.status(), 200);

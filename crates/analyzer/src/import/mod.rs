@@ -2,9 +2,10 @@
 //! [`Inventory`]. Problems with the input (not JSON, invalid documents, malformed action
 //! names) become findings rather than errors, so one bad file never stops a run.
 
-mod aws;
+pub(crate) mod aws;
 mod azure;
 mod gcp;
+pub(crate) mod stream;
 
 use crate::finding::{Finding, Location};
 use crate::model::{Format, Inventory};

@@ -7,7 +7,7 @@
 
 use crate::finding::{Finding, Location};
 use crate::model::{CredentialRow, Inventory};
-use gatehouse_policy::{Evaluation, Request};
+use crate::subject::Subject;
 
 /// Days after which a key counts as long-lived or unused.
 pub const MAX_AGE_DAYS: i64 = 90;
@@ -35,10 +35,10 @@ const MANAGEMENT: &[&str] = &[
     "sagemaker:UpdateEndpoint",
 ];
 
-fn place(inv: &Inventory, row: &CredentialRow, what: &str) -> Location {
+fn place(file: &str, row: &CredentialRow, what: &str) -> Location {
     Location {
         entity: Some(format!("user {}", row.user)),
-        ..Location::at(&inv.file, format!("line {}{what}", row.line))
+        ..Location::at(file, format!("line {}{what}", row.line))
     }
 }
 
@@ -64,7 +64,11 @@ pub(crate) fn check(inv: &Inventory, out: &mut Vec<Finding>) {
                         "access key {} of {} was last rotated {age} days before the report",
                         k.slot, row.user
                     ),
-                    place(inv, row, &format!(" access_key_{}_last_rotated", k.slot)),
+                    place(
+                        &inv.file,
+                        row,
+                        &format!(" access_key_{}_last_rotated", k.slot),
+                    ),
                 ));
             }
             let idle = match k.last_used {
@@ -79,82 +83,63 @@ pub(crate) fn check(inv: &Inventory, out: &mut Vec<Finding>) {
                 out.push(Finding::new(
                     "GH-HY-002",
                     format!("access key {} of {} is active but {idle}", k.slot, row.user),
-                    place(inv, row, &format!(" access_key_{}_last_used_date", k.slot)),
+                    place(
+                        &inv.file,
+                        row,
+                        &format!(" access_key_{}_last_used_date", k.slot),
+                    ),
                 ));
             }
         }
     }
 }
 
-/// GH-HY-003 across files: console users without MFA (from credential reports) whose
-/// policies (from authorization-details exports) allow a management action.
-pub(crate) fn mfa_for_managers(reports: &[&Inventory], details: &[&Inventory]) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for inv in reports {
-        for row in inv
-            .aws_credentials
-            .iter()
-            .filter(|r| r.password_enabled && !r.mfa_active)
-        {
-            let Some(action) = details.iter().find_map(|d| manages(d, &row.arn)) else {
-                continue;
-            };
-            out.push(Finding::new(
-                "GH-HY-003",
-                format!(
-                    "{} signs in with a password and no MFA device, and may perform {action}",
-                    row.user
-                ),
-                place(inv, row, " mfa_active"),
-            ));
-        }
+/// GH-HY-003 across files: a console user without MFA (a row of a credential report, the
+/// file `report`) whose policies (from an authorization-details export) allow a management
+/// action.
+pub(crate) fn mfa_for_manager(
+    s: &Subject<'_>,
+    report: &str,
+    row: &CredentialRow,
+) -> Option<Finding> {
+    if !row.password_enabled || row.mfa_active {
+        return None;
     }
-    out
+    let action = manages(s)?;
+    Some(Finding::new(
+        "GH-HY-003",
+        format!(
+            "{} signs in with a password and no MFA device, and may perform {action}",
+            row.user
+        ),
+        place(report, row, " mfa_active"),
+    ))
 }
 
-/// The first management action the user (by ARN) may perform, decided by the engine on
-/// `*` and on each resource its policies name.
-fn manages(inv: &Inventory, arn: &str) -> Option<&'static str> {
-    let p = inv.aws_principals.iter().find(|p| p.arn == arn)?;
-    let (identity, boundary) = crate::usage::compiled(inv, p)?;
-    let eval = Evaluation {
-        identity: &identity,
-        resource: None,
-        boundary: boundary.as_ref(),
-        guardrails: &[],
-        session: None,
-    };
-    let resources = crate::usage::probe_resources(inv, p);
-    MANAGEMENT.iter().copied().find(|action| {
-        resources.iter().any(|r| {
-            eval.decide(&Request::new(arn, *action, r.as_str()))
-                .is_allow()
-        })
-    })
+/// The first management action the principal may perform, decided by the engine on `*` and
+/// on each resource its policies name.
+fn manages(s: &Subject<'_>) -> Option<&'static str> {
+    let resources = crate::usage::probe_resources(s);
+    MANAGEMENT
+        .iter()
+        .copied()
+        .find(|action| resources.iter().any(|r| s.allows(action, r)))
 }
 
 /// GH-HY-003 for Gatehouse's own store: Gatehouse has no passwords, so every user signs in
 /// with access keys; a user with no MFA device enabled who may manage is reported.
-pub(crate) fn mfa_for_store_users(details: &Inventory, without_mfa: &[String]) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for arn in without_mfa {
-        let Some(p) = details.aws_principals.iter().find(|p| &p.arn == arn) else {
-            continue;
-        };
-        let Some(action) = manages(details, arn) else {
-            continue;
-        };
-        out.push(Finding::new(
-            "GH-HY-003",
-            format!(
-                "{} has no MFA device enabled, and may perform {action}",
-                p.label()
-            ),
-            Location {
-                entity: Some(p.label()),
-                ..Location::at(&details.file, p.path.clone())
-            },
-        ));
-    }
-    out
+pub(crate) fn mfa_for_store_user(s: &Subject<'_>) -> Option<Finding> {
+    let p = s.principal;
+    let action = manages(s)?;
+    Some(Finding::new(
+        "GH-HY-003",
+        format!(
+            "{} has no MFA device enabled, and may perform {action}",
+            p.label()
+        ),
+        Location {
+            entity: Some(p.label()),
+            ..Location::at(&s.inv.file, p.path.clone())
+        },
+    ))
 }

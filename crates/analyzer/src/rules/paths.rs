@@ -2,16 +2,31 @@
 //! rules (GH-PE-001..005, GH-OP-001) say what an identity can do itself; an identity that can
 //! assume a role that can assume an administrator role escalates too, and only the graph shows
 //! it. An edge P → R exists when the engine allows P `sts:AssumeRole` on R's ARN with P's own
-//! policies and boundary, and the engine, evaluating R's trust policy as R's resource policy,
-//! admits P (by P's ARN, P's account root or `*`).
+//! policies, boundary and service control policies, and the engine, evaluating R's trust
+//! policy as R's resource policy, admits P (by P's ARN, P's account root or `*`).
 //! Like the other engine rules, requests carry no context: a trust condition counts as unmet.
+//!
+//! The graph spans every part of an export (and, in an organization, every account's export),
+//! so each user and role leaves a small [`Node`]: its power, the few of its policies that can
+//! allow `sts:AssumeRole` (compiled), and a role's trust policy. Edges are not found by asking
+//! about every pair: each trust policy names whom it admits (an ARN, an account, or anyone),
+//! and only those callers are put to the engine; a role open to anyone is asked about every
+//! caller only when a stranger would be admitted too, or when its conditions read the
+//! caller. The engine decides every edge, so the answer is the all-pairs answer (a property
+//! test holds it to a naive all-pairs reference).
 
 use super::principal::{Power, Prober};
-use super::statements::Compiled;
-use crate::finding::{Finding, Severity};
-use crate::model::{AwsPrincipal, Inventory, PolicyKind, PrincipalType};
-use gatehouse_policy::{Decision, Evaluation, NamedPolicy, PolicySet, PolicyType, Request};
+use crate::finding::{Finding, Location, Severity};
+use crate::model::{AwsPolicy, AwsPrincipal, Inventory, PolicyKind, PrincipalType};
+use crate::subject::Reduced;
+use gatehouse_policy::model::{Principal, PrincipalKind, Statement};
+use gatehouse_policy::{
+    Arn, Decision, Effect, Evaluation, NamedPolicy, PolicySet, PolicyType, Request,
+};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Longest path reported, in role assumptions.
 const MAX_HOPS: usize = 3;
@@ -19,92 +34,302 @@ const MAX_HOPS: usize = 3;
 /// An account that is neither the caller's nor the role's (see [`trusted`]).
 const OTHER_ACCOUNT: &str = "000000000000";
 
-/// One user or role: its index in `aws_principals`, its engine view, and its own power.
-pub(super) type Node<'a> = (usize, Option<Prober<'a>>, Power);
+/// A caller nobody names, to tell whether a trust policy open to anyone admits anyone.
+const STRANGER: &str = "arn:aws:iam::000000000001:user/gatehouse-probe-stranger";
 
-pub(super) fn check(inv: &Inventory, compiled: &Compiled, nodes: &[Node], out: &mut Vec<Finding>) {
-    let Some(allow_all) = super::trust::allow_all() else {
-        return;
-    };
-    let trusts: Vec<Option<PolicySet>> = nodes
-        .iter()
-        .map(|(i, _, _)| trust_set(inv, compiled, inv.aws_principals.get(*i)?))
-        .collect();
-    // edges[a] = (b, the decision allowing a's identity to call sts:AssumeRole on b).
-    let mut edges: Vec<Vec<(usize, Decision)>> = vec![Vec::new(); nodes.len()];
-    for (a, (ai, pr, _)) in nodes.iter().enumerate() {
-        let (Some(pr), Some(from)) = (pr, inv.aws_principals.get(*ai)) else {
-            continue;
-        };
-        for (b, (bi, _, _)) in nodes.iter().enumerate() {
-            let (Some(trust), Some(to)) = (&trusts[b], inv.aws_principals.get(*bi)) else {
-                continue;
-            };
-            if a == b {
-                continue;
-            }
-            if let Some(d) = pr.decide("sts:AssumeRole", &to.arn)
-                && trusted(&allow_all, from, to, trust)
-            {
-                edges[a].push((b, d));
-            }
-        }
-    }
-    for (a, (ai, pr, power)) in nodes.iter().enumerate() {
-        let (Some(pr), Some(from)) = (pr, inv.aws_principals.get(*ai)) else {
-            continue;
-        };
-        if *power == Power::Admin || edges[a].is_empty() {
-            continue;
-        }
-        // Breadth first, so each target is reported with a shortest path.
-        let mut prev: Vec<Option<usize>> = vec![None; nodes.len()];
-        let mut seen = vec![false; nodes.len()];
-        seen[a] = true;
-        let mut queue = VecDeque::from([(a, 0usize)]);
-        while let Some((n, depth)) = queue.pop_front() {
-            if depth == MAX_HOPS {
-                continue;
-            }
-            for (m, _) in &edges[n] {
-                if seen[*m] {
-                    continue;
-                }
-                seen[*m] = true;
-                prev[*m] = Some(n);
-                let target_power = nodes[*m].2;
-                if target_power != Power::None {
-                    let mut path = vec![*m];
-                    while let Some(p) = path.last().and_then(|&x| prev[x]) {
-                        path.push(p);
-                    }
-                    path.reverse();
-                    report(inv, nodes, pr, from, &edges[a], &path, target_power, out);
-                }
-                // Past an administrator there is nothing more to gain.
-                if target_power != Power::Admin {
-                    queue.push_back((*m, depth + 1));
-                }
-            }
-        }
+const ASSUME: &str = "sts:AssumeRole";
+
+/// One user or role in the graph.
+#[derive(Debug)]
+pub(crate) struct Node {
+    /// Where it was read, for ordering (file, users before roles, position in its list).
+    order: (String, u8, usize),
+    arn: String,
+    account: String,
+    label: String,
+    slug: String,
+    file: String,
+    power: Power,
+    /// Its policies that can allow `sts:AssumeRole`; `None` for an administrator (nothing
+    /// to gain past it) and for an identity no policy of which can.
+    assume: Option<Reduced>,
+    /// A role's trust policy (when it compiled).
+    trust: Option<Arc<AwsPolicy>>,
+}
+
+/// The node of a user or role, from its prober and power.
+pub(super) fn node(inv: &Inventory, p: &AwsPrincipal, pr: &Prober<'_>, power: Power) -> Node {
+    let assume = (power != Power::Admin)
+        .then(|| Reduced::new(inv, p, pr.guardrails.clone(), &[ASSUME]))
+        .flatten();
+    let trust = p
+        .trust
+        .and_then(|t| inv.aws_policies.get(t))
+        .filter(|t| p.kind == PrincipalType::Role && t.kind == PolicyKind::Trust)
+        .filter(|t| t.compile_error.is_none())
+        .cloned();
+    Node {
+        order: (
+            inv.file.clone(),
+            u8::from(p.kind == PrincipalType::Role),
+            list_index(&p.path),
+        ),
+        arn: p.arn.clone(),
+        account: p.account().to_owned(),
+        label: p.label(),
+        slug: p.slug(),
+        file: inv.file.clone(),
+        power,
+        assume,
+        trust,
     }
 }
 
-/// The role's trust policy as a resource policy, when it compiled.
-fn trust_set(inv: &Inventory, compiled: &Compiled, p: &AwsPrincipal) -> Option<PolicySet> {
-    if p.kind != PrincipalType::Role {
-        return None;
+/// The position in its list, from a JSON path such as `$.RoleDetailList[12]`.
+fn list_index(path: &str) -> usize {
+    path.rsplit('[')
+        .next()
+        .and_then(|s| s.trim_end_matches(']').parse().ok())
+        .unwrap_or(0)
+}
+
+/// The decision allowing `caller` to assume `role`, if its policies allow it.
+fn may_assume(caller: &Reduced, role: &str) -> Option<Decision> {
+    let d = caller
+        .evaluation()
+        .decide(&Request::new(caller.arn.as_str(), ASSUME, role));
+    d.is_allow().then_some(d)
+}
+
+/// Where the statement allowing a caller's first step is.
+fn location(caller: &Reduced, file: &str, entity: &str, d: &Decision) -> Location {
+    let st = d
+        .statements
+        .iter()
+        .find(|s| s.policy_type == PolicyType::Identity)
+        .or(d.statements.first());
+    match st.and_then(|s| caller.policy_of(s)) {
+        Some((p, i)) => Location {
+            file: file.to_owned(),
+            json_path: Some(p.statement_path(i)),
+            entity: Some(entity.to_owned()),
+            policy: Some(p.name.clone()),
+            statement: Some(p.statement_label(i)),
+        },
+        None => Location {
+            file: file.to_owned(),
+            entity: Some(entity.to_owned()),
+            ..Location::default()
+        },
     }
-    let t = p.trust?;
-    let policy = inv.aws_policies.get(t)?;
-    if policy.kind != PolicyKind::Trust || !compiled.get(t).copied().unwrap_or(false) {
-        return None;
+}
+
+/// Whom a trust policy's `Allow` statements name.
+#[derive(Debug, Default)]
+struct Admits {
+    arns: Vec<String>,
+    accounts: Vec<String>,
+    /// `*`, `NotPrincipal`, or a pattern: anyone may match.
+    anyone: bool,
+    /// Some statement open to anyone reads the caller in its conditions.
+    reads_caller: bool,
+}
+
+const CALLER_KEYS: [&str; 5] = [
+    "aws:principalarn",
+    "aws:principalaccount",
+    "aws:username",
+    "aws:userid",
+    "aws:principaltype",
+];
+
+fn reads_caller(st: &Statement) -> bool {
+    st.condition.iter().flat_map(|b| &b.entries).any(|e| {
+        CALLER_KEYS.contains(&e.key.to_ascii_lowercase().as_str())
+            || e.values.iter().any(|v| v.as_text().contains("${"))
+    })
+}
+
+fn admits(trust: &AwsPolicy) -> Admits {
+    let mut a = Admits::default();
+    for st in trust
+        .document
+        .statements
+        .iter()
+        .filter(|s| s.effect == Effect::Allow)
+    {
+        let Some(binding) = &st.principal else {
+            continue;
+        };
+        let mut open = binding.negated;
+        match &binding.principal {
+            Principal::Any => open = true,
+            Principal::Typed(entries) => {
+                for (kind, ids) in entries {
+                    if *kind != PrincipalKind::Aws {
+                        continue;
+                    }
+                    for id in ids {
+                        if id.contains(['*', '?']) {
+                            open = true;
+                        } else if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+                            a.accounts.push(id.clone());
+                        } else {
+                            match Arn::parse(id) {
+                                Some(arn) if arn.resource == "root" => {
+                                    a.accounts.push(arn.account.to_owned());
+                                }
+                                _ => a.arns.push(id.to_ascii_lowercase()),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if open {
+            a.anyone = true;
+            a.reads_caller |= reads_caller(st);
+        }
     }
-    PolicySet::new(
+    a
+}
+
+/// Callers whose policies can allow `sts:AssumeRole`, indexed the ways a trust policy names them.
+struct Callers {
+    by_arn: FxHashMap<String, usize>,
+    by_account: FxHashMap<String, Vec<usize>>,
+    all: Vec<usize>,
+}
+
+impl Callers {
+    fn new(nodes: &[Node]) -> Callers {
+        let mut c = Callers {
+            by_arn: FxHashMap::default(),
+            by_account: FxHashMap::default(),
+            all: Vec::new(),
+        };
+        for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.assume.is_some()) {
+            c.by_arn.insert(n.arn.to_ascii_lowercase(), i);
+            c.by_account.entry(n.account.clone()).or_default().push(i);
+            c.all.push(i);
+        }
+        c
+    }
+
+    /// Every caller the trust policy might admit (the engine decides which do).
+    fn candidates(&self, admits: &Admits, open: bool) -> Vec<usize> {
+        if open {
+            return self.all.clone();
+        }
+        let mut out: Vec<usize> = admits
+            .arns
+            .iter()
+            .filter_map(|a| self.by_arn.get(a).copied())
+            .chain(
+                admits
+                    .accounts
+                    .iter()
+                    .filter_map(|a| self.by_account.get(a))
+                    .flatten()
+                    .copied(),
+            )
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Every edge into role `r`: (caller, the decision allowing it `sts:AssumeRole` on `r`).
+fn edges_into(
+    nodes: &[Node],
+    callers: &Callers,
+    allow_all: &PolicySet,
+    r: usize,
+) -> Vec<(usize, usize, Decision)> {
+    let Some(trust) = nodes[r].trust.as_ref() else {
+        return Vec::new();
+    };
+    let Ok(set) = PolicySet::new(
         PolicyType::Resource,
-        [NamedPolicy::new("trust", policy.document.clone())],
-    )
-    .ok()
+        [NamedPolicy::new("trust", trust.document.clone())],
+    ) else {
+        return Vec::new();
+    };
+    let to = &nodes[r].arn;
+    let a = admits(trust);
+    let open = a.anyone && (a.reads_caller || trusted(allow_all, STRANGER, to, &set));
+    callers
+        .candidates(&a, open)
+        .into_iter()
+        .filter(|c| *c != r)
+        .filter_map(|c| {
+            let d = may_assume(nodes[c].assume.as_ref()?, to)?;
+            trusted(allow_all, &nodes[c].arn, to, &set).then_some((c, r, d))
+        })
+        .collect()
+}
+
+/// GH-PE-006 over the nodes of every part of a run.
+pub(crate) fn check(mut nodes: Vec<Node>) -> Vec<Finding> {
+    let Some(allow_all) = super::trust::allow_all() else {
+        return Vec::new();
+    };
+    nodes.sort_by(|a, b| a.order.cmp(&b.order));
+    let callers = Callers::new(&nodes);
+    let found: Vec<(usize, usize, Decision)> = (0..nodes.len())
+        .into_par_iter()
+        .flat_map_iter(|r| edges_into(&nodes, &callers, &allow_all, r))
+        .collect();
+    // edges[a] = (b, decision), b ascending: the order the breadth-first search visits.
+    let mut edges: Vec<Vec<(usize, Decision)>> = vec![Vec::new(); nodes.len()];
+    for (c, r, d) in found {
+        edges[c].push((r, d));
+    }
+    for e in &mut edges {
+        e.sort_by_key(|(b, _)| *b);
+    }
+    (0..nodes.len())
+        .into_par_iter()
+        .flat_map_iter(|a| paths_from(&nodes, &edges, a))
+        .collect()
+}
+
+/// Breadth first from `a`, so each target is reported with a shortest path.
+fn paths_from(nodes: &[Node], edges: &[Vec<(usize, Decision)>], a: usize) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if nodes[a].power == Power::Admin || edges[a].is_empty() {
+        return out;
+    }
+    let mut prev: FxHashMap<usize, usize> = FxHashMap::default();
+    let mut seen = rustc_hash::FxHashSet::default();
+    seen.insert(a);
+    let mut queue = VecDeque::from([(a, 0usize)]);
+    while let Some((n, depth)) = queue.pop_front() {
+        if depth == MAX_HOPS {
+            continue;
+        }
+        for (m, _) in &edges[n] {
+            if !seen.insert(*m) {
+                continue;
+            }
+            prev.insert(*m, n);
+            let target_power = nodes[*m].power;
+            if target_power != Power::None {
+                let mut path = vec![*m];
+                while let Some(p) = path.last().and_then(|x| prev.get(x)) {
+                    path.push(*p);
+                }
+                path.reverse();
+                out.extend(report(nodes, &edges[a], &path, target_power));
+            }
+            // Past an administrator there is nothing more to gain.
+            if target_power != Power::Admin {
+                queue.push_back((*m, depth + 1));
+            }
+        }
+    }
+    out
 }
 
 /// Whether R's trust policy admits `from`. Unlike other resource policies, a trust policy must
@@ -112,13 +337,8 @@ fn trust_set(inv: &Inventory, compiled: &Compiled, p: &AwsPrincipal) -> Option<P
 /// assume a role), so the engine's same-account rule does not apply: the request is put to the
 /// engine as if from another account with every identity permission (the caller's own
 /// policies were asked separately), so that only the trust policy, `Deny`s included, decides.
-fn trusted(
-    allow_all: &PolicySet,
-    from: &AwsPrincipal,
-    to: &AwsPrincipal,
-    trust: &PolicySet,
-) -> bool {
-    let mut req = Request::new(from.arn.as_str(), "sts:AssumeRole", to.arn.as_str());
+fn trusted(allow_all: &PolicySet, from: &str, to: &str, trust: &PolicySet) -> bool {
+    let mut req = Request::new(from, ASSUME, to);
     req.resource_account = Some(OTHER_ACCOUNT.to_owned());
     Evaluation {
         resource: Some(trust),
@@ -128,46 +348,31 @@ fn trusted(
     .is_allow()
 }
 
-fn slug(p: &AwsPrincipal) -> String {
-    format!("{}/{}", p.kind.as_str(), p.name)
-}
-
-#[allow(clippy::too_many_arguments)]
 fn report(
-    inv: &Inventory,
     nodes: &[Node],
-    pr: &Prober,
-    from: &AwsPrincipal,
     first_edges: &[(usize, Decision)],
     path: &[usize],
     power: Power,
-    out: &mut Vec<Finding>,
-) {
-    let names: Vec<String> = path
-        .iter()
-        .filter_map(|&n| inv.aws_principals.get(nodes[n].0).map(slug))
-        .collect();
-    let (Some(first), Some(target)) = (path.get(1), names.last()) else {
-        return;
-    };
-    let Some((_, d)) = first_edges.iter().find(|(b, _)| b == first) else {
-        return;
-    };
+) -> Option<Finding> {
+    let names: Vec<&str> = path.iter().map(|&n| nodes[n].slug.as_str()).collect();
+    let (from, first, target) = (&nodes[*path.first()?], path.get(1)?, names.last()?);
+    let (_, d) = first_edges.iter().find(|(b, _)| b == first)?;
     let (what, severity) = match power {
         Power::Admin => ("full administrative access".to_owned(), Severity::Critical),
         Power::Escalation(rule) => (format!("an escalation capability ({rule})"), Severity::High),
-        Power::None => return,
+        Power::None => return None,
     };
-    out.push(
+    let location = location(from.assume.as_ref()?, &from.file, &from.label, d);
+    Some(
         Finding::new(
             "GH-PE-006",
             format!(
                 "{} can reach {target}, which has {what}, by assuming roles: {}",
-                from.label(),
+                from.label,
                 names.join(" → ")
             ),
-            pr.location(d),
+            location,
         )
         .with_severity(severity),
-    );
+    )
 }

@@ -12,11 +12,14 @@
 //! Requests carry no context, so a grant that depends on a condition (`iam:PassedToService`,
 //! `aws:RequestedRegion`, ...) counts as not granted: findings are unconditional grants.
 
-use super::statements::Compiled;
+use super::paths::Node;
 use crate::actions::glob_match;
 use crate::finding::{Finding, Location, Severity};
 use crate::model::{AwsPolicy, Inventory, PolicyKind, PrincipalType};
+use crate::subject::Subject;
 use gatehouse_policy::{Decision, Evaluation, NamedPolicy, PolicySet, PolicyType, Request};
+use rayon::prelude::*;
+use std::sync::Arc;
 
 const PROBE_ACCOUNT: &str = "111122223333";
 
@@ -105,19 +108,17 @@ const COMPUTE: &[&str] = &[
     "ai:CreateFineTuningJob",
 ];
 
-/// Who the engine is asked about.
-struct Subject {
+/// Who the engine is asked about, as findings name it.
+struct Who {
     label: String,
     principal: String,
     account: String,
     user_name: String,
-    policies: Vec<usize>,
-    boundary: Option<usize>,
 }
 
 /// What an identity's own policies give it, for the role-assumption graph (GH-PE-006).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Power {
+pub(crate) enum Power {
     /// Nothing that escalates.
     None,
     /// Full administrative access (GH-OP-001's condition, decided by the engine).
@@ -126,102 +127,137 @@ pub(super) enum Power {
     Escalation(&'static str),
 }
 
-pub(crate) fn check(inv: &Inventory, compiled: &Compiled, out: &mut Vec<Finding>) {
-    let subjects = subjects(inv);
+/// The per-identity rules over every principal of the inventory (and the holder of each
+/// standalone policy), in parallel; returns the users and roles as nodes of the
+/// role-assumption graph.
+pub(crate) fn check(
+    inv: &Inventory,
+    subjects: &[Subject<'_>],
+    out: &mut Vec<Finding>,
+) -> Vec<Node> {
+    let done: Vec<(Vec<Finding>, Option<Node>)> = subjects
+        .par_iter()
+        .map(|s| {
+            let p = s.principal;
+            let who = Who {
+                label: p.label(),
+                principal: match p.kind {
+                    PrincipalType::Group => format!(
+                        "arn:aws:iam::{}:user/member-of-{}",
+                        probe_account(p.account()),
+                        p.name
+                    ),
+                    _ => p.arn.clone(),
+                },
+                account: probe_account(p.account()).to_owned(),
+                user_name: if p.kind == PrincipalType::User {
+                    p.name.clone()
+                } else {
+                    String::new()
+                },
+            };
+            let pr = Prober {
+                inv,
+                who,
+                identity: s.identity.clone(),
+                boundary: s.boundary.clone(),
+                guardrails: s.guardrails.clone(),
+                policies: p
+                    .policies
+                    .iter()
+                    .chain(p.boundary.iter())
+                    .copied()
+                    .collect(),
+            };
+            let mut found = Vec::new();
+            let power = if pr.identity.is_empty() {
+                Power::None
+            } else {
+                subject(&pr, &mut found)
+            };
+            let node =
+                (p.kind != PrincipalType::Group).then(|| super::paths::node(inv, p, &pr, power));
+            (found, node)
+        })
+        .collect();
     let mut nodes = Vec::new();
-    for (i, s) in subjects.iter().enumerate() {
-        let pr = prober(inv, compiled, s);
-        let power = pr.as_ref().map_or(Power::None, |pr| subject(pr, out));
-        // `subjects` lists `aws_principals` first, in order, so `i` indexes both.
-        if let Some(p) = inv.aws_principals.get(i)
-            && p.kind != PrincipalType::Group
-        {
-            nodes.push((i, pr, power));
-        }
+    for (found, node) in done {
+        out.extend(found);
+        nodes.extend(node);
     }
-    super::paths::check(inv, compiled, &nodes, out);
+    holders(inv, out);
+    nodes
 }
 
-fn subjects(inv: &Inventory) -> Vec<Subject> {
-    let mut v = Vec::new();
-    for p in &inv.aws_principals {
-        let account = match p.account() {
-            "" => PROBE_ACCOUNT.to_owned(),
-            a => a.to_owned(),
-        };
-        let principal = match p.kind {
-            PrincipalType::Group => format!("arn:aws:iam::{account}:user/member-of-{}", p.name),
-            _ => p.arn.clone(),
-        };
-        v.push(Subject {
-            label: p.label(),
-            principal,
-            account,
-            user_name: if p.kind == PrincipalType::User {
-                p.name.clone()
-            } else {
-                String::new()
-            },
-            policies: p.policies.clone(),
-            boundary: p.boundary,
-        });
+fn probe_account(account: &str) -> &str {
+    if account.is_empty() {
+        PROBE_ACCOUNT
+    } else {
+        account
     }
-    for (i, p) in inv.aws_policies.iter().enumerate() {
-        if p.kind == PolicyKind::Standalone
-            && p.document.statements.iter().all(|s| s.principal.is_none())
+}
+
+/// The holder of each standalone policy that names no principal (a file holding one
+/// policy): what would it be given?
+fn holders(inv: &Inventory, out: &mut Vec<Finding>) {
+    for (i, p) in inv.own_policies().iter().enumerate() {
+        if p.kind != PolicyKind::Standalone
+            || p.compile_error.is_some()
+            || p.document.statements.iter().any(|s| s.principal.is_some())
         {
-            v.push(Subject {
+            continue;
+        }
+        let Ok(identity) = PolicySet::new(
+            PolicyType::Identity,
+            [NamedPolicy::new(p.display_name(), p.document.clone())],
+        ) else {
+            continue;
+        };
+        if identity.is_empty() {
+            continue;
+        }
+        let pr = Prober {
+            inv,
+            who: Who {
                 label: format!("holder of policy {}", p.name),
                 principal: format!("arn:aws:iam::{PROBE_ACCOUNT}:user/gatehouse-probe-holder"),
                 account: PROBE_ACCOUNT.into(),
                 user_name: "gatehouse-probe-holder".into(),
-                policies: vec![i],
-                boundary: None,
-            });
-        }
+            },
+            identity: Arc::new(identity),
+            boundary: None,
+            guardrails: Arc::from(Vec::new()),
+            policies: vec![i],
+        };
+        subject(&pr, out);
     }
-    v
 }
 
-pub(super) struct Prober<'a> {
+/// The engine's view of one identity, with the probes the rules ask.
+pub(crate) struct Prober<'a> {
     inv: &'a Inventory,
-    subject: &'a Subject,
-    pub(super) identity: PolicySet,
-    pub(super) boundary: Option<PolicySet>,
-}
-
-fn compile(
-    inv: &Inventory,
-    compiled: &Compiled,
-    kind: PolicyType,
-    idx: &[usize],
-) -> Option<PolicySet> {
-    let named: Vec<NamedPolicy> = idx
-        .iter()
-        .filter(|&&i| compiled.get(i).copied().unwrap_or(false))
-        .filter_map(|&i| {
-            inv.aws_policies
-                .get(i)
-                .map(|p| NamedPolicy::new(i.to_string(), p.document.clone()))
-        })
-        .collect();
-    PolicySet::new(kind, named).ok()
+    who: Who,
+    pub(crate) identity: Arc<PolicySet>,
+    pub(crate) boundary: Option<Arc<PolicySet>>,
+    pub(crate) guardrails: Arc<[PolicySet]>,
+    /// Its identity policies and boundary (indices into the inventory).
+    pub(crate) policies: Vec<usize>,
 }
 
 impl Prober<'_> {
     pub(super) fn decide(&self, action: &str, resource: &str) -> Option<Decision> {
-        let req = Request::new(self.subject.principal.as_str(), action, resource);
+        let req = Request::new(self.who.principal.as_str(), action, resource);
         let eval = Evaluation {
-            boundary: self.boundary.as_ref(),
+            boundary: self.boundary.as_deref(),
+            guardrails: &self.guardrails,
             ..Evaluation::identity(&self.identity)
         };
         let d = eval.decide(&req);
         d.is_allow().then_some(d)
     }
-
     /// An ARN of the action's resource type that no policy names.
     fn unlisted(&self, action: &str) -> String {
-        let acct = &self.subject.account;
+        let acct = &self.who.account;
         let (svc, name) = action.split_once(':').unwrap_or((action, ""));
         let n = name.to_ascii_lowercase();
         match svc.to_ascii_lowercase().as_str() {
@@ -280,7 +316,7 @@ impl Prober<'_> {
             return Some(d);
         }
         let mut tried = std::collections::HashSet::new();
-        for &i in &self.subject.policies {
+        for &i in &self.policies {
             let Some(p) = self.inv.aws_policies.get(i) else {
                 continue;
             };
@@ -323,9 +359,7 @@ impl Prober<'_> {
             };
             let var = &after[..end];
             match var {
-                v if v.eq_ignore_ascii_case("aws:username") => {
-                    out.push_str(&self.subject.user_name)
-                }
+                v if v.eq_ignore_ascii_case("aws:username") => out.push_str(&self.who.user_name),
                 "*" => out.push('*'),
                 "?" => out.push('?'),
                 "$" => out.push('$'),
@@ -344,14 +378,18 @@ impl Prober<'_> {
             .find(|s| s.policy_type == PolicyType::Identity)
             .or(d.statements.first());
         let found = st.and_then(|s| {
-            let idx: usize = s.policy.parse().ok()?;
-            Some((self.inv.aws_policies.get(idx)?, s.index))
+            let p = self
+                .policies
+                .iter()
+                .filter_map(|i| self.inv.aws_policies.get(*i))
+                .find(|p| p.display_name() == *s.policy)?;
+            Some((p, s.index))
         });
         match found {
-            Some((p, i)) => location(self.inv, &self.subject.label, p, i),
+            Some((p, i)) => location(self.inv, &self.who.label, p, i),
             None => Location {
                 file: self.inv.file.clone(),
-                entity: Some(self.subject.label.clone()),
+                entity: Some(self.who.label.clone()),
                 ..Location::default()
             },
         }
@@ -372,25 +410,7 @@ fn family(action: &str) -> &str {
     action.split_once(':').map_or(action, |(s, _)| s)
 }
 
-/// The engine's view of one subject; `None` when it has no (compilable) identity policy.
-fn prober<'a>(inv: &'a Inventory, compiled: &Compiled, s: &'a Subject) -> Option<Prober<'a>> {
-    let identity = compile(inv, compiled, PolicyType::Identity, &s.policies)?;
-    if identity.is_empty() {
-        return None;
-    }
-    let boundary = s
-        .boundary
-        .and_then(|b| compile(inv, compiled, PolicyType::Boundary, &[b]));
-    Some(Prober {
-        inv,
-        subject: s,
-        identity,
-        boundary,
-    })
-}
-
 fn subject(pr: &Prober, out: &mut Vec<Finding>) -> Power {
-    let s = pr.subject;
     // An administrator is reported once, by GH-OP-001/GH-OP-003 on the statement that grants it.
     if pr
         .decide(
@@ -402,7 +422,7 @@ fn subject(pr: &Prober, out: &mut Vec<Finding>) -> Power {
         return Power::Admin;
     }
     let before = out.len();
-    let who = &s.label;
+    let who = &pr.who.label;
     let some = |list: &[&'static str]| -> Vec<(&'static str, Decision)> {
         list.iter()
             .filter_map(|a| pr.on_some(a).map(|d| (*a, d)))

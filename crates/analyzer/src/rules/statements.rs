@@ -1,48 +1,31 @@
 //! Statement rules over every AWS policy document: administrator access (GH-OP-001), AI
 //! service wildcards (GH-OP-002), negated elements in `Allow` (GH-OP-003), and resource `*`
-//! on scopable write / permissions-management actions (GH-OP-004). Also compiles each
-//! document once (GH-IN-003 when the engine refuses it) for the engine-based rules.
+//! on scopable write / permissions-management actions (GH-OP-004), and GH-IN-003 for a
+//! document the engine refused when it was imported.
 
 use crate::actions::{AccessLevel, AwsActions};
 use crate::finding::{Finding, Location, Severity};
 use crate::model::{AwsPolicy, Inventory, PolicyKind};
+use gatehouse_policy::Effect;
 use gatehouse_policy::model::Statement;
-use gatehouse_policy::{Effect, NamedPolicy, PolicySet, PolicyType};
 
 /// The AWS service prefixes (and Gatehouse's `ai`) treated as AI services.
 pub(crate) const AI_SERVICES: &[&str] = &["ai", "bedrock", "sagemaker"];
 
-/// Which policies compiled (index into `inv.aws_policies`).
-pub(crate) type Compiled = Vec<bool>;
-
-pub(crate) fn check(inv: &Inventory, out: &mut Vec<Finding>) -> Compiled {
-    let mut compiled = Vec::with_capacity(inv.aws_policies.len());
-    for (idx, p) in inv.aws_policies.iter().enumerate() {
-        let kind = if p.kind == PolicyKind::Trust {
-            PolicyType::Resource
-        } else {
-            PolicyType::Identity
-        };
-        match PolicySet::new(
-            kind,
-            [NamedPolicy::new(idx.to_string(), p.document.clone())],
-        ) {
-            Ok(_) => compiled.push(true),
-            Err(e) => {
-                compiled.push(false);
-                out.push(Finding::new(
-                    "GH-IN-003",
-                    format!(
-                        "policy `{}` cannot be compiled: {}: {}",
-                        p.name, e.path, e.message
-                    ),
-                    Location {
-                        entity: p.owner.clone(),
-                        policy: Some(p.name.clone()),
-                        ..Location::at(&inv.file, p.path.clone())
-                    },
-                ));
-            }
+/// GH-IN-003 for each of the inventory's own policies the engine refuses, and the
+/// statement rules over the others' `Allow` statements.
+pub(crate) fn check(inv: &Inventory, out: &mut Vec<Finding>) {
+    for p in inv.own_policies() {
+        if let Some(e) = &p.compile_error {
+            out.push(Finding::new(
+                "GH-IN-003",
+                format!("policy `{}` cannot be compiled: {e}", p.name),
+                Location {
+                    entity: p.owner.clone(),
+                    policy: Some(p.name.clone()),
+                    ..Location::at(&inv.file, p.path.clone())
+                },
+            ));
         }
         for (i, st) in p.document.statements.iter().enumerate() {
             if st.effect == Effect::Allow {
@@ -50,7 +33,6 @@ pub(crate) fn check(inv: &Inventory, out: &mut Vec<Finding>) -> Compiled {
             }
         }
     }
-    compiled
 }
 
 /// A location for statement `i` of policy `p`.

@@ -6,7 +6,8 @@
 //! - GH-TR-002: an OIDC identity with an unexpected subject (given the audience the policy
 //!   expects) may `sts:AssumeRoleWithWebIdentity`.
 
-use super::statements::{Compiled, statement_location};
+use super::Scope;
+use super::statements::statement_location;
 use crate::finding::{Finding, Severity};
 use crate::model::{Inventory, PolicyKind};
 use gatehouse_policy::model::{Principal, PrincipalKind};
@@ -16,7 +17,7 @@ use gatehouse_policy::{
 
 const OTHER_ACCOUNT: &str = "999988887777";
 
-pub(crate) fn check(inv: &Inventory, compiled: &Compiled, out: &mut Vec<Finding>) {
+pub(crate) fn check(inv: &Inventory, _scope: &Scope<'_>, out: &mut Vec<Finding>) {
     let Some(allow_all) = allow_all() else { return };
     let no_identity = PolicySet::empty(PolicyType::Identity);
     for p in &inv.aws_principals {
@@ -24,7 +25,7 @@ pub(crate) fn check(inv: &Inventory, compiled: &Compiled, out: &mut Vec<Finding>
         let Some(policy) = inv.aws_policies.get(t) else {
             continue;
         };
-        if policy.kind != PolicyKind::Trust || !compiled.get(t).copied().unwrap_or(false) {
+        if policy.kind != PolicyKind::Trust || policy.compile_error.is_some() {
             continue;
         }
         let Ok(set) = PolicySet::new(

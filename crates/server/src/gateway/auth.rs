@@ -134,9 +134,19 @@ pub async fn authenticate(
         let fetched = fetch_secret(state, headers, query)
             .await
             .map_err(|_| GatewayError::internal())?;
-        let (authenticated, _) =
-            crate::identity::verify(method, path, query, headers, body, fetched, &state.ring())
-                .map_err(|e| GatewayError::unauthenticated(e.message))?;
+        // The gateway's actions are the `ai` service's: a signature for `iam` or `sts`
+        // is not one for this API.
+        let (authenticated, _) = crate::identity::verify(
+            method,
+            path,
+            query,
+            headers,
+            body,
+            fetched,
+            &state.ring(),
+            "ai",
+        )
+        .map_err(|e| GatewayError::unauthenticated(e.message))?;
         if let Some(claims) = authenticated.session {
             // Temporary credentials: the token travels beside the signature; keep it so
             // that a stream can re-check the session.

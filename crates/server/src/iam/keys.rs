@@ -1,7 +1,8 @@
 //! Access keys and tags.
 
+use super::entity::{Entity, authorize_entity, authorize_principal};
 use super::render;
-use super::{Target, list_params, principal_arn};
+use super::{Target, list_params};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::query::Params;
@@ -24,12 +25,8 @@ pub(crate) fn user_name(ctx: &CallContext<'_>, p: &Params) -> Result<String, Api
 
 pub(super) async fn create_access_key(ctx: &CallContext<'_>, p: &Params) -> Out {
     let user = user_name(ctx, p)?;
-    authorize(
-        ctx,
-        "iam:CreateAccessKey",
-        &principal_arn(ctx, Target::User, &user).await,
-    )?;
-    let (key, secret) = ctx.store.create_access_key(ctx.account(), &user).await?;
+    let e = authorize_principal(ctx, "iam:CreateAccessKey", Target::User, &user, p).await?;
+    let (key, secret) = ctx.store.create_access_key(ctx.account(), &e.name).await?;
     let mut x = Xml::new();
     x.wrap("AccessKey", |x| {
         x.elem("UserName", &key.user_name)
@@ -43,17 +40,13 @@ pub(super) async fn create_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
 
 pub(super) async fn list_access_keys(ctx: &CallContext<'_>, p: &Params) -> Out {
     let user = user_name(ctx, p)?;
-    authorize(
-        ctx,
-        "iam:ListAccessKeys",
-        &principal_arn(ctx, Target::User, &user).await,
-    )?;
+    let e = authorize_principal(ctx, "iam:ListAccessKeys", Target::User, &user, p).await?;
     let page = ctx
         .store
-        .list_access_keys(ctx.account(), &user, &list_params(p)?)
+        .list_access_keys(ctx.account(), &e.name, &list_params(p)?)
         .await?;
     let mut x = Xml::new();
-    x.elem("UserName", &user);
+    x.elem("UserName", &e.name);
     render::page(
         &mut x,
         "AccessKeyMetadata",
@@ -75,13 +68,9 @@ pub(super) async fn update_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
             )));
         }
     };
-    authorize(
-        ctx,
-        "iam:UpdateAccessKey",
-        &principal_arn(ctx, Target::User, &user).await,
-    )?;
+    let e = authorize_principal(ctx, "iam:UpdateAccessKey", Target::User, &user, p).await?;
     ctx.store
-        .update_access_key(ctx.account(), &user, key, status)
+        .update_access_key(ctx.account(), &e.name, key, status)
         .await?;
     Ok(None)
 }
@@ -89,40 +78,41 @@ pub(super) async fn update_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
 pub(super) async fn delete_access_key(ctx: &CallContext<'_>, p: &Params) -> Out {
     let user = user_name(ctx, p)?;
     let key = p.required("AccessKeyId")?;
-    authorize(
-        ctx,
-        "iam:DeleteAccessKey",
-        &principal_arn(ctx, Target::User, &user).await,
-    )?;
+    let e = authorize_principal(ctx, "iam:DeleteAccessKey", Target::User, &user, p).await?;
     ctx.store
-        .delete_access_key(ctx.account(), &user, key)
+        .delete_access_key(ctx.account(), &e.name, key)
         .await?;
     Ok(None)
 }
 
 pub(super) async fn get_access_key_last_used(ctx: &CallContext<'_>, p: &Params) -> Out {
     let key_id = p.required("AccessKeyId")?;
+    // Which keys exist is told only to a caller who may read any user's key use; anyone
+    // else is refused before learning it. Another account's key is answered as a
+    // missing one: its existence is not this account's to know.
     let key = match ctx.store.get_access_key(key_id).await {
-        Ok(k) => k,
-        Err(e) => {
-            // Which keys exist is told only to a caller who may read any user's key use;
-            // anyone else is refused before learning it.
-            let any_user = super::iam_arn(ctx.account(), "user", "/", "*");
+        Ok(k) if k.account_id == ctx.account() => k,
+        found => {
+            let any_user = gatehouse_store::iam_arn(ctx.account(), "user", "/", "*");
             authorize(ctx, "iam:GetAccessKeyLastUsed", &any_user)?;
-            return Err(e.into());
+            return Err(match found {
+                Err(e) => e.into(),
+                Ok(_) => gatehouse_store::StoreError::NoSuchEntity {
+                    kind: gatehouse_store::EntityKind::AccessKey,
+                    name: key_id.to_owned(),
+                }
+                .into(),
+            });
         }
     };
-    if key.account_id != ctx.account() {
-        return Err(ApiError::access_denied(format!(
-            "User: {} is not authorized to perform: iam:GetAccessKeyLastUsed on resource: access key {key_id}",
-            ctx.caller_arn
-        )));
-    }
-    authorize(
+    authorize_principal(
         ctx,
         "iam:GetAccessKeyLastUsed",
-        &principal_arn(ctx, Target::User, &key.user_name).await,
-    )?;
+        Target::User,
+        &key.user_name,
+        p,
+    )
+    .await?;
     let mut x = Xml::new();
     x.elem("UserName", &key.user_name);
     x.wrap("AccessKeyLastUsed", |x| match &key.last_used {
@@ -138,29 +128,29 @@ pub(super) async fn get_access_key_last_used(ctx: &CallContext<'_>, p: &Params) 
     Ok(Some(x.finish()))
 }
 
-/// What `TagUser`/`TagRole`/`TagPolicy` (and friends) address.
+/// What `TagUser`/`TagRole`/`TagPolicy` (and friends) address, resolved from the store.
 async fn tag_target(
     ctx: &CallContext<'_>,
     p: &Params,
     action: &str,
-) -> Result<(TaggedKind, String, String), ApiError> {
+) -> Result<(TaggedKind, Entity), ApiError> {
     if action.contains("Policy") {
-        let arn = p.required("PolicyArn")?.to_owned();
-        Ok((TaggedKind::Policy, arn.clone(), arn))
+        let arn = p.required("PolicyArn")?;
+        Ok((TaggedKind::Policy, Entity::policy(ctx, arn).await?))
     } else if action.contains("Role") {
-        let name = p.required("RoleName")?.to_owned();
-        let arn = principal_arn(ctx, Target::Role, &name).await;
-        Ok((TaggedKind::Role, name, arn))
+        let name = p.required("RoleName")?;
+        let e = Entity::principal(ctx, Target::Role, name).await?;
+        Ok((TaggedKind::Role, e))
     } else {
-        let name = p.required("UserName")?.to_owned();
-        let arn = principal_arn(ctx, Target::User, &name).await;
-        Ok((TaggedKind::User, name, arn))
+        let name = p.required("UserName")?;
+        let e = Entity::principal(ctx, Target::User, name).await?;
+        Ok((TaggedKind::User, e))
     }
 }
 
 pub(super) async fn tag(ctx: &CallContext<'_>, p: &Params, action: &str, add: bool) -> Out {
-    let (kind, name, arn) = tag_target(ctx, p, action).await?;
-    authorize(ctx, &format!("iam:{action}"), &arn)?;
+    let (kind, e) = tag_target(ctx, p, action).await?;
+    let e = authorize_entity(ctx, &format!("iam:{action}"), e, p)?;
     let store = &ctx.store;
     if add {
         let tags: Vec<Tag> = p
@@ -169,23 +159,23 @@ pub(super) async fn tag(ctx: &CallContext<'_>, p: &Params, action: &str, add: bo
             .map(|(k, v)| Tag::new(k, v))
             .collect();
         store
-            .tag_resource(ctx.account(), kind, &name, &tags)
+            .tag_resource(ctx.account(), kind, &e.name, &tags)
             .await?;
     } else {
         let keys = p.list("TagKeys");
         store
-            .untag_resource(ctx.account(), kind, &name, &keys)
+            .untag_resource(ctx.account(), kind, &e.name, &keys)
             .await?;
     }
     Ok(None)
 }
 
 pub(super) async fn list_tags(ctx: &CallContext<'_>, p: &Params, action: &str) -> Out {
-    let (kind, name, arn) = tag_target(ctx, p, action).await?;
-    authorize(ctx, &format!("iam:{action}"), &arn)?;
+    let (kind, e) = tag_target(ctx, p, action).await?;
+    let e = authorize_entity(ctx, &format!("iam:{action}"), e, p)?;
     let page = ctx
         .store
-        .list_tags(ctx.account(), kind, &name, &list_params(p)?)
+        .list_tags(ctx.account(), kind, &e.name, &list_params(p)?)
         .await?;
     let mut x = Xml::new();
     x.wrap("Tags", |x| render::tag_members(x, &page.items));

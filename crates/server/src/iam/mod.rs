@@ -4,6 +4,8 @@
 //! Handlers return the inside of `<ActionResult>` (or `None` for actions without one);
 //! [`dispatch`] wraps it in AWS's envelope.
 
+pub(crate) mod conditions;
+pub(crate) mod entity;
 pub(crate) mod keys;
 mod policies;
 mod principals;
@@ -14,7 +16,7 @@ use crate::CallContext;
 use crate::error::ApiError;
 use crate::query::Params;
 use gatehouse_policy::{Catalog, Diagnostic};
-use gatehouse_store::{ListParams, PARTITION, iam_arn};
+use gatehouse_store::{ListParams, PARTITION};
 
 /// Every action this API answers.
 const ACTIONS: &[&str] = &[
@@ -92,6 +94,12 @@ const ACTIONS: &[&str] = &[
 /// True for an IAM action this API answers.
 pub(crate) fn is_action(action: &str) -> bool {
     ACTIONS.contains(&action)
+}
+
+/// Every IAM action the control plane answers (this module's and the MFA/OIDC ones).
+#[cfg(test)]
+pub(crate) fn answered_actions() -> impl Iterator<Item = &'static str> {
+    ACTIONS.iter().chain(crate::federation::ACTIONS).copied()
 }
 
 /// True for actions that change what is stored.
@@ -226,19 +234,6 @@ impl Target {
             Target::Role => "role",
         }
     }
-}
-
-/// The ARN of a named user, group or role, with its stored path when it exists (AWS
-/// authorizes against the path-qualified ARN), `/` otherwise.
-pub(crate) async fn principal_arn(ctx: &CallContext<'_>, target: Target, name: &str) -> String {
-    let account = ctx.account();
-    let store = &ctx.store;
-    let path = match target {
-        Target::User => store.get_user(account, name).await.map(|u| u.path).ok(),
-        Target::Group => store.get_group(account, name).await.map(|g| g.path).ok(),
-        Target::Role => store.get_role(account, name).await.map(|r| r.path).ok(),
-    };
-    iam_arn(account, target.word(), path.as_deref().unwrap_or("/"), name)
 }
 
 /// The ARN of a customer-managed policy by name.

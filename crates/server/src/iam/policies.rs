@@ -1,13 +1,15 @@
 //! Managed policies and their versions, attachments, inline policies, boundaries.
 //! Every document is checked by the policy engine before it is stored.
 
+use super::conditions::request_keys;
+use super::entity::{Record, authorize_policy, authorize_principal};
 use super::render;
-use super::{DocKind, Target, check_name, check_policy, list_params, policy_arn, principal_arn};
+use super::{DocKind, Target, check_name, check_policy, list_params, policy_arn};
 use crate::error::ApiError;
 use crate::query::Params;
 use crate::xml::Xml;
-use crate::{CallContext, authorize};
-use gatehouse_store::{NewPolicy, Tag, TaggedKind};
+use crate::{CallContext, authorize, authorize_with};
+use gatehouse_store::{NewPolicy, Tag};
 
 type Out = Result<Option<String>, ApiError>;
 
@@ -17,7 +19,12 @@ pub(super) async fn create_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
     let doc = p.required("PolicyDocument")?;
     let path = p.get("Path").unwrap_or("/");
     let arn = policy_arn(ctx.account(), path, name);
-    authorize(ctx, "iam:CreatePolicy", &arn)?;
+    authorize_with(
+        ctx,
+        "iam:CreatePolicy",
+        &arn,
+        &request_keys("iam:CreatePolicy", p, None)?,
+    )?;
     check_policy(doc, "PolicyDocument", DocKind::Identity)?;
     let tags: Vec<Tag> = p
         .tags("Tags")?
@@ -25,7 +32,12 @@ pub(super) async fn create_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
         .map(|(k, v)| Tag::new(k, v))
         .collect();
     if !tags.is_empty() {
-        authorize(ctx, "iam:TagPolicy", &arn)?;
+        authorize_with(
+            ctx,
+            "iam:TagPolicy",
+            &arn,
+            &request_keys("iam:TagPolicy", p, None)?,
+        )?;
     }
     let input = NewPolicy {
         name: name.to_owned(),
@@ -42,21 +54,12 @@ pub(super) async fn create_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
 
 pub(super) async fn get_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
     let arn = p.required("PolicyArn")?;
-    authorize(ctx, "iam:GetPolicy", arn)?;
-    let policy = ctx.store.get_policy(ctx.account(), arn).await?;
-    let tags = ctx
-        .store
-        .list_tags(
-            ctx.account(),
-            TaggedKind::Policy,
-            arn,
-            &gatehouse_store::ListParams::first(1000),
-        )
-        .await
-        .map(|p| p.items)
-        .unwrap_or_default();
+    let e = authorize_policy(ctx, "iam:GetPolicy", arn, p).await?;
+    let Some(Record::Policy(policy)) = &e.record else {
+        return Err(ApiError::internal());
+    };
     let mut x = Xml::new();
-    render::policy(&mut x, "Policy", &policy, &tags);
+    render::policy(&mut x, "Policy", policy, &e.tags);
     Ok(Some(x.finish()))
 }
 
@@ -79,8 +82,8 @@ pub(super) async fn list_policies(ctx: &CallContext<'_>, p: &Params) -> Out {
 
 pub(super) async fn delete_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
     let arn = p.required("PolicyArn")?;
-    authorize(ctx, "iam:DeletePolicy", arn)?;
-    ctx.store.delete_policy(ctx.account(), arn).await?;
+    let e = authorize_policy(ctx, "iam:DeletePolicy", arn, p).await?;
+    ctx.store.delete_policy(ctx.account(), &e.arn).await?;
     Ok(None)
 }
 
@@ -88,11 +91,11 @@ pub(super) async fn create_policy_version(ctx: &CallContext<'_>, p: &Params) -> 
     let arn = p.required("PolicyArn")?;
     let doc = p.required("PolicyDocument")?;
     let set_default = p.bool("SetAsDefault")?.unwrap_or(false);
-    authorize(ctx, "iam:CreatePolicyVersion", arn)?;
+    let e = authorize_policy(ctx, "iam:CreatePolicyVersion", arn, p).await?;
     check_policy(doc, "PolicyDocument", DocKind::Identity)?;
     let v = ctx
         .store
-        .create_policy_version(ctx.account(), arn, doc, set_default)
+        .create_policy_version(ctx.account(), &e.arn, doc, set_default)
         .await?;
     let mut x = Xml::new();
     render::policy_version(&mut x, "PolicyVersion", &v, false);
@@ -102,10 +105,10 @@ pub(super) async fn create_policy_version(ctx: &CallContext<'_>, p: &Params) -> 
 pub(super) async fn get_policy_version(ctx: &CallContext<'_>, p: &Params) -> Out {
     let arn = p.required("PolicyArn")?;
     let version = p.required("VersionId")?;
-    authorize(ctx, "iam:GetPolicyVersion", arn)?;
+    let e = authorize_policy(ctx, "iam:GetPolicyVersion", arn, p).await?;
     let v = ctx
         .store
-        .get_policy_version(ctx.account(), arn, version)
+        .get_policy_version(ctx.account(), &e.arn, version)
         .await?;
     let mut x = Xml::new();
     render::policy_version(&mut x, "PolicyVersion", &v, true);
@@ -114,10 +117,10 @@ pub(super) async fn get_policy_version(ctx: &CallContext<'_>, p: &Params) -> Out
 
 pub(super) async fn list_policy_versions(ctx: &CallContext<'_>, p: &Params) -> Out {
     let arn = p.required("PolicyArn")?;
-    authorize(ctx, "iam:ListPolicyVersions", arn)?;
+    let e = authorize_policy(ctx, "iam:ListPolicyVersions", arn, p).await?;
     let page = ctx
         .store
-        .list_policy_versions(ctx.account(), arn, &list_params(p)?)
+        .list_policy_versions(ctx.account(), &e.arn, &list_params(p)?)
         .await?;
     let mut x = Xml::new();
     render::page(&mut x, "Versions", &page, |x, v| {
@@ -129,9 +132,9 @@ pub(super) async fn list_policy_versions(ctx: &CallContext<'_>, p: &Params) -> O
 pub(super) async fn delete_policy_version(ctx: &CallContext<'_>, p: &Params) -> Out {
     let arn = p.required("PolicyArn")?;
     let version = p.required("VersionId")?;
-    authorize(ctx, "iam:DeletePolicyVersion", arn)?;
+    let e = authorize_policy(ctx, "iam:DeletePolicyVersion", arn, p).await?;
     ctx.store
-        .delete_policy_version(ctx.account(), arn, version)
+        .delete_policy_version(ctx.account(), &e.arn, version)
         .await?;
     Ok(None)
 }
@@ -139,9 +142,9 @@ pub(super) async fn delete_policy_version(ctx: &CallContext<'_>, p: &Params) -> 
 pub(super) async fn set_default_policy_version(ctx: &CallContext<'_>, p: &Params) -> Out {
     let arn = p.required("PolicyArn")?;
     let version = p.required("VersionId")?;
-    authorize(ctx, "iam:SetDefaultPolicyVersion", arn)?;
+    let e = authorize_policy(ctx, "iam:SetDefaultPolicyVersion", arn, p).await?;
     ctx.store
-        .set_default_policy_version(ctx.account(), arn, version)
+        .set_default_policy_version(ctx.account(), &e.arn, version)
         .await?;
     Ok(None)
 }
@@ -159,19 +162,17 @@ pub(super) async fn attach(ctx: &CallContext<'_>, p: &Params, t: Target, attach:
     let name = p.required(t.name_param())?;
     let arn = p.required("PolicyArn")?;
     let verb = if attach { "Attach" } else { "Detach" };
-    authorize(
-        ctx,
-        &action_name(verb, t, "Policy"),
-        &principal_arn(ctx, t, name).await,
-    )?;
+    // iam:PolicyARN and the principal's current iam:PermissionsBoundary are in the
+    // context: "never attach AdministratorAccess" is a Deny on the first.
+    let e = authorize_principal(ctx, &action_name(verb, t, "Policy"), t, name, p).await?;
     let store = &ctx.store;
     if attach {
         store
-            .attach_policy(ctx.account(), t.kind(), name, arn)
+            .attach_policy(ctx.account(), t.kind(), &e.name, arn)
             .await?;
     } else {
         store
-            .detach_policy(ctx.account(), t.kind(), name, arn)
+            .detach_policy(ctx.account(), t.kind(), &e.name, arn)
             .await?;
     }
     Ok(None)
@@ -179,14 +180,11 @@ pub(super) async fn attach(ctx: &CallContext<'_>, p: &Params, t: Target, attach:
 
 pub(super) async fn list_attached(ctx: &CallContext<'_>, p: &Params, t: Target) -> Out {
     let name = p.required(t.name_param())?;
-    authorize(
-        ctx,
-        &action_name("ListAttached", t, "Policies"),
-        &principal_arn(ctx, t, name).await,
-    )?;
+    let e =
+        authorize_principal(ctx, &action_name("ListAttached", t, "Policies"), t, name, p).await?;
     let page = ctx
         .store
-        .list_attached_policies(ctx.account(), t.kind(), name, &list_params(p)?)
+        .list_attached_policies(ctx.account(), t.kind(), &e.name, &list_params(p)?)
         .await?;
     let mut x = Xml::new();
     render::page(&mut x, "AttachedPolicies", &page, |x, a| {
@@ -203,14 +201,10 @@ pub(super) async fn put_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> 
     let policy_name = p.required("PolicyName")?;
     check_name(policy_name, "policyName", 128)?;
     let doc = p.required("PolicyDocument")?;
-    authorize(
-        ctx,
-        &action_name("Put", t, "Policy"),
-        &principal_arn(ctx, t, name).await,
-    )?;
+    let e = authorize_principal(ctx, &action_name("Put", t, "Policy"), t, name, p).await?;
     check_policy(doc, "PolicyDocument", DocKind::Identity)?;
     ctx.store
-        .put_inline_policy(ctx.account(), t.kind(), name, policy_name, doc)
+        .put_inline_policy(ctx.account(), t.kind(), &e.name, policy_name, doc)
         .await?;
     Ok(None)
 }
@@ -218,17 +212,13 @@ pub(super) async fn put_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> 
 pub(super) async fn get_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> Out {
     let name = p.required(t.name_param())?;
     let policy_name = p.required("PolicyName")?;
-    authorize(
-        ctx,
-        &action_name("Get", t, "Policy"),
-        &principal_arn(ctx, t, name).await,
-    )?;
+    let e = authorize_principal(ctx, &action_name("Get", t, "Policy"), t, name, p).await?;
     let inline = ctx
         .store
-        .get_inline_policy(ctx.account(), t.kind(), name, policy_name)
+        .get_inline_policy(ctx.account(), t.kind(), &e.name, policy_name)
         .await?;
     let mut x = Xml::new();
-    x.elem(t.name_param(), name)
+    x.elem(t.name_param(), &e.name)
         .elem("PolicyName", &inline.name)
         .elem("PolicyDocument", &render::document(&inline.document));
     Ok(Some(x.finish()))
@@ -237,27 +227,19 @@ pub(super) async fn get_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> 
 pub(super) async fn delete_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> Out {
     let name = p.required(t.name_param())?;
     let policy_name = p.required("PolicyName")?;
-    authorize(
-        ctx,
-        &action_name("Delete", t, "Policy"),
-        &principal_arn(ctx, t, name).await,
-    )?;
+    let e = authorize_principal(ctx, &action_name("Delete", t, "Policy"), t, name, p).await?;
     ctx.store
-        .delete_inline_policy(ctx.account(), t.kind(), name, policy_name)
+        .delete_inline_policy(ctx.account(), t.kind(), &e.name, policy_name)
         .await?;
     Ok(None)
 }
 
 pub(super) async fn list_inline(ctx: &CallContext<'_>, p: &Params, t: Target) -> Out {
     let name = p.required(t.name_param())?;
-    authorize(
-        ctx,
-        &action_name("List", t, "Policies"),
-        &principal_arn(ctx, t, name).await,
-    )?;
+    let e = authorize_principal(ctx, &action_name("List", t, "Policies"), t, name, p).await?;
     let page = ctx
         .store
-        .list_inline_policies(ctx.account(), t.kind(), name, &list_params(p)?)
+        .list_inline_policies(ctx.account(), t.kind(), &e.name, &list_params(p)?)
         .await?;
     let mut x = Xml::new();
     render::page(&mut x, "PolicyNames", &page, |x, n| {
@@ -269,11 +251,18 @@ pub(super) async fn list_inline(ctx: &CallContext<'_>, p: &Params, t: Target) ->
 pub(super) async fn boundary(ctx: &CallContext<'_>, p: &Params, t: Target, put: bool) -> Out {
     let name = p.required(t.name_param())?;
     let verb = if put { "Put" } else { "Delete" };
-    authorize(
+    if put {
+        p.required("PermissionsBoundary")?;
+    }
+    let e = authorize_principal(
         ctx,
         &action_name(verb, t, "PermissionsBoundary"),
-        &principal_arn(ctx, t, name).await,
-    )?;
+        t,
+        name,
+        p,
+    )
+    .await?;
+    let name = e.name.as_str();
     let store = &ctx.store;
     let account = ctx.account();
     match (t, put) {

@@ -1,12 +1,14 @@
 //! Users, groups, memberships and roles.
 
+use super::conditions::request_keys;
+use super::entity::{Record, authorize_principal};
 use super::render;
-use super::{DocKind, Target, check_name, check_policy, list_params, principal_arn};
+use super::{DocKind, Target, check_name, check_policy, list_params};
 use crate::error::ApiError;
 use crate::query::Params;
 use crate::xml::Xml;
-use crate::{CallContext, authorize};
-use gatehouse_store::{NewRole, NewUser, RoleUpdate, Tag, TaggedKind, iam_arn};
+use crate::{CallContext, authorize, authorize_with};
+use gatehouse_store::{NewRole, NewUser, RoleUpdate, Tag, iam_arn};
 
 type Out = Result<Option<String>, ApiError>;
 
@@ -29,21 +31,29 @@ fn path(p: &Params) -> Result<Option<&str>, ApiError> {
     }
 }
 
-async fn all_tags(
+/// Authorizes creating a user or role at `arn`: the create action, and — as AWS requires
+/// for what the request also sets — tagging it (`iam:Tag...`) when it has tags and
+/// setting its permissions boundary (`iam:Put...PermissionsBoundary`) when it names one.
+/// Each decision sees the request's condition keys (`aws:RequestTag/K`, `aws:TagKeys`,
+/// `iam:PermissionsBoundary`).
+fn authorize_creation(
     ctx: &CallContext<'_>,
-    kind: TaggedKind,
-    name: &str,
-) -> Result<Vec<Tag>, ApiError> {
-    let page = ctx
-        .store
-        .list_tags(
-            ctx.account(),
-            kind,
-            name,
-            &gatehouse_store::ListParams::first(1000),
-        )
-        .await?;
-    Ok(page.items)
+    p: &Params,
+    word: &str,
+    arn: &str,
+    has_tags: bool,
+) -> Result<(), ApiError> {
+    let mut actions = vec![format!("iam:Create{word}")];
+    if has_tags {
+        actions.push(format!("iam:Tag{word}"));
+    }
+    if p.get("PermissionsBoundary").is_some() {
+        actions.push(format!("iam:Put{word}PermissionsBoundary"));
+    }
+    for action in &actions {
+        authorize_with(ctx, action, arn, &request_keys(action, p, None)?)?;
+    }
+    Ok(())
 }
 
 pub(super) async fn create_user(ctx: &CallContext<'_>, p: &Params) -> Out {
@@ -51,11 +61,8 @@ pub(super) async fn create_user(ctx: &CallContext<'_>, p: &Params) -> Out {
     check_name(name, "userName", 64)?;
     let path = path(p)?;
     let arn = iam_arn(ctx.account(), "user", path.unwrap_or("/"), name);
-    authorize(ctx, "iam:CreateUser", &arn)?;
     let tags = tags(p)?;
-    if !tags.is_empty() {
-        authorize(ctx, "iam:TagUser", &arn)?;
-    }
+    authorize_creation(ctx, p, "User", &arn, !tags.is_empty())?;
     let input = NewUser {
         name: name.to_owned(),
         path: path.map(str::to_owned),
@@ -80,12 +87,12 @@ pub(super) async fn get_user(ctx: &CallContext<'_>, p: &Params) -> Out {
             }
         },
     };
-    let arn = principal_arn(ctx, Target::User, &name).await;
-    authorize(ctx, "iam:GetUser", &arn)?;
-    let user = ctx.store.get_user(ctx.account(), &name).await?;
-    let tags = all_tags(ctx, TaggedKind::User, &name).await?;
+    let e = authorize_principal(ctx, "iam:GetUser", Target::User, &name, p).await?;
+    let Some(Record::User(user)) = &e.record else {
+        return Err(ApiError::internal());
+    };
     let mut x = Xml::new();
-    render::user(&mut x, "User", &user, &tags);
+    render::user(&mut x, "User", user, &e.tags);
     Ok(Some(x.finish()))
 }
 
@@ -117,19 +124,31 @@ pub(super) async fn update_user(ctx: &CallContext<'_>, p: &Params) -> Out {
         }
         None => None,
     };
-    let arn = principal_arn(ctx, Target::User, name).await;
-    authorize(ctx, "iam:UpdateUser", &arn)?;
+    let e = authorize_principal(ctx, "iam:UpdateUser", Target::User, name, p).await?;
+    // Renaming or moving needs the permission on the target too, as in AWS: a caller
+    // must not move a user out of (or into) a path its policies guard.
+    if new_name.is_some() || new_path.is_some() {
+        let Some(Record::User(user)) = &e.record else {
+            return Err(ApiError::internal());
+        };
+        let target = iam_arn(
+            ctx.account(),
+            "user",
+            new_path.unwrap_or(&user.path),
+            new_name.unwrap_or(&user.name),
+        );
+        authorize(ctx, "iam:UpdateUser", &target)?;
+    }
     ctx.store
-        .update_user(ctx.account(), name, new_name, new_path)
+        .update_user(ctx.account(), &e.name, new_name, new_path)
         .await?;
     Ok(None)
 }
 
 pub(super) async fn delete_user(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("UserName")?;
-    let arn = principal_arn(ctx, Target::User, name).await;
-    authorize(ctx, "iam:DeleteUser", &arn)?;
-    ctx.store.delete_user(ctx.account(), name).await?;
+    let e = authorize_principal(ctx, "iam:DeleteUser", Target::User, name, p).await?;
+    ctx.store.delete_user(ctx.account(), &e.name).await?;
     Ok(None)
 }
 
@@ -150,18 +169,16 @@ pub(super) async fn create_group(ctx: &CallContext<'_>, p: &Params) -> Out {
 
 pub(super) async fn get_group(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("GroupName")?;
-    authorize(
-        ctx,
-        "iam:GetGroup",
-        &principal_arn(ctx, Target::Group, name).await,
-    )?;
-    let g = ctx.store.get_group(ctx.account(), name).await?;
+    let e = authorize_principal(ctx, "iam:GetGroup", Target::Group, name, p).await?;
+    let Some(Record::Group(g)) = &e.record else {
+        return Err(ApiError::internal());
+    };
     let members = ctx
         .store
-        .list_group_members(ctx.account(), name, &list_params(p)?)
+        .list_group_members(ctx.account(), &e.name, &list_params(p)?)
         .await?;
     let mut x = Xml::new();
-    render::group(&mut x, "Group", &g);
+    render::group(&mut x, "Group", g);
     render::page(&mut x, "Users", &members, |x, u| {
         render::user(x, "member", u, &[])
     });
@@ -183,12 +200,8 @@ pub(super) async fn list_groups(ctx: &CallContext<'_>, p: &Params) -> Out {
 
 pub(super) async fn delete_group(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("GroupName")?;
-    authorize(
-        ctx,
-        "iam:DeleteGroup",
-        &principal_arn(ctx, Target::Group, name).await,
-    )?;
-    ctx.store.delete_group(ctx.account(), name).await?;
+    let e = authorize_principal(ctx, "iam:DeleteGroup", Target::Group, name, p).await?;
+    ctx.store.delete_group(ctx.account(), &e.name).await?;
     Ok(None)
 }
 
@@ -200,13 +213,16 @@ pub(super) async fn add_user_to_group(ctx: &CallContext<'_>, p: &Params, add: bo
     } else {
         "iam:RemoveUserFromGroup"
     };
-    authorize(ctx, action, &principal_arn(ctx, Target::Group, group).await)?;
+    // AWS authorizes membership changes on the group; the user is only looked up.
+    let g = authorize_principal(ctx, action, Target::Group, group, p).await?;
     let store = &ctx.store;
     if add {
-        store.add_user_to_group(ctx.account(), group, user).await?;
+        store
+            .add_user_to_group(ctx.account(), &g.name, user)
+            .await?;
     } else {
         store
-            .remove_user_from_group(ctx.account(), group, user)
+            .remove_user_from_group(ctx.account(), &g.name, user)
             .await?;
     }
     Ok(None)
@@ -214,14 +230,10 @@ pub(super) async fn add_user_to_group(ctx: &CallContext<'_>, p: &Params, add: bo
 
 pub(super) async fn list_groups_for_user(ctx: &CallContext<'_>, p: &Params) -> Out {
     let user = p.required("UserName")?;
-    authorize(
-        ctx,
-        "iam:ListGroupsForUser",
-        &principal_arn(ctx, Target::User, user).await,
-    )?;
+    let e = authorize_principal(ctx, "iam:ListGroupsForUser", Target::User, user, p).await?;
     let page = ctx
         .store
-        .list_groups_for_user(ctx.account(), user, &list_params(p)?)
+        .list_groups_for_user(ctx.account(), &e.name, &list_params(p)?)
         .await?;
     let mut x = Xml::new();
     render::page(&mut x, "Groups", &page, |x, g| {
@@ -237,12 +249,9 @@ pub(super) async fn create_role(ctx: &CallContext<'_>, p: &Params) -> Out {
     let path = path(p)?;
     let max_session_duration = p.int("MaxSessionDuration", 3600, 43200)?;
     let arn = iam_arn(ctx.account(), "role", path.unwrap_or("/"), name);
-    authorize(ctx, "iam:CreateRole", &arn)?;
-    check_policy(trust, "AssumeRolePolicyDocument", DocKind::Trust)?;
     let tags = tags(p)?;
-    if !tags.is_empty() {
-        authorize(ctx, "iam:TagRole", &arn)?;
-    }
+    authorize_creation(ctx, p, "Role", &arn, !tags.is_empty())?;
+    check_policy(trust, "AssumeRolePolicyDocument", DocKind::Trust)?;
     let input = NewRole {
         name: name.to_owned(),
         path: path.map(str::to_owned),
@@ -260,15 +269,12 @@ pub(super) async fn create_role(ctx: &CallContext<'_>, p: &Params) -> Out {
 
 pub(super) async fn get_role(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("RoleName")?;
-    authorize(
-        ctx,
-        "iam:GetRole",
-        &principal_arn(ctx, Target::Role, name).await,
-    )?;
-    let role = ctx.store.get_role(ctx.account(), name).await?;
-    let tags = all_tags(ctx, TaggedKind::Role, name).await?;
+    let e = authorize_principal(ctx, "iam:GetRole", Target::Role, name, p).await?;
+    let Some(Record::Role(role)) = &e.record else {
+        return Err(ApiError::internal());
+    };
     let mut x = Xml::new();
-    render::role(&mut x, "Role", &role, &tags);
+    render::role(&mut x, "Role", role, &e.tags);
     Ok(Some(x.finish()))
 }
 
@@ -287,41 +293,31 @@ pub(super) async fn list_roles(ctx: &CallContext<'_>, p: &Params) -> Out {
 
 pub(super) async fn delete_role(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("RoleName")?;
-    authorize(
-        ctx,
-        "iam:DeleteRole",
-        &principal_arn(ctx, Target::Role, name).await,
-    )?;
-    ctx.store.delete_role(ctx.account(), name).await?;
+    let e = authorize_principal(ctx, "iam:DeleteRole", Target::Role, name, p).await?;
+    ctx.store.delete_role(ctx.account(), &e.name).await?;
     Ok(None)
 }
 
 pub(super) async fn update_assume_role_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("RoleName")?;
     let doc = p.required("PolicyDocument")?;
-    authorize(
-        ctx,
-        "iam:UpdateAssumeRolePolicy",
-        &principal_arn(ctx, Target::Role, name).await,
-    )?;
+    let e = authorize_principal(ctx, "iam:UpdateAssumeRolePolicy", Target::Role, name, p).await?;
     check_policy(doc, "PolicyDocument", DocKind::Trust)?;
     ctx.store
-        .update_assume_role_policy(ctx.account(), name, doc)
+        .update_assume_role_policy(ctx.account(), &e.name, doc)
         .await?;
     Ok(None)
 }
 
 pub(super) async fn update_role(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = p.required("RoleName")?;
-    authorize(
-        ctx,
-        "iam:UpdateRole",
-        &principal_arn(ctx, Target::Role, name).await,
-    )?;
+    let e = authorize_principal(ctx, "iam:UpdateRole", Target::Role, name, p).await?;
     let update = RoleUpdate {
         description: p.get("Description").map(str::to_owned),
         max_session_duration: p.int("MaxSessionDuration", 3600, 43200)?,
     };
-    ctx.store.update_role(ctx.account(), name, &update).await?;
+    ctx.store
+        .update_role(ctx.account(), &e.name, &update)
+        .await?;
     Ok(Some(String::new()))
 }

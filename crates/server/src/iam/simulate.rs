@@ -1,8 +1,9 @@
 //! `SimulatePrincipalPolicy`, `SimulateCustomPolicy` (the engine, asked through the API) and
 //! `GetAccountAuthorizationDetails` (everything, for auditors and the analyzer).
 
+use super::entity::{Entity, authorize_entity, no_such};
 use super::render;
-use super::{DocKind, check_policy};
+use super::{DocKind, Target, check_policy};
 use crate::authz::CompiledPrincipal;
 use crate::error::ApiError;
 use crate::query::Params;
@@ -141,20 +142,42 @@ fn source_type(t: PolicyType) -> &'static str {
 }
 
 pub(super) async fn simulate_principal_policy(ctx: &CallContext<'_>, p: &Params) -> Out {
+    const ACTION: &str = "iam:SimulatePrincipalPolicy";
     let source = p.required("PolicySourceArn")?;
-    authorize(ctx, "iam:SimulatePrincipalPolicy", source)?;
-    let arn = gatehouse_policy::Arn::parse(source)
+    let named = gatehouse_policy::Arn::parse(source)
         .filter(|a| a.account == ctx.account())
-        .ok_or_else(|| ApiError::validation(format!("Invalid PolicySourceArn {source}")))?;
-    let name = arn.resource.rsplit('/').next().unwrap_or_default();
-    let principal = if arn.resource.starts_with("user/") {
-        PrincipalRef::User(name)
-    } else if arn.resource.starts_with("role/") {
-        PrincipalRef::Role(name)
-    } else {
-        return Err(ApiError::validation(
-            "PolicySourceArn must be the ARN of a user or a role",
-        ));
+        .and_then(|arn| {
+            let name = arn
+                .resource
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            if arn.resource.starts_with("user/") {
+                Some((Target::User, name))
+            } else if arn.resource.starts_with("role/") {
+                Some((Target::Role, name))
+            } else {
+                None
+            }
+        });
+    let Some((target, name)) = named else {
+        authorize(ctx, ACTION, source)?;
+        return Err(ApiError::validation(format!(
+            "Invalid PolicySourceArn {source}: it must be the ARN of a user or a role of this account"
+        )));
+    };
+    // The ARN must name the entity exactly as stored (path and case): the decision is
+    // about the stored ARN, and another spelling names nothing.
+    let entity = Entity::principal(ctx, target, &name).await?;
+    if entity.record.is_none() || entity.arn != source {
+        authorize(ctx, ACTION, source)?;
+        return Err(no_such(target, source));
+    }
+    let entity = authorize_entity(ctx, ACTION, entity, p)?;
+    let principal = match target {
+        Target::User => PrincipalRef::User(&entity.name),
+        _ => PrincipalRef::Role(&entity.name),
     };
     let mut info = ctx
         .store

@@ -368,6 +368,35 @@ def test_presigned_urls(server, unchanged):
     assert_error(send(server, "GET", url, {}, b""), "SignatureDoesNotMatch", 403)
 
 
+def test_presigned_url_runs_only_its_own_call(server, unchanged):
+    """A URL botocore presigned for GetUser, replayed as a POST with a form body that names
+    CreateUser: refused, nothing created (issue 10). S3-style presigning
+    (UNSIGNED-PAYLOAD, botocore's S3SigV4QueryAuth) is refused for IAM too."""
+    params = {"Action": "GetUser", "UserName": "keeper", "Version": "2010-05-08"}
+    creds = botocore.credentials.Credentials(ROOT_KEY_ID, ROOT_SECRET)
+    body = form(Action="CreateUser", UserName=unique("presigned-evil")).encode()
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    for signer in (botocore.auth.SigV4QueryAuth, botocore.auth.S3SigV4QueryAuth):
+        req = botocore.awsrequest.AWSRequest(method="POST", url=server.endpoint + "/?" + urllib.parse.urlencode(params))
+        signer(creds, "iam", "us-east-1", expires=300).add_auth(req)
+        url = req.prepare().url
+        r = send(server, "POST", url, form_type, body)
+        assert r.status in (400, 403) and r.code in ("SignatureDoesNotMatch", "InvalidParameterCombination"), r.text
+    # The S3-style URL is refused even without a body.
+    req = botocore.awsrequest.AWSRequest(method="GET", url=server.endpoint + "/?" + urllib.parse.urlencode(params))
+    botocore.auth.S3SigV4QueryAuth(creds, "iam", "us-east-1", expires=300).add_auth(req)
+    assert_error(send(server, "GET", req.prepare().url, {}, b""), "SignatureDoesNotMatch", 403)
+
+
+@pytest.mark.parametrize("service", ["sts", "ai", "s3"])
+def test_iam_call_signed_for_another_service_is_refused(server, unchanged, service):
+    r = raw_call(server, form(Action="CreateUser", UserName=unique("scoped")), signer=Signer(ROOT_KEY_ID, ROOT_SECRET, service))
+    assert_error(r, "SignatureDoesNotMatch", 403)
+    assert "'iam'" in r.field("Message")
+    r = raw_call(server, "Action=GetCallerIdentity&Version=2011-06-15", signer=Signer(ROOT_KEY_ID, ROOT_SECRET, "iam"))
+    assert_error(r, "SignatureDoesNotMatch", 403)
+
+
 def test_no_secret_in_responses_or_logs(server):
     iam = server.client("iam")
     user = unique("secretive")

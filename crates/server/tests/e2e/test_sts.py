@@ -350,15 +350,21 @@ def test_bad_input_is_a_validation_error(gatehouse, iam):
 
 
 def test_get_session_token(gatehouse, iam):
-    dave = make_user(gatehouse, iam, "dave", allow("iam:ListUsers"))
+    dave = make_user(gatehouse, iam, "dave", allow(["iam:ListUsers", "iam:CreateAccessKey"]))
     out = gatehouse.client("sts", *dave).get_session_token(DurationSeconds=900)["Credentials"]
     assert out["AccessKeyId"].startswith("ASIA")
     who = session_client(gatehouse, out, "sts").get_caller_identity()
     assert who["Arn"].endswith(":user/dave")
-    session_client(gatehouse, out).list_users()
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        session_client(gatehouse, out).list_roles()
-    assert error_code(e) == "AccessDenied"
+    gatehouse.client("iam", *dave).list_users()
+    # As in AWS: without MFA, GetSessionToken credentials call no IAM action, even one
+    # the user is allowed: a stolen session token cannot mint access keys.
+    for call in (session_client(gatehouse, out).list_users,
+                 session_client(gatehouse, out).list_roles,
+                 lambda: session_client(gatehouse, out).create_access_key(UserName="dave")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert error_code(e) == "AccessDenied"
+    assert len(iam.list_access_keys(UserName="dave")["AccessKeyMetadata"]) == 1
     # Temporary credentials cannot mint more temporary credentials.
     with pytest.raises(botocore.exceptions.ClientError) as e:
         session_client(gatehouse, out, "sts").get_session_token()

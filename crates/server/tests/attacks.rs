@@ -1,0 +1,611 @@
+//! The control plane attacked as an account administrator, a stolen session and a
+//! neighbouring account would (issue 10, "then attack it yourself"). The first tests are
+//! holes found and closed; the rest pin down what held, so that it keeps holding.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::{ACCOUNT, Api, Creds, Reply};
+use gatehouse_server::AppState;
+use gatehouse_store::{NewPolicy, NewRole, NewUser, PrincipalKind};
+use std::sync::Arc;
+
+const OTHER: &str = "444455556666";
+const ALLOW_ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ai:ListModels","Resource":"*"}]}"#;
+const TRUST_ACCOUNT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:gatehouse:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
+
+struct World {
+    state: Arc<AppState>,
+    api: Api,
+    /// An administrator of the default account (allowed everything).
+    admin: Creds,
+    /// A policy of the other account.
+    foreign_policy: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let (state, dir) = common::state().await;
+    let api = Api::new(common::serve_root(&state).await);
+    let admin = Creds::user(&state, "admin", ALLOW_ALL).await;
+    state
+        .store
+        .create_account(Some(OTHER), "partner")
+        .await
+        .unwrap();
+    let foreign = state
+        .store
+        .create_policy(
+            OTHER,
+            &NewPolicy {
+                name: "theirs".into(),
+                document: DOC.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    World {
+        state,
+        api,
+        admin,
+        foreign_policy: foreign.arn,
+        _dir: dir,
+    }
+}
+
+fn code(r: &Reply) -> Option<String> {
+    r.code()
+}
+
+fn session(r: &Reply) -> Creds {
+    assert_eq!(r.status, 200, "{}", r.body);
+    Creds {
+        key_id: r.field("AccessKeyId").unwrap(),
+        secret: r.field("SecretAccessKey").unwrap(),
+        token: r.field("SessionToken"),
+    }
+}
+
+// ------------------------------------------------------------------ holes found and closed
+
+/// AWS: credentials from GetSessionToken call no IAM action without MFA, and no STS action
+/// but AssumeRole and GetCallerIdentity. Before, a stolen MFA-less session token could
+/// mint a long-term access key for its user — persistence beyond the session.
+#[tokio::test]
+async fn a_get_session_token_session_without_mfa_cannot_mint_keys() {
+    let w = world().await;
+    let s = session(&w.api.sts(&w.admin, "GetSessionToken", &[]).await);
+    let r = w
+        .api
+        .iam(&s, "CreateAccessKey", &[("UserName", "admin")])
+        .await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    let r = w.api.iam(&s, "ListUsers", &[]).await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    let r = w
+        .api
+        .sts(&s, "DecodeAuthorizationMessage", &[("EncodedMessage", "x")])
+        .await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    assert_eq!(w.api.sts(&s, "GetCallerIdentity", &[]).await.status, 200);
+    let keys = w
+        .state
+        .store
+        .list_access_keys(ACCOUNT, "admin", &gatehouse_store::ListParams::first(10))
+        .await
+        .unwrap();
+    assert_eq!(keys.items.len(), 1, "only the key the test made");
+}
+
+/// Session policies by ARN come from the role's account. Before, any account's managed
+/// policy was read, and whether it existed was told (200 versus NoSuchEntity).
+#[tokio::test]
+async fn session_policy_arns_of_another_account_are_not_read() {
+    let w = world().await;
+    w.state
+        .store
+        .create_role(
+            ACCOUNT,
+            &NewRole {
+                name: "app".into(),
+                trust_policy: TRUST_ACCOUNT.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let arn = format!("arn:gatehouse:iam::{ACCOUNT}:role/app");
+    let missing = format!("arn:gatehouse:iam::{OTHER}:policy/nothing-here");
+    let mut answers = Vec::new();
+    for p in [w.foreign_policy.as_str(), missing.as_str()] {
+        let r = w
+            .api
+            .sts(
+                &w.admin,
+                "AssumeRole",
+                &[
+                    ("RoleArn", &arn),
+                    ("RoleSessionName", "s1"),
+                    ("PolicyArns.member.1.arn", p),
+                ],
+            )
+            .await;
+        answers.push((r.status, code(&r)));
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "existing and missing foreign policies answer alike"
+    );
+    assert_eq!(answers[0].1.as_deref(), Some("NoSuchEntity"));
+}
+
+/// Another account's access key id is answered as a missing one. Before, it was
+/// AccessDenied (and a missing one NoSuchEntity): an oracle for other accounts' keys.
+#[tokio::test]
+async fn get_access_key_last_used_does_not_tell_other_accounts_keys() {
+    let w = world().await;
+    let store = &w.state.store;
+    store
+        .create_user(
+            OTHER,
+            &NewUser {
+                name: "neighbour".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (theirs, _) = store.create_access_key(OTHER, "neighbour").await.unwrap();
+    let a = w
+        .api
+        .iam(
+            &w.admin,
+            "GetAccessKeyLastUsed",
+            &[("AccessKeyId", &theirs.access_key_id)],
+        )
+        .await;
+    let b = w
+        .api
+        .iam(
+            &w.admin,
+            "GetAccessKeyLastUsed",
+            &[("AccessKeyId", "AKIANOTAKEY000000000")],
+        )
+        .await;
+    assert_eq!(
+        (a.status, code(&a)),
+        (b.status, code(&b)),
+        "{} / {}",
+        a.body,
+        b.body
+    );
+    assert_eq!(code(&a).as_deref(), Some("NoSuchEntity"));
+}
+
+// ------------------------------------------------------------------ what held
+
+#[tokio::test]
+async fn another_accounts_entities_cannot_be_reached_by_arn() {
+    let w = world().await;
+    let api = &w.api;
+    let fp = w.foreign_policy.as_str();
+    api.iam(&w.admin, "CreateUser", &[("UserName", "u")]).await;
+    for (action, params) in [
+        ("GetPolicy", vec![("PolicyArn", fp)]),
+        ("DeletePolicy", vec![("PolicyArn", fp)]),
+        (
+            "CreatePolicyVersion",
+            vec![
+                ("PolicyArn", fp),
+                ("PolicyDocument", ALLOW_ALL),
+                ("SetAsDefault", "true"),
+            ],
+        ),
+        (
+            "SetDefaultPolicyVersion",
+            vec![("PolicyArn", fp), ("VersionId", "v1")],
+        ),
+        (
+            "DeletePolicyVersion",
+            vec![("PolicyArn", fp), ("VersionId", "v1")],
+        ),
+        (
+            "TagPolicy",
+            vec![
+                ("PolicyArn", fp),
+                ("Tags.member.1.Key", "k"),
+                ("Tags.member.1.Value", "v"),
+            ],
+        ),
+        (
+            "AttachUserPolicy",
+            vec![("UserName", "u"), ("PolicyArn", fp)],
+        ),
+        (
+            "PutUserPermissionsBoundary",
+            vec![("UserName", "u"), ("PermissionsBoundary", fp)],
+        ),
+        (
+            "CreateUser",
+            vec![("UserName", "bounded"), ("PermissionsBoundary", fp)],
+        ),
+    ] {
+        let r = api.iam(&w.admin, action, &params).await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("NoSuchEntity"),
+            "{action}: {}",
+            r.body
+        );
+    }
+    let foreign_user = format!("arn:gatehouse:iam::{OTHER}:user/neighbour");
+    let r = api
+        .iam(
+            &w.admin,
+            "SimulatePrincipalPolicy",
+            &[
+                ("PolicySourceArn", &foreign_user),
+                ("ActionNames.member.1", "iam:GetUser"),
+            ],
+        )
+        .await;
+    assert_eq!(code(&r).as_deref(), Some("ValidationError"), "{}", r.body);
+    // The foreign policy is as it was.
+    let p = w.state.store.get_policy(OTHER, fp).await.unwrap();
+    assert_eq!(p.default_version_id, "v1");
+    assert!(w.state.store.get_user(ACCOUNT, "bounded").await.is_err());
+}
+
+#[tokio::test]
+async fn policy_versions_keep_their_limits() {
+    let w = world().await;
+    let api = &w.api;
+    let arn = api
+        .iam(
+            &w.admin,
+            "CreatePolicy",
+            &[("PolicyName", "pv"), ("PolicyDocument", DOC)],
+        )
+        .await
+        .field("Arn")
+        .unwrap();
+    for _ in 0..4 {
+        let r = api
+            .iam(
+                &w.admin,
+                "CreatePolicyVersion",
+                &[("PolicyArn", &arn), ("PolicyDocument", DOC)],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = api
+        .iam(
+            &w.admin,
+            "CreatePolicyVersion",
+            &[("PolicyArn", &arn), ("PolicyDocument", DOC)],
+        )
+        .await;
+    assert_eq!(code(&r).as_deref(), Some("LimitExceeded"), "{}", r.body);
+    let r = api
+        .iam(
+            &w.admin,
+            "DeletePolicyVersion",
+            &[("PolicyArn", &arn), ("VersionId", "v1")],
+        )
+        .await;
+    assert_eq!(
+        code(&r).as_deref(),
+        Some("DeleteConflict"),
+        "default version: {}",
+        r.body
+    );
+    for bad in ["v9", "v0"] {
+        let r = api
+            .iam(
+                &w.admin,
+                "SetDefaultPolicyVersion",
+                &[("PolicyArn", &arn), ("VersionId", bad)],
+            )
+            .await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("NoSuchEntity"),
+            "{bad}: {}",
+            r.body
+        );
+    }
+    for bad in ["x1", "v", "v1234567890", "v-1"] {
+        let r = api
+            .iam(
+                &w.admin,
+                "SetDefaultPolicyVersion",
+                &[("PolicyArn", &arn), ("VersionId", bad)],
+            )
+            .await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{bad}: {}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn names_paths_and_markers_are_checked() {
+    let w = world().await;
+    let api = &w.api;
+    for name in ["bad\nname", "bäd", "a/b", "x y", "", &"n".repeat(65)] {
+        let r = api.iam(&w.admin, "CreateUser", &[("UserName", name)]).await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{name:?}: {}",
+            r.body
+        );
+    }
+    for path in [
+        "/a\u{7}/",
+        "/ü/",
+        "/a b/",
+        "a/",
+        "/a",
+        "//",
+        &format!("/{}/", "p".repeat(511)),
+    ] {
+        let r = api
+            .iam(&w.admin, "CreateUser", &[("UserName", "p"), ("Path", path)])
+            .await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{path:?}: {}",
+            r.body
+        );
+        let r = api
+            .iam(
+                &w.admin,
+                "CreatePolicy",
+                &[("PolicyName", "p"), ("PolicyDocument", DOC), ("Path", path)],
+            )
+            .await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "policy {path:?}: {}",
+            r.body
+        );
+    }
+    assert!(w.state.store.get_user(ACCOUNT, "p").await.is_err());
+    for marker in ["%%%", "not base64!", "AAAA\u{0}"] {
+        let r = api.iam(&w.admin, "ListUsers", &[("Marker", marker)]).await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{marker:?}: {}",
+            r.body
+        );
+    }
+    for max in ["0", "1001", "-1", "1e3"] {
+        let r = api.iam(&w.admin, "ListUsers", &[("MaxItems", max)]).await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{max}: {}",
+            r.body
+        );
+    }
+    let r = api
+        .iam(
+            &w.admin,
+            "GetAccountAuthorizationDetails",
+            &[("Marker", "gaad-99999999999999999999999")],
+        )
+        .await;
+    assert_eq!(code(&r).as_deref(), Some("ValidationError"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn deleting_what_is_still_in_use_is_refused() {
+    let w = world().await;
+    let api = &w.api;
+    let ok = |r: Reply| assert_eq!(r.status, 200, "{}", r.body);
+    ok(api
+        .iam(
+            &w.admin,
+            "CreateRole",
+            &[
+                ("RoleName", "r"),
+                ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+            ],
+        )
+        .await);
+    ok(api
+        .iam(
+            &w.admin,
+            "PutRolePolicy",
+            &[
+                ("RoleName", "r"),
+                ("PolicyName", "p"),
+                ("PolicyDocument", DOC),
+            ],
+        )
+        .await);
+    let arn = api
+        .iam(
+            &w.admin,
+            "CreatePolicy",
+            &[("PolicyName", "att"), ("PolicyDocument", DOC)],
+        )
+        .await
+        .field("Arn")
+        .unwrap();
+    ok(api
+        .iam(
+            &w.admin,
+            "AttachRolePolicy",
+            &[("RoleName", "r"), ("PolicyArn", &arn)],
+        )
+        .await);
+    let r = api.iam(&w.admin, "DeleteRole", &[("RoleName", "R")]).await;
+    assert_eq!(code(&r).as_deref(), Some("DeleteConflict"), "{}", r.body);
+    ok(api
+        .iam(
+            &w.admin,
+            "DeleteRolePolicy",
+            &[("RoleName", "r"), ("PolicyName", "p")],
+        )
+        .await);
+    let r = api.iam(&w.admin, "DeleteRole", &[("RoleName", "r")]).await;
+    assert_eq!(
+        code(&r).as_deref(),
+        Some("DeleteConflict"),
+        "attached: {}",
+        r.body
+    );
+    let r = api
+        .iam(&w.admin, "DeletePolicy", &[("PolicyArn", &arn)])
+        .await;
+    assert_eq!(code(&r).as_deref(), Some("DeleteConflict"), "{}", r.body);
+    ok(api
+        .iam(
+            &w.admin,
+            "CreateUser",
+            &[("UserName", "bounded"), ("PermissionsBoundary", &arn)],
+        )
+        .await);
+    ok(api
+        .iam(
+            &w.admin,
+            "DetachRolePolicy",
+            &[("RoleName", "r"), ("PolicyArn", &arn)],
+        )
+        .await);
+    let r = api
+        .iam(&w.admin, "DeletePolicy", &[("PolicyArn", &arn)])
+        .await;
+    assert_eq!(
+        code(&r).as_deref(),
+        Some("DeleteConflict"),
+        "a boundary: {}",
+        r.body
+    );
+    ok(api.iam(&w.admin, "DeleteRole", &[("RoleName", "r")]).await);
+    let r = api
+        .iam(&w.admin, "DeleteUser", &[("UserName", "admin")])
+        .await;
+    assert_eq!(
+        code(&r).as_deref(),
+        Some("DeleteConflict"),
+        "keys: {}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn role_chains_and_durations_keep_their_caps() {
+    let w = world().await;
+    let store = &w.state.store;
+    for (name, max) in [("first", 43200), ("second", 43200)] {
+        store
+            .create_role(
+                ACCOUNT,
+                &NewRole {
+                    name: name.into(),
+                    trust_policy: TRUST_ACCOUNT.into(),
+                    max_session_duration: Some(max),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .put_inline_policy(ACCOUNT, PrincipalKind::Role, name, "p", ALLOW_ALL)
+            .await
+            .unwrap();
+    }
+    let arn = |n: &str| format!("arn:gatehouse:iam::{ACCOUNT}:role/{n}");
+    let api = &w.api;
+    let r = api
+        .sts(
+            &w.admin,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn("first")),
+                ("RoleSessionName", "s1"),
+                ("DurationSeconds", "43201"),
+            ],
+        )
+        .await;
+    assert_eq!(code(&r).as_deref(), Some("ValidationError"), "{}", r.body);
+    let first = session(
+        &api.sts(
+            &w.admin,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn("first")),
+                ("RoleSessionName", "s1"),
+                ("DurationSeconds", "43200"),
+            ],
+        )
+        .await,
+    );
+    let r = api
+        .sts(
+            &first,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn("second")),
+                ("RoleSessionName", "s2"),
+                ("DurationSeconds", "3601"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        code(&r).as_deref(),
+        Some("ValidationError"),
+        "chained past an hour: {}",
+        r.body
+    );
+    let r = api
+        .sts(
+            &first,
+            "AssumeRole",
+            &[("RoleArn", &arn("second")), ("RoleSessionName", "s2")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let exp = chrono::DateTime::parse_from_rfc3339(&r.field("Expiration").unwrap()).unwrap();
+    assert!(exp.signed_duration_since(chrono::Utc::now()).num_seconds() <= 3600);
+    for d in ["899", "0", "-5", "x"] {
+        let r = api
+            .sts(
+                &w.admin,
+                "AssumeRole",
+                &[
+                    ("RoleArn", &arn("first")),
+                    ("RoleSessionName", "s1"),
+                    ("DurationSeconds", d),
+                ],
+            )
+            .await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{d}: {}",
+            r.body
+        );
+    }
+    // Root credentials assume no role, as in AWS.
+    let r = api
+        .sts(
+            &Creds::root(),
+            "AssumeRole",
+            &[("RoleArn", &arn("first")), ("RoleSessionName", "s1")],
+        )
+        .await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+}
