@@ -153,8 +153,8 @@ pub(crate) fn subjects<'a>(
 #[derive(Debug)]
 pub(crate) struct Reduced {
     pub kind: PrincipalType,
-    pub name: String,
-    pub arn: String,
+    pub name: Box<str>,
+    pub arn: Box<str>,
     pub policies: Vec<Arc<AwsPolicy>>,
     identity: PolicySet,
     boundary: Option<PolicySet>,
@@ -215,8 +215,8 @@ impl Reduced {
         });
         Some(Reduced {
             kind: p.kind,
-            name: p.name.clone(),
-            arn: p.arn.clone(),
+            name: p.name.as_str().into(),
+            arn: p.arn.as_str().into(),
             identity: reduced_set(PolicyType::Identity, &policies),
             boundary,
             guardrails,

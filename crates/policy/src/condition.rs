@@ -75,7 +75,8 @@ enum LikeValue {
 
 #[derive(Debug, Clone)]
 enum Test {
-    /// `StringEquals`/`StringNotEquals` (and `IgnoreCase` with lower-cased static values).
+    /// `StringEquals`/`StringNotEquals` (and `IgnoreCase`, ASCII letters folded, with
+    /// lower-cased static values).
     Equals {
         values: Box<[StrValue]>,
         ignore_case: bool,
@@ -153,7 +154,7 @@ impl CompiledCondition {
                         out.push(if template::is_dynamic(&parts) {
                             StrValue::Dynamic(ExactTemplate::new(parts))
                         } else if ignore_case {
-                            StrValue::Static(t.to_lowercase().into())
+                            StrValue::Static(t.to_ascii_lowercase().into())
                         } else {
                             StrValue::Static((**t).into())
                         });
@@ -319,16 +320,17 @@ impl CompiledCondition {
                 StrValue::Static(s) => **s == *v,
                 StrValue::Dynamic(t) => t.equals(req, v),
             }),
+            // ASCII letters only: AWS documents "ignoring case" without defining Unicode
+            // case, and every name the engine compares ignoring case (actions, condition
+            // keys) folds ASCII only; full Unicode folding would make the Kelvin sign `K`
+            // equal `k` and the dotted `İ` equal `i̇`, letting look-alike values through.
             Test::Equals {
                 values,
                 ignore_case: true,
-            } => {
-                let lc = v.to_lowercase();
-                values.iter().any(|p| match p {
-                    StrValue::Static(s) => **s == *lc,
-                    StrValue::Dynamic(t) => t.render(req).is_some_and(|r| r.to_lowercase() == lc),
-                })
-            }
+            } => values.iter().any(|p| match p {
+                StrValue::Static(s) => s.eq_ignore_ascii_case(v),
+                StrValue::Dynamic(t) => t.render(req).is_some_and(|r| r.eq_ignore_ascii_case(v)),
+            }),
             Test::Like(values) => values.iter().any(|p| match p {
                 LikeValue::Static(g) => g.matches(v),
                 LikeValue::Dynamic(t) => t.matches(req, v),
@@ -350,7 +352,13 @@ impl CompiledCondition {
             Test::Binary(values) => values.iter().any(|p| **p == *v),
             Test::Ip(nets) => {
                 let ip = req.parsed_ip(v)?;
-                nets.iter().any(|n| n.contains(&ip))
+                // An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) is also its IPv4 address.
+                let mapped = match ip {
+                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+                    IpAddr::V4(_) => None,
+                };
+                nets.iter()
+                    .any(|n| n.contains(&ip) || mapped.is_some_and(|m| n.contains(&m)))
             }
             Test::Arn(patterns) => patterns.iter().any(|p| p.matches(req, v)),
             Test::Null(_) => false,

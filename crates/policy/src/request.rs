@@ -294,18 +294,15 @@ pub(crate) enum LowerAction {
 
 impl LowerAction {
     fn new(action: &str) -> LowerAction {
-        // Lower-cased as policy actions are when compiled (`str::to_lowercase`), so that an
-        // action always matches itself; the ASCII path avoids the Unicode tables.
-        if action.is_ascii() {
-            match ArrayString::<64>::from(action) {
-                Ok(mut buf) => {
-                    buf.make_ascii_lowercase();
-                    LowerAction::Inline(buf)
-                }
-                Err(_) => LowerAction::Heap(action.to_ascii_lowercase().into_boxed_str()),
+        // ASCII letters folded, as policy actions are when compiled, so that an action
+        // always matches itself and nothing else (no Unicode case: the Kelvin sign is not
+        // `k`).
+        match ArrayString::<64>::from(action) {
+            Ok(mut buf) => {
+                buf.make_ascii_lowercase();
+                LowerAction::Inline(buf)
             }
-        } else {
-            LowerAction::Heap(action.to_lowercase().into_boxed_str())
+            Err(_) => LowerAction::Heap(action.to_ascii_lowercase().into_boxed_str()),
         }
     }
 }

@@ -239,7 +239,7 @@ impl CompiledStatement {
                 .action
                 .patterns
                 .iter()
-                .map(|a| Glob::new(&a.to_lowercase()))
+                .map(|a| Glob::new(&a.to_ascii_lowercase()))
                 .collect(),
         };
         let resources = match &st.resource {

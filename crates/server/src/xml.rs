@@ -70,7 +70,11 @@ impl Xml {
     }
 }
 
-/// Escapes `&`, `<`, `>`, `"` and `'`.
+/// Escapes `&`, `<`, `>`, `"` and `'`; writes tab, line feed and carriage return as
+/// character references (so that a parser keeps them as they were); and replaces what
+/// XML 1.0 cannot carry at all (the other C0 controls, U+FFFE, U+FFFF) with U+FFFD, so
+/// that text from a token, a name or an error message never makes a document clients
+/// cannot parse.
 pub fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
@@ -79,6 +83,10 @@ pub fn escape_into(out: &mut String, text: &str) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -136,5 +144,18 @@ mod tests {
         assert!(r.contains("<GetUserResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><GetUserResult><User><UserName>a&lt;b</UserName></User></GetUserResult><ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></GetUserResponse>"));
         let e = error("Sender", "NoSuchEntity", "no \"x\"", "rid", IAM_NS);
         assert!(e.contains("<Error><Type>Sender</Type><Code>NoSuchEntity</Code><Message>no &quot;x&quot;</Message></Error><RequestId>rid</RequestId>"));
+    }
+
+    #[test]
+    fn what_xml_cannot_carry_is_replaced_and_whitespace_kept() {
+        let mut out = String::new();
+        escape_into(
+            &mut out,
+            "a\u{0}b\u{1}c\u{7}\u{1b}\u{7f}\u{fffe}\u{ffff}\td\ne\rf\u{85}é😀",
+        );
+        assert_eq!(
+            out,
+            "a\u{fffd}b\u{fffd}c\u{fffd}\u{fffd}\u{7f}\u{fffd}\u{fffd}&#9;d&#10;e&#13;f\u{85}é😀"
+        );
     }
 }

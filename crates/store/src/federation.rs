@@ -189,6 +189,19 @@ impl Store {
         if d.user_name.is_some() {
             return Err(StoreError::exists(EntityKind::MfaDevice, serial));
         }
+        let enabled = tx
+            .conn
+            .scalar_i64(
+                "SELECT count(*) FROM mfa_devices WHERE user_id = $1",
+                args![u.user_id.as_str()],
+            )
+            .await?;
+        if enabled >= crate::model::limits::MFA_DEVICES_PER_USER as i64 {
+            return Err(StoreError::LimitExceeded(format!(
+                "Cannot exceed quota for MFADevicesInUse: {}",
+                crate::model::limits::MFA_DEVICES_PER_USER
+            )));
+        }
         tx.conn
             .exec(
                 "UPDATE mfa_devices SET user_id = $1, enabled_ms = $2, last_counter = $3 \

@@ -28,7 +28,8 @@ pub mod limits {
     pub const TAGS: usize = 50;
     /// Managed policy document size (characters, whitespace not counted).
     pub const MANAGED_POLICY_SIZE: usize = 6144;
-    /// Inline policy document sizes (aggregate per principal in AWS; per document here).
+    /// Inline policy size of a user: all its inline documents together (characters,
+    /// whitespace not counted), as AWS counts.
     pub const USER_INLINE_SIZE: usize = 2048;
     /// See [`USER_INLINE_SIZE`].
     pub const GROUP_INLINE_SIZE: usize = 5120;
@@ -36,6 +37,8 @@ pub mod limits {
     pub const ROLE_INLINE_SIZE: usize = 10240;
     /// Role trust policy size.
     pub const TRUST_POLICY_SIZE: usize = 2048;
+    /// MFA devices enabled for one user.
+    pub const MFA_DEVICES_PER_USER: usize = 8;
     /// Guardrail (SCP) size.
     pub const GUARDRAIL_SIZE: usize = 5120;
     /// Largest page a list call returns.
@@ -670,6 +673,11 @@ pub(crate) fn validate_max_session(seconds: i64) -> Result<()> {
     Ok(())
 }
 
+/// A document's size as AWS counts it: characters, whitespace not counted.
+pub(crate) fn policy_size(doc: &str) -> usize {
+    doc.chars().filter(|c| !c.is_whitespace()).count()
+}
+
 /// Checks a policy document is non-empty and within `max` non-whitespace characters.
 pub(crate) fn validate_document(what: &str, doc: &str, max: usize) -> Result<()> {
     if doc.trim().is_empty() {
@@ -677,8 +685,7 @@ pub(crate) fn validate_document(what: &str, doc: &str, max: usize) -> Result<()>
             "The {what} document must not be empty"
         )));
     }
-    let size = doc.chars().filter(|c| !c.is_whitespace()).count();
-    if size > max {
+    if policy_size(doc) > max {
         return Err(StoreError::LimitExceeded(format!(
             "Cannot exceed quota for {what} size: {max}"
         )));

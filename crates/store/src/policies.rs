@@ -352,6 +352,28 @@ impl Store {
         validate_document("PolicySize", document, inline_limit(kind))?;
         let mut tx = self.begin_write().await?;
         let (id, _) = resolve_principal(&mut tx.conn, account, kind, principal).await?;
+        // AWS's limit is on all of a principal's inline documents together. Every write
+        // holds the store's write lock (the generation row), so two writers cannot both
+        // fit under it.
+        let others = tx
+            .conn
+            .all(
+                "SELECT document FROM inline_policies \
+                 WHERE principal_kind = $1 AND principal_id = $2 AND name_lower <> $3",
+                args![kind.as_str(), id.as_str(), policy_name.to_lowercase()],
+            )
+            .await?;
+        let mut total = crate::model::policy_size(document);
+        for r in &others {
+            total += crate::model::policy_size(&r.text(0)?);
+        }
+        if total > inline_limit(kind) {
+            return Err(StoreError::LimitExceeded(format!(
+                "Maximum policy size of {} bytes exceeded for {} {principal}",
+                inline_limit(kind),
+                kind.as_str()
+            )));
+        }
         tx.conn
             .exec(
                 "INSERT INTO inline_policies (principal_kind, principal_id, name, name_lower, document) \

@@ -190,7 +190,83 @@ both_backends!(
     gateway_usage,
     audit_record_joins_its_write,
     audit_appends_serialise,
+    iam_quotas,
 );
+
+/// AWS's IAM quotas that are not about one document: the inline policies of a principal
+/// together (whitespace not counted; a replaced document counts once), MFA devices in use
+/// per user. Each with AWS's `LimitExceeded` and message.
+async fn iam_quotas(f: &Fixture) {
+    let s = &f.store;
+    s.create_user(ACCT, &user("quota-u")).await.unwrap();
+    s.create_group(ACCT, "quota-g", None).await.unwrap();
+    s.create_role(ACCT, &role("quota-r")).await.unwrap();
+    // A document of exactly `n` counted characters, padded with whitespace AWS ignores.
+    let doc = |n: usize| format!("{{ \"x\" : \"{}\" }}\n\t", "a".repeat(n - 8));
+    for (kind, name, limit, what) in [
+        (PrincipalKind::User, "quota-u", 2048, "user"),
+        (PrincipalKind::Group, "quota-g", 5120, "group"),
+        (PrincipalKind::Role, "quota-r", 10240, "role"),
+    ] {
+        let half = limit / 2;
+        s.put_inline_policy(ACCT, kind, name, "one", &doc(half))
+            .await
+            .unwrap();
+        s.put_inline_policy(ACCT, kind, name, "two", &doc(half))
+            .await
+            .unwrap();
+        // Replacing a document counts it once, whatever the name's case.
+        s.put_inline_policy(ACCT, kind, name, "TWO", &doc(half))
+            .await
+            .unwrap();
+        let over = s
+            .put_inline_policy(ACCT, kind, name, "three", &doc(9))
+            .await;
+        match &over {
+            Err(StoreError::LimitExceeded(m)) => assert_eq!(
+                m,
+                &format!("Maximum policy size of {limit} bytes exceeded for {what} {name}")
+            ),
+            other => panic!("{what}: expected LimitExceeded, got {other:?}"),
+        }
+        assert_limit(
+            s.put_inline_policy(ACCT, kind, name, "two", &doc(half + 1))
+                .await,
+        );
+        // Nothing stored changed; room made by a smaller document is usable.
+        s.put_inline_policy(ACCT, kind, name, "two", &doc(half - 9))
+            .await
+            .unwrap();
+        s.put_inline_policy(ACCT, kind, name, "three", &doc(9))
+            .await
+            .unwrap();
+    }
+    // MFA devices in use per user: 8.
+    for i in 0..9 {
+        let d = s
+            .create_virtual_mfa_device(
+                ACCT,
+                None,
+                &format!("quota-mfa-{i}"),
+                &gatehouse_store::Secret::new("JBSWY3DPEHPK3PXP"),
+            )
+            .await
+            .unwrap();
+        let r = s
+            .enable_mfa_device(ACCT, "quota-u", &d.serial_number, 0)
+            .await;
+        if i < 8 {
+            r.unwrap();
+        } else {
+            match r {
+                Err(StoreError::LimitExceeded(m)) => {
+                    assert_eq!(m, "Cannot exceed quota for MFADevicesInUse: 8")
+                }
+                other => panic!("expected LimitExceeded, got {other:?}"),
+            }
+        }
+    }
+}
 
 fn user(name: &str) -> NewUser {
     NewUser {

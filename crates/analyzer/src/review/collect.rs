@@ -6,7 +6,7 @@
 use super::{Access, GUARDRAIL_CHANGE, INVOKE, TrustPath};
 use crate::lifecycle::{BEDROCK_INVOKE, Reach, Target};
 use crate::model::{Inventory, PrincipalType};
-use crate::rules::{PartAnalysis, Scope};
+use crate::rules::Scope;
 use crate::subject::{Reduced, Subject};
 use crate::usage::{CredentialIndex, PrincipalUsage};
 use gatehouse_policy::model::{Effect, Principal, PrincipalKind};
@@ -35,7 +35,10 @@ pub(super) struct Asked<'a> {
 /// One part's share of the review.
 #[derive(Debug, Default)]
 pub(super) struct PartReview {
-    pub scan: PartAnalysis,
+    /// High and critical findings on the part's service roles (entity, `RULE: message`).
+    pub risky: Vec<(String, String)>,
+    /// The part's users and roles, for the role-assumption graph.
+    pub nodes: Vec<crate::rules::paths::Node>,
     pub models: Vec<(String, Access)>,
     pub guardrails: Vec<Access>,
     pub trust: Vec<TrustPath>,
@@ -117,6 +120,23 @@ fn service_role(s: &Subject<'_>, part_findings: &[crate::Finding]) -> Option<Ser
     })
 }
 
+/// The high and critical findings on these entities, as the review lists them.
+pub(super) fn risky(
+    findings: &[crate::Finding],
+    entities: &BTreeSet<&str>,
+) -> Vec<(String, String)> {
+    findings
+        .iter()
+        .filter(|f| f.severity >= crate::Severity::High)
+        .filter_map(|f| {
+            let e = f.location.entity.as_deref()?;
+            entities
+                .contains(e)
+                .then(|| (e.to_owned(), format!("{}: {}", f.rule, f.message)))
+        })
+        .collect()
+}
+
 /// Everything one principal adds.
 #[derive(Debug, Default)]
 struct One {
@@ -193,7 +213,9 @@ pub(super) fn part(
         r.bedrock.extend(o.bedrock);
         r.deployments.extend(o.deployments);
     }
-    r.scan = scan;
+    let services: BTreeSet<&str> = r.services.iter().map(|s| s.entity.as_str()).collect();
+    r.risky = risky(&scan.findings, &services);
+    r.nodes = scan.nodes;
     r
 }
 

@@ -186,7 +186,7 @@ pub fn review_export(
         ..Asked::default()
     };
     let parts = gather(export, settings, &asked, progress)?;
-    let mut r = assemble(export.file(), settings, parts);
+    let mut r = assemble(export.file(), parts);
     let targets = crate::lifecycle::bedrock_targets(&settings.bedrock, &r.regions);
     r.review.deprecated_models = ask(&r.bedrock, &targets).models(targets, BEDROCK_INVOKE, false);
     r.review.unused_access = r.idle_roles;
@@ -212,7 +212,7 @@ pub fn review_store(
         ..Asked::default()
     };
     let parts = gather(&export, settings, &asked, &NoProgress)?;
-    let mut r = assemble(&s.name, settings, parts);
+    let mut r = assemble(&s.name, parts);
     let window = asked.audit.map(|a| a.window);
     if let Some(window) = &window {
         let basis = if window.complete() {
@@ -297,7 +297,7 @@ struct Assembled {
     deployments: Reach,
 }
 
-fn assemble(source: &str, settings: &Settings, parts: Vec<PartReview>) -> Assembled {
+fn assemble(source: &str, parts: Vec<PartReview>) -> Assembled {
     let mut models: BTreeMap<String, Vec<Access>> = BTreeMap::new();
     let mut a = Assembled {
         review: Review {
@@ -317,7 +317,7 @@ fn assemble(source: &str, settings: &Settings, parts: Vec<PartReview>) -> Assemb
         usage: Vec::new(),
         deployments: Reach::default(),
     };
-    let mut findings = Vec::new();
+    let mut risky = Vec::new();
     let mut nodes = Vec::new();
     let mut services = Vec::new();
     for p in parts {
@@ -333,16 +333,19 @@ fn assemble(source: &str, settings: &Settings, parts: Vec<PartReview>) -> Assemb
         a.bedrock.extend(p.bedrock);
         a.regions.extend(p.regions);
         a.deployments.extend(p.deployments);
-        findings.extend(p.scan.findings);
-        nodes.extend(p.scan.nodes);
+        risky.extend(p.risky);
+        nodes.extend(p.nodes);
     }
-    let _ = settings;
-    findings.extend(crate::rules::paths::check(nodes));
+    let entities: BTreeSet<&str> = services.iter().map(|s| s.entity.as_str()).collect();
+    risky.extend(collect::risky(
+        &crate::rules::paths::check(nodes),
+        &entities,
+    ));
     a.review.model_invocation = models
         .into_iter()
         .map(|(models, invokers)| ModelAccess { models, invokers })
         .collect();
-    a.review.service_identities = service_identities(services, &findings);
+    a.review.service_identities = service_identities(services, risky);
     a
 }
 
@@ -366,22 +369,15 @@ fn idle_row(i: crate::usage::IdleIdentity, used: &str, never: &str) -> UnusedAcc
     }
 }
 
-/// Service roles with high or critical findings.
+/// Service roles with high or critical findings (`risky`: entity and finding, in the order
+/// found).
 fn service_identities(
     roles: Vec<collect::ServiceRole>,
-    findings: &[crate::Finding],
+    risky: Vec<(String, String)>,
 ) -> Vec<ServiceIdentity> {
-    let mut by_entity: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for f in findings
-        .iter()
-        .filter(|f| f.severity >= crate::Severity::High)
-    {
-        if let Some(e) = &f.location.entity {
-            by_entity
-                .entry(e.as_str())
-                .or_default()
-                .push(format!("{}: {}", f.rule, f.message));
-        }
+    let mut by_entity: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (e, f) in risky {
+        by_entity.entry(e).or_default().push(f);
     }
     roles
         .into_iter()

@@ -43,22 +43,26 @@ const ASSUME: &str = "sts:AssumeRole";
 #[derive(Debug)]
 pub(crate) struct Node {
     /// Where it was read, for ordering (file, users before roles, position in its list).
-    order: (String, u8, usize),
-    arn: String,
-    account: String,
-    label: String,
-    slug: String,
-    file: String,
+    order: (Arc<str>, u8, usize),
+    label: Box<str>,
+    slug: Box<str>,
     power: Power,
-    /// Its policies that can allow `sts:AssumeRole`; `None` for an administrator (nothing
-    /// to gain past it) and for an identity no policy of which can.
+    /// Its policies that can allow `sts:AssumeRole` (and its ARN); `None` for an
+    /// administrator (nothing to gain past it) and for an identity no policy of which can.
     assume: Option<Reduced>,
-    /// A role's trust policy (when it compiled).
-    trust: Option<Arc<AwsPolicy>>,
+    /// A role's ARN and trust policy, when the policy compiled and names any AWS principal
+    /// (a role only services assume is no step on a path).
+    trust: Option<(Box<str>, Arc<AwsPolicy>)>,
 }
 
 /// The node of a user or role, from its prober and power.
-pub(super) fn node(inv: &Inventory, p: &AwsPrincipal, pr: &Prober<'_>, power: Power) -> Node {
+pub(super) fn node(
+    inv: &Inventory,
+    file: &Arc<str>,
+    p: &AwsPrincipal,
+    pr: &Prober<'_>,
+    power: Power,
+) -> Node {
     let assume = (power != Power::Admin)
         .then(|| Reduced::new(inv, p, pr.guardrails.clone(), &[ASSUME]))
         .flatten();
@@ -67,18 +71,16 @@ pub(super) fn node(inv: &Inventory, p: &AwsPrincipal, pr: &Prober<'_>, power: Po
         .and_then(|t| inv.aws_policies.get(t))
         .filter(|t| p.kind == PrincipalType::Role && t.kind == PolicyKind::Trust)
         .filter(|t| t.compile_error.is_none())
-        .cloned();
+        .filter(|t| admits(t).any())
+        .map(|t| (Box::from(p.arn.as_str()), Arc::clone(t)));
     Node {
         order: (
-            inv.file.clone(),
+            Arc::clone(file),
             u8::from(p.kind == PrincipalType::Role),
             list_index(&p.path),
         ),
-        arn: p.arn.clone(),
-        account: p.account().to_owned(),
-        label: p.label(),
-        slug: p.slug(),
-        file: inv.file.clone(),
+        label: p.label().into(),
+        slug: p.slug().into(),
         power,
         assume,
         trust,
@@ -97,7 +99,7 @@ fn list_index(path: &str) -> usize {
 fn may_assume(caller: &Reduced, role: &str) -> Option<Decision> {
     let d = caller
         .evaluation()
-        .decide(&Request::new(caller.arn.as_str(), ASSUME, role));
+        .decide(&Request::new(&*caller.arn, ASSUME, role));
     d.is_allow().then_some(d)
 }
 
@@ -142,6 +144,12 @@ const CALLER_KEYS: [&str; 5] = [
     "aws:userid",
     "aws:principaltype",
 ];
+
+impl Admits {
+    fn any(&self) -> bool {
+        self.anyone || !self.arns.is_empty() || !self.accounts.is_empty()
+    }
+}
 
 fn reads_caller(st: &Statement) -> bool {
     st.condition.iter().flat_map(|b| &b.entries).any(|e| {
@@ -208,9 +216,11 @@ impl Callers {
             by_account: FxHashMap::default(),
             all: Vec::new(),
         };
-        for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.assume.is_some()) {
-            c.by_arn.insert(n.arn.to_ascii_lowercase(), i);
-            c.by_account.entry(n.account.clone()).or_default().push(i);
+        for (i, n) in nodes.iter().enumerate() {
+            let Some(caller) = &n.assume else { continue };
+            let account = caller.arn.split(':').nth(4).unwrap_or("");
+            c.by_arn.insert(caller.arn.to_ascii_lowercase(), i);
+            c.by_account.entry(account.to_owned()).or_default().push(i);
             c.all.push(i);
         }
         c
@@ -247,7 +257,7 @@ fn edges_into(
     allow_all: &PolicySet,
     r: usize,
 ) -> Vec<(usize, usize, Decision)> {
-    let Some(trust) = nodes[r].trust.as_ref() else {
+    let Some((to, trust)) = nodes[r].trust.as_ref() else {
         return Vec::new();
     };
     let Ok(set) = PolicySet::new(
@@ -256,7 +266,6 @@ fn edges_into(
     ) else {
         return Vec::new();
     };
-    let to = &nodes[r].arn;
     let a = admits(trust);
     let open = a.anyone && (a.reads_caller || trusted(allow_all, STRANGER, to, &set));
     callers
@@ -264,8 +273,9 @@ fn edges_into(
         .into_iter()
         .filter(|c| *c != r)
         .filter_map(|c| {
-            let d = may_assume(nodes[c].assume.as_ref()?, to)?;
-            trusted(allow_all, &nodes[c].arn, to, &set).then_some((c, r, d))
+            let caller = nodes[c].assume.as_ref()?;
+            let d = may_assume(caller, to)?;
+            trusted(allow_all, &caller.arn, to, &set).then_some((c, r, d))
         })
         .collect()
 }
@@ -354,7 +364,7 @@ fn report(
     path: &[usize],
     power: Power,
 ) -> Option<Finding> {
-    let names: Vec<&str> = path.iter().map(|&n| nodes[n].slug.as_str()).collect();
+    let names: Vec<&str> = path.iter().map(|&n| &*nodes[n].slug).collect();
     let (from, first, target) = (&nodes[*path.first()?], path.get(1)?, names.last()?);
     let (_, d) = first_edges.iter().find(|(b, _)| b == first)?;
     let (what, severity) = match power {
@@ -362,7 +372,7 @@ fn report(
         Power::Escalation(rule) => (format!("an escalation capability ({rule})"), Severity::High),
         Power::None => return None,
     };
-    let location = location(from.assume.as_ref()?, &from.file, &from.label, d);
+    let location = location(from.assume.as_ref()?, &from.order.0, &from.label, d);
     Some(
         Finding::new(
             "GH-PE-006",

@@ -135,6 +135,7 @@ pub(crate) fn check(
     subjects: &[Subject<'_>],
     out: &mut Vec<Finding>,
 ) -> Vec<Node> {
+    let file: Arc<str> = Arc::from(inv.file.as_str());
     let done: Vec<(Vec<Finding>, Option<Node>)> = subjects
         .par_iter()
         .map(|s| {
@@ -175,8 +176,8 @@ pub(crate) fn check(
             } else {
                 subject(&pr, &mut found)
             };
-            let node =
-                (p.kind != PrincipalType::Group).then(|| super::paths::node(inv, p, &pr, power));
+            let node = (p.kind != PrincipalType::Group)
+                .then(|| super::paths::node(inv, &file, p, &pr, power));
             (found, node)
         })
         .collect();

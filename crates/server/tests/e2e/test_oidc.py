@@ -464,3 +464,18 @@ def test_a_failing_provider_is_asked_once_for_many_concurrent_callers(gatehouse,
         assert down.hits == 1
     finally:
         down.close()
+
+
+def test_control_characters_in_a_subject_leave_answers_boto3_can_parse(gatehouse, iam, idp):
+    """A subject with control characters (which XML 1.0 cannot carry) in the success answer
+    (SubjectFromWebIdentityToken) and in an AccessDenied message: both stay parseable, the
+    characters replaced by U+FFFD, tab kept."""
+    arn = iam.create_open_id_connect_provider(
+        Url=idp.issuer, ClientIDList=[AUDIENCE], ThumbprintList=["0" * 40])["OpenIDConnectProviderArn"]
+    role = trust_role(iam, "ctl-role", arn, {"StringLike": {f"{idp.key}:sub": "ok*"}})
+    out = assume(gatehouse, role, idp.mint({"sub": "ok\u0001\u0007\ttab\u001b", "aud": AUDIENCE}))
+    assert out["SubjectFromWebIdentityToken"] == "ok\ufffd\ufffd\ttab\ufffd"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        assume(gatehouse, role, idp.mint({"sub": "no\u0001\u0000", "aud": AUDIENCE}))
+    assert error_code(e) == "AccessDenied"
+    assert "no\ufffd\ufffd" in e.value.response["Error"]["Message"]
