@@ -16,7 +16,8 @@ Streams follow OpenAI's `stream_options`: with `{"include_usage": true}` every c
 otherwise no chunk has a `usage` key. `n` gives that many choices (usage counts each).
 
 Usage: python3 upstream_double.py PORT   (prints "ready" when listening)
-Introspection: GET /_requests (what was received), POST /_reset.
+Introspection: GET /_requests (what was received, with `received_at` and, for whole chat
+answers, `answered_at` epoch seconds), POST /_reset.
 """
 
 import asyncio
@@ -70,7 +71,7 @@ async def record(request):
     except ValueError:
         body = None
     RECEIVED.append({"path": request.path, "method": request.method,
-                     "headers": dict(request.headers), "body": body})
+                     "headers": dict(request.headers), "body": body, "received_at": time.time()})
     return body if isinstance(body, dict) else {}
 
 
@@ -88,6 +89,8 @@ async def maybe_fail_or_sleep(text):
 
 async def chat(request):
     body = await record(request)
+    # No await between the append in `record` and here: this is our entry.
+    entry = RECEIVED[-1]
     text = prompt_text(body)
     early = await maybe_fail_or_sleep(text)
     if early is not None:
@@ -105,6 +108,7 @@ async def chat(request):
         }
         if usage:
             answer["usage"] = usage
+        entry["answered_at"] = time.time()
         return web.json_response(answer)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await resp.prepare(request)
