@@ -3,6 +3,8 @@
 //! (`openai::check`), then a fixed guardrail (token cap, allowed parameters, deny patterns)
 //! applied and null caps dropped, as before a decision. Never a panic; a refusal is an
 //! OpenAI `invalid_request_error` (400); and what is decided is what is forwarded:
+//! - the body is parsed as the gateway does (`openai::parse_unambiguous`), which reads
+//!   the value serde_json reads or refuses a repeated key;
 //! - dropping null caps does not change the token bound (`ai:MaxTokens`);
 //! - the body as forwarded (serialized, read again) passes the same checks with the same
 //!   bound;
@@ -54,7 +56,16 @@ fuzz_target!(|data: &[u8]| {
         1 => Endpoint::Completions,
         _ => Endpoint::Embeddings,
     };
-    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(raw) else {
+    // The gateway's parser: serde_json's value, or a refusal of a repeated key.
+    let Ok(parsed) = openai::parse_unambiguous(raw) else {
+        return;
+    };
+    assert_eq!(
+        serde_json::from_slice::<Value>(raw).ok().as_ref(),
+        Some(&parsed),
+        "the gateway's parser reads another value than serde_json"
+    );
+    let Value::Object(mut body) = parsed else {
         return;
     };
     if let Err(e) = openai::check(ep, &body) {

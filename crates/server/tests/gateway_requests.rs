@@ -519,3 +519,54 @@ async fn a_caller_who_may_not_read_a_job_cannot_tell_whether_it_exists() {
     assert_eq!(seen[0], seen[1]);
     assert_eq!(seen[0].0, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_an_upstream_could_read_otherwise_than_gatehouse_are_refused() {
+    // Gatehouse decides on the last of two equal keys (serde_json); a parser that keeps the
+    // first (simdjson's lookups, some Java set-ups) runs the other. Go's encoding/json (Ollama,
+    // LocalAI) matches field names ignoring case, Unicode folds included (`K`, the Kelvin
+    // sign, is `k`): a `Max_Tokens` Gatehouse does not read is its `max_tokens`.
+    let gw = server(capped_policy(), None).await;
+    let msgs = r#""messages":[{"role":"user","content":"hi"}]"#;
+    let ambiguous = [
+        format!(r#"{{"model":"m",{msgs},"max_tokens":100000,"max_tokens":10}}"#),
+        format!(r#"{{"model":"other","model":"m",{msgs}}}"#),
+        r#"{"model":"m","messages":[{"role":"user","content":"a","content":"b"}],"max_tokens":5}"#
+            .to_owned(),
+        format!(r#"{{"model":"m",{msgs},"max_tokens":10,"Max_Tokens":100000}}"#),
+        format!(r#"{{"model":"m",{msgs},"max_to\u212aens":100000}}"#),
+        format!(r#"{{"model":"m",{msgs},"max_tokens":10,"N":50}}"#),
+        format!(r#"{{"model":"m",{msgs},"MODEL":"other","max_tokens":10}}"#),
+        format!(r#"{{"model":"m",{msgs},"max_tokens":10,"Stream":true}}"#),
+        format!(
+            r#"{{"model":"m",{msgs},"max_tokens":10,"stream":true,"stream_options":{{"Include_Usage":false}}}}"#
+        ),
+    ];
+    let token = gw.token().await;
+    for raw in &ambiguous {
+        let r = reqwest::Client::new()
+            .post(format!("{}/chat/completions", gw.base))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(raw.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, 400, "{raw}: {v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{raw}");
+    }
+    assert!(gw.upstream.take().is_empty(), "nothing forwarded");
+
+    // Names Gatehouse does not read as fields (a schema's properties) may differ in case.
+    let (status, v) = gw
+        .chat(
+            json!({"max_tokens": 10, "tools": [{"type": "function", "function": {"name": "f",
+            "parameters": {"type": "object", "properties": {"Name": {"type": "string"},
+                                                            "name": {"type": "string"}}}}}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(gw.upstream.take().len(), 1);
+}

@@ -125,6 +125,12 @@ pub async fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<GatewayCaller, GatewayError> {
+    // Two credentials are one too many: a proxy in front could read the other one.
+    if headers.get_all("authorization").iter().count() > 1 {
+        return Err(GatewayError::unauthenticated(
+            "Send exactly one Authorization header.",
+        ));
+    }
     let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return Err(GatewayError::unauthenticated(
             "Missing credentials. Send `Authorization: Bearer ACCESS_KEY_ID:SECRET` or a session token.",

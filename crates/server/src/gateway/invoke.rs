@@ -281,7 +281,7 @@ fn parse_object(
     bytes: &[u8],
 ) -> Result<serde_json::Map<String, serde_json::Value>, GatewayError> {
     check_media_type(headers)?;
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
+    match openai::parse_unambiguous(bytes) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
         Ok(_) => Err(GatewayError::invalid_request(
             "invalid_json",
@@ -559,7 +559,7 @@ async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     if p.stream && status.is_success() && is_sse {
         return stream_back(call, p, resp, timeout);
     }
-    let body = match proxy::read_all(resp, timeout, MAX_ANSWER_BYTES).await {
+    let body = match proxy::read_all(resp, timeout, MAX_ANSWER_BYTES, &p.route.redactor()).await {
         Ok(b) => b,
         Err(e) => {
             let charge = p.metering.unanswered(true);
@@ -644,6 +644,7 @@ fn stream_back(call: Call, p: Prepared, resp: reqwest::Response, timeout: Durati
         timeout,
         keep_log,
         !p.client_wants_usage,
+        p.route.redactor(),
         on_end,
         stop_rx,
     ));
@@ -872,7 +873,7 @@ async fn relay(
         Err(e) => return Err((call, e)),
     };
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    match proxy::read_all(resp, timeout, MAX_ANSWER_BYTES).await {
+    match proxy::read_all(resp, timeout, MAX_ANSWER_BYTES, &route.redactor()).await {
         Ok(b) => Ok((call, status, b)),
         Err(e) => Err((call, e)),
     }
@@ -1001,18 +1002,10 @@ pub(super) async fn list_jobs(
         Ok(r) => r,
         Err(e) => return call.fail(e.into()),
     };
-    // Cursor pagination as OpenAI does it: `after` is the last id of the previous page.
-    let start = match &after {
-        Some(a) => records
-            .iter()
-            .position(|r| &r.job_id == a)
-            .map_or(records.len(), |i| i + 1),
-        None => 0,
-    };
-    let has_more = records.len() > start + limit;
-    let records: Vec<_> = records.into_iter().skip(start).take(limit).collect();
-    let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
-    let mut data = Vec::new();
+    // Only the jobs the caller may read, as /v1/models lists only invocable models: a
+    // job GetFineTuningJob would deny is not shown, and neither fills a page nor counts
+    // towards `has_more`.
+    let mut visible = Vec::new();
     for rec in records {
         let Ok(Some(route)) = call
             .state
@@ -1022,6 +1015,35 @@ pub(super) async fn list_jobs(
         else {
             continue;
         };
+        let job = ai_arn(
+            call.region(),
+            &caller.account_id,
+            "fine-tuning-job",
+            &rec.job_id,
+        );
+        let (d, _) = decide(
+            &caller,
+            "ai:GetFineTuningJob",
+            &job,
+            &call.facts,
+            &model_keys(&route, false),
+        );
+        if d.decision == DecisionKind::Allow {
+            visible.push((rec, route));
+        }
+    }
+    // Cursor pagination as OpenAI does it: `after` is the last id of the previous page.
+    let start = match &after {
+        Some(a) => visible
+            .iter()
+            .position(|(r, _)| &r.job_id == a)
+            .map_or(visible.len(), |i| i + 1),
+        None => 0,
+    };
+    let has_more = visible.len() > start + limit;
+    let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
+    let mut data = Vec::new();
+    for (rec, route) in visible.into_iter().skip(start).take(limit) {
         let path = format!("/fine_tuning/jobs/{}", rec.job_id);
         let got = proxy::send(
             &call.state.gateway.client,
@@ -1037,7 +1059,7 @@ pub(super) async fn list_jobs(
         if !resp.status().is_success() {
             continue;
         }
-        if let Ok(b) = proxy::read_all(resp, timeout, MAX_ANSWER_BYTES).await
+        if let Ok(b) = proxy::read_all(resp, timeout, MAX_ANSWER_BYTES, &route.redactor()).await
             && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b)
         {
             data.push(v);

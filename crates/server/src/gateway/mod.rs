@@ -11,6 +11,7 @@
 //! Deployments (with opened provider keys and compiled guardrails) are held in memory for
 //! one store generation, like compiled policies, so the request path reads no database.
 
+mod answer;
 pub mod audit;
 pub mod auth;
 pub mod budget;
@@ -50,6 +51,13 @@ pub struct Route {
     pub api_key: Option<Secret>,
     /// Compiled guardrail, when set.
     pub guardrail: Option<Guardrail>,
+}
+
+impl Route {
+    /// What takes this deployment's provider key out of its answers.
+    fn redactor(&self) -> answer::Redactor {
+        answer::Redactor::new(self.api_key.as_ref())
+    }
 }
 
 #[derive(Debug, Default)]

@@ -14,6 +14,13 @@
 //! `/v1/completions` `best_of`). A `null` cap means "not given" in OpenAI's API; such
 //! fields are removed before forwarding ([`drop_null_caps`]) so that no upstream can read
 //! them as "no limit" beside a number the policy was shown.
+//!
+//! The body is forwarded as the caller wrote it (when Gatehouse changes nothing), so it
+//! must not mean one thing to Gatehouse and another to the upstream: a key given twice in
+//! one object ([`parse_unambiguous`]; parsers differ on which one counts), and a top-level
+//! key that is a field Gatehouse reads spelled in another case ([`check`]; Go's
+//! `encoding/json`, behind Ollama and LocalAI, matches field names ignoring case, with
+//! Unicode folding), are refused.
 
 use super::error::GatewayError;
 use super::invoke::Endpoint;
@@ -33,8 +40,149 @@ fn bad(param: &'static str, message: impl Into<String>) -> GatewayError {
     GatewayError::invalid_param(param, message)
 }
 
+/// The top-level fields Gatehouse reads (or writes) on a model endpoint, besides
+/// [`CAP_FIELDS`] and [`CHOICE_FIELDS`].
+const READ_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "prompt",
+    "input",
+    "suffix",
+    "stream",
+    "stream_options",
+    "tools",
+    "functions",
+];
+
+/// Parses a request body as JSON, refusing any object that gives a key twice (at any
+/// depth): which of the two an upstream's parser keeps is its own choice.
+pub fn parse_unambiguous(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v = UniqueKeys.deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+/// Builds a [`Value`] as `serde_json` does, but a repeated key is an error.
+struct UniqueKeys;
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(UniqueKeys)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if m.contains_key(&k) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the key {k:?} is given twice in one object"
+                )));
+            }
+            let v = map.next_value_seed(UniqueKeys)?;
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+/// Case folding as Go's `encoding/json` matches field names (Unicode simple folding:
+/// `K`, the Kelvin sign, is `k`; `ſ` is `s`).
+fn fold(name: &str) -> String {
+    name.chars()
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A key of `object` that is one of `fields` in another spelling.
+fn misspelled(object: &Body, fields: &[&'static str]) -> Option<(String, &'static str)> {
+    object.keys().find_map(|k| {
+        if fields.contains(&k.as_str()) {
+            return None;
+        }
+        let folded = fold(k);
+        fields
+            .iter()
+            .find(|f| fold(f) == folded)
+            .map(|f| (k.clone(), *f))
+    })
+}
+
+/// Refuses a key that an upstream matching names ignoring case would read as one of the
+/// fields Gatehouse reads, while Gatehouse does not.
+fn check_spelling(body: &Body) -> Result<(), GatewayError> {
+    let top: Vec<&'static str> = READ_FIELDS
+        .iter()
+        .chain(CAP_FIELDS)
+        .chain(CHOICE_FIELDS)
+        .copied()
+        .collect();
+    let found = misspelled(body, &top).or_else(|| match body.get("stream_options") {
+        Some(Value::Object(o)) => misspelled(o, &["include_usage"]),
+        _ => None,
+    });
+    match found {
+        None => Ok(()),
+        Some((given, field)) => Err(bad(
+            field,
+            format!(
+                "Unrecognized request argument {given:?}: parameter names are case-sensitive; the parameter is {field:?}."
+            ),
+        )),
+    }
+}
+
 /// Checks the shape of the fields Gatehouse reads on a model endpoint.
 pub fn check(ep: Endpoint, body: &Body) -> Result<(), GatewayError> {
+    check_spelling(body)?;
     for k in CAP_FIELDS {
         optional_count(body, k, 0)?;
     }
@@ -262,6 +410,48 @@ mod tests {
         );
         assert_eq!(b(json!({"n": 8})), None);
         assert_eq!(b(json!({"max_tokens": u64::MAX, "n": 2})), Some(u64::MAX));
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_at_any_depth() {
+        for raw in [
+            r#"{"max_tokens": 1, "max_tokens": 2}"#,
+            r#"{"messages": [{"role": "user", "content": "a", "content": "b"}]}"#,
+            r#"[{"a": {"b": 1, "b": 1}}]"#,
+        ] {
+            let e = parse_unambiguous(raw.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("given twice"), "{raw}: {e}");
+        }
+        let raw = r#"{"a": [1, -2, 3.5, "x", null, true, {"b": {}}], "A": {"a": 1}}"#;
+        assert_eq!(
+            parse_unambiguous(raw.as_bytes()).unwrap(),
+            serde_json::from_str::<Value>(raw).unwrap()
+        );
+        assert!(parse_unambiguous(b"{} x").is_err());
+    }
+
+    #[test]
+    fn fields_gatehouse_reads_are_refused_in_other_spellings() {
+        let msg = json!([{"role": "user", "content": "hi"}]);
+        for k in [
+            "Max_Tokens",
+            "MODEL",
+            "N",
+            "Stream",
+            "max_to\u{212a}ens",
+            "\u{17f}tream",
+        ] {
+            let body = obj(json!({"messages": msg, k: 5}));
+            let e = check(Endpoint::Chat, &body).unwrap_err();
+            assert!(e.message.contains("case-sensitive"), "{k}: {e}");
+        }
+        let body = obj(json!({"messages": msg, "stream_options": {"INCLUDE_USAGE": true}}));
+        assert_eq!(
+            check(Endpoint::Chat, &body).unwrap_err().param,
+            Some("include_usage")
+        );
+        let fine = obj(json!({"messages": msg, "Temperature": 1, "user": "u"}));
+        assert!(check(Endpoint::Chat, &fine).is_ok());
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! The upstream side: one pooled HTTP client, the provider key injected (the caller's own
 //! headers are never forwarded), timeouts mapped to 504 and failures to 502, and streamed
-//! answers passed through chunk by chunk as they arrive — metered on the way for budgets
+//! answers passed through event by event as they arrive — metered on the way for budgets
 //! and audit ([`SseMeter`]: the `usage` report, and the generated text for an estimate when
 //! there is none), the usage chunk hidden from a client that did not ask for it, and the
 //! record written when the stream ends. A client that goes away does not end the metering:
-//! the upstream is read on (for a bounded time) until its usage report arrives.
+//! the upstream is read on (for a bounded time) until its usage report arrives. What of an
+//! answer reaches the caller (whole events, never the provider key) is
+//! [`super::answer`]'s.
 
 use super::Route;
+use super::answer::{EventFramer, Redactor};
 use super::error::GatewayError;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -164,11 +167,13 @@ pub(super) async fn send_metered(
     }
 }
 
-/// Reads a whole (non-streamed) answer, within `timeout` and `limit` bytes.
+/// Reads a whole (non-streamed) answer, within `timeout` and `limit` bytes, without the
+/// provider key.
 pub(super) async fn read_all(
     resp: reqwest::Response,
     timeout: Duration,
     limit: usize,
+    redactor: &Redactor,
 ) -> Result<Bytes, GatewayError> {
     let read = async {
         let mut out = Vec::new();
@@ -185,7 +190,7 @@ pub(super) async fn read_all(
             }
             out.extend_from_slice(&chunk);
         }
-        Ok(Bytes::from(out))
+        Ok(redactor.redact(Bytes::from(out)))
     };
     tokio::time::timeout(timeout, read)
         .await
@@ -365,12 +370,14 @@ pub(super) const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-/// The streamed answer: each upstream chunk is yielded as soon as it arrives.
+/// The streamed answer: each upstream event is yielded as soon as it is complete.
 pub(super) struct Metered {
     inner: Upstream,
     idle: Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
     meter: SseMeter,
+    framer: EventFramer,
+    redactor: Redactor,
     log: Option<Vec<u8>>,
     on_end: Option<OnEnd>,
     stop: Option<tokio::sync::oneshot::Receiver<GatewayError>>,
@@ -387,12 +394,14 @@ const LOG_LIMIT: usize = 1024 * 1024;
 
 impl Metered {
     /// `stop` ends the stream early with an error event (access revoked mid-stream);
-    /// `strip_usage`: the client did not ask for the usage report.
+    /// `strip_usage`: the client did not ask for the usage report; `redactor` takes the
+    /// provider key out.
     pub(super) fn new(
         resp: reqwest::Response,
         timeout: Duration,
         keep_log: bool,
         strip_usage: bool,
+        redactor: Redactor,
         on_end: OnEnd,
         stop: tokio::sync::oneshot::Receiver<GatewayError>,
     ) -> Metered {
@@ -401,6 +410,8 @@ impl Metered {
             idle: Box::pin(tokio::time::sleep(timeout)),
             timeout,
             meter: SseMeter::new(strip_usage),
+            framer: EventFramer::default(),
+            redactor,
             log: keep_log.then(Vec::new),
             on_end: Some(on_end),
             stop: Some(stop),
@@ -497,15 +508,29 @@ impl Stream for Metered {
                 Poll::Ready(Some(Ok(chunk))) => {
                     let deadline = tokio::time::Instant::now() + self.timeout;
                     self.idle.as_mut().reset(deadline);
-                    if let Some(log) = &mut self.log
-                        && log.len() + chunk.len() <= LOG_LIMIT
-                    {
-                        log.extend_from_slice(&chunk);
-                    }
+                    // Metered as it came (usage taken out when the client did not ask for
+                    // it), then passed on in whole events without the provider key.
                     let out = self.meter.feed(chunk);
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(out)));
+                    let events = match self.framer.push(&out) {
+                        Ok(events) => events,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "upstream stream is not server-sent events");
+                            self.end(false, "upstream_error");
+                            return Poll::Ready(Some(Ok(sse_error(&GatewayError::bad_gateway(
+                                "The model endpoint's stream is not server-sent events.",
+                            )))));
+                        }
+                    };
+                    if events.is_empty() {
+                        continue; // the rest of the event is still to come
                     }
+                    let events = self.redactor.redact(events);
+                    if let Some(log) = &mut self.log
+                        && log.len() + events.len() <= LOG_LIMIT
+                    {
+                        log.extend_from_slice(&events);
+                    }
+                    return Poll::Ready(Some(Ok(events)));
                 }
                 Poll::Ready(Some(Err(e))) => {
                     tracing::warn!(error = %e, "upstream stream broke off");
@@ -515,9 +540,15 @@ impl Stream for Metered {
                     )))));
                 }
                 Poll::Ready(None) => {
+                    // A last line without its newline is metered (it may hold the
+                    // usage); an event the upstream did not finish is dropped, as a
+                    // client's parser would drop it.
                     let rest = self.meter.finish();
+                    if self.framer.holds_part() || !rest.is_empty() {
+                        tracing::warn!("upstream stream ended in the middle of an event");
+                    }
                     self.end(true, "complete");
-                    return Poll::Ready((!rest.is_empty()).then_some(Ok(rest)));
+                    return Poll::Ready(None);
                 }
                 Poll::Pending => {
                     if self.idle.as_mut().poll(cx).is_ready() {
@@ -541,7 +572,8 @@ impl Drop for Metered {
     }
 }
 
-/// An error as a final SSE event (the status line has already gone out).
+/// An error as a final SSE event (the status line has already gone out). Only whole
+/// upstream events have been passed on, so it is an event of its own.
 fn sse_error(e: &GatewayError) -> Bytes {
     Bytes::from(format!("data: {}\n\n", e.body()))
 }

@@ -965,6 +965,23 @@ def test_fine_tuning_jobs_create_list_get_cancel(gw):
     assert tuner.fine_tuning.jobs.cancel(job.id).status == "cancelled"
     with pytest.raises(openai.NotFoundError):
         tuner.fine_tuning.jobs.retrieve("ftjob-nope")
+    # Listing shows only the jobs the caller may read: another principal's job stays hidden
+    # from one allowed to list but not to get it.
+    lister = gw.client(gw.user({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ai:ListFineTuningJobs", "Resource": "*"},
+        {"Effect": "Allow", "Action": "ai:GetFineTuningJob",
+         "Resource": f"arn:gatehouse:ai:local:{ACCOUNT}:fine-tuning-job/ftjob-none"}]}))
+    assert job.id not in [j.id for j in lister.fine_tuning.jobs.list()]
+    with pytest.raises(openai.PermissionDeniedError):
+        lister.fine_tuning.jobs.retrieve(job.id)
+    # Pages are cut from the jobs the caller may read: hidden jobs neither fill a page nor
+    # tell, through has_more, that there are more.
+    second = tuner.fine_tuning.jobs.create(model="llama-3-8b", training_file="file-abc")
+    page = lister.fine_tuning.jobs.list(limit=1)
+    assert (page.data, page.has_more) == ([], False)
+    page = tuner.fine_tuning.jobs.list(limit=1)
+    assert [j.id for j in page.data] == [second.id] and page.has_more
+    assert job.id in [j.id for j in tuner.fine_tuning.jobs.list(limit=1, after=second.id).data]
 
 
 # --- CLI --------------------------------------------------------------------------------------
