@@ -179,7 +179,7 @@ pub(crate) async fn dispatch(
 /// parsed, so `http://127.0.0.1.nip.io`, `http://localhost.attacker.example` and
 /// `http://127.0.0.1@attacker.example` are refused. No user info, query or fragment, and
 /// not a host that would make its condition keys look like Gatehouse's own (`aws:`,
-/// `sts:`, ...).
+/// `sts:`, ...). No control character or white space.
 fn valid_issuer(url: &str) -> bool {
     let Ok(u) = reqwest::Url::parse(url) else {
         return false;
@@ -206,6 +206,8 @@ fn valid_issuer(url: &str) -> bool {
         && u.query().is_none()
         && u.fragment().is_none()
         && !url.contains(['?', '#', '@'])
+        // The URL parser drops tabs and line feeds; the URL as given names the provider.
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
         && !RESERVED.iter().any(|r| issuer_key.eq_ignore_ascii_case(r))
 }
 

@@ -197,7 +197,12 @@ fn session_tags(p: &Params) -> Result<Vec<(String, String)>, ApiError> {
                 "a session tag key is at most 128 characters and a value at most 256",
             ));
         }
-        if !seen.insert(k.to_lowercase()) {
+        // The store's rules for tags (no control character, no `aws:` key), and keys
+        // compared as the policy engine compares `aws:PrincipalTag/K` (ASCII letters folded).
+        let tag = gatehouse_store::Tag::new(k.as_str(), v.as_str());
+        tag.validate()
+            .map_err(|e| ApiError::validation(e.to_string()))?;
+        if !seen.insert(tag.folded_key()) {
             return Err(ApiError::validation(format!(
                 "duplicate session tag key {k} (keys are case-insensitive)"
             )));

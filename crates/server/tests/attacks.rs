@@ -184,6 +184,194 @@ async fn get_access_key_last_used_does_not_tell_other_accounts_keys() {
     assert_eq!(code(&a).as_deref(), Some("NoSuchEntity"));
 }
 
+/// Tag keys were unique by Unicode lower case in the store, while the engine folds ASCII
+/// letters only in condition keys: `aws:RequestTag/\u{212A}ind` (the Kelvin sign) is not
+/// `aws:RequestTag/kind` to a policy but `\u{212A}ind` was `kind` to the store, so a tagger
+/// denied the key `kind` overwrote it (and its spelling), silently changing what
+/// `aws:ResourceTag/kind` and `aws:PrincipalTag/kind` see.
+#[tokio::test]
+async fn a_kelvin_sign_tag_key_does_not_overwrite_a_protected_tag() {
+    let w = world().await;
+    let tagger = Creds::user(
+        &w.state,
+        "tagger",
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"iam:*","Resource":"*"},
+            {"Effect":"Deny","Action":"iam:TagUser","Resource":"*",
+             "Condition":{"Null":{"aws:RequestTag/kind":"false"}}}]}"#,
+    )
+    .await;
+    let tag = |key: &'static str, value: &'static str| {
+        [
+            ("UserName", "admin"),
+            ("Tags.member.1.Key", key),
+            ("Tags.member.1.Value", value),
+        ]
+    };
+    let r = w
+        .api
+        .iam(&w.admin, "TagUser", &tag("kind", "protected"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = w.api.iam(&tagger, "TagUser", &tag("KIND", "x")).await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    let r = w
+        .api
+        .iam(&tagger, "TagUser", &tag("\u{212A}ind", "x"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let tags = w
+        .state
+        .store
+        .list_tags(
+            ACCOUNT,
+            gatehouse_store::TaggedKind::User,
+            "admin",
+            &gatehouse_store::ListParams::first(10),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        tags.contains(&gatehouse_store::Tag::new("kind", "protected")),
+        "{tags:?}"
+    );
+    let r = w
+        .api
+        .iam(
+            &tagger,
+            "UntagUser",
+            &[("UserName", "admin"), ("TagKeys.member.1", "\u{212A}ind")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let tags = w
+        .state
+        .store
+        .list_tags(
+            ACCOUNT,
+            gatehouse_store::TaggedKind::User,
+            "admin",
+            &gatehouse_store::ListParams::first(10),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(tags, [gatehouse_store::Tag::new("kind", "protected")]);
+}
+
+/// Control characters were accepted in tag values and session tags (AWS allows space
+/// separators, not tab or line feed), in role and policy descriptions (an escape sequence
+/// shown in an operator's terminal) and in an OIDC provider's URL (the URL parser drops a
+/// line feed, so it was stored, and named in the provider's ARN, with one).
+#[tokio::test]
+async fn control_characters_are_refused_where_names_and_text_are_stored() {
+    let w = world().await;
+    let api = &w.api;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:gatehouse:iam::111122223333:root"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+    let r = api
+        .iam(
+            &w.admin,
+            "CreateRole",
+            &[("RoleName", "r"), ("AssumeRolePolicyDocument", trust)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let role = format!("arn:gatehouse:iam::{ACCOUNT}:role/r");
+    /// (API, action, parameters).
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
+        (
+            "iam",
+            "TagUser",
+            vec![
+                ("UserName", "admin"),
+                ("Tags.member.1.Key", "t"),
+                ("Tags.member.1.Value", "a\nb"),
+            ],
+        ),
+        (
+            "iam",
+            "CreateRole",
+            vec![
+                ("RoleName", "r2"),
+                ("AssumeRolePolicyDocument", trust),
+                ("Description", "\u{1b}[31mred"),
+            ],
+        ),
+        (
+            "iam",
+            "UpdateRole",
+            vec![("RoleName", "r"), ("Description", "nul\u{0}")],
+        ),
+        (
+            "iam",
+            "CreatePolicy",
+            vec![
+                ("PolicyName", "p"),
+                ("PolicyDocument", DOC),
+                ("Description", "bell\u{7}"),
+            ],
+        ),
+        (
+            "iam",
+            "CreateOpenIDConnectProvider",
+            vec![
+                ("Url", "https://idp.example/\nx"),
+                ("ClientIDList.member.1", "c"),
+            ],
+        ),
+        (
+            "sts",
+            "AssumeRole",
+            vec![
+                ("RoleArn", &role),
+                ("RoleSessionName", "s1"),
+                ("Tags.member.1.Key", "team"),
+                ("Tags.member.1.Value", "a\nb"),
+            ],
+        ),
+        (
+            "sts",
+            "AssumeRole",
+            vec![
+                ("RoleArn", &role),
+                ("RoleSessionName", "s1"),
+                ("Tags.member.1.Key", "t\u{0}"),
+                ("Tags.member.1.Value", "v"),
+            ],
+        ),
+    ];
+    for (service, action, params) in &cases {
+        let r = if *service == "iam" {
+            api.iam(&w.admin, action, params).await
+        } else {
+            api.sts(&w.admin, action, params).await
+        };
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{action} {params:?}: {}",
+            r.body
+        );
+    }
+    let store = &w.state.store;
+    assert!(store.get_role(ACCOUNT, "r2").await.is_err());
+    assert_eq!(
+        store.get_role(ACCOUNT, "r").await.unwrap().description,
+        None
+    );
+    assert!(
+        store
+            .list_policies(ACCOUNT, &gatehouse_store::ListParams::first(10))
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .all(|p| p.name != "p")
+    );
+}
+
 // ------------------------------------------------------------------ what held
 
 #[tokio::test]

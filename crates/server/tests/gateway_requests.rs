@@ -2,8 +2,9 @@
 //! listener, in front of a model-server double that records what it received: the token
 //! bound `ai:MaxTokens` and the guardrail's cap over every field an upstream reads, the
 //! guardrail's deny patterns over every text the model reads, the OpenAI request shapes
-//! and error shapes under `/v1`, and answers that do not tell a caller who may not use a
-//! model (or job) whether it exists.
+//! and error shapes under `/v1`, answers that do not tell a caller who may not use a
+//! model (or job) whether it exists, and hand-written requests (smuggling, odd targets and
+//! paths, HEAD/OPTIONS, malformed header lines) that reach no model they should not.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use gatehouse_server::AppState;
@@ -569,4 +570,180 @@ async fn bodies_an_upstream_could_read_otherwise_than_gatehouse_are_refused() {
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(gw.upstream.take().len(), 1);
+}
+
+/// Sends `request` as raw bytes on a new connection to the gateway's listener; what came
+/// back until the server closed the socket or was quiet for a second.
+async fn raw_exchange(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_owned();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(1), s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => return String::from_utf8_lossy(&got).into_owned(),
+        }
+    }
+}
+
+/// The status codes of every HTTP response in a raw exchange, in order.
+fn statuses(exchange: &str) -> Vec<u16> {
+    exchange
+        .split("HTTP/1.1 ")
+        .skip(1)
+        .filter_map(|r| r.get(..3)?.parse().ok())
+        .collect()
+}
+
+/// Requests as an attacker writes them by hand: smuggling by Transfer-Encoding against
+/// Content-Length, request targets in absolute form naming another host, percent-encoded
+/// and dot-segment paths, HEAD and OPTIONS, too many headers, folded and malformed header
+/// lines. None reaches a model it was not meant to, and nothing is answered twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_written_requests_reach_no_model_they_should_not() {
+    let allow_all = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ai:*", "Resource": "*"}]});
+    let gw = server(allow_all, None).await;
+    let token = gw.token().await;
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"first"}]}"#;
+    let head = |target: &str, extra: &str, len: usize| {
+        format!(
+            "POST {target} HTTP/1.1\r\nHost: gatehouse\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\n{extra}Content-Length: {len}\r\n\r\n"
+        )
+    };
+
+    // Transfer-Encoding beside Content-Length: the chunked body is the request; the bytes
+    // Content-Length would have counted as a second request are never run.
+    let smuggled_body =
+        r#"{"model":"m","messages":[{"role":"user","content":"smuggled"}],"max_tokens":100000}"#;
+    let smuggled = format!(
+        "{}{smuggled_body}",
+        head("/v1/chat/completions", "", smuggled_body.len())
+    );
+    let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+    let whole_length = chunked.len() + smuggled.len();
+    for (te, want) in [
+        ("Transfer-Encoding: chunked\r\n", 200),
+        // A transfer coding Gatehouse does not decode (RFC 9112: 501): the bytes must not
+        // be read as JSON when they claim to be gzip.
+        ("Transfer-Encoding: gzip, chunked\r\n", 501),
+    ] {
+        let req = format!(
+            "{}{chunked}{smuggled}",
+            head("/v1/chat/completions", te, whole_length)
+        );
+        let got = raw_exchange(&gw.base, req.as_bytes()).await;
+        assert_eq!(statuses(&got), [want], "{te:?}: {got}");
+        let seen = gw.upstream.take();
+        assert_eq!(seen.len(), usize::from(want == 200), "{te:?}: {seen:?}");
+        assert!(
+            seen.iter().all(|b| b["messages"][0]["content"] == "first"),
+            "{te:?}: the smuggled request reached the model: {seen:?}"
+        );
+    }
+    // Transfer-Encodings that do not end in chunked, and two differing lengths: refused.
+    for extra in [
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
+        "Transfer-Encoding: chunked, identity\r\n",
+        "Content-Length: 3\r\n",
+    ] {
+        let req = format!("{}{body}", head("/v1/chat/completions", extra, body.len()));
+        let got = raw_exchange(&gw.base, req.as_bytes()).await;
+        assert_eq!(statuses(&got), [400], "{extra:?}: {got}");
+    }
+    assert!(gw.upstream.take().is_empty());
+
+    // An absolute-form target naming another host decides nothing: the path routes, the
+    // deployment's own address is called.
+    let req = format!(
+        "{}{body}",
+        head(
+            "http://169.254.169.254/v1/chat/completions",
+            "Connection: close\r\n",
+            body.len()
+        )
+    );
+    let got = raw_exchange(&gw.base, req.as_bytes()).await;
+    assert_eq!(statuses(&got), [200], "{got}");
+    assert_eq!(gw.upstream.take().len(), 1);
+
+    // Percent-encoded and dot-segment paths are not another spelling of a route.
+    for target in [
+        "/v1/%2e%2e/v1/chat/completions",
+        "/v1/./chat/completions",
+        "/v1/../v1/chat/completions",
+        "/v1/chat/../chat/completions",
+        "/v1/chat%2fcompletions",
+        "/v1/%63hat/completions",
+        "/v1/chat/completions%00",
+        "/v1/chat/completions/",
+        "/v1/chat/completions;x",
+        "/v1/Chat/Completions",
+    ] {
+        let req = format!(
+            "{}{body}",
+            head(target, "Connection: close\r\n", body.len())
+        );
+        let got = raw_exchange(&gw.base, req.as_bytes()).await;
+        assert_eq!(statuses(&got), [404], "{target}: {got}");
+        assert!(got.contains(r#""code":"unknown_url""#), "{target}: {got}");
+    }
+    for target in ["//v1/chat/completions", "/x/../v1/chat/completions"] {
+        let req = format!(
+            "{}{body}",
+            head(target, "Connection: close\r\n", body.len())
+        );
+        let got = raw_exchange(&gw.base, req.as_bytes()).await;
+        assert_ne!(statuses(&got), [200], "{target}: {got}");
+    }
+    assert!(
+        gw.upstream.take().is_empty(),
+        "a path spelling reached a model"
+    );
+
+    // HEAD and OPTIONS: never a model call; HEAD on a read route reads (authorized as GET).
+    for (method, path, want) in [
+        ("HEAD", "/v1/chat/completions", 405),
+        ("OPTIONS", "/v1/chat/completions", 405),
+        ("OPTIONS", "/v1/models", 405),
+        ("HEAD", "/v1/models", 200),
+    ] {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: gatehouse\r\nAuthorization: Bearer {token}\r\n\
+             Connection: close\r\n\r\n"
+        );
+        let got = raw_exchange(&gw.base, req.as_bytes()).await;
+        assert_eq!(statuses(&got), [want], "{method} {path}: {got}");
+    }
+    let got = raw_exchange(
+        &gw.base,
+        b"HEAD /v1/models HTTP/1.1\r\nHost: gatehouse\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(statuses(&got), [401], "HEAD needs credentials too: {got}");
+    assert!(gw.upstream.take().is_empty());
+
+    // Too many header lines, folded and malformed ones: refused before anything runs.
+    let many: String = (0..200).map(|i| format!("X-Filler-{i}: v\r\n")).collect();
+    let folded = "X-Note: a\r\n b\r\n".to_owned();
+    for extra in [many, folded, "Authorization : Bearer x\r\n".to_owned()] {
+        let req = format!("{}{body}", head("/v1/chat/completions", &extra, body.len()));
+        let got = raw_exchange(&gw.base, req.as_bytes()).await;
+        let answered = statuses(&got);
+        assert!(
+            answered == [431] || answered == [400],
+            "{}: {got}",
+            &extra[..extra.len().min(40)]
+        );
+    }
+    assert!(gw.upstream.take().is_empty());
+    // And the listener still serves.
+    assert_eq!(gw.chat(json!({})).await.0, 200);
 }

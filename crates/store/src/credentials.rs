@@ -6,8 +6,8 @@ use crate::error::{EntityKind, Result, StoreError};
 use crate::identity::{get_user_in, list_args, paginate, resolve_principal};
 use crate::model::{
     AccessKey, AccessKeyStatus, Guardrail, LastUsed, ListParams, Page, PrincipalKind, Tag,
-    TaggedKind, limits, new_access_key_id, new_secret_access_key, now_ms, parse_policy_arn, ts,
-    validate_document, validate_name, validate_tag,
+    TaggedKind, fold_tag_key, limits, new_access_key_id, new_secret_access_key, now_ms,
+    parse_policy_arn, ts, validate_document, validate_name,
 };
 use crate::seal::Secret;
 use crate::store::{Store, access_key_aad, require_account};
@@ -49,12 +49,12 @@ async fn key_in(c: &mut Conn, access_key_id: &str) -> Result<(AccessKey, String)
     Ok((key_from(&row)?, row.text(9)?))
 }
 
-/// Checks a tag list: each tag valid, keys distinct (case-insensitively), at most 50.
+/// Checks a tag list: each tag valid, keys distinct (ASCII letters folded), at most 50.
 pub(crate) fn validate_tags(tags: &[Tag]) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for t in tags {
-        validate_tag(t)?;
-        if !seen.insert(t.key.to_lowercase()) {
+        t.validate()?;
+        if !seen.insert(t.folded_key()) {
             return Err(StoreError::Validation(format!(
                 "Duplicate tag key {:?}",
                 t.key
@@ -81,7 +81,7 @@ pub(crate) async fn put_tags(c: &mut Conn, kind: TaggedKind, id: &str, tags: &[T
                 kind.as_str(),
                 id,
                 t.key.as_str(),
-                t.key.to_lowercase(),
+                t.folded_key(),
                 t.value.as_str()
             ],
         )
@@ -395,7 +395,7 @@ impl Store {
             tx.conn
                 .exec(
                     "DELETE FROM tags WHERE resource_kind = $1 AND resource_id = $2 AND key_lower = $3",
-                    args![kind.as_str(), id.as_str(), k.to_lowercase()],
+                    args![kind.as_str(), id.as_str(), fold_tag_key(k)],
                 )
                 .await?;
         }

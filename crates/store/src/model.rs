@@ -411,7 +411,8 @@ pub struct AccessKey {
 /// A tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Tag {
-    /// Key (unique per resource, case-insensitively).
+    /// Key (unique per resource, ASCII letters compared case-insensitively: see
+    /// [`Tag::folded_key`]).
     pub key: String,
     /// Value (may be empty).
     pub value: String,
@@ -425,6 +426,25 @@ impl Tag {
             value: value.into(),
         }
     }
+
+    /// The key as the store compares keys: ASCII letters folded, nothing else. The
+    /// policy engine compares condition keys (`aws:ResourceTag/K`, `aws:RequestTag/K`) the
+    /// same way; a finer or coarser folding here would let a key the policy does not see as
+    /// `K` replace or delete the tag `K`.
+    pub fn folded_key(&self) -> String {
+        fold_tag_key(&self.key)
+    }
+
+    /// Checks the tag as AWS does: a key of 1 to 128 and a value of at most 256 letters,
+    /// digits, space separators or `_.:/=+-@` (no control character), and no `aws:` key.
+    pub fn validate(&self) -> Result<()> {
+        validate_tag(self)
+    }
+}
+
+/// A tag key folded as the store and the policy engine compare keys (ASCII letters only).
+pub(crate) fn fold_tag_key(key: &str) -> String {
+    key.to_ascii_lowercase()
 }
 
 /// An organization guardrail (SCP-like) policy attached to an account.
@@ -655,10 +675,21 @@ pub(crate) fn validate_path_prefix(prefix: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a description: at most 1000 characters, no control character but tab, line
+/// feed and carriage return (as AWS allows); an escape sequence in a description would
+/// reach an operator's terminal through `gatehouse` listings and audit views.
 pub(crate) fn validate_description(d: &str) -> Result<()> {
     if d.chars().count() > 1000 {
         return Err(StoreError::Validation(
             "Description must be at most 1000 characters".to_string(),
+        ));
+    }
+    if d.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(StoreError::Validation(
+            "Description must not contain control characters other than tab, line feed and carriage return"
+                .to_string(),
         ));
     }
     Ok(())
@@ -694,7 +725,11 @@ pub(crate) fn validate_document(what: &str, doc: &str, max: usize) -> Result<()>
 }
 
 pub(crate) fn validate_tag(tag: &Tag) -> Result<()> {
-    let ok_char = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
+    // AWS's `[\p{L}\p{Z}\p{N}_.:/=+\-@]`: the space separators (\p{Z}) are exactly the
+    // white space that is not a control character (tab and line feed are not allowed).
+    let ok_char = |c: char| {
+        c.is_alphanumeric() || (c.is_whitespace() && !c.is_control()) || "_.:/=+-@".contains(c)
+    };
     let key_len = tag.key.chars().count();
     if key_len == 0 || key_len > 128 || !tag.key.chars().all(ok_char) {
         return Err(StoreError::Validation(format!(

@@ -62,6 +62,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "lifecycle",
         include_str!("../migrations/sqlite/0012_lifecycle.sql"),
     ),
+    (
+        30,
+        "tag_key_folding",
+        include_str!("../migrations/sqlite/0030_tag_key_folding.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -93,6 +98,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "lifecycle",
         include_str!("../migrations/postgres/0012_lifecycle.sql"),
+    ),
+    (
+        30,
+        "tag_key_folding",
+        include_str!("../migrations/postgres/0030_tag_key_folding.sql"),
     ),
 ];
 

@@ -181,6 +181,7 @@ both_backends!(
     access_keys_sealed,
     master_key_rotation,
     tags,
+    tag_key_folding_migration,
     principal_policies,
     failed_write_leaves_nothing,
     generation_and_notifications,
@@ -590,6 +591,40 @@ async fn roles(f: &Fixture) {
         .unwrap();
     assert_eq!(r2.description.as_deref(), Some("deploys"));
     assert_eq!(r2.max_session_duration, 7200);
+    // Tab, line feed and carriage return as AWS allows; no other control character.
+    for bad in ["\u{1b}[31mred", "nul\u{0}", "bell\u{7}"] {
+        assert_validation(
+            s.update_role(
+                ACCT,
+                "deployer",
+                &RoleUpdate {
+                    description: Some(bad.into()),
+                    max_session_duration: None,
+                },
+            )
+            .await,
+        );
+    }
+    s.update_role(
+        ACCT,
+        "deployer",
+        &RoleUpdate {
+            description: Some("two\tcolumns\r\nlines".into()),
+            max_session_duration: None,
+        },
+    )
+    .await
+    .unwrap();
+    s.update_role(
+        ACCT,
+        "deployer",
+        &RoleUpdate {
+            description: Some("deploys".into()),
+            max_session_duration: None,
+        },
+    )
+    .await
+    .unwrap();
     let new_trust = TRUST.replace("root", "user/alice");
     let r3 = s
         .update_assume_role_policy(ACCT, "Deployer", &new_trust)
@@ -1015,6 +1050,52 @@ async fn master_key_rotation(f: &Fixture) {
     new_handle.close().await;
 }
 
+/// Migration 30 refolds the keys a database written by an older build folded as Unicode
+/// lower case: only ASCII letters fold now, as in the policy engine.
+async fn tag_key_folding_migration(f: &Fixture) {
+    let s = &f.store;
+    s.create_user(ACCT, &user("alice")).await.unwrap();
+    let tags = [
+        Tag::new("\u{212A}ind", "kelvin"),
+        Tag::new("\u{C9}clair", "e-acute"),
+        Tag::new("Env", "prod"),
+    ];
+    s.tag_resource(ACCT, TaggedKind::User, "alice", &tags)
+        .await
+        .unwrap();
+    // What the older build stored, and a database that has not seen migration 30.
+    f.raw_exec(
+        "UPDATE tags SET key_lower = 'kind' WHERE tag_value = 'kelvin'; \
+         UPDATE tags SET key_lower = '\u{E9}clair' WHERE tag_value = 'e-acute'; \
+         DELETE FROM gatehouse_migrations WHERE version = 30",
+    )
+    .await;
+    let s = f.reopen(f.key.clone()).await;
+    let mut folded = f.raw_texts("SELECT key_lower FROM tags").await;
+    folded.sort();
+    assert_eq!(folded, ["env", "\u{C9}clair", "\u{212A}ind"]);
+    // `kind` is another key now: untagging it leaves the Kelvin-sign tag.
+    s.untag_resource(
+        ACCT,
+        TaggedKind::User,
+        "alice",
+        &["kind".into(), "ENV".into()],
+    )
+    .await
+    .unwrap();
+    let left = s
+        .list_tags(ACCT, TaggedKind::User, "alice", &ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(
+        left.contains(&tags[0]) && left.contains(&tags[1]),
+        "{left:?}"
+    );
+    s.close().await;
+}
+
 async fn tags(f: &Fixture) {
     let s = &f.store;
     s.create_user(
@@ -1068,6 +1149,64 @@ async fn tags(f: &Fixture) {
         )
         .await,
     );
+    // Only ASCII letters fold, as in the policy engine's condition keys: the Kelvin sign
+    // (U+212A) is not `k`, so `\u{212A}ind` is a tag of its own and `kind` keeps its value.
+    s.tag_resource(ACCT, TaggedKind::User, "alice", &[Tag::new("kind", "a")])
+        .await
+        .unwrap();
+    s.tag_resource(
+        ACCT,
+        TaggedKind::User,
+        "alice",
+        &[Tag::new("\u{212A}ind", "b")],
+    )
+    .await
+    .unwrap();
+    let t = s
+        .list_tags(ACCT, TaggedKind::User, "alice", &ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        t.items,
+        [
+            Tag::new("env", "prod"),
+            Tag::new("kind", "a"),
+            Tag::new("\u{212A}ind", "b")
+        ]
+    );
+    s.untag_resource(ACCT, TaggedKind::User, "alice", &["\u{212A}IND".into()])
+        .await
+        .unwrap();
+    let t = s
+        .list_tags(ACCT, TaggedKind::User, "alice", &ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(t.items, [Tag::new("env", "prod"), Tag::new("kind", "a")]);
+    s.untag_resource(ACCT, TaggedKind::User, "alice", &["kind".into()])
+        .await
+        .unwrap();
+    // Control characters are not AWS's space separators.
+    for bad in [
+        Tag::new("t", "a\nb"),
+        Tag::new("t\t", "v"),
+        Tag::new("t", "\u{0}"),
+    ] {
+        assert_validation(
+            s.tag_resource(ACCT, TaggedKind::User, "alice", &[bad])
+                .await,
+        );
+    }
+    s.tag_resource(
+        ACCT,
+        TaggedKind::User,
+        "alice",
+        &[Tag::new("spaced key", "no\u{a0}break")],
+    )
+    .await
+    .unwrap();
+    s.untag_resource(ACCT, TaggedKind::User, "alice", &["spaced key".into()])
+        .await
+        .unwrap();
     s.create_role(
         ACCT,
         &NewRole {

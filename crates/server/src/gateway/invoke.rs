@@ -239,8 +239,23 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
 }
 
 /// The body must be JSON: a declared media type other than JSON, or a content coding
-/// (Gatehouse decompresses nothing), is a 415.
+/// (Gatehouse decompresses nothing), is a 415; a transfer coding other than `chunked`
+/// (which the listener undoes) is a 501 (RFC 9112, section 6.1), so that bytes that claim to
+/// be compressed are never read as the JSON Gatehouse decides on.
 fn check_media_type(headers: &HeaderMap) -> Result<(), GatewayError> {
+    let undecoded_transfer_coding = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .any(|coding| !coding.trim().eq_ignore_ascii_case("chunked"));
+    if undecoded_transfer_coding {
+        let mut e = GatewayError::invalid_request(
+            "unsupported_transfer_coding",
+            "Only the chunked Transfer-Encoding is supported; send the body uncompressed.",
+        );
+        e.status = StatusCode::NOT_IMPLEMENTED;
+        return Err(e);
+    }
     let unsupported = |message: String| {
         let mut e = GatewayError::invalid_request("unsupported_media_type", message);
         e.status = StatusCode::UNSUPPORTED_MEDIA_TYPE;

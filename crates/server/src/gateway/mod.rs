@@ -87,6 +87,10 @@ impl Default for Gateway {
             // A redirect would take the provider key (and the prompt) somewhere unchecked.
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(upstream::GuardedResolver(Arc::clone(&rules))))
+            // Never through HTTP(S)_PROXY/ALL_PROXY from the environment: a proxy would get
+            // the prompt and the provider key, and would resolve the deployment's name
+            // itself, past the resolver's refusals (metadata, this host, own listeners).
+            .no_proxy()
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)

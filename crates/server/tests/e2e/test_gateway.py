@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import socketserver
 import ssl
 import sqlite3
 import subprocess
@@ -1055,6 +1056,73 @@ base_url = "{upstream.base}"
     # Plain HTTP to the TLS port gets no answer in clear text.
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{tls_port}/v1/models", timeout=3)
+
+
+class RecordingProxy:
+    """An HTTP proxy double: records each request it gets (line and headers) and answers 502."""
+
+    def __init__(self):
+        self.seen = []
+        seen = self.seen
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                head = []
+                while True:
+                    line = self.rfile.readline(65536)
+                    if line in (b"", b"\r\n", b"\n"):
+                        break
+                    head.append(line.decode("latin-1").rstrip("\r\n"))
+                seen.append(head)
+                self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_egress_proxy_in_the_environment_gets_neither_the_prompt_nor_the_provider_key(
+        make_server, upstream, tmp_path):
+    """HTTP(S)_PROXY / ALL_PROXY in Gatehouse's environment: the gateway still connects to the
+    deployment itself. Through a proxy, the proxy would resolve the name (past the connect-time
+    address checks, so DNS rebinding reaches metadata or Gatehouse's own listeners again) and
+    get the prompt and the provider key."""
+    proxy = RecordingProxy()
+    try:
+        cfg = tmp_path / "gatehouse.toml"
+        cfg.write_text(f"""
+[[gateway.deployments]]
+model = "by-name"
+base_url = "http://localhost:{upstream.port}/v1"
+api_key_env = "UPSTREAM_KEY"
+""")
+        env = {"UPSTREAM_KEY": PROVIDER_KEY, "NO_PROXY": "", "no_proxy": ""}
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+            env[name] = proxy.url
+        s = make_server("sqlite", config=str(cfg), extra_env=env)
+        iam = s.client("iam")
+        iam.create_user(UserName="proxied")
+        iam.put_user_policy(UserName="proxied", PolicyName="p", PolicyDocument=json.dumps(allow()))
+        k = iam.create_access_key(UserName="proxied")["AccessKey"]
+        client = openai.OpenAI(api_key=f"{k['AccessKeyId']}:{k['SecretAccessKey']}",
+                               base_url=s.endpoint + "/v1", max_retries=0, timeout=30)
+        upstream.reset()
+        try:
+            answer = chat(client, model="by-name", content="via no proxy").choices[0].message.content
+        except openai.APIStatusError as e:
+            answer = e
+        assert proxy.seen == [], f"the upstream call went through the proxy: {proxy.seen}"
+        assert answer.startswith("echo: via no proxy"), answer
+        seen = upstream.requests()
+        assert len(seen) == 1
+        assert {k.lower(): v for k, v in seen[0]["headers"].items()}["authorization"] == f"Bearer {PROVIDER_KEY}"
+    finally:
+        proxy.close()
 
 
 # --- budgets across nodes -----------------------------------------------------------------
