@@ -747,3 +747,42 @@ async fn hand_written_requests_reach_no_model_they_should_not() {
     // And the listener still serves.
     assert_eq!(gw.chat(json!({})).await.0, 200);
 }
+
+/// A caller without a valid credential cannot make the gateway wait for, and hold, a
+/// request body: with no credential, an unknown one or two, the answer is a 401 as soon as
+/// the head has arrived, although the announced body (a megabyte) never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_body_is_read_for_a_caller_without_a_valid_credential() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let allow_all = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ai:*", "Resource": "*"}]});
+    let gw = server(allow_all, None).await;
+    let addr = gw
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_owned();
+    for path in ["/v1/chat/completions", "/v1/fine_tuning/jobs"] {
+        for auth in [
+            "",
+            "Authorization: Bearer not-a-session-token\r\n",
+            "Authorization: Bearer AKIANOSUCHKEY0000000:secret\r\n",
+            "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n",
+        ] {
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: gatehouse\r\n{auth}\
+                 Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{{\"model\""
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            let mut buf = [0u8; 4096];
+            let n = tokio::time::timeout(std::time::Duration::from_secs(3), s.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("{path} {auth:?}: no answer while the body is missing"))
+                .unwrap();
+            let got = String::from_utf8_lossy(&buf[..n]);
+            assert!(got.starts_with("HTTP/1.1 401"), "{path} {auth:?}: {got}");
+        }
+    }
+    assert!(gw.upstream.take().is_empty());
+}

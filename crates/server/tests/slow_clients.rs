@@ -35,7 +35,10 @@ async fn closed_within(s: &mut TcpStream, within: Duration) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_trickling_sockets_do_not_keep_a_client_out_and_are_closed() {
-    let (state, _dir) = common::state_with_role(r#"{"Version":"2012-10-17","Statement":[]}"#).await;
+    let (state, _dir) = common::state_with_role(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ai:InvokeModel","Resource":"*"}]}"#,
+    )
+    .await;
     let settings: GatewaySettings = serde_json::from_value(serde_json::json!({
         "header_read_timeout_secs": 1,
         "body_read_timeout_secs": 1,
@@ -56,7 +59,7 @@ async fn idle_and_trickling_sockets_do_not_keep_a_client_out_and_are_closed() {
     for _ in 0..2 * LIMIT {
         idle.push(TcpStream::connect(&addr).await.unwrap());
     }
-    let trickle = |head: &'static str| {
+    let trickle = |head: String| {
         let addr = addr.clone();
         tokio::spawn(async move {
             let mut s = TcpStream::connect(&addr).await.unwrap();
@@ -84,14 +87,17 @@ async fn idle_and_trickling_sockets_do_not_keep_a_client_out_and_are_closed() {
     let mut heads = Vec::new();
     for _ in 0..LIMIT {
         heads.push(trickle(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ".to_owned(),
         ));
     }
+    // A body is read only for a caller with a valid credential (others get a 401 first).
+    let token = common::app_session_token(&state, "s", &[]).await;
     let mut bodies = Vec::new();
     for _ in 0..3 {
-        bodies.push(trickle(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
-        ));
+        bodies.push(trickle(format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{"
+        )));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
 

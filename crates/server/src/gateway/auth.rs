@@ -116,6 +116,20 @@ fn digest(secret: &[u8]) -> [u8; 32] {
     Sha256::digest(secret).into()
 }
 
+/// The SigV4 `Authorization` scheme, the one credential that signs the body.
+const SIGV4_SCHEME: &str = "AWS4-HMAC-SHA256";
+
+/// Whether the request's one credential is a SigV4 signature, which covers the body (so
+/// the body must be read before the caller is known). Any other credential, or none, is
+/// checked before a byte of the body is read.
+pub fn signs_body(headers: &HeaderMap) -> bool {
+    let mut auth = headers.get_all("authorization").iter();
+    match (auth.next(), auth.next()) {
+        (Some(v), None) => v.as_bytes().starts_with(SIGV4_SCHEME.as_bytes()),
+        _ => false,
+    }
+}
+
 /// Authenticates a gateway request; `Err` is always a 401 in OpenAI's shape.
 pub async fn authenticate(
     state: &AppState,
@@ -136,7 +150,7 @@ pub async fn authenticate(
             "Missing credentials. Send `Authorization: Bearer ACCESS_KEY_ID:SECRET` or a session token.",
         ));
     };
-    let caller = if auth.starts_with("AWS4-HMAC-SHA256") {
+    let caller = if auth.starts_with(SIGV4_SCHEME) {
         let fetched = fetch_secret(state, headers, query)
             .await
             .map_err(|_| GatewayError::internal())?;

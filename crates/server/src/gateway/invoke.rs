@@ -115,6 +115,27 @@ impl Call {
         Ok(c)
     }
 
+    /// Who calls, and the request body (at most `max_body_bytes`). A caller without a
+    /// valid Bearer credential (or with none, or two) is refused before the body is read,
+    /// so that no one without a credential makes the gateway wait for and hold a body; a
+    /// SigV4 signature covers the body, so then the body comes first.
+    async fn authenticate_and_read(
+        &mut self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<(GatewayCaller, Bytes), GatewayError> {
+        let limit = self.state.gateway.settings().max_body_bytes;
+        if auth::signs_body(headers) {
+            let raw = read_body(body, limit).await?;
+            let caller = self.authenticate(&Method::POST, uri, headers, &raw).await?;
+            Ok((caller, raw))
+        } else {
+            let caller = self.authenticate(&Method::POST, uri, headers, b"").await?;
+            Ok((caller, read_body(body, limit).await?))
+        }
+    }
+
     /// Decides and notes the decision; a deny becomes a 403 with an encoded message.
     fn authorize(
         &mut self,
@@ -430,8 +451,7 @@ async fn prepare(
     ep: Endpoint,
 ) -> Result<Prepared, GatewayError> {
     let settings = call.state.gateway.settings();
-    let raw = read_body(body, settings.max_body_bytes).await?;
-    let caller = call.authenticate(&Method::POST, uri, headers, &raw).await?;
+    let (caller, raw) = call.authenticate_and_read(uri, headers, body).await?;
     let mut json = parse_object(headers, &raw)?;
     let model = model_of(&json)?;
     call.record.model = Some(model.clone());
@@ -906,11 +926,7 @@ pub(super) async fn create_job(
     let mut call = Call::new(s, peer, l, &headers);
     call.record.action = "ai:CreateFineTuningJob".into();
     let prepared = async {
-        let settings = call.state.gateway.settings();
-        let raw = read_body(body, settings.max_body_bytes).await?;
-        let caller = call
-            .authenticate(&Method::POST, &uri, &headers, &raw)
-            .await?;
+        let (caller, raw) = call.authenticate_and_read(&uri, &headers, body).await?;
         let mut json = parse_object(&headers, &raw)?;
         let model = model_of(&json)?;
         call.record.model = Some(model.clone());
