@@ -101,6 +101,23 @@ pub enum StoreError {
     /// The master key could not be loaded or created.
     #[error("master key: {0}")]
     MasterKey(String),
+    /// A migration this database already applied has different text in this build: the
+    /// schema it describes may not be the one the database has, so the store refuses to
+    /// open rather than run on a schema nobody wrote down.
+    #[error(
+        "store migration {version} ({description}) was edited after this database applied it \
+         (recorded checksum {recorded}, this build's {current}); restore its text and add a new migration instead"
+    )]
+    MigrationChanged {
+        /// The migration's version.
+        version: i64,
+        /// Its description.
+        description: String,
+        /// SHA-256 of the text the database applied.
+        recorded: String,
+        /// SHA-256 of this build's text.
+        current: String,
+    },
 }
 
 impl StoreError {
@@ -126,9 +143,10 @@ impl StoreError {
             StoreError::LimitExceeded(_) => "LimitExceeded",
             StoreError::DeleteConflict(_) => "DeleteConflict",
             StoreError::Validation(_) => "ValidationError",
-            StoreError::Database(_) | StoreError::Crypto | StoreError::MasterKey(_) => {
-                "ServiceFailure"
-            }
+            StoreError::Database(_)
+            | StoreError::Crypto
+            | StoreError::MasterKey(_)
+            | StoreError::MigrationChanged { .. } => "ServiceFailure",
         }
     }
 }
