@@ -20,6 +20,7 @@ pub mod control;
 pub mod error;
 pub mod guardrail;
 mod invoke;
+mod metering;
 // Public for the fuzz target in `fuzz/` (the request checks and the token bound), not an API.
 #[doc(hidden)]
 pub mod openai;
@@ -344,7 +345,7 @@ pub fn spawn_budget_sync(state: &Arc<AppState>) {
         loop {
             tick.tick().await;
             let Some(state) = weak.upgrade() else { return };
-            let now = chrono::Utc::now().timestamp();
+            let now = chrono::Utc::now().timestamp_millis();
             match state.gateway.budgets.sync(&state.store, now).await {
                 Ok(()) if failing => {
                     failing = false;
