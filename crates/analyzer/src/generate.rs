@@ -5,7 +5,6 @@
 //! Both produce plain AWS policy JSON for Gatehouse's `ai` service, which
 //! `gatehouse policy validate` accepts without a warning (the tests hold them to that).
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -198,21 +197,8 @@ pub fn template(kind: Template, scope: &Scope) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
-/// One audit record, as the server writes it (other fields are ignored).
-#[derive(Debug, Clone, Deserialize)]
-pub struct AuditRecord {
-    /// RFC 3339 time.
-    pub time: String,
-    /// Caller ARN.
-    pub principal: String,
-    /// `service:Action`.
-    pub action: String,
-    /// Resource ARN or `*`.
-    #[serde(default)]
-    pub resource: String,
-    /// `Allow`, `ExplicitDeny`, `ImplicitDeny`, `Error`.
-    pub decision: String,
-}
+/// One audit record, as every face writes it (the analyzer reads the common fields).
+pub use gatehouse_audit::AuditRecord;
 
 /// What generation saw.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -246,7 +232,7 @@ pub fn from_audit<'a>(
         if t < since {
             continue;
         }
-        if r.decision != "Allow" {
+        if !r.allowed() {
             g.refused += 1;
             continue;
         }

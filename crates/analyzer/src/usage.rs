@@ -164,7 +164,7 @@ impl AuditIndex {
         let mut by_caller: BTreeMap<&str, (BTreeSet<String>, Option<DateTime<FixedOffset>>)> =
             BTreeMap::new();
         for (t, r) in &parsed {
-            if r.decision == "Allow" && *t >= since {
+            if r.allowed() && *t >= since {
                 let e = by_caller.entry(r.principal.as_str()).or_default();
                 e.0.insert(r.action.to_ascii_lowercase());
                 e.1 = e.1.max(Some(*t));

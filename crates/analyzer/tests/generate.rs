@@ -241,7 +241,7 @@ fn generated_policy_allows_exactly_what_was_done_in_the_window() {
     let d = Decider::new(&policy);
     for r in records.iter().filter(|r| r.principal == ME) {
         let req = Request::new(ME, r.action.as_str(), r.resource.as_str());
-        let expected = r.decision == "Allow" && r.time.as_str() >= "2026-11-01";
+        let expected = r.allowed() && r.time.as_str() >= "2026-11-01";
         assert_eq!(d.allows(&req), expected, "{} {}", r.action, r.resource);
     }
     assert!(!d.allows(&Request::new(

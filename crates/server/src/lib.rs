@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod error;
 mod federation;
 pub mod gateway;
+pub mod health;
 mod iam;
 pub mod identity;
 pub mod listen;
@@ -311,10 +312,8 @@ pub async fn prepare(
     ),
     ServeError,
 > {
-    std::fs::create_dir_all(&opts.data_dir).map_err(|source| ServeError::Listen {
-        addr: opts.listen,
-        source,
-    })?;
+    // 0700: the master key, root credentials and the SQLite database live here.
+    gatehouse_store::seal::create_private_dir(&opts.data_dir)?;
     let mut store_opts = match &opts.database_url {
         Some(url) => gatehouse_store::StoreOptions::postgres(url.clone()),
         None => gatehouse_store::StoreOptions::sqlite(opts.data_dir.clone()),
@@ -387,11 +386,13 @@ pub async fn serve(
     listen::serve(listener, router(state), limits, shutdown).await
 }
 
-/// The router: the OpenAI-compatible gateway at `/v1/`, the IAM, STS and `ai` Query APIs
-/// at `/`.
+/// The router: the OpenAI-compatible gateway at `/v1/`, the probes (`/healthz`,
+/// `/readyz`), the IAM, STS and `ai` Query APIs at `/`.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(gateway::routes())
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz))
         .fallback(handle)
         .with_state(state)
 }

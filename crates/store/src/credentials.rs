@@ -3,12 +3,14 @@
 
 use crate::db::{Conn, Row, args};
 use crate::error::{EntityKind, Result, StoreError};
-use crate::identity::{get_user_in, list_args, paginate, resolve_principal};
+use crate::model::User;
 use crate::model::{
     AccessKey, AccessKeyStatus, Guardrail, LastUsed, ListParams, Page, PrincipalKind, Tag,
     TaggedKind, fold_tag_key, limits, new_access_key_id, new_secret_access_key, now_ms,
     parse_policy_arn, ts, validate_document, validate_name,
 };
+use crate::paging::{list_args, paginate};
+use crate::principal::{get_in, resolve_principal};
 use crate::seal::Secret;
 use crate::store::{Store, access_key_aad, require_account};
 
@@ -215,7 +217,7 @@ impl Store {
         secret: &Secret,
     ) -> Result<AccessKey> {
         let mut tx = self.begin_write().await?;
-        let u = get_user_in(&mut tx.conn, account, user).await?;
+        let u = get_in::<User>(&mut tx.conn, account, user).await?;
         let n = tx
             .conn
             .scalar_i64(
@@ -264,7 +266,7 @@ impl Store {
     ) -> Result<Page<AccessKey>> {
         let (_, marker, limit) = list_args(params)?;
         let mut c = self.inner.pool.conn().await?;
-        let u = get_user_in(&mut c, account, user).await?;
+        let u = get_in::<User>(&mut c, account, user).await?;
         let rows = c
             .all(
                 &format!(
@@ -287,7 +289,7 @@ impl Store {
         status: AccessKeyStatus,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let u = get_user_in(&mut tx.conn, account, user).await?;
+        let u = get_in::<User>(&mut tx.conn, account, user).await?;
         let n = tx
             .conn
             .exec(
@@ -309,7 +311,7 @@ impl Store {
         access_key_id: &str,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let u = get_user_in(&mut tx.conn, account, user).await?;
+        let u = get_in::<User>(&mut tx.conn, account, user).await?;
         let n = tx
             .conn
             .exec(

@@ -270,6 +270,15 @@ fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::from(e)
 }
 
+/// Maps a unique violation (a race the pre-checks missed) to `EntityAlreadyExists`.
+pub(crate) fn map_unique(e: StoreError, kind: crate::EntityKind, name: &str) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::exists(kind, name)
+    } else {
+        e
+    }
+}
+
 /// True when `e` came from a unique-constraint violation.
 pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
     matches!(e, StoreError::Database(m) if m.starts_with(UNIQUE_VIOLATION))

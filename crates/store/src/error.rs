@@ -104,6 +104,23 @@ pub enum StoreError {
     /// The key manager holding the key-encryption key failed.
     #[error("key manager: {0}")]
     KeyManager(#[from] crate::keys::KeyManagerError),
+    /// A migration this database already applied has different text in this build: the
+    /// schema it describes may not be the one the database has, so the store refuses to
+    /// open rather than run on a schema nobody wrote down.
+    #[error(
+        "store migration {version} ({description}) was edited after this database applied it \
+         (recorded checksum {recorded}, this build's {current}); restore its text and add a new migration instead"
+    )]
+    MigrationChanged {
+        /// The migration's version.
+        version: i64,
+        /// Its description.
+        description: String,
+        /// SHA-256 of the text the database applied.
+        recorded: String,
+        /// SHA-256 of this build's text.
+        current: String,
+    },
 }
 
 impl StoreError {
@@ -132,7 +149,8 @@ impl StoreError {
             StoreError::Database(_)
             | StoreError::Crypto
             | StoreError::MasterKey(_)
-            | StoreError::KeyManager(_) => "ServiceFailure",
+            | StoreError::KeyManager(_)
+            | StoreError::MigrationChanged { .. } => "ServiceFailure",
         }
     }
 }

@@ -7,8 +7,9 @@
 
 use crate::db::{Conn, Row, args};
 use crate::error::{EntityKind, Result, StoreError};
-use crate::identity::get_user_in;
-use crate::model::{PARTITION, Timestamp, now_ms, ts};
+use crate::model::User;
+use crate::model::{PARTITION, Timestamp, now_ms, ts, validate_path};
+use crate::principal::get_in;
 use crate::seal::Secret;
 use crate::store::{Store, require_account};
 use serde::{Deserialize, Serialize};
@@ -77,15 +78,6 @@ async fn get_mfa_in(c: &mut Conn, account: &str, serial: &str) -> Result<MfaDevi
         .await?
         .ok_or_else(|| StoreError::no_such(EntityKind::MfaDevice, serial))?;
     mfa_from(&row)
-}
-
-fn validate_path(path: &str) -> Result<()> {
-    if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
-        return Err(StoreError::Validation(
-            "path must begin and end with / and be at most 512 characters".into(),
-        ));
-    }
-    Ok(())
 }
 
 const OIDC_COLS: &str = "arn, account_id, url, client_ids, thumbprints, jwks, created_ms";
@@ -184,7 +176,7 @@ impl Store {
         last_counter: i64,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let u = get_user_in(&mut tx.conn, account, user).await?;
+        let u = get_in::<User>(&mut tx.conn, account, user).await?;
         let d = get_mfa_in(&mut tx.conn, account, serial).await?;
         if d.user_name.is_some() {
             return Err(StoreError::exists(EntityKind::MfaDevice, serial));
@@ -220,7 +212,7 @@ impl Store {
         serial: &str,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let u = get_user_in(&mut tx.conn, account, user).await?;
+        let u = get_in::<User>(&mut tx.conn, account, user).await?;
         let n = tx
             .conn
             .exec(
@@ -263,7 +255,7 @@ impl Store {
         let mut c = self.inner.pool.conn().await?;
         let rows = match user {
             Some(name) => {
-                let u = get_user_in(&mut c, account, name).await?;
+                let u = get_in::<User>(&mut c, account, name).await?;
                 c.all(
                     &format!(
                         "SELECT {MFA_COLS} FROM mfa_devices d JOIN users u ON u.user_id = d.user_id \
@@ -296,7 +288,7 @@ impl Store {
         serial: &str,
     ) -> Result<(Secret, Option<i64>)> {
         let mut c = self.inner.pool.conn().await?;
-        let u = get_user_in(&mut c, account, user).await?;
+        let u = get_in::<User>(&mut c, account, user).await?;
         let row = c
             .opt(
                 "SELECT seed_sealed, last_counter FROM mfa_devices \

@@ -38,7 +38,9 @@ mod gateway;
 mod identity;
 mod keys;
 mod model;
+mod paging;
 mod policies;
+mod principal;
 pub mod seal;
 mod store;
 mod usage;
@@ -62,4 +64,4 @@ pub use seal::{MasterKey, SealingKey, Secret};
 pub use store::{
     BackendKind, CHANGES_CHANNEL, DatabaseTls, SQLITE_FILE, Store, StoreOptions, Subscription,
 };
-pub use usage::UsageCount;
+pub use usage::{UsageCount, UsageSync};

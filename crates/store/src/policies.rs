@@ -2,17 +2,17 @@
 //! attachments, and the query the server feeds the policy engine with
 //! ([`Store::load_principal_policies`]): every document that applies to a user or role.
 
-use crate::db::{Conn, Row, args};
+use crate::db::{Conn, Row, args, map_unique};
 use crate::error::{EntityKind, Result, StoreError};
-use crate::identity::{
-    PAGE_FILTER, get_role_in, get_user_in, list_args, map_unique, paginate, resolve_principal,
-};
 use crate::model::{
     AttachedPolicy, InlinePolicy, ListParams, NewPolicy, Page, Policy, PolicySource, PolicyVersion,
     PrincipalKind, PrincipalPolicies, PrincipalRef, SourcedPolicy, TaggedKind, iam_arn, limits,
     max_items, new_id, now_ms, parse_policy_arn, parse_version_id, ts, validate_description,
     validate_document, validate_name, validate_path, version_id,
 };
+use crate::model::{Role, User};
+use crate::paging::{PAGE_FILTER, list_args, paginate};
+use crate::principal::{get_in, resolve_principal};
 use crate::store::{Store, require_account};
 
 const POLICY_COLS: &str = "p.account_id, p.policy_id, p.name, p.path, p.arn, p.description, \
@@ -585,7 +585,7 @@ impl Store {
             .await?;
         let (kind, tagged, id, name, arn, boundary) = match principal {
             PrincipalRef::User(n) => {
-                let u = get_user_in(&mut c, account, n).await?;
+                let u = get_in::<User>(&mut c, account, n).await?;
                 let arn = u.arn();
                 (
                     PrincipalKind::User,
@@ -597,7 +597,7 @@ impl Store {
                 )
             }
             PrincipalRef::Role(n) => {
-                let r = get_role_in(&mut c, account, n).await?;
+                let r = get_in::<Role>(&mut c, account, n).await?;
                 let arn = r.arn();
                 (
                     PrincipalKind::Role,

@@ -284,6 +284,71 @@ impl Subscription {
     }
 }
 
+/// Makes the SQLite database readable by this user only: created 0600 when missing, and
+/// an existing file (or `-wal`/`-shm` beside it) with group or other bits narrowed to
+/// 0600. SQLite gives the `-wal` and `-shm` files it creates the database file's mode, so
+/// they follow. Secrets in it are sealed, but names, policies and the audit log are not.
+fn private_sqlite_files(db: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let fail = |p: &Path, e: std::io::Error| {
+            StoreError::Database(format!("cannot make {} private: {e}", p.display()))
+        };
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(db)
+            .map_err(|e| fail(db, e))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let path = PathBuf::from(name);
+            match std::fs::metadata(&path) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| fail(&path, e))?;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(fail(&path, e)),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
+}
+
+/// SHA-256 of a migration's text, as recorded in `gatehouse_migrations.checksum`.
+fn migration_checksum(sql: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(sql.as_bytes()))
+}
+
+/// Adds `gatehouse_migrations.checksum` to a database made before it existed.
+async fn add_checksum_column(tx: &mut Conn) -> Result<()> {
+    if tx.is_postgres() {
+        tx.exec_script("ALTER TABLE gatehouse_migrations ADD COLUMN IF NOT EXISTS checksum TEXT")
+            .await
+    } else {
+        let has = tx
+            .opt(
+                "SELECT 1 FROM pragma_table_info('gatehouse_migrations') WHERE name = 'checksum'",
+                vec![],
+            )
+            .await?
+            .is_some();
+        if has {
+            Ok(())
+        } else {
+            tx.exec_script("ALTER TABLE gatehouse_migrations ADD COLUMN checksum TEXT")
+                .await
+        }
+    }
+}
+
 fn valid_schema_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
@@ -338,6 +403,7 @@ impl Store {
 
     async fn sqlite_pool(data_dir: &Path, max: u32) -> Result<Pool> {
         crate::seal::create_private_dir(data_dir)?;
+        private_sqlite_files(&data_dir.join(SQLITE_FILE))?;
         let opts = SqliteConnectOptions::new()
             .filename(data_dir.join(SQLITE_FILE))
             .create_if_missing(true)
@@ -394,42 +460,80 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let pool = &self.inner.pool;
-        let mut tx = pool.write_tx().await?;
-        let migrations = if tx.is_postgres() {
-            tx.exec("SELECT pg_advisory_xact_lock($1)", args![MIGRATION_LOCK])
-                .await?;
+        let migrations = if self.inner.pool.is_postgres() {
             POSTGRES_MIGRATIONS
         } else {
             SQLITE_MIGRATIONS
         };
+        self.apply_migrations(migrations).await
+    }
+
+    /// Applies the `migrations` the database lacks, and refuses (before applying any) when
+    /// one it already applied has other text now: each applied migration's SHA-256 is
+    /// recorded with it. A database from before checksums were recorded gets them from
+    /// this build's text, once.
+    async fn apply_migrations(&self, migrations: &[(i64, &str, &str)]) -> Result<()> {
+        let pool = &self.inner.pool;
+        let mut tx = pool.write_tx().await?;
+        if tx.is_postgres() {
+            tx.exec("SELECT pg_advisory_xact_lock($1)", args![MIGRATION_LOCK])
+                .await?;
+        }
         tx.exec_script(
             "CREATE TABLE IF NOT EXISTS gatehouse_migrations (\
-             version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
+             version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_ms BIGINT NOT NULL, \
+             checksum TEXT)",
         )
         .await?;
-        let applied: Vec<i64> = tx
+        add_checksum_column(&mut tx).await?;
+        let applied: Vec<(i64, Option<String>)> = tx
             .all(
-                "SELECT version FROM gatehouse_migrations ORDER BY version",
+                "SELECT version, checksum FROM gatehouse_migrations ORDER BY version",
                 vec![],
             )
             .await?
             .iter()
-            .map(|r| r.i64(0))
+            .map(|r| Ok((r.i64(0)?, r.opt_text(1)?)))
             .collect::<Result<_>>()?;
+        for (version, recorded) in &applied {
+            let Some((_, description, sql)) = migrations.iter().find(|(v, _, _)| v == version)
+            else {
+                continue;
+            };
+            let current = migration_checksum(sql);
+            match recorded {
+                Some(recorded) if *recorded != current => {
+                    return Err(StoreError::MigrationChanged {
+                        version: *version,
+                        description: (*description).to_owned(),
+                        recorded: recorded.clone(),
+                        current,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    tx.exec(
+                        "UPDATE gatehouse_migrations SET checksum = $1 WHERE version = $2",
+                        args![current, *version],
+                    )
+                    .await?;
+                }
+            }
+        }
         for (version, description, sql) in migrations {
-            if applied.contains(version) {
+            if applied.iter().any(|(v, _)| v == version) {
                 continue;
             }
             tracing::info!(version, description, "applying store migration");
             tx.exec_script(sql).await?;
             tx.exec(
-                "INSERT INTO gatehouse_migrations (version, description, applied_ms) VALUES ($1, $2, $3)",
-                args![*version, *description, now_ms()],
+                "INSERT INTO gatehouse_migrations (version, description, applied_ms, checksum) \
+                 VALUES ($1, $2, $3, $4)",
+                args![*version, *description, now_ms(), migration_checksum(sql)],
             )
             .await?;
         }
-        if let Some(newest) = applied.last()
+        if let Some((newest, _)) = applied.last()
             && migrations.iter().all(|(v, _, _)| v < newest)
         {
             tracing::warn!(
@@ -818,4 +922,51 @@ pub(crate) async fn require_account(c: &mut Conn, id: &str) -> Result<()> {
         return Err(StoreError::no_such(EntityKind::Account, id));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    /// The text of an applied migration changed: refused before anything else runs, even
+    /// a new migration listed after it.
+    #[tokio::test]
+    async fn an_edited_applied_migration_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(dir.path(), MasterKey::generate())
+            .await
+            .unwrap();
+        let first: &[(i64, &str, &str)] = &[(900, "probe", "CREATE TABLE probe (a INTEGER)")];
+        store.apply_migrations(first).await.unwrap();
+        // Applying the same list again is a no-op.
+        store.apply_migrations(first).await.unwrap();
+
+        let edited: &[(i64, &str, &str)] = &[
+            (900, "probe", "CREATE TABLE probe (a INTEGER, b INTEGER)"),
+            (901, "later", "CREATE TABLE later (a INTEGER)"),
+        ];
+        match store.apply_migrations(edited).await {
+            Err(StoreError::MigrationChanged {
+                version: 900,
+                description,
+                recorded,
+                current,
+            }) => {
+                assert_eq!(description, "probe");
+                assert_eq!(recorded, migration_checksum(first[0].2));
+                assert_eq!(current, migration_checksum(edited[0].2));
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+        let mut conn = store.inner.pool.conn().await.unwrap();
+        let later = conn
+            .opt(
+                "SELECT 1 FROM gatehouse_migrations WHERE version = 901",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(later.is_none(), "a migration after the edited one ran");
+    }
 }
