@@ -934,7 +934,7 @@ mod tests {
     #[tokio::test]
     async fn an_edited_applied_migration_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(dir.path(), MasterKey::generate())
+        let store = Store::open_sqlite(dir.path(), crate::seal::MasterKey::generate())
             .await
             .unwrap();
         let first: &[(i64, &str, &str)] = &[(900, "probe", "CREATE TABLE probe (a INTEGER)")];
