@@ -7,7 +7,6 @@
 //! allowed or denied. Errors leave in AWS's XML error shape and change nothing stored.
 
 pub mod audit;
-pub mod authz;
 pub mod bootstrap;
 pub mod error;
 mod federation;
@@ -18,11 +17,13 @@ pub mod listen;
 // Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).
 #[doc(hidden)]
 pub mod oidc;
-pub mod origin;
 pub mod query;
 pub mod session;
 mod sts;
 pub mod xml;
+
+// The shared request pipeline's parts, under the paths the faces have always used.
+pub use gatehouse_pipeline::{authz, origin};
 
 use crate::authz::{CompiledPrincipal, PolicyCache};
 use crate::error::ApiError;
