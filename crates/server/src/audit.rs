@@ -61,9 +61,10 @@ impl AuditRecord {
         action: &str,
         facts: &AuditFacts,
         error_code: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> AuditRecord {
         AuditRecord {
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             request_id: request_id.to_owned(),
             principal: principal.to_owned(),
             access_key_id: access_key_id.map(str::to_owned),

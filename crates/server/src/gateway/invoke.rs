@@ -70,7 +70,7 @@ impl Call {
             headers,
             listener.map(|Extension(l)| l),
         );
-        let now = chrono::Utc::now();
+        let now = state.clock.now();
         let rid = crate::request_id();
         let record = GatewayAuditRecord {
             time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -540,7 +540,7 @@ fn charge(state: &AppState, scopes: &[String], usage: Option<Usage>) {
         state
             .gateway
             .budgets
-            .charge(scopes, u.total, chrono::Utc::now().timestamp());
+            .charge(scopes, u.total, state.clock.timestamp());
     }
 }
 
@@ -735,7 +735,7 @@ async fn watch_access(
         let verdict = match auth::refresh(&state, &caller).await {
             Ok(now_caller) => {
                 let facts = Facts {
-                    now: chrono::Utc::now(),
+                    now: state.clock.now(),
                     ..facts.clone()
                 };
                 let (d, _) = decide(&now_caller, action, &resource, &facts, &extra);
