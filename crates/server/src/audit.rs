@@ -52,7 +52,9 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// The record of a call, now: who called (`principal`, `access_key_id`, `source_ip`),
     /// what was decided (`facts`; `action` is the requested one, for calls that ended
-    /// before a decision), and how the call ended (`error_code`, `None` for success).
+    /// before a decision), and how the call ended (`error_code`, `None` for success), at
+    /// `now` (the server's clock).
+    #[allow(clippy::too_many_arguments)]
     pub fn of_call(
         request_id: &str,
         principal: &str,
