@@ -136,7 +136,10 @@ def write_split(export, n, outdir):
             "Type": "SERVICE_CONTROL_POLICY",
             "Content": json.dumps({"Version": "2012-10-17", "Statement": [
                 {"Effect": "Deny", "Action": "bedrock:*", "Resource": "*"}]})}
-    targets = {"p-FullAWSAccess": [root], "p-denybedrock1": [ous[1][0] for ous in [children[roots["Roots"][0]["Id"]]]]}
+    root = roots["Roots"][0]["Id"]
+    ous = children[root]
+    targets = {"p-FullAWSAccess": [root] + [ou["Id"] for ou in ous] + accounts[1:],
+               "p-denybedrock1": [ous[1]["Id"]]}
     for pol in (full, deny):
         summary = {k: pol[k] for k in ("Id", "Name", "AwsManaged", "Type")}
         dump(os.path.join("policies", pol["Id"] + ".json"),

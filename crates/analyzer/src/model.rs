@@ -22,6 +22,11 @@ pub struct Inventory {
     pub aws_principals: Vec<AwsPrincipal>,
     /// Azure role definitions.
     pub azure_roles: Vec<AzureRole>,
+    /// Azure role assignments.
+    pub azure_assignments: Vec<AzureAssignment>,
+    /// Azure's scope tree: (child scope, parent scope), management groups and
+    /// subscriptions, lowercased.
+    pub azure_tree: Vec<(String, String)>,
     /// GCP IAM bindings.
     pub gcp_bindings: Vec<GcpBinding>,
     /// GCP custom roles.
@@ -53,8 +58,15 @@ pub enum Format {
     AwsPolicy,
     /// Azure role definitions (flat or `Permissions` shape, one or a list).
     AzureRoleDefinitions,
+    /// `az role assignment list --all` output.
+    AzureRoleAssignments,
+    /// `az account management-group show --name ROOT --expand --recurse` output.
+    AzureManagementGroups,
     /// GCP `getIamPolicy` output.
     GcpIamPolicy,
+    /// `gcloud asset search-all-iam-policies` output: the IAM policies of an organization's
+    /// folders, projects and resources, each with its ancestors.
+    GcpAssetIamPolicies,
     /// GCP custom roles (`roles.list` output or one role).
     GcpCustomRoles,
     /// `aws iam get-credential-report` content (CSV).
@@ -246,6 +258,23 @@ pub struct AzureRole {
     pub assignable_scopes: Vec<String>,
 }
 
+/// An Azure role assignment.
+#[derive(Debug, Clone)]
+pub struct AzureAssignment {
+    /// `roleDefinitionName`.
+    pub role: String,
+    /// `principalName` (a user principal name for users), or `principalId`.
+    pub principal: String,
+    /// `principalType` (`User`, `Group`, `ServicePrincipal`).
+    pub principal_type: String,
+    /// Where it is assigned (a management group, subscription, resource group or resource).
+    pub scope: String,
+    /// The assignment's condition, when it has one.
+    pub condition: Option<String>,
+    /// JSON path.
+    pub path: String,
+}
+
 /// One GCP binding: a role granted to members, possibly under a condition.
 #[derive(Debug, Clone)]
 pub struct GcpBinding {
@@ -257,6 +286,12 @@ pub struct GcpBinding {
     pub condition: Option<String>,
     /// JSON path.
     pub path: String,
+    /// Where it is granted (`organizations/N`, `folders/N`, `projects/N` or a resource's
+    /// full name), when the export says.
+    pub scope: Option<String>,
+    /// The projects that inherit it (those under the organization or folder it is granted
+    /// at), from an export that carries the resource hierarchy.
+    pub inherited_by: Vec<String>,
 }
 
 /// A GCP custom role.

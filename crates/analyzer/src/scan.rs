@@ -179,6 +179,7 @@ pub fn scan_files(files: &[PathBuf], settings: &Settings, progress: &dyn Progres
         })
         .collect();
     let kept: Vec<&Inventory> = whole.iter().filter_map(|(i, _)| i.as_ref()).collect();
+    let mut findings: Vec<Finding> = rules::azure::assignments(&kept);
     let of =
         |f: Format| -> Vec<&Inventory> { kept.iter().copied().filter(|i| i.format == f).collect() };
     let records: Vec<AuditRecord> = of(Format::GatehouseAuditLog)
@@ -197,7 +198,6 @@ pub fn scan_files(files: &[PathBuf], settings: &Settings, progress: &dyn Progres
     if let Some(a) = &joins.audit {
         notices.extend(a.window.notice());
     }
-    let mut findings: Vec<Finding> = Vec::new();
     let joined = !joins.reports.is_empty() || joins.audit.is_some();
     for (inv, found) in &whole {
         findings.extend(found.iter().cloned());
@@ -307,7 +307,8 @@ pub fn scan_bytes_with(file: &str, bytes: &[u8], settings: &Settings) -> Vec<Fin
         _ => {
             let (inv, problems) = crate::import::import(file, bytes);
             let scope = whole_scope(&inv, settings);
-            let part = scan_inventory(&inv, &problems, &scope, &Joins::default());
+            let mut part = scan_inventory(&inv, &problems, &scope, &Joins::default());
+            part.findings.extend(rules::azure::assignments(&[&inv]));
             (part.findings, part.nodes)
         }
     };

@@ -223,13 +223,13 @@ pub(crate) struct ReviewArgs {
     #[arg(long, value_name = "FILE", requires = "details")]
     credential_report: Option<PathBuf>,
     #[command(flatten)]
-    lifecycle: crate::scan::LifecycleArgs,
+    settings: crate::scan::SettingsArgs,
 }
 
 pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
     let settings = Settings {
         unused_days: args.unused_days,
-        ..args.lifecycle.settings()?
+        ..args.settings.settings()?
     };
     let r = if args.source.details.is_some() || args.source.remote.endpoint_url.is_some() {
         let export = args.source.export()?;

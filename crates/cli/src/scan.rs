@@ -41,24 +41,33 @@ pub(crate) struct ScanArgs {
     #[arg(long, value_enum, value_name = "SEVERITY")]
     fail_on: Option<FailOn>,
     #[command(flatten)]
-    lifecycle: LifecycleArgs,
+    settings: SettingsArgs,
 }
 
-/// Where deprecated Bedrock models are known from, beside the list compiled in.
+/// What a run knows beside its inputs: deprecated Bedrock models beyond the list compiled
+/// in, and the AWS organization the accounts belong to.
 #[derive(Debug, Args)]
-pub(crate) struct LifecycleArgs {
+pub(crate) struct SettingsArgs {
     /// The output of `aws bedrock list-foundation-models` for the account: its Legacy
     /// models count as deprecated too (the compiled-in list keeps the end-of-life ones,
     /// which AWS no longer lists).
     #[arg(long, value_name = "FILE")]
     bedrock_models: Option<PathBuf>,
+    /// AWS Organizations data (a directory of `aws organizations` outputs; see README.md):
+    /// service control policies then bound every decision in member accounts, and the
+    /// organization's accounts are not external to each other.
+    #[arg(long = "org", value_name = "DIR")]
+    organization: Option<PathBuf>,
 }
 
-impl LifecycleArgs {
+impl SettingsArgs {
     /// The run's settings: the deprecated models known (the compiled-in list, plus the
-    /// file's Legacy models).
+    /// file's Legacy models) and the organization.
     pub(crate) fn settings(&self) -> Result<Settings> {
         let mut settings = Settings::default();
+        if let Some(dir) = &self.organization {
+            settings.organization = Some(gatehouse_analyzer::org::load(dir)?);
+        }
         if let Some(f) = &self.bedrock_models {
             let name = f.display().to_string();
             let bytes = std::fs::read(f).with_context(|| format!("{name}: cannot read"))?;
@@ -104,7 +113,7 @@ impl From<FailOn> for Severity {
 }
 
 pub(crate) fn run(args: ScanArgs) -> Result<ExitCode> {
-    let settings = args.lifecycle.settings()?;
+    let settings = args.settings.settings()?;
     let files = collect_files(&args.paths).context("collecting input files")?;
     let mut report = scan_files(
         &files,

@@ -215,3 +215,60 @@ fn the_accounts_model_list_adds_legacy_models() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn org_bounds_the_accounts_by_their_scps() {
+    let dir = fixtures().join("organizations");
+    let accounts = dir.join("accounts");
+    let org = dir.join("organizations");
+    let rules = |args: &[&str]| -> Vec<(String, String)> {
+        let (code, out) = scan(args);
+        assert_eq!(code, 0, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mut got: Vec<(String, String)> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                ["GH-PE-001", "GH-TR-001", "GH-PE-006"].contains(&f["rule"].as_str().unwrap())
+            })
+            .map(|f| {
+                let entity = f["location"]["entity"].as_str().unwrap_or_default();
+                let file = f["location"]["file"].as_str().unwrap();
+                let account = Path::new(file).file_stem().unwrap().to_str().unwrap();
+                (
+                    f["rule"].as_str().unwrap().to_owned(),
+                    format!("{account} {entity}"),
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    };
+    let a = accounts.to_str().unwrap();
+    let with = rules(&[a, "--org", org.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(
+        with,
+        [
+            ("GH-PE-001", "111111111111 user org-maintainer"),
+            ("GH-PE-001", "222222222222 user maintainer"),
+            ("GH-PE-006", "333333333333 user ci"),
+            ("GH-TR-001", "222222222222 role vendor-audit"),
+        ]
+        .map(|(r, e)| (r.to_owned(), e.to_owned()))
+    );
+    let without = rules(&[a, "--format", "json"]);
+    assert!(without.contains(&("GH-PE-001".into(), "333333333333 user maintainer".into())));
+
+    // Organizations data that does not read stops the run with the file.
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["scan", a, "--org", accounts.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("describe-organization.json: cannot read"),
+        "{err}"
+    );
+}

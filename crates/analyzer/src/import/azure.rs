@@ -1,11 +1,14 @@
 //! Azure role definitions: the flat `Actions/NotActions/DataActions/NotDataActions` shape,
 //! the `Permissions: [...]` shape, and `az role definition list` output (`roleName`,
 //! `permissions`, or ARM's `properties`); one object or a list. Malformed action names are
-//! reported (GH-IN-002) and kept out of the analysis.
+//! reported (GH-IN-002) and kept out of the analysis. Also role assignments (`az role
+//! assignment list --all`) and the management-group tree (`az account management-group
+//! show --name ROOT --expand --recurse`), which together say what an assignment on a
+//! management group reaches: every subscription below it.
 
 use super::{get, strings};
 use crate::finding::{Finding, Location};
-use crate::model::{AzureRole, Inventory, Located};
+use crate::model::{AzureAssignment, AzureRole, Inventory, Located};
 use serde_json::Value;
 
 pub(super) fn role_definitions(v: &Value, inv: &mut Inventory, problems: &mut Vec<Finding>) {
@@ -118,4 +121,46 @@ pub(crate) fn invalid_action(a: &str) -> Option<&'static str> {
         return Some("the resource provider must look like `Microsoft.Storage`");
     }
     None
+}
+
+pub(super) fn role_assignments(v: &Value, inv: &mut Inventory) {
+    let text = |a: &Value, k: &str| get(a, k).and_then(Value::as_str).map(str::to_owned);
+    for (i, a) in v
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .enumerate()
+    {
+        let (Some(role), Some(scope)) = (text(a, "roleDefinitionName"), text(a, "scope")) else {
+            continue;
+        };
+        inv.azure_assignments.push(AzureAssignment {
+            role,
+            principal: text(a, "principalName")
+                .filter(|n| !n.is_empty())
+                .or_else(|| text(a, "principalId"))
+                .unwrap_or_default(),
+            principal_type: text(a, "principalType").unwrap_or_default(),
+            scope,
+            condition: text(a, "condition").filter(|c| !c.is_empty()),
+            path: format!("$[{i}]"),
+        });
+    }
+}
+
+pub(super) fn management_groups(v: &Value, inv: &mut Inventory) {
+    let Some(parent) = get(v, "id").and_then(Value::as_str) else {
+        return;
+    };
+    let parent = parent.to_ascii_lowercase();
+    for child in get(v, "children")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice)
+    {
+        if let Some(id) = get(child, "id").and_then(Value::as_str) {
+            inv.azure_tree
+                .push((id.to_ascii_lowercase(), parent.clone()));
+            management_groups(child, inv);
+        }
+    }
 }

@@ -45,13 +45,16 @@ pub fn import(file: &str, bytes: &[u8]) -> (Inventory, Vec<Finding>) {
         Format::AwsAuthorizationDetails => aws::authorization_details(&value, &mut inv, &mut problems),
         Format::AwsPolicy => aws::single_policy(&value, &mut inv, &mut problems),
         Format::AzureRoleDefinitions => azure::role_definitions(&value, &mut inv, &mut problems),
+        Format::AzureRoleAssignments => azure::role_assignments(&value, &mut inv),
+        Format::AzureManagementGroups => azure::management_groups(&value, &mut inv),
         Format::GcpIamPolicy => gcp::iam_policy(&value, &mut inv),
+        Format::GcpAssetIamPolicies => gcp::asset_iam_policies(&value, &mut inv),
         Format::GcpCustomRoles => gcp::custom_roles(&value, &mut inv),
         // Recognized from the first bytes above, never from JSON.
         Format::AwsCredentialReport | Format::GatehouseAuditLog => {}
         Format::Unknown => problems.push(Finding::new(
             "GH-IN-001",
-            "JSON of an unrecognized shape (not AWS authorization details or policy, Azure role definitions, or GCP IAM policy / custom roles)",
+            "JSON of an unrecognized shape (not AWS authorization details or policy, Azure role definitions, assignments or management groups, or GCP IAM policies / custom roles)",
             Location::at(file, "$"),
         )),
     }
@@ -105,6 +108,21 @@ pub fn detect(v: &Value) -> Format {
         return Format::Unknown;
     };
     let has = |k: &str| obj.keys().any(|key| key.eq_ignore_ascii_case(k));
+    if v.is_array() && has("resource") && obj.get("policy").is_some_and(Value::is_object) {
+        return Format::GcpAssetIamPolicies;
+    }
+    if v.is_array() && has("roleDefinitionName") && has("scope") {
+        return Format::AzureRoleAssignments;
+    }
+    if v.is_object()
+        && has("children")
+        && obj
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Management/managementGroups"))
+    {
+        return Format::AzureManagementGroups;
+    }
     if v.is_object() && (has("UserDetailList") || has("RoleDetailList") || has("GroupDetailList")) {
         return Format::AwsAuthorizationDetails;
     }

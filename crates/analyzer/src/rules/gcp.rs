@@ -1,16 +1,21 @@
 //! GCP rules: public members (GH-TR-003), primitive roles (GH-OP-005), and Vertex AI
-//! administration or `aiplatform.*` wildcards (GH-OP-002).
+//! administration or `aiplatform.*` wildcards (GH-OP-002). A binding on an organization or
+//! folder is reported once, with the projects that inherit it (and its condition, which
+//! holds for each of them too).
 
 use crate::finding::{Finding, Location, Severity};
 use crate::model::Inventory;
 
 pub(crate) fn check(inv: &Inventory, out: &mut Vec<Finding>) {
     for b in &inv.gcp_bindings {
-        let cond = b
-            .condition
-            .as_ref()
-            .map(|c| format!(" (condition: {c})"))
-            .unwrap_or_default();
+        let cond = format!(
+            "{}{}",
+            reach(b),
+            b.condition
+                .as_ref()
+                .map(|c| format!(" (condition: {c})"))
+                .unwrap_or_default()
+        );
         let loc = |entity: String| Location {
             entity: Some(entity),
             policy: Some(b.role.clone()),
@@ -67,5 +72,21 @@ pub(crate) fn check(inv: &Inventory, out: &mut Vec<Finding>) {
                 ));
             }
         }
+    }
+}
+
+/// Where a binding is granted and which projects inherit it, as the message says it.
+fn reach(b: &crate::model::GcpBinding) -> String {
+    let Some(scope) = &b.scope else {
+        return String::new();
+    };
+    match b.inherited_by.as_slice() {
+        [] => format!(" on {scope}"),
+        [one] => format!(" on {scope}, inherited by {one}"),
+        many => format!(
+            " on {scope}, inherited by {} projects ({})",
+            many.len(),
+            many.join(", ")
+        ),
     }
 }

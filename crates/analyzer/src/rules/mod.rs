@@ -8,7 +8,7 @@
 //! they use. The exception, the role-assumption graph (GH-PE-006), spans the parts: each part
 //! leaves its [`paths::Node`]s, and [`paths::check`] runs once over all of them.
 
-mod azure;
+pub(crate) mod azure;
 mod gcp;
 pub(crate) mod hygiene;
 pub(crate) mod paths;
@@ -40,6 +40,15 @@ impl Scope<'_> {
             Some(org) => org.guardrails(account),
             None => Arc::from(Vec::new()),
         }
+    }
+
+    /// Whether both accounts belong to the run's organization (so neither is "external"
+    /// to the other).
+    pub fn same_organization(&self, a: &str, b: &str) -> bool {
+        self.settings
+            .organization
+            .as_ref()
+            .is_some_and(|o| o.contains(a) && o.contains(b))
     }
 }
 

@@ -2,7 +2,9 @@
 //! role's resource-based policy for a probe caller, with no context.
 //! - GH-TR-001: a caller in another account (each account the policy names, or any account
 //!   for `*`) may `sts:AssumeRole` — so `sts:ExternalId`, `aws:PrincipalOrgID` or any other
-//!   condition the caller must satisfy keeps it quiet.
+//!   condition the caller must satisfy keeps it quiet. With Organizations data, "another
+//!   account" is one outside the organization: its member accounts trust each other by
+//!   design, and the role-assumption graph (GH-PE-006) follows those paths instead.
 //! - GH-TR-002: an OIDC identity with an unexpected subject (given the audience the policy
 //!   expects) may `sts:AssumeRoleWithWebIdentity`.
 
@@ -17,7 +19,7 @@ use gatehouse_policy::{
 
 const OTHER_ACCOUNT: &str = "999988887777";
 
-pub(crate) fn check(inv: &Inventory, _scope: &Scope<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn check(inv: &Inventory, scope: &Scope<'_>, out: &mut Vec<Finding>) {
     let Some(allow_all) = allow_all() else { return };
     let no_identity = PolicySet::empty(PolicyType::Identity);
     for p in &inv.aws_principals {
@@ -89,7 +91,10 @@ pub(crate) fn check(inv: &Inventory, _scope: &Scope<'_>, out: &mut Vec<Finding>)
                                 };
                                 (caller, acct, false)
                             };
-                            if account.is_empty() || account == role_account {
+                            if account.is_empty()
+                                || account == role_account
+                                || scope.same_organization(&account, &role_account)
+                            {
                                 continue;
                             }
                             let mut req = Request::new(caller, "sts:AssumeRole", p.arn.as_str());
