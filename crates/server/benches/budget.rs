@@ -1,7 +1,8 @@
 //! What budget enforcement adds to one gateway request, without the HTTP path around it
 //! (whose noise on a shared machine is larger than this): finding the budgets that apply
-//! to a caller (its own, its role's, its groups', its session's), admitting the request
-//! against all of them, and charging the answer's tokens.
+//! to a caller (its own, its role's, its groups', its session's), estimating what the
+//! request may cost (its prompt, its maximum), admitting it against all of them with that
+//! reservation, and settling the reservation to the tokens the answer used.
 //!
 //! ```sh
 //! cargo bench -p gatehouse-server --bench budget
@@ -23,23 +24,34 @@ fn settings(extra: usize) -> GatewaySettings {
         serde_json::json!({"group": "arn:gatehouse:iam::*:group/search", "tokens_per_minute": BIG}),
         serde_json::json!({"role": "arn:gatehouse:iam::*:role/agent", "requests_per_minute": BIG}),
     ];
-    // Entries that match nobody here: the cost of a longer table.
+    // Entries that match nobody here, but for the member of every team: the cost of a
+    // longer table, and of many budgets applying at once.
     for i in 0..extra {
-        budgets.push(serde_json::json!({"group": format!("arn:gatehouse:iam::*:group/team-{i}"), "requests_per_minute": BIG}));
+        budgets.push(serde_json::json!({"group": format!("arn:gatehouse:iam::*:group/team-{i}"), "tokens_per_minute": BIG}));
     }
     serde_json::from_value(serde_json::json!({ "budgets": budgets })).unwrap()
 }
 
 fn bench(c: &mut Criterion) {
-    let now = 1_800_000_000;
+    let now_ms = 1_800_000_000_000;
+    let request = serde_json::json!({
+        "model": "llama-3-8b",
+        "messages": [{"role": "system", "content": "You are a helpful assistant."},
+                     {"role": "user", "content": "Summarise the attached quarterly report in three bullet points."}],
+        "max_tokens": 256
+    });
+    let request = request.as_object().unwrap();
     let groups = vec![
         "arn:gatehouse:iam::111122223333:group/ads".to_owned(),
         "arn:gatehouse:iam::111122223333:group/search".to_owned(),
     ];
-    let user = Subject {
+    let teams: Vec<String> = (0..50)
+        .map(|i| format!("arn:gatehouse:iam::111122223333:group/team-{i}"))
+        .collect();
+    let user = |groups| Subject {
         principal: "arn:gatehouse:iam::111122223333:user/alice",
         role: None,
-        groups: &groups,
+        groups,
         session: None,
     };
     let session_budget = SessionBudget {
@@ -55,22 +67,26 @@ fn bench(c: &mut Criterion) {
         groups: &[],
         session: Some(&session_budget),
     };
-    for (name, extra) in [("3 entries", 0), ("53 entries", 50)] {
+    let cases = [
+        ("user in 2 groups, 3 entries", 0, user(&groups)),
+        ("role session with tag, 3 entries", 0, session),
+        ("user in 2 groups, 53 entries", 50, user(&groups)),
+        ("role session with tag, 53 entries", 50, session),
+        ("user in 50 budgeted groups, 53 entries", 50, user(&teams)),
+    ];
+    for (name, extra, subject) in cases {
         let s = settings(extra);
-        for (who, subject) in [
-            ("user in 2 groups", &user),
-            ("role session with tag", &session),
-        ] {
-            let b = Budgets::default();
-            c.bench_function(&format!("budget: {who}, {name}"), |bn| {
-                bn.iter(|| {
-                    let apply = budget::applicable(&s.budgets, black_box(subject)).unwrap();
-                    b.admit(&apply, now).unwrap();
-                    let scopes: Vec<String> = apply.into_iter().map(|a| a.scope).collect();
-                    b.charge(&scopes, 7, now);
-                })
-            });
-        }
+        let b = Budgets::default();
+        c.bench_function(&format!("budget: {name}"), |bn| {
+            bn.iter(|| {
+                let apply = budget::applicable(&s.budgets, black_box(&subject)).unwrap();
+                let body = black_box(request);
+                // Its max_tokens (ai:MaxTokens, computed for the policy anyway) and its prompt.
+                let most = budget::prompt_estimate(body) + 256;
+                let reservation = b.admit(&apply, most, now_ms).unwrap();
+                b.settle(&reservation, 7, now_ms);
+            })
+        });
     }
 }
 

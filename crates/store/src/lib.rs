@@ -56,4 +56,4 @@ pub use model::{
 };
 pub use seal::{MasterKey, Secret};
 pub use store::{BackendKind, CHANGES_CHANNEL, SQLITE_FILE, Store, StoreOptions, Subscription};
-pub use usage::UsageCount;
+pub use usage::{UsageCount, UsageSync};

@@ -1864,89 +1864,106 @@ async fn gateway_deployments(f: &Fixture) {
     assert!(s.list_deployments().await.unwrap().is_empty());
 }
 
-/// Budget counters shared between nodes: each node's absolute totals are upserted (a
-/// repeated sync does not double-count), a node reads only the others' sums for the
-/// windows it asks about, and old windows are pruned.
+/// Budget counters shared between nodes: each node's absolute totals per bucket are
+/// upserted (a repeated sync does not double-count), a node reads only the others' sums
+/// of the buckets from the first it asks for (later ones included), with the database's
+/// clock, and old buckets are pruned.
 async fn gateway_usage(f: &Fixture) {
     use gatehouse_store::UsageCount;
     let s = &f.store;
-    let u = |scope: &str, period: i64, start: i64, requests: i64, tokens: i64| UsageCount {
+    let u = |scope: &str, secs: i64, start: i64, requests: i64, tokens: i64| UsageCount {
         scope: scope.into(),
-        period,
-        window_start: start,
+        bucket_secs: secs,
+        bucket_start: start,
         requests,
         tokens,
     };
-    let (minute, day) = (60 * 29_000_000, 86_400 * 20_000);
-    let windows = [(60, minute), (86_400, day)];
+    let (sec, hour) = (1_800_000_000, 3_600 * 500_000);
+    let since = [(1, sec - 60), (3_600, hour - 24 * 3_600)];
     let group = "arn:gatehouse:iam::111122223333:group/search";
     // Node A writes; it does not see its own counts.
+    let before = chrono::Utc::now().timestamp_millis();
     let seen = s
         .sync_gateway_usage(
             "node-a",
-            &[u(group, 60, minute, 3, 40), u(group, 86_400, day, 3, 40)],
-            &windows,
+            &[u(group, 1, sec, 3, 40), u(group, 3_600, hour, 0, 40)],
+            &since,
         )
         .await
         .unwrap();
-    assert!(seen.is_empty(), "{seen:?}");
+    assert!(seen.others.is_empty(), "{seen:?}");
+    // The database's clock (the same machine's here).
+    let after = chrono::Utc::now().timestamp_millis();
+    assert!(
+        (before - 1_000..=after + 1_000).contains(&seen.store_time_ms),
+        "{} not in {before}..{after}",
+        seen.store_time_ms
+    );
     // A syncs again with its new totals: replaced, not added.
-    s.sync_gateway_usage("node-a", &[u(group, 60, minute, 5, 70)], &windows)
+    s.sync_gateway_usage("node-a", &[u(group, 1, sec, 5, 70)], &since)
         .await
         .unwrap();
     // Node C (another handle on the same database) sees A's latest totals, and after B
-    // writes, the sum of A and B — never its own.
+    // writes, the sum of A and B per bucket — never its own.
     let other = f.reopen(f.key.clone()).await;
     other
         .sync_gateway_usage(
             "node-b",
             &[
-                u(group, 60, minute, 2, 10),
-                u("ASIAEXAMPLE", 60, minute, 1, 0),
+                u(group, 1, sec, 2, 10),
+                u(group, 1, sec + 5, 1, 1),
+                u("ASIAEXAMPLE", 1, sec - 10, 1, 0),
             ],
-            &windows,
+            &since,
         )
         .await
         .unwrap();
-    let mut seen = s.sync_gateway_usage("node-c", &[], &windows).await.unwrap();
-    seen.sort_by(|a, b| (&a.scope, a.period).cmp(&(&b.scope, b.period)));
+    let sorted = |mut v: Vec<UsageCount>| {
+        v.sort_by(|a, b| {
+            (&a.scope, a.bucket_secs, a.bucket_start).cmp(&(
+                &b.scope,
+                b.bucket_secs,
+                b.bucket_start,
+            ))
+        });
+        v
+    };
+    let seen = s.sync_gateway_usage("node-c", &[], &since).await.unwrap();
     assert_eq!(
-        seen,
+        sorted(seen.others),
         vec![
-            u("ASIAEXAMPLE", 60, minute, 1, 0),
-            u(group, 60, minute, 7, 80),
-            u(group, 86_400, day, 3, 40),
+            u("ASIAEXAMPLE", 1, sec - 10, 1, 0),
+            u(group, 1, sec, 7, 80),
+            u(group, 1, sec + 5, 1, 1),
+            u(group, 3_600, hour, 0, 40),
         ]
     );
     // B sees only A.
     let seen_b = other
-        .sync_gateway_usage("node-b", &[], &[(60, minute)])
+        .sync_gateway_usage("node-b", &[], &[(1, sec - 60)])
         .await
         .unwrap();
-    assert_eq!(seen_b, vec![u(group, 60, minute, 5, 70)]);
-    // An older window is not read for the current one, and is pruned once two windows on.
-    s.sync_gateway_usage("node-a", &[u(group, 60, minute - 120, 9, 9)], &[])
+    assert_eq!(seen_b.others, vec![u(group, 1, sec, 5, 70)]);
+    // Buckets before the first asked for are not read, and are pruned when told.
+    s.sync_gateway_usage("node-a", &[u(group, 1, sec - 120, 9, 9)], &[])
         .await
         .unwrap();
-    let later = [(60, minute + 60), (86_400, day)];
-    assert!(
-        s.sync_gateway_usage("node-c", &[], &[(60, minute + 60)])
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    // minute - 120 is older than one window before minute + 60: pruned; minute is kept.
-    assert_eq!(s.prune_gateway_usage(&later).await.unwrap(), 1);
+    let seen = s
+        .sync_gateway_usage("node-c", &[], &[(1, sec - 5)])
+        .await
+        .unwrap();
+    assert_eq!(seen.others.len(), 2, "{seen:?}");
     assert_eq!(
-        s.sync_gateway_usage("node-c", &[], &[(60, minute)])
+        s.prune_gateway_usage(&[(1, sec - 60), (3_600, hour - 24 * 3_600)])
             .await
-            .unwrap()
-            .len(),
-        2
+            .unwrap(),
+        1
     );
     assert_eq!(
-        s.prune_gateway_usage(&[(60, minute + 180)]).await.unwrap(),
-        3
+        s.prune_gateway_usage(&[(1, sec + 6), (3_600, hour + 1)])
+            .await
+            .unwrap(),
+        5
     );
     other.close().await;
 }

@@ -49,6 +49,14 @@ pub struct GatewayAuditRecord {
     pub completion_tokens: Option<u64>,
     /// Tokens from the upstream's `usage`.
     pub total_tokens: Option<u64>,
+    /// Tokens reserved in the caller's token budgets at admission.
+    pub reserved_tokens: Option<u64>,
+    /// Tokens the call was charged.
+    pub charged_tokens: Option<u64>,
+    /// Where the charge comes from: `measured` (the upstream's usage), `estimated` (from
+    /// the text), `reserved` (the reservation: the upstream may have generated unseen
+    /// tokens), `none` (nothing was generated).
+    pub usage_source: Option<String>,
     /// Milliseconds from request to the end of the answer.
     pub latency_ms: f64,
 }

@@ -33,6 +33,10 @@ pub struct GatewaySettings {
     /// groups) applies (see `budget.rs`).
     #[serde(default)]
     pub budgets: Vec<BudgetConfig>,
+    /// The most tokens a request that sets no `max_tokens` may generate when a token
+    /// budget applies to it: reserved at admission and forwarded as its `max_tokens`.
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: u64,
     /// Deployments to create or update at start (in the default account).
     #[serde(default)]
     pub deployments: Vec<DeploymentConfig>,
@@ -59,6 +63,7 @@ impl Default for GatewaySettings {
             max_body_bytes: default_max_body(),
             upstream_timeout_secs: default_timeout(),
             budgets: Vec::new(),
+            default_max_tokens: default_max_tokens(),
             deployments: Vec::new(),
             header_read_timeout_secs: default_header_timeout(),
             body_read_timeout_secs: default_body_timeout(),
@@ -92,6 +97,10 @@ fn default_timeout() -> u64 {
     120
 }
 
+fn default_max_tokens() -> u64 {
+    4096
+}
+
 /// `[[gateway.listeners]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,9 +131,10 @@ pub struct BudgetConfig {
     pub group: Option<String>,
     /// Requests per minute.
     pub requests_per_minute: Option<u64>,
-    /// Tokens per minute (counted from the upstream's `usage`).
+    /// Tokens per minute (a sliding 60 seconds; reserved at admission, settled to the
+    /// upstream's `usage`).
     pub tokens_per_minute: Option<u64>,
-    /// Tokens per UTC day.
+    /// Tokens per day (a sliding 24 hours, counted in hours).
     pub tokens_per_day: Option<u64>,
 }
 

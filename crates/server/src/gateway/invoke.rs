@@ -7,8 +7,9 @@ use super::auth::{self, GatewayCaller};
 use super::budget;
 use super::control::ai_arn;
 use super::error::GatewayError;
+use super::metering::{self, Metering};
 use super::openai;
-use super::proxy::{self, Metered, Usage};
+use super::proxy::{self, Metered};
 use super::{Facts, ListenerInfo, Route, decide};
 use crate::AppState;
 use axum::Extension;
@@ -410,12 +411,20 @@ async fn run(
     body: Body,
     ep: Endpoint,
 ) -> Response {
-    let mut call = Call::new(state, peer, listener, &headers);
-    call.record.action = "ai:InvokeModel".into();
-    match prepare(&mut call, &uri, &headers, body, ep).await {
-        Ok(p) => forward(call, p, ep).await,
-        Err(e) => call.fail(e),
-    }
+    // The call runs in a task of its own, so that it runs to its end — its tokens charged,
+    // its audit record written — when the client goes away (which drops only this future).
+    let call = tokio::spawn(async move {
+        let mut call = Call::new(state, peer, listener, &headers);
+        call.record.action = "ai:InvokeModel".into();
+        match prepare(&mut call, &uri, &headers, body, ep).await {
+            Ok(p) => forward(call, p, ep).await,
+            Err(e) => call.fail(e),
+        }
+    });
+    call.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "model call task failed");
+        GatewayError::internal().response("")
+    })
 }
 
 /// A request that passed every check, ready to forward.
@@ -428,8 +437,10 @@ struct Prepared {
     body: Bytes,
     request_json: Option<serde_json::Map<String, serde_json::Value>>,
     stream: bool,
-    /// The budget counters the request was admitted against (charged with its tokens).
-    budget_scopes: Vec<String>,
+    /// Its reservation in the budgets, settled when the answer is known.
+    metering: Metering,
+    /// The caller asked for the stream's usage report (else it is hidden from it).
+    client_wants_usage: bool,
 }
 
 async fn prepare(
@@ -484,34 +495,22 @@ async fn prepare(
         // Fail closed: a session whose budget cannot be read spends nothing.
         GatewayError::invalid_request("invalid_session_budget", format!("{e}."))
     })?;
-    if !budgets.is_empty() {
-        call.state
-            .gateway
-            .budgets
-            .admit(&budgets, call.facts.now.timestamp())
-            .map_err(|o| {
-                GatewayError::rate_limited(
-                    format!("Rate limit reached for {}: {}.", o.budget, o.limit),
-                    o.retry_after,
-                )
-            })?;
-        // Token budgets need the upstream to count streamed tokens too.
-        if stream
-            && budgets.iter().any(|b| b.limits.counts_tokens())
-            && !json.contains_key("stream_options")
-        {
-            json.insert(
-                "stream_options".into(),
-                serde_json::json!({"include_usage": true}),
-            );
-            modified = true;
-        }
-    }
+    // Streamed tokens are counted from the upstream's usage report: always ask for it.
+    let client_wants_usage = !stream || metering::ask_for_usage(&mut json)?;
+    modified |= stream;
     if !call.state.gateway.audit.has_room() {
         return Err(GatewayError::unavailable(
             "Gatehouse cannot record decisions right now; try again shortly.",
         ));
     }
+    let metering = Metering::admit(
+        &call.state,
+        &budgets,
+        &mut json,
+        ep != Endpoint::Embeddings,
+        call.facts.now.timestamp_millis(),
+    )?;
+    modified |= metering.body_changed;
     if let Some(up) = &route.deployment.upstream_model {
         json.insert("model".into(), up.clone().into());
         modified = true;
@@ -531,25 +530,9 @@ async fn prepare(
         body,
         request_json,
         stream,
-        budget_scopes: budgets.into_iter().map(|b| b.scope).collect(),
+        metering,
+        client_wants_usage,
     })
-}
-
-fn charge(state: &AppState, scopes: &[String], usage: Option<Usage>) {
-    if let Some(u) = usage {
-        state
-            .gateway
-            .budgets
-            .charge(scopes, u.total, chrono::Utc::now().timestamp());
-    }
-}
-
-fn note_usage(record: &mut GatewayAuditRecord, usage: Option<Usage>) {
-    if let Some(u) = usage {
-        record.prompt_tokens = Some(u.prompt);
-        record.completion_tokens = Some(u.completion);
-        record.total_tokens = Some(u.total);
-    }
 }
 
 fn log_invocation(
@@ -584,7 +567,7 @@ fn log_invocation(
 async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     let settings = call.state.gateway.settings();
     let timeout = Duration::from_secs(settings.upstream_timeout_secs);
-    let sent = proxy::send(
+    let sent = proxy::send_metered(
         &call.state.gateway.client,
         &call.state.gateway.upstream,
         &p.route,
@@ -596,7 +579,11 @@ async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     .await;
     let resp = match sent {
         Ok(r) => r,
-        Err(e) => return call.fail(e),
+        Err(f) => {
+            let charge = p.metering.unanswered(f.maybe_generating);
+            p.metering.settle(&call.state, charge, &mut call.record);
+            return call.fail(f.error);
+        }
     };
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let is_sse = resp
@@ -609,12 +596,15 @@ async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     }
     let body = match proxy::read_all(resp, timeout, MAX_ANSWER_BYTES, &p.route.redactor()).await {
         Ok(b) => b,
-        Err(e) => return call.fail(e),
+        Err(e) => {
+            let charge = p.metering.unanswered(true);
+            p.metering.settle(&call.state, charge, &mut call.record);
+            return call.fail(e);
+        }
     };
     let answer = serde_json::from_slice::<serde_json::Value>(&body).ok();
-    let usage = answer.as_ref().and_then(Usage::from_answer);
-    note_usage(&mut call.record, usage);
-    charge(&call.state, &p.budget_scopes, usage);
+    let charge = p.metering.answered(status.is_success(), answer.as_ref());
+    p.metering.settle(&call.state, charge, &mut call.record);
     let error_code = if status.is_success() {
         log_invocation(
             &call.state,
@@ -656,13 +646,13 @@ fn stream_back(call: Call, p: Prepared, resp: reqwest::Response, timeout: Durati
     let rid2 = rid.clone();
     let route = Arc::clone(&p.route);
     let principal = p.caller.arn.clone();
-    let budget_scopes = p.budget_scopes;
+    let metering = p.metering;
     let request_json = p.request_json;
-    let on_end: proxy::OnEnd = Box::new(move |usage, log, how| {
-        note_usage(&mut record, usage);
-        charge(&on_end_state, &budget_scopes, usage);
-        if how != "complete" {
-            record.error_code = Some(how.to_owned());
+    let on_end: proxy::OnEnd = Box::new(move |end, log| {
+        let charge = metering.streamed(&end);
+        metering.settle(&on_end_state, charge, &mut record);
+        if end.how != "complete" {
+            record.error_code = Some(end.how.to_owned());
         }
         record.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         if !on_end_state
@@ -688,6 +678,7 @@ fn stream_back(call: Call, p: Prepared, resp: reqwest::Response, timeout: Durati
         resp,
         timeout,
         keep_log,
+        !p.client_wants_usage,
         p.route.redactor(),
         on_end,
         stop_rx,

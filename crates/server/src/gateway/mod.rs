@@ -20,6 +20,7 @@ pub mod control;
 pub mod error;
 pub mod guardrail;
 mod invoke;
+mod metering;
 // Public for the fuzz target in `fuzz/` (the request checks and the token bound), not an API.
 #[doc(hidden)]
 pub mod openai;
@@ -123,6 +124,11 @@ impl Gateway {
             .read()
             .map(|s| Arc::clone(&s))
             .unwrap_or_default()
+    }
+
+    /// Loads the deployment table for the current generation if it is not (readiness).
+    pub(crate) async fn warm(&self, state: &AppState) -> Result<(), GatewayError> {
+        self.table(state).await.map(|_| ())
     }
 
     /// The deployment of `model` in `account`, from the table of the current generation.
@@ -339,7 +345,7 @@ pub fn spawn_budget_sync(state: &Arc<AppState>) {
         loop {
             tick.tick().await;
             let Some(state) = weak.upgrade() else { return };
-            let now = chrono::Utc::now().timestamp();
+            let now = chrono::Utc::now().timestamp_millis();
             match state.gateway.budgets.sync(&state.store, now).await {
                 Ok(()) if failing => {
                     failing = false;

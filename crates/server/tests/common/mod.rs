@@ -333,3 +333,24 @@ pub async fn user_with_key(state: &AppState, name: &str, policy: &str) -> String
     let c = Creds::user(state, name, policy).await;
     format!("{}:{}", c.key_id, c.secret)
 }
+
+/// [`serve`], with one deployment `m` (provider `vllm`) of the upstream at
+/// `upstream_base_url`.
+#[allow(dead_code)] // not every test binary serves a model
+pub async fn serve_model(state: &Arc<AppState>, upstream_base_url: &str) -> String {
+    state
+        .store
+        .put_deployment(
+            ACCOUNT,
+            &gatehouse_store::NewDeployment {
+                model_id: "m".into(),
+                provider: "vllm".into(),
+                base_url: upstream_base_url.into(),
+                ..Default::default()
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    serve(state).await
+}

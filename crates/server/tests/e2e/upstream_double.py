@@ -7,10 +7,17 @@ should not have). Directives in the prompt text steer it:
 
 - `SLEEP:<seconds>` — wait before answering (upstream timeout);
 - `STREAM_DELAY:<seconds>` — pause between streamed chunks (streaming passthrough);
-- `FAIL:<status>` — answer with that HTTP status and an OpenAI error body.
+- `FAIL:<status>` — answer with that HTTP status and an OpenAI error body;
+- `USAGE_DELAY:<seconds>` — pause before the final usage chunk of a stream;
+- `NO_USAGE` — answer without `usage` (as some servers do), even when a stream asks for it.
+
+Streams follow OpenAI's `stream_options`: with `{"include_usage": true}` every chunk carries
+`"usage": null` and one more chunk (empty `choices`, the `usage`) precedes `data: [DONE]`;
+otherwise no chunk has a `usage` key. `n` gives that many choices (usage counts each).
 
 Usage: python3 upstream_double.py PORT   (prints "ready" when listening)
-Introspection: GET /_requests (what was received), POST /_reset.
+Introspection: GET /_requests (what was received, with `received_at` and, for whole chat
+answers, `answered_at` epoch seconds), POST /_reset.
 """
 
 import asyncio
@@ -52,6 +59,11 @@ def usage_for(text, completion=10):
     return {"prompt_tokens": p, "completion_tokens": completion, "total_tokens": p + completion}
 
 
+def choices_of(body):
+    n = body.get("n")
+    return n if isinstance(n, int) and n > 0 else 1
+
+
 async def record(request):
     raw = await request.read()
     try:
@@ -59,7 +71,7 @@ async def record(request):
     except ValueError:
         body = None
     RECEIVED.append({"path": request.path, "method": request.method,
-                     "headers": dict(request.headers), "body": body})
+                     "headers": dict(request.headers), "body": body, "received_at": time.time()})
     return body if isinstance(body, dict) else {}
 
 
@@ -77,6 +89,8 @@ async def maybe_fail_or_sleep(text):
 
 async def chat(request):
     body = await record(request)
+    # No await between the append in `record` and here: this is our entry.
+    entry = RECEIVED[-1]
     text = prompt_text(body)
     early = await maybe_fail_or_sleep(text)
     if early is not None:
@@ -84,32 +98,44 @@ async def chat(request):
     model = body.get("model", "")
     created = int(time.time())
     words = ["echo:"] + text.split()[:8] or ["ok"]
+    n = choices_of(body)
+    usage = None if "NO_USAGE" in text else usage_for(text, 10 * n)
     if not body.get("stream"):
-        return web.json_response({
+        answer = {
             "id": "chatcmpl-double", "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": " ".join(words)}}],
-            "usage": usage_for(text),
-        })
+            "choices": [{"index": i, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": " ".join(words)}} for i in range(n)],
+        }
+        if usage:
+            answer["usage"] = usage
+        entry["answered_at"] = time.time()
+        return web.json_response(answer)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await resp.prepare(request)
     delay = directive(text, "STREAM_DELAY", 0.0)
+    include_usage = (body.get("stream_options") or {}).get("include_usage") is True
 
-    def chunk(delta, finish=None, usage=None):
+    def chunk(choices, usage=None):
         c = {"id": "chatcmpl-double", "object": "chat.completion.chunk", "created": created,
-             "model": model, "choices": [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]}
-        if usage:
+             "model": model, "choices": choices}
+        if include_usage:
             c["usage"] = usage
         return ("data: " + json.dumps(c) + "\n\n").encode()
 
-    await resp.write(chunk({"role": "assistant", "content": ""}))
+    def each(delta, finish=None):
+        return chunk([{"index": i, "delta": delta, "finish_reason": finish} for i in range(n)])
+
+    await resp.write(each({"role": "assistant", "content": ""}))
     for w in words:
         if delay:
             await asyncio.sleep(delay)
-        await resp.write(chunk({"content": w + " "}))
-    await resp.write(chunk({}, finish="stop"))
-    if (body.get("stream_options") or {}).get("include_usage"):
-        await resp.write(chunk(None, usage=usage_for(text)))
+        await resp.write(each({"content": w + " "}))
+    await resp.write(each({}, finish="stop"))
+    if include_usage and usage:
+        usage_delay = directive(text, "USAGE_DELAY", 0.0)
+        if usage_delay:
+            await asyncio.sleep(usage_delay)
+        await resp.write(chunk([], usage=usage))
     await resp.write(b"data: [DONE]\n\n")
     await resp.write_eof()
     return resp
@@ -121,12 +147,14 @@ async def completions(request):
     early = await maybe_fail_or_sleep(text)
     if early is not None:
         return early
-    return web.json_response({
+    answer = {
         "id": "cmpl-double", "object": "text_completion", "created": int(time.time()),
         "model": body.get("model", ""),
         "choices": [{"index": 0, "text": "echo: " + text, "finish_reason": "stop", "logprobs": None}],
-        "usage": usage_for(text),
-    })
+    }
+    if "NO_USAGE" not in text:
+        answer["usage"] = usage_for(text)
+    return web.json_response(answer)
 
 
 async def embeddings(request):
