@@ -1004,7 +1004,16 @@ async fn role_chains_and_durations_keep_their_caps() {
     assert_eq!(r.status, 200, "{}", r.body);
     let exp = chrono::DateTime::parse_from_rfc3339(&r.field("Expiration").unwrap()).unwrap();
     assert!(exp.signed_duration_since(chrono::Utc::now()).num_seconds() <= 3600);
-    for d in ["899", "0", "-5", "x"] {
+    for d in [
+        "899",
+        "0",
+        "-5",
+        "x",
+        "1e3",
+        "3600.0",
+        " 3600",
+        "99999999999999999999",
+    ] {
         let r = api
             .sts(
                 &w.admin,
