@@ -39,6 +39,12 @@ struct ConfigFile {
     region: Option<String>,
     /// The AI gateway: listeners, trusted proxies, limits, budgets, deployments.
     gateway: Option<gatehouse_server::gateway::GatewaySettings>,
+    /// The key manager (`crate::keys`).
+    keys: Option<gatehouse_keys::KeysConfig>,
+    /// Signed audit digests.
+    audit: Option<gatehouse_keys::AuditDigestConfig>,
+    /// TLS to PostgreSQL.
+    database: Option<gatehouse_store::DatabaseTls>,
 }
 
 pub(crate) fn init_logging() {
@@ -50,7 +56,13 @@ pub(crate) fn init_logging() {
         .try_init();
 }
 
-fn options(args: ServeArgs) -> Result<(ServeOptions, GatewaySettings)> {
+/// What `serve` needs besides [`ServeOptions`]: the key manager's settings.
+struct KeyOptions {
+    keys: gatehouse_keys::KeysConfig,
+    audit: gatehouse_keys::AuditDigestConfig,
+}
+
+fn options(args: ServeArgs) -> Result<(ServeOptions, GatewaySettings, KeyOptions)> {
     let file = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -85,16 +97,47 @@ fn options(args: ServeArgs) -> Result<(ServeOptions, GatewaySettings)> {
         database_url: args.database_url.or(file.database_url),
         account_id: file.account_id,
         region: file.region.unwrap_or_else(|| "local".to_owned()),
+        key_encryption: None,
+        database_tls: file.database.unwrap_or_default(),
     };
-    Ok((opts, gateway))
+    let keys = KeyOptions {
+        keys: file.keys.unwrap_or_default(),
+        audit: file.audit.unwrap_or_default(),
+    };
+    Ok((opts, gateway, keys))
+}
+
+/// Ctrl-C or SIGTERM (what service managers and Kubernetes send): both stop the server
+/// gracefully, so that the audit digest at shutdown is signed.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     init_logging();
-    let (opts, gateway) = options(args)?;
+    let (mut opts, gateway, keys) = options(args)?;
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     rt.block_on(async move {
+        let manager = crate::keys::open_key_manager(&keys.keys, &opts.data_dir).await?;
+        opts.key_encryption = Some(manager.kek());
         let (state, listener, root) = gatehouse_server::prepare(&opts).await?;
+        let digests = crate::keys::DigestSigning::start(
+            manager,
+            &state.store,
+            &keys.audit,
+            std::time::Duration::from_secs(keys.keys.health_check_secs.unwrap_or(30).max(1)),
+        );
         let extra = gatehouse_server::gateway::bind_listeners(&gateway).await?;
         state.gateway.configure(gateway);
         gatehouse_server::gateway::spawn_budget_sync(&state);
@@ -125,6 +168,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             listen = %opts.listen,
             account = %state.config.account_id,
             backend,
+            key_manager = %keys.keys.provider,
             "Gatehouse listening (IAM, STS and ai Query APIs at /, OpenAI-compatible gateway at /v1/)"
         );
         match (&root.file, root.generated) {
@@ -135,10 +179,8 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             (Some(f), false) => tracing::info!(file = %f.display(), "root credentials from file"),
             (None, _) => tracing::info!("root credentials from the environment"),
         }
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        gatehouse_server::serve(state, listener, shutdown).await?;
+        gatehouse_server::serve(state.clone(), listener, shutdown_signal()).await?;
+        digests.finish(&state.store).await;
         Ok(ExitCode::SUCCESS)
     })
 }
