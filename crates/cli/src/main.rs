@@ -18,8 +18,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 
 /// Gatehouse: identity and access management for AI model access.
+///
+/// `gatehouse serve` runs the server: the control plane (the AWS IAM and STS Query APIs
+/// and the `ai` Query actions for deployments and guardrails, for the AWS CLI, boto3 and
+/// the AWS SDKs with `--endpoint-url`) and the OpenAI-compatible gateway under `/v1/`,
+/// every call decided by policy and written to a hash-chained audit log. The other
+/// commands work offline on policy files and IAM exports, or directly on the store.
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about, propagate_version = true)]
+#[command(name = "gatehouse", version, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,7 +47,17 @@ enum Command {
     /// The access review: who can invoke each model and through which policy, who can
     /// change guardrails, cross-account and federated paths, risky service identities.
     Review(access::ReviewArgs),
-    /// Run the control plane (IAM and STS Query APIs) on SQLite or PostgreSQL.
+    /// Run the server: the IAM, STS and `ai` Query APIs at `/`, the OpenAI-compatible
+    /// gateway at `/v1/`, and health probes.
+    ///
+    /// One process serves, on every listener: the control plane at `/` (AWS IAM and STS
+    /// Query APIs, SigV4-signed, and the `ai` Query actions for deployments and
+    /// guardrails); the OpenAI-compatible gateway at `/v1/` (chat/completions,
+    /// completions, embeddings, models, fine_tuning/jobs, invocation_logs), with budgets,
+    /// guardrails and streaming; `/healthz` and `/readyz` for load balancers and probes.
+    /// Every call is decided by the policy engine and audited. The store is SQLite in the
+    /// data directory (created 0700, the database 0600), or PostgreSQL to run several
+    /// nodes. Logs go to stderr (`GATEHOUSE_LOG` filters them).
     Serve(serve::ServeArgs),
     /// Administer accounts, guardrails and the master key directly on the store.
     #[command(subcommand)]
@@ -55,7 +71,8 @@ enum Command {
     /// Read prompt/response logs through the server (needs ai:ReadInvocationLogs).
     #[command(subcommand)]
     Logs(gateway::LogsCommand),
-    /// Decode the encoded authorization message of a denied gateway request.
+    /// Decode the encoded authorization message of a denied request (control plane or
+    /// gateway); needs the store.
     DecodeAuthorizationMessage(gateway::DecodeArgs),
 }
 
@@ -96,5 +113,39 @@ fn main() -> ExitCode {
             eprintln!("gatehouse: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command and subcommand, and every argument of each, explains itself in
+    /// `--help`: a command without an `about` or a flag without help is a gap in the docs.
+    #[test]
+    fn every_command_and_argument_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, gaps: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name()).trim().to_owned();
+            if cmd.get_about().is_none() {
+                gaps.push(format!("{here}: no about"));
+            }
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    gaps.push(format!("{here} {}: no help", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &here, gaps);
+                }
+            }
+        }
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let mut gaps = Vec::new();
+        walk(&cli, "", &mut gaps);
+        assert!(gaps.is_empty(), "commands without help: {gaps:#?}");
     }
 }

@@ -1,4 +1,5 @@
-//! `gatehouse serve`: the control plane, with SQLite in `./gatehouse-data` by default.
+//! `gatehouse serve`: the control plane (IAM/STS/`ai` Query API) and the OpenAI-compatible
+//! gateway in one process, with SQLite in `./gatehouse-data` by default.
 
 use anyhow::{Context as _, Result};
 use clap::Args;

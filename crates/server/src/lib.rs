@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod error;
 mod federation;
 pub mod gateway;
+pub mod health;
 mod iam;
 pub mod identity;
 pub mod listen;
@@ -306,10 +307,8 @@ pub async fn prepare(
     ),
     ServeError,
 > {
-    std::fs::create_dir_all(&opts.data_dir).map_err(|source| ServeError::Listen {
-        addr: opts.listen,
-        source,
-    })?;
+    // 0700: the master key, root credentials and the SQLite database live here.
+    gatehouse_store::seal::create_private_dir(&opts.data_dir)?;
     let key = gatehouse_store::MasterKey::load_or_create(&opts.data_dir)?;
     let store_opts = match &opts.database_url {
         Some(url) => gatehouse_store::StoreOptions::postgres(url.clone()),
@@ -376,11 +375,13 @@ pub async fn serve(
     listen::serve(listener, router(state), limits, shutdown).await
 }
 
-/// The router: the OpenAI-compatible gateway at `/v1/`, the IAM, STS and `ai` Query APIs
-/// at `/`.
+/// The router: the OpenAI-compatible gateway at `/v1/`, the probes (`/healthz`,
+/// `/readyz`), the IAM, STS and `ai` Query APIs at `/`.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(gateway::routes())
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz))
         .fallback(handle)
         .with_state(state)
 }

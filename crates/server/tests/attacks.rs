@@ -372,6 +372,241 @@ async fn control_characters_are_refused_where_names_and_text_are_stored() {
     );
 }
 
+/// A transitive tag key named in another case than its tag (`Tags: team=a`,
+/// `TransitiveTagKeys: TEAM`, which AWS accepts) was looked up by its exact spelling in the
+/// chained call: the tag was silently dropped, and the chained session could set `team`
+/// again — a role trusting or granting on `aws:PrincipalTag/team` saw the value the caller
+/// chose instead of the one the first role's trust policy admitted.
+#[tokio::test]
+async fn a_transitive_tag_named_in_another_case_is_kept_and_cannot_be_overridden() {
+    let w = world().await;
+    let store = &w.state.store;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:gatehouse:iam::111122223333:root"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+    for (name, policy) in [
+        ("first", ALLOW_ALL),
+        (
+            "second",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"a"}}}]}"#,
+        ),
+    ] {
+        store
+            .create_role(
+                ACCOUNT,
+                &NewRole {
+                    name: name.into(),
+                    trust_policy: trust.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .put_inline_policy(ACCOUNT, PrincipalKind::Role, name, "p", policy)
+            .await
+            .unwrap();
+    }
+    let arn = |n: &str| format!("arn:gatehouse:iam::{ACCOUNT}:role/{n}");
+    let api = &w.api;
+    let first = session(
+        &api.sts(
+            &w.admin,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn("first")),
+                ("RoleSessionName", "s1"),
+                ("Tags.member.1.Key", "team"),
+                ("Tags.member.1.Value", "a"),
+                ("TransitiveTagKeys.member.1", "TEAM"),
+            ],
+        )
+        .await,
+    );
+    let r = api
+        .sts(
+            &first,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn("second")),
+                ("RoleSessionName", "s2"),
+                ("Tags.member.1.Key", "team"),
+                ("Tags.member.1.Value", "b"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        code(&r).as_deref(),
+        Some("InvalidParameterValue"),
+        "{}",
+        r.body
+    );
+    let second = session(
+        &api.sts(
+            &first,
+            "AssumeRole",
+            &[("RoleArn", &arn("second")), ("RoleSessionName", "s2")],
+        )
+        .await,
+    );
+    let r = api.iam(&second, "ListUsers", &[]).await;
+    assert_eq!(r.status, 200, "the transitive tag team=a: {}", r.body);
+}
+
+/// A virtual MFA device's path was checked for its slashes only: a line feed, `//`,
+/// spaces and non-ASCII went into the device's serial number (its ARN), which policies and
+/// `aws:MultiFactorAuth*` checks name. Other paths are `/` or `/a/b/` of printable ASCII.
+#[tokio::test]
+async fn an_mfa_device_path_is_checked_as_other_paths_are() {
+    let w = world().await;
+    for path in ["/a\n/", "//", "/a b/", "/\u{fc}/", "/a\u{7}/"] {
+        let r = w
+            .api
+            .iam(
+                &w.admin,
+                "CreateVirtualMFADevice",
+                &[("VirtualMFADeviceName", "d"), ("Path", path)],
+            )
+            .await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{path:?}: {}",
+            r.body
+        );
+    }
+    let r = w.api.iam(&w.admin, "ListVirtualMFADevices", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains("<SerialNumber>"), "{}", r.body);
+    let r = w
+        .api
+        .iam(
+            &w.admin,
+            "CreateVirtualMFADevice",
+            &[("VirtualMFADeviceName", "d"), ("Path", "/team/")],
+        )
+        .await;
+    assert_eq!(
+        r.field("SerialNumber").as_deref(),
+        Some("arn:gatehouse:iam::111122223333:mfa/team/d"),
+        "{}",
+        r.body
+    );
+}
+
+/// AWS's ExternalId is `[\w+=,.@:/-]`; a line feed or a space was accepted, and the value
+/// is what `sts:ExternalId` conditions compare and the audit record keeps.
+#[tokio::test]
+async fn an_external_id_is_checked_as_aws_checks_it() {
+    let w = world().await;
+    w.state
+        .store
+        .create_role(
+            ACCOUNT,
+            &NewRole {
+                name: "r".into(),
+                trust_policy: TRUST_ACCOUNT.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let arn = format!("arn:gatehouse:iam::{ACCOUNT}:role/r");
+    for bad in ["a\nb", "a b", "x\u{0}y", "caf\u{e9}"] {
+        let r = w
+            .api
+            .sts(
+                &w.admin,
+                "AssumeRole",
+                &[
+                    ("RoleArn", &arn),
+                    ("RoleSessionName", "s1"),
+                    ("ExternalId", bad),
+                ],
+            )
+            .await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{bad:?}: {}",
+            r.body
+        );
+    }
+    let r = w
+        .api
+        .sts(
+            &w.admin,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn),
+                ("RoleSessionName", "s1"),
+                ("ExternalId", "urn:partner/42+x=y,z.w@v-_"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// A statement id is what a decision cites (the audit record's statement, `simulate`
+/// output); one with an escape sequence or a line feed was stored and cited, reaching an
+/// operator's terminal. AWS allows letters and digits only in IAM policies; control
+/// characters are refused here in every document the API stores.
+#[tokio::test]
+async fn a_statement_id_with_control_characters_is_refused() {
+    let w = world().await;
+    let api = &w.api;
+    let doc = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"a\\u001b[2Jb\",\"Effect\":\"Allow\",\"Action\":\"ai:ListModels\",\"Resource\":\"*\"}]}";
+    let trust = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"line\\nfeed\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"111122223333\"},\"Action\":\"sts:AssumeRole\"}]}";
+    let r = api
+        .iam(
+            &w.admin,
+            "CreateRole",
+            &[
+                ("RoleName", "r"),
+                ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (action, params) in [
+        (
+            "PutUserPolicy",
+            vec![
+                ("UserName", "admin"),
+                ("PolicyName", "p"),
+                ("PolicyDocument", doc),
+            ],
+        ),
+        (
+            "CreatePolicy",
+            vec![("PolicyName", "p"), ("PolicyDocument", doc)],
+        ),
+        (
+            "UpdateAssumeRolePolicy",
+            vec![("RoleName", "r"), ("PolicyDocument", trust)],
+        ),
+    ] {
+        let r = api.iam(&w.admin, action, &params).await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("MalformedPolicyDocument"),
+            "{action}: {}",
+            r.body
+        );
+    }
+    let store = &w.state.store;
+    assert_eq!(
+        store.get_role(ACCOUNT, "r").await.unwrap().trust_policy,
+        TRUST_ACCOUNT
+    );
+    assert!(
+        store
+            .list_policies(ACCOUNT, &gatehouse_store::ListParams::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
 // ------------------------------------------------------------------ what held
 
 #[tokio::test]
@@ -490,7 +725,7 @@ async fn policy_versions_keep_their_limits() {
         "default version: {}",
         r.body
     );
-    for bad in ["v9", "v0"] {
+    for bad in ["v9"] {
         let r = api
             .iam(
                 &w.admin,
@@ -505,7 +740,8 @@ async fn policy_versions_keep_their_limits() {
             r.body
         );
     }
-    for bad in ["x1", "v", "v1234567890", "v-1"] {
+    // AWS's v[1-9][0-9]*: before, "v01" named v1 and "v0" was a missing version.
+    for bad in ["x1", "v", "v1234567890", "v-1", "v0", "v01", "v+1"] {
         let r = api
             .iam(
                 &w.admin,
@@ -768,7 +1004,16 @@ async fn role_chains_and_durations_keep_their_caps() {
     assert_eq!(r.status, 200, "{}", r.body);
     let exp = chrono::DateTime::parse_from_rfc3339(&r.field("Expiration").unwrap()).unwrap();
     assert!(exp.signed_duration_since(chrono::Utc::now()).num_seconds() <= 3600);
-    for d in ["899", "0", "-5", "x"] {
+    for d in [
+        "899",
+        "0",
+        "-5",
+        "x",
+        "1e3",
+        "3600.0",
+        " 3600",
+        "99999999999999999999",
+    ] {
         let r = api
             .sts(
                 &w.admin,
@@ -796,4 +1041,231 @@ async fn role_chains_and_durations_keep_their_caps() {
         )
         .await;
     assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn spelled_differently_a_policy_or_role_arn_meets_its_deny_or_nothing() {
+    let w = world().await;
+    let api = &w.api;
+    let admin_policy = api
+        .iam(
+            &w.admin,
+            "CreatePolicy",
+            &[
+                ("PolicyName", "AdministratorAccess"),
+                ("PolicyDocument", ALLOW_ALL),
+            ],
+        )
+        .await
+        .field("Arn")
+        .unwrap();
+    let guarded = format!("arn:gatehouse:iam::{ACCOUNT}:role/guarded");
+    let limited = Creds::user(
+        &w.state,
+        "limited",
+        &format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"*"}},
+            {{"Effect":"Deny","Action":["iam:Attach*Policy","iam:Put*PermissionsBoundary"],"Resource":"*",
+              "Condition":{{"ArnEquals":{{"iam:PolicyARN":"{admin_policy}"}}}}}},
+            {{"Effect":"Deny","Action":["iam:Put*PermissionsBoundary","iam:CreateUser"],"Resource":"*",
+              "Condition":{{"StringEquals":{{"iam:PermissionsBoundary":"{admin_policy}"}}}}}},
+            {{"Effect":"Deny","Action":"iam:CreatePolicyVersion","Resource":"{admin_policy}"}},
+            {{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"{guarded}"}}]}}"#
+        ),
+    )
+    .await;
+    let r = api
+        .iam(
+            &w.admin,
+            "CreateRole",
+            &[
+                ("RoleName", "guarded"),
+                ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let spelled = |arn: &str, from: &str, to: &str| arn.replace(from, to);
+    for (arn, expected) in [
+        (admin_policy.clone(), "AccessDenied"),
+        (
+            spelled(&admin_policy, "policy/", "policy/x/"),
+            "NoSuchEntity",
+        ),
+        (
+            spelled(&admin_policy, "policy/", "policy//"),
+            "NoSuchEntity",
+        ),
+        (
+            spelled(&admin_policy, "AdministratorAccess", "administratoraccess"),
+            "NoSuchEntity",
+        ),
+    ] {
+        for (action, params) in [
+            (
+                "AttachUserPolicy",
+                vec![("UserName", "limited"), ("PolicyArn", arn.as_str())],
+            ),
+            (
+                "PutUserPermissionsBoundary",
+                vec![
+                    ("UserName", "limited"),
+                    ("PermissionsBoundary", arn.as_str()),
+                ],
+            ),
+            (
+                "CreateUser",
+                vec![
+                    ("UserName", "bounded"),
+                    ("PermissionsBoundary", arn.as_str()),
+                ],
+            ),
+            (
+                "CreatePolicyVersion",
+                vec![
+                    ("PolicyArn", arn.as_str()),
+                    ("PolicyDocument", DOC),
+                    ("SetAsDefault", "true"),
+                ],
+            ),
+        ] {
+            let r = api.iam(&limited, action, &params).await;
+            assert_eq!(
+                code(&r).as_deref(),
+                Some(expected),
+                "{action} {arn}: {}",
+                r.body
+            );
+        }
+    }
+    for (arn, expected) in [
+        (guarded.clone(), "AccessDenied"),
+        (spelled(&guarded, "role/", "role/x/"), "AccessDenied"),
+        (spelled(&guarded, "role/", "role//"), "AccessDenied"),
+        (spelled(&guarded, "guarded", "GUARDED"), "AccessDenied"),
+        (spelled(&guarded, "iam::", "iam:us-east-1:"), "AccessDenied"),
+        (
+            spelled(&guarded, "arn:gatehouse:", "arn:aws:"),
+            "ValidationError",
+        ),
+        (format!("{guarded}/"), "ValidationError"),
+        (spelled(&guarded, "role/", "user/"), "ValidationError"),
+    ] {
+        let r = api
+            .sts(
+                &limited,
+                "AssumeRole",
+                &[("RoleArn", &arn), ("RoleSessionName", "s1")],
+            )
+            .await;
+        assert_eq!(code(&r).as_deref(), Some(expected), "{arn}: {}", r.body);
+    }
+    let p = w
+        .state
+        .store
+        .get_policy(ACCOUNT, &admin_policy)
+        .await
+        .unwrap();
+    assert_eq!(p.default_version_id, "v1");
+}
+
+#[tokio::test]
+async fn markers_root_and_session_kinds_reach_nothing_more() {
+    let w = world().await;
+    let api = &w.api;
+    let store = &w.state.store;
+    for name in ["r1", "r2"] {
+        store
+            .create_role(
+                ACCOUNT,
+                &NewRole {
+                    name: name.into(),
+                    trust_policy: TRUST_ACCOUNT.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .create_user(
+            OTHER,
+            &NewUser {
+                name: "neighbour".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_inline_policy(OTHER, PrincipalKind::User, "neighbour", "p", ALLOW_ALL)
+        .await
+        .unwrap();
+    let (key, secret) = store.create_access_key(OTHER, "neighbour").await.unwrap();
+    let neighbour = Creds {
+        key_id: key.access_key_id,
+        secret: secret.expose_secret().to_owned(),
+        token: None,
+    };
+    // A marker is a position in the caller's own account's listing, whatever listing or
+    // account it came from.
+    let marker = api
+        .iam(&w.admin, "ListRoles", &[("MaxItems", "1")])
+        .await
+        .field("Marker")
+        .unwrap();
+    let r = api
+        .iam(&neighbour, "ListRoles", &[("Marker", &marker)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains("<RoleName>"), "{}", r.body);
+    let r = api
+        .iam(&neighbour, "ListUsers", &[("Marker", &marker)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains("admin"), "{}", r.body);
+    // A neighbour allowed everything at home assumes no role that does not trust it.
+    let r1 = format!("arn:gatehouse:iam::{ACCOUNT}:role/r1");
+    let r = api
+        .sts(
+            &neighbour,
+            "AssumeRole",
+            &[("RoleArn", &r1), ("RoleSessionName", "s1")],
+        )
+        .await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    // Root: no session, no access key of its own through the API.
+    let root = Creds::root();
+    let r = api.sts(&root, "GetSessionToken", &[]).await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    for action in ["CreateAccessKey", "ListAccessKeys", "GetUser"] {
+        let r = api.iam(&root, action, &[]).await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{action}: {}",
+            r.body
+        );
+    }
+    // Sessions mint no further GetSessionToken sessions and have no user of their own.
+    let gst = session(&api.sts(&w.admin, "GetSessionToken", &[]).await);
+    let r = api.sts(&gst, "GetSessionToken", &[]).await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    let role_session = session(
+        &api.sts(
+            &w.admin,
+            "AssumeRole",
+            &[("RoleArn", &r1), ("RoleSessionName", "s1")],
+        )
+        .await,
+    );
+    let r = api.sts(&role_session, "GetSessionToken", &[]).await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    let r = api.iam(&role_session, "CreateAccessKey", &[]).await;
+    assert_eq!(code(&r).as_deref(), Some("ValidationError"), "{}", r.body);
+    let keys = store
+        .list_access_keys(ACCOUNT, "admin", &gatehouse_store::ListParams::first(10))
+        .await
+        .unwrap();
+    assert_eq!(keys.items.len(), 1);
 }

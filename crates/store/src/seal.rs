@@ -324,7 +324,7 @@ enum ReadError {
 }
 
 /// Creates `dir` (and parents); a directory created here gets mode 0700.
-pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+pub fn create_private_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }

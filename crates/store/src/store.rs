@@ -213,6 +213,43 @@ impl Subscription {
     }
 }
 
+/// Makes the SQLite database readable by this user only: created 0600 when missing, and
+/// an existing file (or `-wal`/`-shm` beside it) with group or other bits narrowed to
+/// 0600. SQLite gives the `-wal` and `-shm` files it creates the database file's mode, so
+/// they follow. Secrets in it are sealed, but names, policies and the audit log are not.
+fn private_sqlite_files(db: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let fail = |p: &Path, e: std::io::Error| {
+            StoreError::Database(format!("cannot make {} private: {e}", p.display()))
+        };
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(db)
+            .map_err(|e| fail(db, e))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let path = PathBuf::from(name);
+            match std::fs::metadata(&path) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| fail(&path, e))?;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(fail(&path, e)),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
+}
+
 /// SHA-256 of a migration's text, as recorded in `gatehouse_migrations.checksum`.
 fn migration_checksum(sql: &str) -> String {
     use sha2::Digest as _;
@@ -290,6 +327,7 @@ impl Store {
 
     async fn sqlite_pool(data_dir: &Path, max: u32) -> Result<Pool> {
         crate::seal::create_private_dir(data_dir)?;
+        private_sqlite_files(&data_dir.join(SQLITE_FILE))?;
         let opts = SqliteConnectOptions::new()
             .filename(data_dir.join(SQLITE_FILE))
             .create_if_missing(true)

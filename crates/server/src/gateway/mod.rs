@@ -126,6 +126,11 @@ impl Gateway {
             .unwrap_or_default()
     }
 
+    /// Loads the deployment table for the current generation if it is not (readiness).
+    pub(crate) async fn warm(&self, state: &AppState) -> Result<(), GatewayError> {
+        self.table(state).await.map(|_| ())
+    }
+
     /// The deployment of `model` in `account`, from the table of the current generation.
     async fn route(
         &self,
