@@ -5,6 +5,8 @@
 //!
 //! It must not know HTTP routing, XML, OpenAI JSON, or what any IAM action means.
 
+pub mod authz;
 pub mod clock;
+pub mod origin;
 
 pub use clock::{Clock, ManualClock};
