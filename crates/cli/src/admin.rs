@@ -396,13 +396,14 @@ pub(crate) fn run_audit(cmd: AuditCommand) -> Result<ExitCode> {
 /// One audit record as a line for people: sequence, time, decision, action, principal,
 /// resource and error code. A record that is not what this version writes prints as is.
 fn audit_line(seq: i64, record: &str) -> String {
-    match serde_json::from_str::<gatehouse_server::audit::AuditRecord>(record) {
+    match serde_json::from_str::<gatehouse_audit::AuditRecord>(record) {
         Ok(r) => {
             let principal = if r.principal.is_empty() {
-                format!(
-                    "(unauthenticated {})",
-                    r.access_key_id.as_deref().unwrap_or("-")
-                )
+                let key = match &r.face {
+                    gatehouse_audit::FaceDetail::Control(c) => c.access_key_id.as_deref(),
+                    gatehouse_audit::FaceDetail::Gateway(_) => None,
+                };
+                format!("(unauthenticated {})", key.unwrap_or("-"))
             } else {
                 r.principal
             };
