@@ -5,6 +5,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use gatehouse_server::ServeOptions;
 use gatehouse_server::gateway::GatewaySettings;
+use gatehouse_server::metrics::MetricsSettings;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,10 +23,24 @@ pub(crate) struct ServeArgs {
     /// Use PostgreSQL (`postgres://user:pass@host/db`) instead of SQLite.
     #[arg(long, value_name = "URL", env = "GATEHOUSE_DATABASE_URL")]
     database_url: Option<String>,
-    /// A TOML file with `listen`, `data_dir`, `database_url`, `account_id`, `region`, and a
-    /// `[gateway]` table (see README).
+    /// A TOML file with `listen`, `data_dir`, `database_url`, `account_id`, `region`,
+    /// `log_format`, a `[gateway]` table and a `[metrics]` table (see README).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Log lines as text (default) or JSON lines; overrides the config's `log_format`.
+    #[arg(long, value_enum, value_name = "FORMAT", env = "GATEHOUSE_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, with the request's span (and its `request_id`).
+    Json,
 }
 
 /// The config file.
@@ -39,18 +54,40 @@ struct ConfigFile {
     region: Option<String>,
     /// The AI gateway: listeners, trusted proxies, limits, budgets, deployments.
     gateway: Option<gatehouse_server::gateway::GatewaySettings>,
+    /// `text` or `json`.
+    log_format: Option<LogFormat>,
+    /// Where `/metrics` is served.
+    metrics: Option<MetricsSettings>,
 }
 
-pub(crate) fn init_logging() {
+pub(crate) fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        // The innermost span's fields (the request's `request_id`) on every line of a
+        // request; the event's own fields at the top level, beside `level` and `message`.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
-fn options(args: ServeArgs) -> Result<(ServeOptions, GatewaySettings)> {
+/// What `gatehouse serve` runs with, from the flags over the config file.
+struct Settings {
+    serve: ServeOptions,
+    gateway: GatewaySettings,
+    metrics: MetricsSettings,
+    log_format: LogFormat,
+}
+
+fn options(args: ServeArgs) -> Result<Settings> {
     let file = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -73,7 +110,7 @@ fn options(args: ServeArgs) -> Result<(ServeOptions, GatewaySettings)> {
             .map_or_else(String::new, |p| format!("{}: ", p.display()));
         anyhow::bail!("{at}gateway: {e}");
     }
-    let opts = ServeOptions {
+    let serve = ServeOptions {
         listen: args
             .listen
             .or(file.listen)
@@ -86,17 +123,48 @@ fn options(args: ServeArgs) -> Result<(ServeOptions, GatewaySettings)> {
         account_id: file.account_id,
         region: file.region.unwrap_or_else(|| "local".to_owned()),
     };
-    Ok((opts, gateway))
+    Ok(Settings {
+        serve,
+        gateway,
+        metrics: file.metrics.unwrap_or_default(),
+        log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+    })
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
-    init_logging();
-    let (opts, gateway) = options(args)?;
+    let Settings {
+        serve: opts,
+        gateway,
+        metrics,
+        log_format,
+    } = options(args)?;
+    init_logging(log_format);
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     rt.block_on(async move {
         let (state, listener, root) = gatehouse_server::prepare(&opts).await?;
         let extra = gatehouse_server::gateway::bind_listeners(&gateway).await?;
+        let metrics_listener = match metrics.listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("metrics listener {addr}"))?,
+            ),
+            None => None,
+        };
+        state.metrics.configure(metrics);
         state.gateway.configure(gateway);
+        if let Some(tcp) = metrics_listener {
+            tracing::info!(listen = ?tcp.local_addr().ok(), "metrics listener (/metrics, no authentication)");
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let st = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = gatehouse_server::metrics::serve(st, tcp, shutdown).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+        }
         gatehouse_server::gateway::spawn_budget_sync(&state);
         let loaded = gatehouse_server::gateway::load_configured_deployments(&state)
             .await
