@@ -210,3 +210,47 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn args(config: &std::path::Path, log_format: Option<LogFormat>) -> ServeArgs {
+        ServeArgs {
+            data_dir: None,
+            listen: None,
+            database_url: None,
+            config: Some(config.to_owned()),
+            log_format,
+        }
+    }
+
+    #[test]
+    fn the_config_file_sets_metrics_and_log_format_and_the_flag_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.toml");
+        std::fs::write(
+            &path,
+            "log_format = \"json\"\n[metrics]\nlisten = \"127.0.0.1:9470\"\nauthorized = true\n",
+        )
+        .unwrap();
+        let s = options(args(&path, None)).unwrap();
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.metrics.listen, Some("127.0.0.1:9470".parse().unwrap()));
+        assert!(s.metrics.authorized);
+        let s = options(args(&path, Some(LogFormat::Text))).unwrap();
+        assert_eq!(s.log_format, LogFormat::Text);
+
+        // Defaults: text logs, metrics served nowhere.
+        std::fs::write(&path, "").unwrap();
+        let s = options(args(&path, None)).unwrap();
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.metrics, MetricsSettings::default());
+
+        for bad in ["log_format = \"xml\"\n", "[metrics]\npublic = true\n"] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(options(args(&path, None)).is_err(), "{bad}");
+        }
+    }
+}
