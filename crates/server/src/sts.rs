@@ -258,10 +258,12 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     let requested = p.int("DurationSeconds", 900, 43200)?;
     let external_id = p.get("ExternalId").map(str::to_owned);
     if let Some(e) = &external_id
-        && !(2..=1224).contains(&e.len())
+        && !((2..=1224).contains(&e.len())
+            && e.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@:/-".contains(&b)))
     {
         return Err(ApiError::validation(
-            "ExternalId must be 2 to 1224 characters",
+            "ExternalId must be 2 to 1224 characters of [\\w+=,.@:/-]",
         ));
     }
     let source_identity = p.get("SourceIdentity").map(str::to_owned);
@@ -274,12 +276,15 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     }
     let tags = session_tags(p)?;
     let transitive = p.list("TransitiveTagKeys");
+    // Each transitive key as its tag spells it: the chained call looks the tag up by it.
+    let mut transitive_tags: Vec<String> = Vec::with_capacity(transitive.len());
     for k in &transitive {
-        if !tags.iter().any(|(t, _)| t.eq_ignore_ascii_case(k)) {
+        let Some((tag_key, _)) = tags.iter().find(|(t, _)| t.eq_ignore_ascii_case(k)) else {
             return Err(ApiError::validation(format!(
                 "TransitiveTagKeys names {k}, which is not one of the session tags"
             )));
-        }
+        };
+        transitive_tags.push(tag_key.clone());
     }
     let (inline_policy, policy_arns) = session_policy_params(p)?;
 
@@ -301,7 +306,9 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     let mut transitive_keys: Vec<String> = Vec::new();
     if let Some(c) = caller_session {
         for k in &c.transitive_tag_keys {
-            if let Some(v) = c.tags.get(k) {
+            // Case-insensitively: tokens issued before transitive keys were stored as their
+            // tags spell them may name a tag in another case.
+            if let Some((k, v)) = c.tags.iter().find(|(t, _)| t.eq_ignore_ascii_case(k)) {
                 if tags.iter().any(|(t, _)| t.eq_ignore_ascii_case(k)) {
                     return Err(ApiError::new(
                         axum::http::StatusCode::BAD_REQUEST,
@@ -319,9 +326,9 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     for (k, v) in &tags {
         all_tags.insert(k.clone(), v.clone());
     }
-    for k in &transitive {
-        if !transitive_keys.iter().any(|t| t.eq_ignore_ascii_case(k)) {
-            transitive_keys.push(k.clone());
+    for k in transitive_tags {
+        if !transitive_keys.iter().any(|t| t.eq_ignore_ascii_case(&k)) {
+            transitive_keys.push(k);
         }
     }
 

@@ -372,6 +372,241 @@ async fn control_characters_are_refused_where_names_and_text_are_stored() {
     );
 }
 
+/// A transitive tag key named in another case than its tag (`Tags: team=a`,
+/// `TransitiveTagKeys: TEAM`, which AWS accepts) was looked up by its exact spelling in the
+/// chained call: the tag was silently dropped, and the chained session could set `team`
+/// again — a role trusting or granting on `aws:PrincipalTag/team` saw the value the caller
+/// chose instead of the one the first role's trust policy admitted.
+#[tokio::test]
+async fn a_transitive_tag_named_in_another_case_is_kept_and_cannot_be_overridden() {
+    let w = world().await;
+    let store = &w.state.store;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:gatehouse:iam::111122223333:root"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+    for (name, policy) in [
+        ("first", ALLOW_ALL),
+        (
+            "second",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"a"}}}]}"#,
+        ),
+    ] {
+        store
+            .create_role(
+                ACCOUNT,
+                &NewRole {
+                    name: name.into(),
+                    trust_policy: trust.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .put_inline_policy(ACCOUNT, PrincipalKind::Role, name, "p", policy)
+            .await
+            .unwrap();
+    }
+    let arn = |n: &str| format!("arn:gatehouse:iam::{ACCOUNT}:role/{n}");
+    let api = &w.api;
+    let first = session(
+        &api.sts(
+            &w.admin,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn("first")),
+                ("RoleSessionName", "s1"),
+                ("Tags.member.1.Key", "team"),
+                ("Tags.member.1.Value", "a"),
+                ("TransitiveTagKeys.member.1", "TEAM"),
+            ],
+        )
+        .await,
+    );
+    let r = api
+        .sts(
+            &first,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn("second")),
+                ("RoleSessionName", "s2"),
+                ("Tags.member.1.Key", "team"),
+                ("Tags.member.1.Value", "b"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        code(&r).as_deref(),
+        Some("InvalidParameterValue"),
+        "{}",
+        r.body
+    );
+    let second = session(
+        &api.sts(
+            &first,
+            "AssumeRole",
+            &[("RoleArn", &arn("second")), ("RoleSessionName", "s2")],
+        )
+        .await,
+    );
+    let r = api.iam(&second, "ListUsers", &[]).await;
+    assert_eq!(r.status, 200, "the transitive tag team=a: {}", r.body);
+}
+
+/// A virtual MFA device's path was checked for its slashes only: a line feed, `//`,
+/// spaces and non-ASCII went into the device's serial number (its ARN), which policies and
+/// `aws:MultiFactorAuth*` checks name. Other paths are `/` or `/a/b/` of printable ASCII.
+#[tokio::test]
+async fn an_mfa_device_path_is_checked_as_other_paths_are() {
+    let w = world().await;
+    for path in ["/a\n/", "//", "/a b/", "/\u{fc}/", "/a\u{7}/"] {
+        let r = w
+            .api
+            .iam(
+                &w.admin,
+                "CreateVirtualMFADevice",
+                &[("VirtualMFADeviceName", "d"), ("Path", path)],
+            )
+            .await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{path:?}: {}",
+            r.body
+        );
+    }
+    let r = w.api.iam(&w.admin, "ListVirtualMFADevices", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains("<SerialNumber>"), "{}", r.body);
+    let r = w
+        .api
+        .iam(
+            &w.admin,
+            "CreateVirtualMFADevice",
+            &[("VirtualMFADeviceName", "d"), ("Path", "/team/")],
+        )
+        .await;
+    assert_eq!(
+        r.field("SerialNumber").as_deref(),
+        Some("arn:gatehouse:iam::111122223333:mfa/team/d"),
+        "{}",
+        r.body
+    );
+}
+
+/// AWS's ExternalId is `[\w+=,.@:/-]`; a line feed or a space was accepted, and the value
+/// is what `sts:ExternalId` conditions compare and the audit record keeps.
+#[tokio::test]
+async fn an_external_id_is_checked_as_aws_checks_it() {
+    let w = world().await;
+    w.state
+        .store
+        .create_role(
+            ACCOUNT,
+            &NewRole {
+                name: "r".into(),
+                trust_policy: TRUST_ACCOUNT.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let arn = format!("arn:gatehouse:iam::{ACCOUNT}:role/r");
+    for bad in ["a\nb", "a b", "x\u{0}y", "caf\u{e9}"] {
+        let r = w
+            .api
+            .sts(
+                &w.admin,
+                "AssumeRole",
+                &[
+                    ("RoleArn", &arn),
+                    ("RoleSessionName", "s1"),
+                    ("ExternalId", bad),
+                ],
+            )
+            .await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{bad:?}: {}",
+            r.body
+        );
+    }
+    let r = w
+        .api
+        .sts(
+            &w.admin,
+            "AssumeRole",
+            &[
+                ("RoleArn", &arn),
+                ("RoleSessionName", "s1"),
+                ("ExternalId", "urn:partner/42+x=y,z.w@v-_"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// A statement id is what a decision cites (the audit record's statement, `simulate`
+/// output); one with an escape sequence or a line feed was stored and cited, reaching an
+/// operator's terminal. AWS allows letters and digits only in IAM policies; control
+/// characters are refused here in every document the API stores.
+#[tokio::test]
+async fn a_statement_id_with_control_characters_is_refused() {
+    let w = world().await;
+    let api = &w.api;
+    let doc = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"a\\u001b[2Jb\",\"Effect\":\"Allow\",\"Action\":\"ai:ListModels\",\"Resource\":\"*\"}]}";
+    let trust = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"line\\nfeed\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"111122223333\"},\"Action\":\"sts:AssumeRole\"}]}";
+    let r = api
+        .iam(
+            &w.admin,
+            "CreateRole",
+            &[
+                ("RoleName", "r"),
+                ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (action, params) in [
+        (
+            "PutUserPolicy",
+            vec![
+                ("UserName", "admin"),
+                ("PolicyName", "p"),
+                ("PolicyDocument", doc),
+            ],
+        ),
+        (
+            "CreatePolicy",
+            vec![("PolicyName", "p"), ("PolicyDocument", doc)],
+        ),
+        (
+            "UpdateAssumeRolePolicy",
+            vec![("RoleName", "r"), ("PolicyDocument", trust)],
+        ),
+    ] {
+        let r = api.iam(&w.admin, action, &params).await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("MalformedPolicyDocument"),
+            "{action}: {}",
+            r.body
+        );
+    }
+    let store = &w.state.store;
+    assert_eq!(
+        store.get_role(ACCOUNT, "r").await.unwrap().trust_policy,
+        TRUST_ACCOUNT
+    );
+    assert!(
+        store
+            .list_policies(ACCOUNT, &gatehouse_store::ListParams::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
 // ------------------------------------------------------------------ what held
 
 #[tokio::test]
@@ -490,7 +725,7 @@ async fn policy_versions_keep_their_limits() {
         "default version: {}",
         r.body
     );
-    for bad in ["v9", "v0"] {
+    for bad in ["v9"] {
         let r = api
             .iam(
                 &w.admin,
@@ -505,7 +740,8 @@ async fn policy_versions_keep_their_limits() {
             r.body
         );
     }
-    for bad in ["x1", "v", "v1234567890", "v-1"] {
+    // AWS's v[1-9][0-9]*: before, "v01" named v1 and "v0" was a missing version.
+    for bad in ["x1", "v", "v1234567890", "v-1", "v0", "v01", "v+1"] {
         let r = api
             .iam(
                 &w.admin,

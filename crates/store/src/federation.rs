@@ -8,7 +8,7 @@
 use crate::db::{Conn, Row, args};
 use crate::error::{EntityKind, Result, StoreError};
 use crate::model::User;
-use crate::model::{PARTITION, Timestamp, now_ms, ts};
+use crate::model::{PARTITION, Timestamp, now_ms, ts, validate_path};
 use crate::principal::get_in;
 use crate::seal::Secret;
 use crate::store::{Store, require_account};
@@ -78,15 +78,6 @@ async fn get_mfa_in(c: &mut Conn, account: &str, serial: &str) -> Result<MfaDevi
         .await?
         .ok_or_else(|| StoreError::no_such(EntityKind::MfaDevice, serial))?;
     mfa_from(&row)
-}
-
-fn validate_path(path: &str) -> Result<()> {
-    if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
-        return Err(StoreError::Validation(
-            "path must begin and end with / and be at most 512 characters".into(),
-        ));
-    }
-    Ok(())
 }
 
 const OIDC_COLS: &str = "arn, account_id, url, client_ids, thumbprints, jwks, created_ms";

@@ -620,7 +620,11 @@ pub(crate) fn version_id(n: i64) -> String {
 
 pub(crate) fn parse_version_id(id: &str) -> Result<i64> {
     id.strip_prefix('v')
-        .filter(|d| !d.is_empty() && d.len() <= 9 && d.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|d| {
+            d.len() <= 9
+                && d.bytes().all(|b| b.is_ascii_digit())
+                && d.bytes().next().is_some_and(|b| b != b'0')
+        })
         .and_then(|d| d.parse::<i64>().ok())
         .ok_or_else(|| {
             StoreError::Validation(format!(

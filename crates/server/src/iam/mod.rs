@@ -275,6 +275,14 @@ pub(crate) fn check_policy(document: &str, what: &str, kind: DocKind) -> Result<
         return malformed(&errors.join("; "));
     };
     for st in &doc.statements {
+        // Decisions cite the statement id (audit records, simulate output, the CLI).
+        if st
+            .sid
+            .as_deref()
+            .is_some_and(|sid| sid.chars().any(char::is_control))
+        {
+            return malformed("Statement ids must not contain control characters.");
+        }
         match kind {
             DocKind::Identity if st.principal.is_some() => {
                 return malformed("Policy document should not specify a principal.");
