@@ -233,10 +233,9 @@ impl Metrics {
             Some(_) => "other",
             None => "none",
         };
-        let decision = match decision {
-            Some(d @ ("Allow" | "ExplicitDeny" | "ImplicitDeny")) => d,
-            _ => "Error",
-        };
+        let decision = decision
+            .filter(|d| matches!(*d, "Allow" | "ExplicitDeny" | "ImplicitDeny"))
+            .unwrap_or("Error");
         if let Some(c) = &self.events {
             c.decisions.with_label_values(&[service, decision]).inc();
         }
