@@ -202,9 +202,14 @@ pub(crate) fn run_admin(cmd: AdminCommand) -> Result<ExitCode> {
                     Some(a) => a,
                     None => s.default_account().await?.account_id,
                 };
-                let at = gatehouse_server::session::revoke_role_sessions(&s, &account, &role)
-                    .await
-                    .with_context(|| format!("revoke sessions of role {role}"))?;
+                let at = gatehouse_server::session::revoke_role_sessions(
+                    &s,
+                    &account,
+                    &role,
+                    chrono::Utc::now(),
+                )
+                .await
+                .with_context(|| format!("revoke sessions of role {role}"))?;
                 println!(
                     "sessions of role {role} in account {account} issued before {} are revoked",
                     at.format("%Y-%m-%dT%H:%M:%S%.3fZ")

@@ -5,6 +5,9 @@
 //!
 //! It must not know HTTP routing, XML, OpenAI JSON, or what any IAM action means.
 
+pub mod authz;
 pub mod clock;
+pub mod counts;
+pub mod origin;
 
 pub use clock::{Clock, ManualClock};

@@ -52,7 +52,9 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// The record of a call, now: who called (`principal`, `access_key_id`, `source_ip`),
     /// what was decided (`facts`; `action` is the requested one, for calls that ended
-    /// before a decision), and how the call ended (`error_code`, `None` for success).
+    /// before a decision), and how the call ended (`error_code`, `None` for success), at
+    /// `now` (the server's clock).
+    #[allow(clippy::too_many_arguments)]
     pub fn of_call(
         request_id: &str,
         principal: &str,
@@ -61,9 +63,10 @@ impl AuditRecord {
         action: &str,
         facts: &AuditFacts,
         error_code: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> AuditRecord {
         AuditRecord {
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             request_id: request_id.to_owned(),
             principal: principal.to_owned(),
             access_key_id: access_key_id.map(str::to_owned),

@@ -103,7 +103,7 @@ pub(crate) async fn dispatch(
             let seed = store.mfa_seed_unassigned(account, serial).await?;
             let seed =
                 TotpSeed::from_base32(seed.expose_secret()).map_err(|_| ApiError::internal())?;
-            let now = u64::try_from(Utc::now().timestamp()).unwrap_or_default();
+            let now = u64::try_from(ctx.state.clock.timestamp()).unwrap_or_default();
             let counter = totp::verify_consecutive(&seed, c1, c2, now, ENABLE_WINDOW_STEPS)
                 .map_err(|_| invalid_code())?;
             let counter = i64::try_from(counter).map_err(|_| invalid_code())?;
@@ -409,7 +409,7 @@ pub(crate) async fn check_mfa(
         Err(e) => return Err(e.into()),
     };
     let seed = TotpSeed::from_base32(seed.expose_secret()).map_err(|_| ApiError::internal())?;
-    let now = Utc::now();
+    let now = ctx.state.clock.now();
     let last = last.and_then(|l| u64::try_from(l).ok());
     let secs = u64::try_from(now.timestamp()).unwrap_or_default();
     let counter = totp::verify(&seed, code, secs, last).map_err(|_| failed())?;

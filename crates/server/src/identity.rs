@@ -137,6 +137,7 @@ pub fn verify(
     fetched: Option<(String, Secret, Caller)>,
     ring: &SigningKeyRing,
     service: &str,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Authenticated, sigv4::SigV4Identity), ApiError> {
     let header_pairs: Vec<(&str, &str)> = headers
         .iter()
@@ -149,7 +150,6 @@ pub fn verify(
         headers: &header_pairs,
         body,
     };
-    let now = chrono::Utc::now();
     let lookup = |key_id: &str,
                   token: Option<&str>|
      -> Result<ResolvedCredential<Authenticated>, LookupError> {

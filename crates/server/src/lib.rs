@@ -7,7 +7,6 @@
 //! allowed or denied. Errors leave in AWS's XML error shape and change nothing stored.
 
 pub mod audit;
-pub mod authz;
 pub mod bootstrap;
 pub mod error;
 mod federation;
@@ -21,11 +20,13 @@ pub mod observe;
 // Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).
 #[doc(hidden)]
 pub mod oidc;
-pub mod origin;
 pub mod query;
 pub mod session;
 mod sts;
 pub mod xml;
+
+// The shared request pipeline's parts, under the paths the faces have always used.
+pub use gatehouse_pipeline::{authz, origin};
 
 use crate::authz::{CompiledPrincipal, PolicyCache};
 use crate::error::ApiError;
@@ -83,6 +84,9 @@ pub struct AppState {
     pub audit: audit::GroupCommit,
     /// This node's Prometheus metrics and where they are served.
     pub metrics: metrics::Metrics,
+    /// Where request paths read the time (decisions, tokens, audit records, budgets): the
+    /// system clock, or a test's [`gatehouse_pipeline::ManualClock`].
+    pub clock: gatehouse_pipeline::Clock,
 }
 
 /// The last recorded use of an access key.
@@ -108,11 +112,36 @@ impl AppState {
         )
     }
 
+    /// New state reading time from `clock` (tests move a
+    /// [`gatehouse_pipeline::ManualClock`] instead of sleeping), with a fresh signing key
+    /// ring.
+    pub fn with_clock(
+        store: Store,
+        config: ServerConfig,
+        clock: gatehouse_pipeline::Clock,
+    ) -> Arc<AppState> {
+        AppState::build(
+            store,
+            config,
+            gatehouse_auth::session::SigningKeyRing::generate(),
+            clock,
+        )
+    }
+
     /// New state over an opened store and the signing key ring to use.
     pub fn with_ring(
         store: Store,
         config: ServerConfig,
         ring: gatehouse_auth::session::SigningKeyRing,
+    ) -> Arc<AppState> {
+        AppState::build(store, config, ring, gatehouse_pipeline::Clock::system())
+    }
+
+    fn build(
+        store: Store,
+        config: ServerConfig,
+        ring: gatehouse_auth::session::SigningKeyRing,
+        clock: gatehouse_pipeline::Clock,
     ) -> Arc<AppState> {
         Arc::new(AppState {
             store,
@@ -125,6 +154,7 @@ impl AppState {
             gateway: gateway::Gateway::default(),
             audit: audit::GroupCommit::default(),
             metrics: metrics::Metrics::default(),
+            clock,
         })
     }
 
@@ -472,6 +502,7 @@ impl CallContext<'_> {
             action,
             &facts,
             None,
+            self.state.clock.now(),
         );
         match serde_json::to_string(&record) {
             Ok(json) => self.pending.stage(json),
@@ -660,6 +691,7 @@ async fn process(
             fetched,
             &state.ring(),
             service,
+            state.clock.now(),
         )?;
         // A presigned URL is a grant for the call in its URL: its parameters are the
         // URL's alone, so a body (which could add or override them) is refused.
@@ -824,6 +856,7 @@ async fn record_audit(
         &trail.action,
         &trail.facts,
         result.as_ref().err().map(|e| e.code.as_str()),
+        state.clock.now(),
     );
     let json = serde_json::to_string(&record).map_err(|_| ApiError::internal())?;
     if let Err(e) = state.audit.append(&state.store, json).await {
@@ -1006,7 +1039,7 @@ pub fn decision_request(
     action: &str,
     resource: &str,
 ) -> Request {
-    let now = chrono::Utc::now();
+    let now = ctx.state.clock.now();
     let mut req = Request::new(ctx.caller_arn.clone(), action, resource);
     ctx.origin.fill_context(&mut req.context);
     req.context.insert("aws:CurrentTime", now.to_rfc3339());

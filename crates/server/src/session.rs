@@ -185,9 +185,14 @@ impl SessionPrincipal {
     /// A decision request for this session with every context key the session defines
     /// (`aws:PrincipalTag/K` from session tags, then role tags; `aws:TokenIssueTime`,
     /// `aws:MultiFactorAuth*`, `aws:SourceIdentity`, `aws:userid`, `aws:PrincipalArn`...).
-    pub fn request(&self, action: &str, resource: &str) -> Request {
+    pub fn request(
+        &self,
+        action: &str,
+        resource: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Request {
         let mut req = Request::new(self.claims.principal_arn.clone(), action, resource);
-        fill_session_context(&mut req, &self.claims, chrono::Utc::now());
+        fill_session_context(&mut req, &self.claims, now);
         self.principal.fill_context(&mut req);
         req
     }
@@ -300,8 +305,7 @@ pub async fn authenticate_bearer(
     state: &AppState,
     token: &str,
 ) -> Result<SessionPrincipal, ApiError> {
-    let verified =
-        session::verify(&state.ring(), token, chrono::Utc::now()).map_err(token_error)?;
+    let verified = session::verify(&state.ring(), token, state.clock.now()).map_err(token_error)?;
     session_principal(state, verified.claims).await
 }
 
@@ -328,8 +332,8 @@ pub async fn revoke_role_sessions(
     store: &Store,
     account: &str,
     role_name: &str,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
-    let now = chrono::Utc::now();
     store
         .put_inline_policy(
             account,

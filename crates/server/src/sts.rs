@@ -358,7 +358,11 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
         keys.push(("aws:MultiFactorAuthPresent".into(), "true".into()));
         keys.push((
             "aws:MultiFactorAuthAge".into(),
-            (Utc::now() - t).num_seconds().max(0).to_string().into(),
+            (ctx.state.clock.now() - t)
+                .num_seconds()
+                .max(0)
+                .to_string()
+                .into(),
         ));
     }
     check_trust(ctx, principal, &trust, "sts:AssumeRole", &role_arn, &keys)?;
@@ -410,7 +414,7 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     )
     .await?;
 
-    let (mut claims, secret) = role_session(&role, session_name, Utc::now(), duration);
+    let (mut claims, secret) = role_session(&role, session_name, ctx.state.clock.now(), duration);
     claims.source_identity = kept_identity.or(source_identity);
     claims.tags = all_tags;
     claims.transitive_tag_keys = transitive_keys;
@@ -435,7 +439,7 @@ async fn get_session_token(ctx: &CallContext<'_>, p: &Params) -> Result<String, 
         ));
     };
     let mfa_time = mfa_params(ctx, p).await?;
-    let now = Utc::now();
+    let now = ctx.state.clock.now();
     let (akid, secret) = session::generate_temporary_credentials();
     let mut claims = SessionClaims::new(
         akid.clone(),
@@ -604,7 +608,7 @@ async fn assume_role_with_web_identity(
 
     let (role, role_entity, trust) =
         load_role(ctx, ACTION, &role_arn, &role_account, &role_name).await?;
-    let now = Utc::now();
+    let now = ctx.state.clock.now();
     let mut req =
         gatehouse_policy::Request::new(web.provider_arn.clone(), ACTION, role_arn.clone());
     ctx.origin.fill_context(&mut req.context);

@@ -1004,7 +1004,16 @@ async fn role_chains_and_durations_keep_their_caps() {
     assert_eq!(r.status, 200, "{}", r.body);
     let exp = chrono::DateTime::parse_from_rfc3339(&r.field("Expiration").unwrap()).unwrap();
     assert!(exp.signed_duration_since(chrono::Utc::now()).num_seconds() <= 3600);
-    for d in ["899", "0", "-5", "x"] {
+    for d in [
+        "899",
+        "0",
+        "-5",
+        "x",
+        "1e3",
+        "3600.0",
+        " 3600",
+        "99999999999999999999",
+    ] {
         let r = api
             .sts(
                 &w.admin,
@@ -1032,4 +1041,231 @@ async fn role_chains_and_durations_keep_their_caps() {
         )
         .await;
     assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn spelled_differently_a_policy_or_role_arn_meets_its_deny_or_nothing() {
+    let w = world().await;
+    let api = &w.api;
+    let admin_policy = api
+        .iam(
+            &w.admin,
+            "CreatePolicy",
+            &[
+                ("PolicyName", "AdministratorAccess"),
+                ("PolicyDocument", ALLOW_ALL),
+            ],
+        )
+        .await
+        .field("Arn")
+        .unwrap();
+    let guarded = format!("arn:gatehouse:iam::{ACCOUNT}:role/guarded");
+    let limited = Creds::user(
+        &w.state,
+        "limited",
+        &format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"*"}},
+            {{"Effect":"Deny","Action":["iam:Attach*Policy","iam:Put*PermissionsBoundary"],"Resource":"*",
+              "Condition":{{"ArnEquals":{{"iam:PolicyARN":"{admin_policy}"}}}}}},
+            {{"Effect":"Deny","Action":["iam:Put*PermissionsBoundary","iam:CreateUser"],"Resource":"*",
+              "Condition":{{"StringEquals":{{"iam:PermissionsBoundary":"{admin_policy}"}}}}}},
+            {{"Effect":"Deny","Action":"iam:CreatePolicyVersion","Resource":"{admin_policy}"}},
+            {{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"{guarded}"}}]}}"#
+        ),
+    )
+    .await;
+    let r = api
+        .iam(
+            &w.admin,
+            "CreateRole",
+            &[
+                ("RoleName", "guarded"),
+                ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let spelled = |arn: &str, from: &str, to: &str| arn.replace(from, to);
+    for (arn, expected) in [
+        (admin_policy.clone(), "AccessDenied"),
+        (
+            spelled(&admin_policy, "policy/", "policy/x/"),
+            "NoSuchEntity",
+        ),
+        (
+            spelled(&admin_policy, "policy/", "policy//"),
+            "NoSuchEntity",
+        ),
+        (
+            spelled(&admin_policy, "AdministratorAccess", "administratoraccess"),
+            "NoSuchEntity",
+        ),
+    ] {
+        for (action, params) in [
+            (
+                "AttachUserPolicy",
+                vec![("UserName", "limited"), ("PolicyArn", arn.as_str())],
+            ),
+            (
+                "PutUserPermissionsBoundary",
+                vec![
+                    ("UserName", "limited"),
+                    ("PermissionsBoundary", arn.as_str()),
+                ],
+            ),
+            (
+                "CreateUser",
+                vec![
+                    ("UserName", "bounded"),
+                    ("PermissionsBoundary", arn.as_str()),
+                ],
+            ),
+            (
+                "CreatePolicyVersion",
+                vec![
+                    ("PolicyArn", arn.as_str()),
+                    ("PolicyDocument", DOC),
+                    ("SetAsDefault", "true"),
+                ],
+            ),
+        ] {
+            let r = api.iam(&limited, action, &params).await;
+            assert_eq!(
+                code(&r).as_deref(),
+                Some(expected),
+                "{action} {arn}: {}",
+                r.body
+            );
+        }
+    }
+    for (arn, expected) in [
+        (guarded.clone(), "AccessDenied"),
+        (spelled(&guarded, "role/", "role/x/"), "AccessDenied"),
+        (spelled(&guarded, "role/", "role//"), "AccessDenied"),
+        (spelled(&guarded, "guarded", "GUARDED"), "AccessDenied"),
+        (spelled(&guarded, "iam::", "iam:us-east-1:"), "AccessDenied"),
+        (
+            spelled(&guarded, "arn:gatehouse:", "arn:aws:"),
+            "ValidationError",
+        ),
+        (format!("{guarded}/"), "ValidationError"),
+        (spelled(&guarded, "role/", "user/"), "ValidationError"),
+    ] {
+        let r = api
+            .sts(
+                &limited,
+                "AssumeRole",
+                &[("RoleArn", &arn), ("RoleSessionName", "s1")],
+            )
+            .await;
+        assert_eq!(code(&r).as_deref(), Some(expected), "{arn}: {}", r.body);
+    }
+    let p = w
+        .state
+        .store
+        .get_policy(ACCOUNT, &admin_policy)
+        .await
+        .unwrap();
+    assert_eq!(p.default_version_id, "v1");
+}
+
+#[tokio::test]
+async fn markers_root_and_session_kinds_reach_nothing_more() {
+    let w = world().await;
+    let api = &w.api;
+    let store = &w.state.store;
+    for name in ["r1", "r2"] {
+        store
+            .create_role(
+                ACCOUNT,
+                &NewRole {
+                    name: name.into(),
+                    trust_policy: TRUST_ACCOUNT.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .create_user(
+            OTHER,
+            &NewUser {
+                name: "neighbour".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_inline_policy(OTHER, PrincipalKind::User, "neighbour", "p", ALLOW_ALL)
+        .await
+        .unwrap();
+    let (key, secret) = store.create_access_key(OTHER, "neighbour").await.unwrap();
+    let neighbour = Creds {
+        key_id: key.access_key_id,
+        secret: secret.expose_secret().to_owned(),
+        token: None,
+    };
+    // A marker is a position in the caller's own account's listing, whatever listing or
+    // account it came from.
+    let marker = api
+        .iam(&w.admin, "ListRoles", &[("MaxItems", "1")])
+        .await
+        .field("Marker")
+        .unwrap();
+    let r = api
+        .iam(&neighbour, "ListRoles", &[("Marker", &marker)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains("<RoleName>"), "{}", r.body);
+    let r = api
+        .iam(&neighbour, "ListUsers", &[("Marker", &marker)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains("admin"), "{}", r.body);
+    // A neighbour allowed everything at home assumes no role that does not trust it.
+    let r1 = format!("arn:gatehouse:iam::{ACCOUNT}:role/r1");
+    let r = api
+        .sts(
+            &neighbour,
+            "AssumeRole",
+            &[("RoleArn", &r1), ("RoleSessionName", "s1")],
+        )
+        .await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    // Root: no session, no access key of its own through the API.
+    let root = Creds::root();
+    let r = api.sts(&root, "GetSessionToken", &[]).await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    for action in ["CreateAccessKey", "ListAccessKeys", "GetUser"] {
+        let r = api.iam(&root, action, &[]).await;
+        assert_eq!(
+            code(&r).as_deref(),
+            Some("ValidationError"),
+            "{action}: {}",
+            r.body
+        );
+    }
+    // Sessions mint no further GetSessionToken sessions and have no user of their own.
+    let gst = session(&api.sts(&w.admin, "GetSessionToken", &[]).await);
+    let r = api.sts(&gst, "GetSessionToken", &[]).await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    let role_session = session(
+        &api.sts(
+            &w.admin,
+            "AssumeRole",
+            &[("RoleArn", &r1), ("RoleSessionName", "s1")],
+        )
+        .await,
+    );
+    let r = api.sts(&role_session, "GetSessionToken", &[]).await;
+    assert_eq!(code(&r).as_deref(), Some("AccessDenied"), "{}", r.body);
+    let r = api.iam(&role_session, "CreateAccessKey", &[]).await;
+    assert_eq!(code(&r).as_deref(), Some("ValidationError"), "{}", r.body);
+    let keys = store
+        .list_access_keys(ACCOUNT, "admin", &gatehouse_store::ListParams::first(10))
+        .await
+        .unwrap();
+    assert_eq!(keys.items.len(), 1);
 }

@@ -197,7 +197,7 @@ async fn revoked_sessions_stay_revoked_after_the_role_is_recreated() {
         .await,
     );
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    revoke_role_sessions(&state.store, ACCOUNT, "app")
+    revoke_role_sessions(&state.store, ACCOUNT, "app", chrono::Utc::now())
         .await
         .unwrap();
     let denied = api.iam(&session, "GetRole", &[("RoleName", "app")]).await;

@@ -174,6 +174,7 @@ pub async fn authenticate(
             fetched,
             &state.ring(),
             "ai",
+            state.clock.now(),
         )
         .map_err(|e| GatewayError::unauthenticated(e.message))?;
         if let Some(claims) = authenticated.session {
@@ -192,7 +193,7 @@ pub async fn authenticate(
             let s = crate::session::session_principal(state, claims)
                 .await
                 .map_err(|e| GatewayError::unauthenticated(e.message))?;
-            return Ok(session_caller(s, token));
+            return Ok(session_caller(s, token, state.clock.now()));
         }
         authenticated.caller
     } else {
@@ -274,13 +275,17 @@ pub async fn resolve_session_token(
     let s = crate::session::authenticate_bearer(state, token)
         .await
         .map_err(|e| GatewayError::unauthenticated(e.message))?;
-    Ok(session_caller(s, token.to_owned()))
+    Ok(session_caller(s, token.to_owned(), state.clock.now()))
 }
 
 /// A gateway caller for a verified session, with the context keys the session defines
 /// (session tags, MFA, token issue time, source identity).
-fn session_caller(s: crate::session::SessionPrincipal, token: String) -> GatewayCaller {
-    let req = s.request("", "");
+fn session_caller(
+    s: crate::session::SessionPrincipal,
+    token: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> GatewayCaller {
+    let req = s.request("", "", now);
     GatewayCaller {
         arn: s.claims.principal_arn.clone(),
         account_id: s.principal.info.account_id.clone(),

@@ -165,24 +165,7 @@ fn default_provider() -> String {
     "openai-compatible".to_owned()
 }
 
-/// A listener's identity as the policy sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerInfo {
-    /// Name (`aws:SourceVpce`).
-    pub name: String,
-    /// Whether it speaks TLS (`aws:SecureTransport`).
-    pub tls: bool,
-}
-
-impl ListenerInfo {
-    /// The main `listen` address.
-    pub fn main() -> ListenerInfo {
-        ListenerInfo {
-            name: "default".to_owned(),
-            tls: false,
-        }
-    }
-}
+pub use gatehouse_pipeline::origin::ListenerInfo;
 
 impl GatewaySettings {
     /// The connection limits and timeouts of the listener named `listener` (`None`: the

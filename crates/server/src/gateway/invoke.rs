@@ -71,7 +71,7 @@ impl Call {
             headers,
             listener.map(|Extension(l)| l),
         );
-        let now = chrono::Utc::now();
+        let now = state.clock.now();
         let rid = crate::request_id();
         let record = GatewayAuditRecord {
             time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -716,7 +716,7 @@ async fn watch_access(
         let verdict = match auth::refresh(&state, &caller).await {
             Ok(now_caller) => {
                 let facts = Facts {
-                    now: chrono::Utc::now(),
+                    now: state.clock.now(),
                     ..facts.clone()
                 };
                 let (d, _) = decide(&now_caller, action, &resource, &facts, &extra);

@@ -219,7 +219,7 @@ impl Metering {
             state.gateway.budgets.settle(
                 &self.reservation,
                 charge.tokens,
-                chrono::Utc::now().timestamp_millis(),
+                state.clock.now().timestamp_millis(),
             );
             record.reserved_tokens = Some(self.reservation.tokens());
         }

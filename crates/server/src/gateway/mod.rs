@@ -427,7 +427,7 @@ pub fn spawn_budget_sync(state: &Arc<AppState>) {
         loop {
             tick.tick().await;
             let Some(state) = weak.upgrade() else { return };
-            let now = chrono::Utc::now().timestamp_millis();
+            let now = state.clock.now().timestamp_millis();
             match state.gateway.budgets.sync(&state.store, now).await {
                 Ok(()) if failing => {
                     failing = false;

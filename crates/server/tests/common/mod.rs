@@ -19,6 +19,11 @@ fn root_secret() -> String {
 
 /// A state over a fresh SQLite store with the default account, and its directory.
 pub async fn state() -> (Arc<AppState>, tempfile::TempDir) {
+    state_on(gatehouse_pipeline::Clock::system()).await
+}
+
+/// [`state`] reading time from `clock` (a test's `ManualClock`).
+pub async fn state_on(clock: gatehouse_pipeline::Clock) -> (Arc<AppState>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(dir.path(), MasterKey::generate())
         .await
@@ -33,12 +38,20 @@ pub async fn state() -> (Arc<AppState>, tempfile::TempDir) {
         root_secret: gatehouse_auth::Secret::from_string(root_secret()),
         account_id: ACCOUNT.into(),
     };
-    (AppState::new(store, config), dir)
+    (AppState::with_clock(store, config, clock), dir)
 }
 
 /// The state, and the directory its store lives in (keep it alive).
 pub async fn state_with_role(policy: &str) -> (Arc<AppState>, tempfile::TempDir) {
-    let (state, dir) = state().await;
+    state_with_role_on(policy, gatehouse_pipeline::Clock::system()).await
+}
+
+/// [`state_with_role`] reading time from `clock`.
+pub async fn state_with_role_on(
+    policy: &str,
+    clock: gatehouse_pipeline::Clock,
+) -> (Arc<AppState>, tempfile::TempDir) {
+    let (state, dir) = state_on(clock).await;
     state
         .store
         .create_role(

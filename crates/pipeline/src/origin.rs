@@ -26,9 +26,8 @@
 //! (`::ffff:10.0.0.1`) are taken as the IPv4 address they are, for trust and for
 //! `aws:SourceIp` alike, so `10.0.0.0/8` conditions and proxy lists see them.
 
-use crate::gateway::ListenerInfo;
-use axum::http::HeaderMap;
 use gatehouse_policy::Context;
+use http::HeaderMap;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 
@@ -115,6 +114,25 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
+/// A listener's identity as the policy sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerInfo {
+    /// Name (`aws:SourceVpce`).
+    pub name: String,
+    /// Whether it speaks TLS (`aws:SecureTransport`).
+    pub tls: bool,
+}
+
+impl ListenerInfo {
+    /// The main `listen` address.
+    pub fn main() -> ListenerInfo {
+        ListenerInfo {
+            name: "default".to_owned(),
+            tls: false,
+        }
+    }
+}
+
 /// Everything about where a request came from that policy and audit use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -157,7 +175,7 @@ impl Origin {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -14,6 +14,23 @@ use gatehouse_store::{PolicySource, PrincipalPolicies};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+/// Why a principal's stored policies could not be compiled (the principal is then denied
+/// everything: fail closed).
+#[derive(Debug, thiserror::Error)]
+pub enum PrincipalCompileError {
+    /// A stored document does not parse.
+    #[error("stored policy {policy} does not parse: {message}")]
+    Parse {
+        /// The policy's name (`user/alice/inline-name`, a managed policy's ARN...).
+        policy: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The documents parse but do not compile into a policy set.
+    #[error(transparent)]
+    Compile(#[from] gatehouse_policy::CompileError),
+}
+
 /// A principal's policies, compiled.
 #[derive(Debug)]
 pub struct CompiledPrincipal {
@@ -26,23 +43,26 @@ pub struct CompiledPrincipal {
 
 impl CompiledPrincipal {
     /// Compiles the policies; any document that does not compile is an error (fail closed).
-    pub fn compile(info: PrincipalPolicies) -> Result<CompiledPrincipal, String> {
-        let named = |p: &gatehouse_store::SourcedPolicy| -> Result<NamedPolicy, String> {
-            let name = source_name(&p.source);
-            let doc = PolicyDocument::parse(&p.document)
-                .map_err(|e| format!("stored policy {name} does not parse: {e}"))?;
-            Ok(NamedPolicy::new(name, doc))
-        };
+    pub fn compile(info: PrincipalPolicies) -> Result<CompiledPrincipal, PrincipalCompileError> {
+        let named =
+            |p: &gatehouse_store::SourcedPolicy| -> Result<NamedPolicy, PrincipalCompileError> {
+                let name = source_name(&p.source);
+                match PolicyDocument::parse(&p.document) {
+                    Ok(doc) => Ok(NamedPolicy::new(name, doc)),
+                    Err(e) => Err(PrincipalCompileError::Parse {
+                        policy: name,
+                        message: e.to_string(),
+                    }),
+                }
+            };
         let identity = info
             .identity_policies
             .iter()
             .map(named)
             .collect::<Result<Vec<_>, _>>()?;
-        let identity = PolicySet::new(PolicyType::Identity, identity).map_err(|e| e.to_string())?;
+        let identity = PolicySet::new(PolicyType::Identity, identity)?;
         let boundary = match &info.boundary {
-            Some(b) => {
-                Some(PolicySet::new(PolicyType::Boundary, [named(b)?]).map_err(|e| e.to_string())?)
-            }
+            Some(b) => Some(PolicySet::new(PolicyType::Boundary, [named(b)?])?),
             None => None,
         };
         let guardrails = if info.guardrails.is_empty() {
@@ -53,7 +73,7 @@ impl CompiledPrincipal {
                 .iter()
                 .map(named)
                 .collect::<Result<Vec<_>, _>>()?;
-            vec![PolicySet::new(PolicyType::Guardrail, docs).map_err(|e| e.to_string())?]
+            vec![PolicySet::new(PolicyType::Guardrail, docs)?]
         };
         Ok(CompiledPrincipal {
             info,
@@ -135,7 +155,7 @@ pub fn source_name(source: &PolicySource) -> String {
 #[derive(Debug, Default)]
 pub struct PolicyCache {
     inner: RwLock<CacheInner>,
-    lookups: crate::metrics::LookupCounts,
+    lookups: crate::counts::LookupCounts,
 }
 
 #[derive(Debug, Default)]
@@ -157,7 +177,7 @@ impl PolicyCache {
     }
 
     /// Hits and misses so far (for `/metrics`).
-    pub fn lookups(&self) -> &crate::metrics::LookupCounts {
+    pub fn lookups(&self) -> &crate::counts::LookupCounts {
         &self.lookups
     }
 
