@@ -48,7 +48,7 @@ impl Decision {
 
 impl std::fmt::Display for Decision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -157,6 +157,17 @@ pub struct GatewayDetail {
     /// Tokens from the upstream's `usage`.
     #[serde(default)]
     pub total_tokens: Option<u64>,
+    /// Tokens reserved in the caller's token budgets at admission.
+    #[serde(default)]
+    pub reserved_tokens: Option<u64>,
+    /// Tokens the call was charged.
+    #[serde(default)]
+    pub charged_tokens: Option<u64>,
+    /// Where the charge comes from: `measured` (the upstream's usage), `estimated` (from
+    /// the text), `reserved` (the reservation: the upstream may have generated unseen
+    /// tokens), `none` (nothing was generated).
+    #[serde(default)]
+    pub usage_source: Option<String>,
     /// Milliseconds from request to the end of the answer.
     pub latency_ms: f64,
 }
@@ -219,6 +230,9 @@ mod tests {
                 prompt_tokens: Some(3),
                 completion_tokens: Some(4),
                 total_tokens: Some(7),
+                reserved_tokens: Some(16),
+                charged_tokens: Some(7),
+                usage_source: Some("measured".into()),
                 latency_ms: 1.5,
             }),
             ..common()
@@ -251,6 +265,12 @@ mod tests {
         let r = serde_json::from_value::<AuditRecord>(json!({
             "time": "t", "principal": "p", "action": "a", "decision": "Maybe"}));
         assert!(r.is_err());
+    }
+
+    /// The CLI lays records out in columns: the decision pads like a string.
+    #[test]
+    fn a_decision_pads_like_its_word() {
+        assert_eq!(format!("[{:<14}]", Decision::Allow), "[Allow         ]");
     }
 
     #[test]

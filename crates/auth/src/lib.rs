@@ -13,7 +13,8 @@
 //!   database round trip, and key rotation never invalidates live sessions.
 //! - [`totp`] implements RFC 6238 one-time codes for virtual MFA devices, with a
 //!   replay guard.
-//! - [`secret`] holds the redacting, zeroizing wrapper used for every secret value.
+//! - [`Secret`] (re-exported from `gatehouse-secret`, the workspace's one secret type)
+//!   holds every secret value; [`SealingKey`] is the one AEAD primitive.
 //!
 //! The crate never logs, never stores and never puts a secret into an error message.
 //!
@@ -62,9 +63,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod secret;
 pub mod session;
 pub mod sigv4;
 pub mod totp;
 
-pub use secret::Secret;
+pub use gatehouse_secret::{SealingKey, Secret};

@@ -26,8 +26,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use chrono::{DateTime, Utc};
 use data_encoding::{BASE32_NOPAD, BASE64, BASE64URL_NOPAD};
 use rand::Rng;
@@ -35,8 +33,8 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::secret::Secret;
 use crate::sigv4::{LookupError, ResolvedCredential, hmac_sha256};
+use gatehouse_secret::{SealError, SealingKey, Secret};
 
 /// Version prefix of every token this module issues.
 pub const TOKEN_PREFIX: &str = "ghs1";
@@ -48,7 +46,6 @@ pub const TEMPORARY_KEY_PREFIX: &str = "ASIA";
 
 const MAC_LABEL: &[u8] = b"gatehouse/session-token/mac/v1";
 const SEAL_LABEL: &[u8] = b"gatehouse/session-token/seal/v1";
-const NONCE_LEN: usize = 12;
 
 /// Why a session token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -97,7 +94,9 @@ pub enum KeyRingError {
 struct RingKey {
     raw: Zeroizing<[u8; 32]>,
     mac: Zeroizing<[u8; 32]>,
-    cipher: Aes256Gcm,
+    cipher: SealingKey,
+    /// The key authorization-failure messages are sealed under.
+    message: SealingKey,
 }
 
 impl RingKey {
@@ -105,8 +104,14 @@ impl RingKey {
         let raw = Zeroizing::new(raw);
         let mac = Zeroizing::new(hmac_sha256(raw.as_slice(), MAC_LABEL));
         let seal = Zeroizing::new(hmac_sha256(raw.as_slice(), SEAL_LABEL));
-        let cipher = Aes256Gcm::new(&(*seal).into());
-        Self { raw, mac, cipher }
+        let cipher = SealingKey::from_bytes(*seal);
+        let message = SealingKey::from_bytes(hmac_sha256(raw.as_slice(), MESSAGE_LABEL));
+        Self {
+            raw,
+            mac,
+            cipher,
+            message,
+        }
     }
 }
 
@@ -430,21 +435,10 @@ pub fn issue(
     }
     let kid = ring.active_kid();
     let key = ring.keys.get(kid).ok_or(SessionError::UnknownKey)?;
-    let mut nonce = [0u8; NONCE_LEN];
-    rand::rng().fill_bytes(&mut nonce);
-    let sealed = key
+    let blob = key
         .cipher
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: secret.expose(),
-                aad: &aad(kid, &claims.access_key_id),
-            },
-        )
+        .seal(&aad(kid, &claims.access_key_id), secret.expose())
         .map_err(|_| SessionError::Malformed)?;
-    let mut blob = Vec::with_capacity(NONCE_LEN + sealed.len());
-    blob.extend_from_slice(&nonce);
-    blob.extend_from_slice(&sealed);
     let payload = WirePayload {
         c: claims.clone(),
         s: BASE64URL_NOPAD.encode(&blob),
@@ -499,24 +493,16 @@ pub fn verify(
     let blob = BASE64URL_NOPAD
         .decode(payload.s.as_bytes())
         .map_err(|_| SessionError::Malformed)?;
-    if blob.len() < NONCE_LEN + 16 {
-        return Err(SessionError::Malformed);
-    }
-    let (nonce, sealed) = blob.split_at(NONCE_LEN);
-    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SessionError::Malformed)?;
     let secret = key
         .cipher
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: sealed,
-                aad: &aad(kid, &payload.c.access_key_id),
-            },
-        )
-        .map_err(|_| SessionError::BadSignature)?;
+        .open(&aad(kid, &payload.c.access_key_id), &blob)
+        .map_err(|e| match e {
+            SealError::Truncated => SessionError::Malformed,
+            _ => SessionError::BadSignature,
+        })?;
     Ok(VerifiedSession {
         claims: payload.c,
-        secret: Secret::new(secret),
+        secret,
     })
 }
 
@@ -554,11 +540,6 @@ pub fn resolve_for_sigv4(
 const MESSAGE_LABEL: &[u8] = b"gatehouse/authorization-message/v1";
 const MESSAGE_PREFIX: &str = "ghm1";
 
-fn message_cipher(key: &RingKey) -> Aes256Gcm {
-    let k = Zeroizing::new(hmac_sha256(key.raw.as_slice(), MESSAGE_LABEL));
-    Aes256Gcm::new(&(*k).into())
-}
-
 /// Encrypts an authorization-failure message (`DecodeAuthorizationMessage`) with a key
 /// derived from the ring's active key: `ghm1.<kid>.<base64url(nonce || ciphertext)>`.
 /// Only a node holding the ring can read it, so a denied caller learns nothing it could
@@ -566,19 +547,10 @@ fn message_cipher(key: &RingKey) -> Aes256Gcm {
 pub fn seal_message(ring: &SigningKeyRing, plaintext: &[u8]) -> Result<String, SessionError> {
     let kid = ring.active_kid();
     let key = ring.keys.get(kid).ok_or(SessionError::UnknownKey)?;
-    let mut nonce = [0u8; NONCE_LEN];
-    rand::rng().fill_bytes(&mut nonce);
-    let sealed = message_cipher(key)
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: plaintext,
-                aad: kid.as_bytes(),
-            },
-        )
+    let blob = key
+        .message
+        .seal(kid.as_bytes(), plaintext)
         .map_err(|_| SessionError::Malformed)?;
-    let mut blob = nonce.to_vec();
-    blob.extend_from_slice(&sealed);
     Ok(format!(
         "{MESSAGE_PREFIX}.{kid}.{}",
         BASE64URL_NOPAD.encode(&blob)
@@ -600,20 +572,13 @@ pub fn open_message(ring: &SigningKeyRing, sealed: &str) -> Result<Vec<u8>, Sess
     let blob = BASE64URL_NOPAD
         .decode(body.as_bytes())
         .map_err(|_| SessionError::Malformed)?;
-    if blob.len() < NONCE_LEN + 16 {
-        return Err(SessionError::Malformed);
-    }
-    let (nonce, ct) = blob.split_at(NONCE_LEN);
-    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SessionError::Malformed)?;
-    message_cipher(key)
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: ct,
-                aad: kid.as_bytes(),
-            },
-        )
-        .map_err(|_| SessionError::BadSignature)
+    key.message
+        .open(kid.as_bytes(), &blob)
+        .map(|m| m.expose().to_vec())
+        .map_err(|e| match e {
+            SealError::Truncated => SessionError::Malformed,
+            _ => SessionError::BadSignature,
+        })
 }
 
 /// A new access key id: `prefix` followed by 16 random characters of `A-Z 2-7`

@@ -38,7 +38,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
-use crate::secret::Secret;
+use gatehouse_secret::Secret;
 
 /// The only signing algorithm Gatehouse accepts.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";

@@ -2,22 +2,28 @@
 //! operators with access to the data directory (or the PostgreSQL URL), not through the API.
 
 use crate::Format;
+use crate::keys::{KeySettings, open_key_manager, open_store};
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
-use gatehouse_store::{AuditVerification, MasterKey, Store, StoreOptions};
+use gatehouse_keys::{KeyManager, Provider};
+use gatehouse_store::{AuditVerification, MasterKey, Store};
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Where the store is.
+/// Where the store is, and which key manager holds its keys.
 #[derive(Debug, Args)]
 pub(crate) struct StoreArgs {
-    /// Data directory (SQLite file and master key).
-    #[arg(long, value_name = "DIR", default_value = "gatehouse-data")]
-    data_dir: PathBuf,
-    /// PostgreSQL URL, when the store is there (the master key stays in the data dir).
+    /// Data directory (SQLite file, and the `file` provider's keys) [default: gatehouse-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL, when the store is there (the `file` keys stay in the data dir).
     #[arg(long, value_name = "URL", env = "GATEHOUSE_DATABASE_URL")]
     database_url: Option<String>,
+    /// The server's config file: its `[keys]` (key manager), `[audit]` and `[database]`
+    /// tables, `data_dir` and `database_url` apply (flags win).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 impl StoreArgs {
@@ -25,18 +31,57 @@ impl StoreArgs {
     pub(crate) fn describe(&self) -> String {
         match &self.database_url {
             Some(_) => "gatehouse store (PostgreSQL)".to_owned(),
-            None => format!("gatehouse store ({})", self.data_dir.display()),
+            None => format!(
+                "gatehouse store ({})",
+                self.data_dir
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("gatehouse-data"))
+                    .display()
+            ),
         }
     }
 
-    pub(crate) async fn open(&self) -> Result<Store> {
-        let key = MasterKey::load_or_create(&self.data_dir).context("master key")?;
-        let opts = match &self.database_url {
-            Some(url) => StoreOptions::postgres(url.clone()),
-            None => StoreOptions::sqlite(self.data_dir.clone()),
-        };
-        Store::open(&opts, key).await.context("open store")
+    /// The config file's settings, with the flags applied.
+    fn settings(&self) -> Result<(KeySettings, PathBuf, Option<String>)> {
+        let settings = KeySettings::read(self.config.as_deref())?;
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or_else(|| settings.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("gatehouse-data"));
+        let url = self
+            .database_url
+            .clone()
+            .or_else(|| settings.database_url.clone());
+        Ok((settings, data_dir, url))
     }
+
+    /// Opens the key manager and the store with it.
+    pub(crate) async fn open_with_keys(&self) -> Result<(Store, KeyManager)> {
+        let (settings, data_dir, url) = self.settings()?;
+        let manager = open_key_manager(&settings.keys, &data_dir).await?;
+        let store =
+            open_store(&data_dir, url.as_deref(), &settings.database, manager.kek()).await?;
+        Ok((store, manager))
+    }
+
+    pub(crate) async fn open(&self) -> Result<Store> {
+        Ok(self.open_with_keys().await?.0)
+    }
+}
+
+/// `gatehouse admin rotate-master-key`.
+#[derive(Debug, Args)]
+pub(crate) struct RotateArgs {
+    /// Also re-seal every secret under a new data key (online, in batches, resumable:
+    /// run it again after a crash and it continues).
+    #[arg(long)]
+    reseal: bool,
+    /// Secrets re-sealed per transaction.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    batch_size: usize,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,8 +92,10 @@ pub(crate) enum AdminCommand {
     /// Organization guardrails (SCP-like policies) attached to an account.
     #[command(subcommand)]
     Guardrail(GuardrailCommand),
-    /// Generate a new master key and re-seal every secret under it.
-    RotateMasterKey(StoreArgs),
+    /// Re-wrap the data keys under a new key-encryption key (`file`: a new master.key;
+    /// `pkcs11`/`kms`: the key the config names, so also the way to move a store between
+    /// key managers); with `--reseal`, also re-seal every secret under a new data key.
+    RotateMasterKey(RotateArgs),
     /// Add a new session-token signing key and sign new sessions with it; live sessions
     /// keep working (older keys still verify) and every node picks it up within a second.
     RotateSigningKey(StoreArgs),
@@ -142,11 +189,29 @@ pub(crate) enum AuditCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Recompute the hash chain; exit 1 if a record was edited, inserted or deleted.
+    /// Recompute the hash chain and check the records against the signed digests (the
+    /// database's, and those of `--digests FILE`); exit 1 if a record was edited,
+    /// inserted, deleted, rewritten with a re-hashed chain, truncated or replaced, saying
+    /// from which digest on.
     Verify {
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+        /// Digests exported out of the database admin's reach (`[audit] digest_file`, or
+        /// `gatehouse audit digests > FILE`), checked too.
+        #[arg(long, value_name = "FILE")]
+        digests: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Sign a digest of the audit chain's head now (the server does every
+    /// `[audit] digest_interval_secs` and at shutdown), and export it as configured.
+    SignDigest {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print every signed digest as JSON lines (to keep them out of the database's reach).
+    Digests {
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -186,7 +251,7 @@ pub(crate) fn run_admin(cmd: AdminCommand) -> Result<ExitCode> {
                             "AccountId": a.account_id,
                             "UserName": user,
                             "AccessKeyId": key,
-                            "SecretAccessKey": secret.expose_secret(),
+                            "SecretAccessKey": secret.expose_str().unwrap_or_default(),
                         });
                         println!("{}", serde_json::to_string_pretty(&out)?);
                     }
@@ -266,7 +331,7 @@ pub(crate) fn run_admin(cmd: AdminCommand) -> Result<ExitCode> {
                 s.delete_guardrail(&account, &name).await?;
                 println!("guardrail {name} removed from account {account}");
             }
-            AdminCommand::RotateMasterKey(store) => rotate(&store).await?,
+            AdminCommand::RotateMasterKey(args) => rotate(&args).await?,
             AdminCommand::RotateSigningKey(store) => {
                 let s = store.open().await?;
                 let kid = gatehouse_server::session::rotate_ring(&s)
@@ -308,27 +373,97 @@ async fn first_admin(
     Ok((key.access_key_id, secret))
 }
 
-/// Re-seals under a new key, then replaces the key file; the old key is kept beside it
-/// until the rotation has committed, so a crash in between loses nothing.
-async fn rotate(store: &StoreArgs) -> Result<()> {
-    if std::env::var_os("GATEHOUSE_MASTER_KEY").is_some() {
-        bail!("the master key comes from GATEHOUSE_MASTER_KEY: rotate it where it is managed");
+/// Re-wraps the data keys (and with `--reseal` re-seals every value). With the `file`
+/// provider and data keys already under `master.key`, a new master key is made: staged
+/// beside the old one, which is kept until the re-wrap has committed, so a crash in
+/// between loses nothing (the old key still opens the store).
+async fn rotate(args: &RotateArgs) -> Result<()> {
+    let (settings, data_dir, url) = args.store.settings()?;
+    let manager = open_key_manager(&settings.keys, &data_dir).await?;
+    let chain = manager.migration_chain(&settings.keys, &data_dir).await?;
+    let store = open_store(&data_dir, url.as_deref(), &settings.database, chain).await?;
+    let target = manager.kek().wrapping_key();
+    let all_wrapped = store
+        .data_keys()
+        .await?
+        .iter()
+        .all(|k| k.wrapped_by == target);
+    if !all_wrapped {
+        let n = store.rewrap_data_keys().await?;
+        println!("re-wrapped {n} data key(s) under {target}");
+    } else if args.reseal {
+        // Only a new data key: the key-encryption key stays.
+    } else if manager.provider() == Provider::File {
+        if MasterKey::from_env()?.is_some() {
+            bail!(
+                "the master key comes from GATEHOUSE_MASTER_KEY: put a new one there and the old one in master.key, then run this again"
+            );
+        }
+        let old = MasterKey::load_or_create(&data_dir)?;
+        let new = MasterKey::generate();
+        let path = MasterKey::file_path(&data_dir);
+        let staged = path.with_extension("new");
+        let _ = std::fs::remove_file(&staged);
+        new.write_new_file(&staged)?;
+        let rewrapping = open_store(
+            &data_dir,
+            url.as_deref(),
+            &settings.database,
+            gatehouse_store::KeyChain::new(new.clone()).or_unwrap_with(old),
+        )
+        .await?;
+        let n = rewrapping.rewrap_data_keys().await?;
+        rewrapping.close().await;
+        let backup = path.with_extension("old");
+        std::fs::rename(&path, &backup)?;
+        std::fs::rename(&staged, &path)?;
+        std::fs::remove_file(&backup)?;
+        println!(
+            "re-wrapped {n} data key(s) under the new master key {}",
+            new.key_id()
+        );
+    } else {
+        println!(
+            "every data key is already wrapped by {target}; to rotate, name a new key in [keys.{}] and run this again (or rotate the key inside the key manager)",
+            manager.provider()
+        );
     }
-    let s = store.open().await?;
-    let old = MasterKey::load_or_create(&store.data_dir)?;
-    let new = MasterKey::generate();
-    let path = MasterKey::file_path(&store.data_dir);
-    let staged = path.with_extension("new");
-    let _ = std::fs::remove_file(&staged);
-    new.write_new_file(&staged)?;
-    let count = s.rotate_master_key(&old, &new).await?;
-    let backup = path.with_extension("old");
-    std::fs::rename(&path, &backup)?;
-    std::fs::rename(&staged, &path)?;
-    std::fs::remove_file(&backup)?;
+    if args.reseal {
+        reseal(&store, args.batch_size).await?;
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Moves every value onto a new data key, batch by batch, printing progress.
+async fn reseal(store: &Store, batch_size: usize) -> Result<()> {
+    let started = std::time::Instant::now();
+    let progress = store.begin_reseal().await?;
     println!(
-        "re-sealed {count} secrets under master key {}",
-        new.key_id()
+        "{} reseal under data key {}: {} secret(s) to move",
+        if progress.resumed {
+            "continuing the"
+        } else {
+            "starting a"
+        },
+        progress.key_id,
+        progress.remaining
+    );
+    let mut moved = 0usize;
+    loop {
+        let n = store.reseal_batch(batch_size.max(1)).await?;
+        if n == 0 {
+            break;
+        }
+        moved += n;
+        println!("re-sealed {moved} of {}", progress.remaining);
+    }
+    if !store.finish_reseal().await? {
+        bail!("values were written under an old data key meanwhile; run the reseal again");
+    }
+    println!(
+        "reseal done: {moved} secret(s) moved in {:.2} s; the old data key is deleted",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }
@@ -351,26 +486,34 @@ pub(crate) fn run_audit(cmd: AuditCommand) -> Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            AuditCommand::Verify { format, store } => {
+            AuditCommand::Verify {
+                format,
+                digests,
+                store,
+            } => verify(format, digests.as_deref(), &store).await,
+            AuditCommand::SignDigest { store } => {
+                let (settings, _, _) = store.settings()?;
+                let (s, manager) = store.open_with_keys().await?;
+                let d = gatehouse_keys::sign_digest(
+                    &s,
+                    manager.signer().as_ref(),
+                    &gatehouse_keys::DigestExport::from(&settings.audit),
+                )
+                .await
+                .map_err(anyhow::Error::msg)?;
+                println!(
+                    "signed digest {} of {} records with {}",
+                    d.body.seq, d.body.audit_seq, d.signing_key
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            AuditCommand::Digests { store } => {
                 let s = store.open().await?;
-                let verdict = s.verify_audit().await?;
-                let (code, json, text) = match &verdict {
-                    AuditVerification::Intact(n) => (
-                        ExitCode::SUCCESS,
-                        serde_json::json!({"intact": true, "records": n}),
-                        format!("audit log intact: {n} records"),
-                    ),
-                    AuditVerification::Broken { seq, reason } => (
-                        ExitCode::from(1),
-                        serde_json::json!({"intact": false, "seq": seq, "reason": reason}),
-                        format!("audit log BROKEN at record {seq}: {reason}"),
-                    ),
-                };
-                match format {
-                    Format::Json => println!("{json}"),
-                    Format::Text => println!("{text}"),
+                let mut out = std::io::stdout().lock();
+                for d in s.audit_digests().await? {
+                    writeln!(out, "{}", serde_json::to_string(&d)?)?;
                 }
-                Ok(code)
+                Ok(ExitCode::SUCCESS)
             }
             AuditCommand::Export { format, store } => {
                 if format != "jsonl" {
@@ -393,16 +536,100 @@ pub(crate) fn run_audit(cmd: AuditCommand) -> Result<ExitCode> {
     })
 }
 
+/// `gatehouse audit verify`: the hash chain, then the signed digests of each source.
+async fn verify(format: Format, digest_file: Option<&Path>, store: &StoreArgs) -> Result<ExitCode> {
+    let (s, manager) = store.open_with_keys().await?;
+    let signer = manager.signer();
+    let trusted = vec![(
+        signer.descriptor(),
+        signer.public_key().await.context("the audit signing key")?,
+    )];
+    let mut sources = vec![("database".to_owned(), s.audit_digests().await?)];
+    if let Some(path) = digest_file {
+        let from_file = gatehouse_keys::read_digest_file(path).map_err(anyhow::Error::msg)?;
+        sources.push((path.display().to_string(), from_file));
+    }
+    let chain = s.verify_audit().await?;
+    let mut json = match &chain {
+        AuditVerification::Intact(n) => serde_json::json!({"intact": true, "records": n}),
+        AuditVerification::Broken { seq, reason } => {
+            serde_json::json!({"intact": false, "seq": seq, "reason": reason})
+        }
+    };
+    let mut lines = vec![match &chain {
+        AuditVerification::Intact(n) => format!("audit log hash chain intact: {n} records"),
+        AuditVerification::Broken { seq, reason } => {
+            format!("audit log BROKEN at record {seq}: {reason}")
+        }
+    }];
+    let mut broken = matches!(chain, AuditVerification::Broken { .. });
+    let mut reports = Vec::new();
+    for (source, digests) in &sources {
+        let v = gatehouse_keys::verify_log(&s, digests, &trusted).await?;
+        let line = match &v.broken {
+            Some(f) => {
+                if !broken {
+                    json["intact"] = serde_json::json!(false);
+                    json["digest_seq"] = serde_json::json!(f.digest_seq);
+                    json["reason"] = serde_json::json!(f.reason);
+                }
+                broken = true;
+                format!(
+                    "audit log BROKEN from digest {} on ({source}; it signed {} records): {}",
+                    f.digest_seq, f.audit_seq, f.reason
+                )
+            }
+            None if digests.is_empty() => {
+                format!("no signed digest ({source}): the log is not anchored outside the database")
+            }
+            None => format!(
+                "signed digests ({source}): {} checked; records 1-{} match what was signed, {} after the last digest",
+                v.digests,
+                v.anchored_records,
+                v.records - v.anchored_records
+            ),
+        };
+        lines.push(line);
+        reports.push(serde_json::json!({"source": source, "verification": v}));
+    }
+    let db_last = sources[0].1.last().map_or(0, |d| d.body.seq);
+    if let Some((source, file)) = sources.get(1)
+        && file.last().is_some_and(|f| f.body.seq > db_last)
+    {
+        broken = true;
+        json["intact"] = serde_json::json!(false);
+        lines.push(format!(
+            "audit log BROKEN: {source} holds digests up to {} but the database only up to {db_last}: digests deleted",
+            file.last().map_or(0, |f| f.body.seq),
+        ));
+    }
+    json["digests"] = serde_json::json!(reports);
+    match format {
+        Format::Json => println!("{json}"),
+        Format::Text => {
+            for l in lines {
+                println!("{l}");
+            }
+        }
+    }
+    Ok(if broken {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// One audit record as a line for people: sequence, time, decision, action, principal,
 /// resource and error code. A record that is not what this version writes prints as is.
 fn audit_line(seq: i64, record: &str) -> String {
-    match serde_json::from_str::<gatehouse_server::audit::AuditRecord>(record) {
+    match serde_json::from_str::<gatehouse_audit::AuditRecord>(record) {
         Ok(r) => {
             let principal = if r.principal.is_empty() {
-                format!(
-                    "(unauthenticated {})",
-                    r.access_key_id.as_deref().unwrap_or("-")
-                )
+                let key = match &r.face {
+                    gatehouse_audit::FaceDetail::Control(c) => c.access_key_id.as_deref(),
+                    gatehouse_audit::FaceDetail::Gateway(_) => None,
+                };
+                format!("(unauthenticated {})", key.unwrap_or("-"))
             } else {
                 r.principal
             };

@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod gateway;
 mod generate;
+mod keys;
 mod policy;
 mod progress;
 mod remote;

@@ -24,7 +24,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "URL", env = "GATEHOUSE_DATABASE_URL")]
     database_url: Option<String>,
     /// A TOML file with `listen`, `data_dir`, `database_url`, `account_id`, `region`,
-    /// `log_format`, a `[gateway]` table and a `[metrics]` table (see README).
+    /// `log_format`, and the tables `[gateway]`, `[metrics]`, `[keys]`, `[audit]`, `[database]` (see
+    /// README).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Log lines as text (default) or JSON lines; overrides the config's `log_format`.
@@ -54,6 +55,12 @@ struct ConfigFile {
     region: Option<String>,
     /// The AI gateway: listeners, trusted proxies, limits, budgets, deployments.
     gateway: Option<gatehouse_server::gateway::GatewaySettings>,
+    /// The key manager (`crate::keys`).
+    keys: Option<gatehouse_keys::KeysConfig>,
+    /// Signed audit digests.
+    audit: Option<gatehouse_keys::AuditDigestConfig>,
+    /// TLS to PostgreSQL.
+    database: Option<gatehouse_store::DatabaseTls>,
     /// `text` or `json`.
     log_format: Option<LogFormat>,
     /// Where `/metrics` is served.
@@ -79,10 +86,17 @@ pub(crate) fn init_logging(format: LogFormat) {
     };
 }
 
+/// What `serve` needs besides [`ServeOptions`]: the key manager's settings.
+struct KeyOptions {
+    keys: gatehouse_keys::KeysConfig,
+    audit: gatehouse_keys::AuditDigestConfig,
+}
+
 /// What `gatehouse serve` runs with, from the flags over the config file.
 struct Settings {
     serve: ServeOptions,
     gateway: GatewaySettings,
+    keys: KeyOptions,
     metrics: MetricsSettings,
     log_format: LogFormat,
 }
@@ -110,7 +124,7 @@ fn options(args: ServeArgs) -> Result<Settings> {
             .map_or_else(String::new, |p| format!("{}: ", p.display()));
         anyhow::bail!("{at}gateway: {e}");
     }
-    let serve = ServeOptions {
+    let opts = ServeOptions {
         listen: args
             .listen
             .or(file.listen)
@@ -122,26 +136,59 @@ fn options(args: ServeArgs) -> Result<Settings> {
         database_url: args.database_url.or(file.database_url),
         account_id: file.account_id,
         region: file.region.unwrap_or_else(|| "local".to_owned()),
+        key_encryption: None,
+        database_tls: file.database.unwrap_or_default(),
+    };
+    let keys = KeyOptions {
+        keys: file.keys.unwrap_or_default(),
+        audit: file.audit.unwrap_or_default(),
     };
     Ok(Settings {
-        serve,
+        serve: opts,
         gateway,
+        keys,
         metrics: file.metrics.unwrap_or_default(),
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
     })
 }
 
+/// Ctrl-C or SIGTERM (what service managers and Kubernetes send): both stop the server
+/// gracefully, so that the audit digest at shutdown is signed.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     let Settings {
-        serve: opts,
+        serve: mut opts,
         gateway,
+        keys,
         metrics,
         log_format,
     } = options(args)?;
     init_logging(log_format);
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     rt.block_on(async move {
+        let manager = crate::keys::open_key_manager(&keys.keys, &opts.data_dir).await?;
+        opts.key_encryption = Some(manager.kek());
         let (state, listener, root) = gatehouse_server::prepare(&opts).await?;
+        let digests = crate::keys::DigestSigning::start(
+            manager,
+            &state.store,
+            &keys.audit,
+            std::time::Duration::from_secs(keys.keys.health_check_secs.unwrap_or(30).max(1)),
+        );
         let extra = gatehouse_server::gateway::bind_listeners(&gateway).await?;
         let metrics_listener = match metrics.listen {
             Some(addr) => Some(
@@ -155,12 +202,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         state.gateway.configure(gateway);
         if let Some(tcp) = metrics_listener {
             tracing::info!(listen = ?tcp.local_addr().ok(), "metrics listener (/metrics, no authentication)");
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
             let st = state.clone();
             tokio::spawn(async move {
-                if let Err(e) = gatehouse_server::metrics::serve(st, tcp, shutdown).await {
+                if let Err(e) = gatehouse_server::metrics::serve(st, tcp, shutdown_signal()).await {
                     tracing::error!(error = %e, "metrics listener failed");
                 }
             });
@@ -193,6 +237,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             listen = %opts.listen,
             account = %state.config.account_id,
             backend,
+            key_manager = %keys.keys.provider,
             "Gatehouse listening (IAM, STS and ai Query APIs at /, OpenAI-compatible gateway at /v1/)"
         );
         match (&root.file, root.generated) {
@@ -203,10 +248,8 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             (Some(f), false) => tracing::info!(file = %f.display(), "root credentials from file"),
             (None, _) => tracing::info!("root credentials from the environment"),
         }
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        gatehouse_server::serve(state, listener, shutdown).await?;
+        gatehouse_server::serve(state.clone(), listener, shutdown_signal()).await?;
+        digests.finish(&state.store).await;
         Ok(ExitCode::SUCCESS)
     })
 }

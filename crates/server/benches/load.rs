@@ -297,6 +297,8 @@ fn bench_backend(label: &str, database_url: Option<String>, a: &Args) {
         database_url,
         account_id: None,
         region: "local".to_owned(),
+        key_encryption: None,
+        database_tls: Default::default(),
     };
     let (addr, root) = server_rt.block_on(async {
         let (state, listener, root) = gatehouse_server::prepare(&opts).await.unwrap();

@@ -101,8 +101,8 @@ pub(crate) async fn dispatch(
                 .await?
                 .name;
             let seed = store.mfa_seed_unassigned(account, serial).await?;
-            let seed =
-                TotpSeed::from_base32(seed.expose_secret()).map_err(|_| ApiError::internal())?;
+            let seed = TotpSeed::from_base32(seed.expose_str().ok_or_else(ApiError::internal)?)
+                .map_err(|_| ApiError::internal())?;
             let now = u64::try_from(ctx.state.clock.timestamp()).unwrap_or_default();
             let counter = totp::verify_consecutive(&seed, c1, c2, now, ENABLE_WINDOW_STEPS)
                 .map_err(|_| invalid_code())?;
@@ -408,7 +408,8 @@ pub(crate) async fn check_mfa(
         Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => return Err(failed()),
         Err(e) => return Err(e.into()),
     };
-    let seed = TotpSeed::from_base32(seed.expose_secret()).map_err(|_| ApiError::internal())?;
+    let seed = TotpSeed::from_base32(seed.expose_str().ok_or_else(ApiError::internal)?)
+        .map_err(|_| ApiError::internal())?;
     let now = ctx.state.clock.now();
     let last = last.and_then(|l| u64::try_from(l).ok());
     let secs = u64::try_from(now.timestamp()).unwrap_or_default();

@@ -307,6 +307,11 @@ pub struct ServeOptions {
     pub account_id: Option<String>,
     /// Region written into ARNs.
     pub region: String,
+    /// The key manager's key-encryption key for the store's data keys (`None`: the
+    /// `file` master key in `data_dir`).
+    pub key_encryption: Option<Arc<dyn gatehouse_store::KeyEncryption>>,
+    /// TLS to PostgreSQL.
+    pub database_tls: gatehouse_store::DatabaseTls,
 }
 
 /// Why the server could not start.
@@ -344,12 +349,18 @@ pub async fn prepare(
 > {
     // 0700: the master key, root credentials and the SQLite database live here.
     gatehouse_store::seal::create_private_dir(&opts.data_dir)?;
-    let key = gatehouse_store::MasterKey::load_or_create(&opts.data_dir)?;
-    let store_opts = match &opts.database_url {
+    let mut store_opts = match &opts.database_url {
         Some(url) => gatehouse_store::StoreOptions::postgres(url.clone()),
         None => gatehouse_store::StoreOptions::sqlite(opts.data_dir.clone()),
     };
-    let store = Store::open(&store_opts, key).await?;
+    store_opts.tls = opts.database_tls.clone();
+    let store = match &opts.key_encryption {
+        Some(kek) => Store::open(&store_opts, Arc::clone(kek)).await?,
+        None => {
+            let key = gatehouse_store::MasterKey::load_or_create(&opts.data_dir)?;
+            Store::open(&store_opts, key).await?
+        }
+    };
     let account = default_account(&store, opts.account_id.as_deref()).await?;
     let root = bootstrap::root_credentials(&opts.data_dir)?;
     let config = ServerConfig {
@@ -891,11 +902,7 @@ pub(crate) async fn fetch_secret(
                 user_name: key.user_name.clone(),
                 access_key_id: key.access_key_id.clone(),
             };
-            Ok(Some((
-                key_id,
-                Secret::new(secret.expose_secret().as_bytes().to_vec()),
-                caller,
-            )))
+            Ok(Some((key_id, secret, caller)))
         }
         Ok(_) | Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => Ok(None),
         Err(e) => {

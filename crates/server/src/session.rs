@@ -48,6 +48,11 @@ pub enum RingError {
     Corrupt(String),
 }
 
+fn ring_text(text: &gatehouse_store::Secret) -> Result<&str, RingError> {
+    text.expose_str()
+        .ok_or_else(|| RingError::Corrupt("not UTF-8".into()))
+}
+
 fn decode_ring(text: &str) -> Result<SigningKeyRing, RingError> {
     let stored: StoredRing =
         serde_json::from_str(text).map_err(|e| RingError::Corrupt(e.to_string()))?;
@@ -95,13 +100,13 @@ fn encode_ring(ring: &SigningKeyRing) -> String {
 /// settle on the ring that was written last.
 pub async fn load_or_create_ring(store: &Store) -> Result<SigningKeyRing, RingError> {
     if let Some(text) = store.get_meta_secret(RING_META_KEY).await? {
-        return decode_ring(text.expose_secret());
+        return decode_ring(ring_text(&text)?);
     }
     let ring = SigningKeyRing::generate();
     let text = gatehouse_store::Secret::new(encode_ring(&ring));
     store.put_meta_secret(RING_META_KEY, &text).await?;
     match store.get_meta_secret(RING_META_KEY).await? {
-        Some(text) => decode_ring(text.expose_secret()),
+        Some(text) => decode_ring(ring_text(&text)?),
         None => Ok(ring),
     }
 }

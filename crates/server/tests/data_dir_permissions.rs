@@ -27,6 +27,8 @@ async fn a_fresh_data_directory_and_its_files_are_private() {
         database_url: None,
         account_id: Some("111122223333".into()),
         region: "local".into(),
+        key_encryption: None,
+        database_tls: Default::default(),
     };
     let (state, _listener, _root) = gatehouse_server::prepare(&opts).await.unwrap();
     // A write, so that the write-ahead log and its index exist.

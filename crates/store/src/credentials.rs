@@ -200,7 +200,7 @@ impl Store {
         secret: &Secret,
     ) -> Result<AccessKey> {
         validate_access_key_id(access_key_id)?;
-        if secret.expose_secret().is_empty() || secret.expose_secret().len() > 512 {
+        if secret.is_empty() || secret.len() > 512 {
             return Err(StoreError::Validation(
                 "secret access key must be 1 to 512 characters".to_string(),
             ));
@@ -216,9 +216,6 @@ impl Store {
         access_key_id: &str,
         secret: &Secret,
     ) -> Result<AccessKey> {
-        let sealed = self
-            .master_key()
-            .seal_secret(&access_key_aad(access_key_id), secret)?;
         let mut tx = self.begin_write().await?;
         let u = get_in::<User>(&mut tx.conn, account, user).await?;
         let n = tx
@@ -245,6 +242,9 @@ impl Store {
         {
             return Err(StoreError::exists(EntityKind::AccessKey, access_key_id));
         }
+        let sealed = self
+            .seal_in(&mut tx.conn, &access_key_aad(access_key_id), secret)
+            .await?;
         tx.conn
             .exec(
                 "INSERT INTO access_keys (access_key_id, user_id, secret_sealed, status, created_ms) \
@@ -338,8 +338,8 @@ impl Store {
         let (key, sealed) = key_in(&mut c, access_key_id).await?;
         drop(c);
         let secret = self
-            .master_key()
-            .open_secret(&access_key_aad(access_key_id), &sealed)?;
+            .open_sealed(&access_key_aad(access_key_id), &sealed)
+            .await?;
         Ok((key, secret))
     }
 

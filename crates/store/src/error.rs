@@ -101,6 +101,9 @@ pub enum StoreError {
     /// The master key could not be loaded or created.
     #[error("master key: {0}")]
     MasterKey(String),
+    /// The key manager holding the key-encryption key failed.
+    #[error("key manager: {0}")]
+    KeyManager(#[from] crate::keys::KeyManagerError),
     /// A migration this database already applied has different text in this build: the
     /// schema it describes may not be the one the database has, so the store refuses to
     /// open rather than run on a schema nobody wrote down.
@@ -146,6 +149,7 @@ impl StoreError {
             StoreError::Database(_)
             | StoreError::Crypto
             | StoreError::MasterKey(_)
+            | StoreError::KeyManager(_)
             | StoreError::MigrationChanged { .. } => "ServiceFailure",
         }
     }

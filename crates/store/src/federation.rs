@@ -140,9 +140,9 @@ impl Store {
             ));
         }
         let serial = format!("arn:{PARTITION}:iam::{account}:mfa{path}{name}");
-        let sealed = self.master_key().seal_secret(&mfa_aad(&serial), seed)?;
         let mut tx = self.begin_write().await?;
         require_account(&mut tx.conn, account).await?;
+        let sealed = self.seal_in(&mut tx.conn, &mfa_aad(&serial), seed).await?;
         if tx
             .conn
             .opt(
@@ -297,9 +297,7 @@ impl Store {
             )
             .await?
             .ok_or_else(|| StoreError::no_such(EntityKind::MfaDevice, serial))?;
-        let seed = self
-            .master_key()
-            .open_secret(&mfa_aad(serial), &row.text(0)?)?;
+        let seed = self.open_sealed(&mfa_aad(serial), &row.text(0)?).await?;
         Ok((seed, row.opt_i64(1)?))
     }
 
@@ -313,8 +311,7 @@ impl Store {
             )
             .await?
             .ok_or_else(|| StoreError::no_such(EntityKind::MfaDevice, serial))?;
-        self.master_key()
-            .open_secret(&mfa_aad(serial), &row.text(0)?)
+        self.open_sealed(&mfa_aad(serial), &row.text(0)?).await
     }
 
     /// Records that the code of `counter` was used; false when that counter (or a later

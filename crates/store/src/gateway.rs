@@ -6,10 +6,10 @@
 //! gateway's in-memory routing table is refreshed by the same signal as compiled policies.
 //! Invocation logs and job records are bookkeeping and do not.
 
-use crate::db::{Conn, Row, args};
+use crate::db::{Row, args};
 use crate::error::{EntityKind, Result, StoreError};
 use crate::model::{Timestamp, now_ms, ts};
-use crate::seal::{MasterKey, Secret, sealed_key_id};
+use crate::seal::Secret;
 use crate::store::Store;
 
 /// A model deployment as stored (the provider key stays sealed until asked for).
@@ -110,11 +110,11 @@ fn deployment_from(r: &Row) -> Result<Deployment> {
     })
 }
 
-fn key_aad(account: &str, model: &str) -> String {
+pub(crate) fn key_aad(account: &str, model: &str) -> String {
     format!("ai-deployment-key:{account}:{model}")
 }
 
-fn log_aad(account: &str, model: &str, request_id: &str) -> String {
+pub(crate) fn log_aad(account: &str, model: &str, request_id: &str) -> String {
     format!("ai-invocation-log:{account}:{model}:{request_id}")
 }
 
@@ -191,15 +191,15 @@ impl Store {
                 "provider must be 1-64 characters".into(),
             ));
         }
+        let mut tx = self.begin_write().await?;
+        crate::store::require_account(&mut tx.conn, account).await?;
         let sealed = match &d.api_key {
             Some(k) => Some(
-                self.master_key()
-                    .seal_secret(&key_aad(account, &d.model_id), k)?,
+                self.seal_in(&mut tx.conn, &key_aad(account, &d.model_id), k)
+                    .await?,
             ),
             None => None,
         };
-        let mut tx = self.begin_write().await?;
-        crate::store::require_account(&mut tx.conn, account).await?;
         let exists = tx
             .conn
             .opt(
@@ -303,8 +303,8 @@ impl Store {
             .ok_or_else(|| StoreError::no_such(EntityKind::Deployment, model_id))?;
         match row.opt_text(0)? {
             Some(sealed) => Ok(Some(
-                self.master_key()
-                    .open_secret(&key_aad(account, model_id), &sealed)?,
+                self.open_sealed(&key_aad(account, model_id), &sealed)
+                    .await?,
             )),
             None => Ok(None),
         }
@@ -373,17 +373,19 @@ impl Store {
         principal: &str,
         content: &Secret,
     ) -> Result<()> {
+        // Its own short transaction: the active data key is read (and, on PostgreSQL,
+        // share-locked) in the transaction that writes the value sealed under it.
+        let mut c = self.inner.pool.write_tx().await?;
         let sealed = self
-            .master_key()
-            .seal_secret(&log_aad(account, model_id, request_id), content)?;
-        let mut c = self.inner.pool.conn().await?;
+            .seal_in(&mut c, &log_aad(account, model_id, request_id), content)
+            .await?;
         c.exec(
             "INSERT INTO ai_invocation_logs (account_id, model_id, time_ms, request_id, principal, sealed) \
              VALUES ($1, $2, $3, $4, $5, $6)",
             args![account, model_id, now_ms(), request_id, principal, sealed],
         )
         .await?;
-        Ok(())
+        c.commit().await
     }
 
     /// The newest `limit` log entries of a model, oldest first, opened.
@@ -401,22 +403,21 @@ impl Store {
                 args![account, model_id, limit],
             )
             .await?;
-        let key = self.master_key();
-        let mut out = rows
-            .iter()
-            .map(|r| {
-                let request_id = r.text(3)?;
-                Ok(InvocationLog {
-                    id: r.i64(0)?,
-                    model_id: r.text(1)?,
-                    time: ts(r.i64(2)?),
-                    principal: r.text(4)?,
-                    content: key
-                        .open_secret(&log_aad(account, model_id, &request_id), &r.text(5)?)?,
-                    request_id,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        drop(c);
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let request_id = r.text(3)?;
+            out.push(InvocationLog {
+                id: r.i64(0)?,
+                model_id: r.text(1)?,
+                time: ts(r.i64(2)?),
+                principal: r.text(4)?,
+                content: self
+                    .open_sealed(&log_aad(account, model_id, &request_id), &r.text(5)?)
+                    .await?,
+                request_id,
+            });
+        }
         out.reverse();
         Ok(out)
     }
@@ -474,17 +475,6 @@ impl Store {
         .map(job_from)
         .collect()
     }
-
-    /// Seals an arbitrary value under the master key, bound to `purpose` (e.g. encoded
-    /// authorization messages that only Gatehouse can open).
-    pub fn seal_value(&self, purpose: &str, value: &Secret) -> Result<String> {
-        self.master_key().seal_secret(purpose, value)
-    }
-
-    /// Opens what [`Store::seal_value`] sealed for the same `purpose`.
-    pub fn open_value(&self, purpose: &str, sealed: &str) -> Result<Secret> {
-        self.master_key().open_secret(purpose, sealed)
-    }
 }
 
 fn job_from(r: &Row) -> Result<FineTuningJobRecord> {
@@ -494,51 +484,4 @@ fn job_from(r: &Row) -> Result<FineTuningJobRecord> {
         principal: r.text(2)?,
         created: ts(r.i64(3)?),
     })
-}
-
-/// Re-seals provider keys and invocation logs from `old` to `new` inside the master-key
-/// rotation's transaction; returns how many values were re-sealed.
-pub(crate) async fn reseal(c: &mut Conn, old: &MasterKey, new: &MasterKey) -> Result<usize> {
-    let mut count = 0usize;
-    let rows = c
-        .all(
-            "SELECT account_id, model_id, key_sealed FROM ai_deployments WHERE key_sealed IS NOT NULL",
-            vec![],
-        )
-        .await?;
-    for r in rows {
-        let (account, model, sealed) = (r.text(0)?, r.text(1)?, r.text(2)?);
-        if sealed_key_id(&sealed) == Some(new.key_id()) {
-            continue;
-        }
-        let aad = key_aad(&account, &model);
-        let resealed = new.seal(&aad, &old.open(&aad, &sealed)?)?;
-        c.exec(
-            "UPDATE ai_deployments SET key_sealed = $1 WHERE account_id = $2 AND model_id = $3",
-            args![resealed, account, model],
-        )
-        .await?;
-        count += 1;
-    }
-    let rows = c
-        .all(
-            "SELECT id, account_id, model_id, request_id, sealed FROM ai_invocation_logs",
-            vec![],
-        )
-        .await?;
-    for r in rows {
-        let sealed = r.text(4)?;
-        if sealed_key_id(&sealed) == Some(new.key_id()) {
-            continue;
-        }
-        let aad = log_aad(&r.text(1)?, &r.text(2)?, &r.text(3)?);
-        let resealed = new.seal(&aad, &old.open(&aad, &sealed)?)?;
-        c.exec(
-            "UPDATE ai_invocation_logs SET sealed = $1 WHERE id = $2",
-            args![resealed, r.i64(0)?],
-        )
-        .await?;
-        count += 1;
-    }
-    Ok(count)
 }

@@ -8,8 +8,10 @@
 //!
 //! Guarantees: each mutating call is one transaction (an error changes nothing); a
 //! committed write is durable (SQLite runs in WAL mode with `synchronous=FULL`);
-//! secrets are sealed with AES-256-GCM under a [`MasterKey`] before they are stored,
-//! and never appear in `Debug` output or error messages; every committed write bumps
+//! secrets are sealed with AES-256-GCM under a data key before they are stored, the data
+//! key itself stored only wrapped by a key manager's key ([`KeyEncryption`]: the
+//! [`MasterKey`] file here, PKCS#11 and AWS KMS in `gatehouse-keys`), and secrets never
+//! appear in `Debug` output or error messages; every committed write bumps
 //! [`Store::policy_generation`] and is announced to [`Store::subscribe`]rs
 //! (`NOTIFY gatehouse_changes` on PostgreSQL).
 //!
@@ -29,10 +31,12 @@
 mod audit;
 mod credentials;
 mod db;
+mod digest;
 mod error;
 mod federation;
 mod gateway;
 mod identity;
+mod keys;
 mod model;
 mod paging;
 mod policies;
@@ -42,18 +46,22 @@ mod store;
 mod usage;
 
 pub use audit::{Appended, AuditEntry, AuditVerification, PendingAudit};
+pub use digest::{AuditDigest, DigestBody, DigestFinding, DigestVerification};
 pub use error::{EntityKind, Result, StoreError};
 pub use federation::{MfaDevice, OidcProvider, oidc_provider_arn};
 pub use gateway::{
     Deployment, FineTuningJobRecord, InvocationLog, NewDeployment, validate_deprecation_date,
     validate_model_id,
 };
+pub use keys::{DataKeyInfo, KeyChain, KeyEncryption, KeyFuture, KeyManagerError, ResealProgress};
 pub use model::{
     AccessKey, AccessKeyStatus, Account, AttachedPolicy, Group, Guardrail, InlinePolicy, LastUsed,
     ListParams, NewPolicy, NewRole, NewUser, PARTITION, Page, Policy, PolicySource, PolicyVersion,
     PrincipalKind, PrincipalPolicies, PrincipalRef, Role, RoleUpdate, SourcedPolicy, Tag,
     TaggedKind, Timestamp, User, iam_arn, limits,
 };
-pub use seal::{MasterKey, Secret};
-pub use store::{BackendKind, CHANGES_CHANNEL, SQLITE_FILE, Store, StoreOptions, Subscription};
+pub use seal::{MasterKey, SealingKey, Secret};
+pub use store::{
+    BackendKind, CHANGES_CHANNEL, DatabaseTls, SQLITE_FILE, Store, StoreOptions, Subscription,
+};
 pub use usage::{UsageCount, UsageSync};

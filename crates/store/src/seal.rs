@@ -1,27 +1,28 @@
-//! Secrets at rest. Access-key secrets, signing keys and other sensitive values are
-//! sealed with AES-256-GCM under a 32-byte master key before they reach the database,
-//! so a copied database file or a database dump reveals nothing.
+//! Secrets at rest: the sealed-value format, and the `file` key-encryption key.
 //!
-//! A sealed value is text: `gh1.<key id>.<base64(nonce || ciphertext+tag)>`. The key id
-//! (first 8 bytes of SHA-256 of the key, hex) says which master key sealed it; a fresh
-//! random 96-bit nonce is drawn for every value; the additional authenticated data names
-//! the row the value belongs to, so a sealed value moved to another row does not open.
+//! Access-key secrets, signing keys and other sensitive values are sealed with
+//! AES-256-GCM ([`gatehouse_secret::SealingKey`], the workspace's one AEAD primitive)
+//! under a *data key* before they reach the database, so a copied database file or a
+//! dump reveals nothing. The data key itself is stored only wrapped by a
+//! key-encryption key that a key manager holds (see `keys.rs`); this module holds the
+//! simplest one, [`MasterKey`]: a 32-byte key in `master.key` in the data directory (or
+//! `GATEHOUSE_MASTER_KEY`), the embedded default that needs nothing installed.
 //!
-//! [`Secret`] and [`MasterKey`] zero their memory on drop and print `<redacted>` in
-//! `Debug`; neither implements `Display`.
+//! A sealed value is text: `gh1.<key id>.<base64url(nonce || ciphertext+tag)>`. The key
+//! id (first 8 bytes of SHA-256 of the data key, hex) says which data key sealed it; the
+//! additional authenticated data names the row the value belongs to, so a sealed value
+//! moved to another row does not open.
 
-use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use sha2::{Digest, Sha256};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+pub use gatehouse_secret::{SealError, SealingKey, Secret};
 use zeroize::Zeroizing;
 
 use crate::error::{Result, StoreError};
+use crate::keys::{KeyEncryption, KeyFuture, KeyManagerError};
 
 /// The environment variable that, when set, provides the master key (base64 or hex of
 /// 32 bytes) instead of the `master.key` file.
@@ -31,116 +32,97 @@ pub const MASTER_KEY_ENV: &str = "GATEHOUSE_MASTER_KEY";
 pub const MASTER_KEY_FILE: &str = "master.key";
 
 const PREFIX: &str = "gh1";
-const NONCE_LEN: usize = 12;
 
-/// A secret value (an access-key secret, a signing key). Its `Debug` never shows it.
+/// The additional authenticated data a data key is wrapped with by the `file` provider.
+const DATA_KEY_AAD: &[u8] = b"gatehouse/data-key/v1";
+
+/// Seals `plaintext` under `key` in the text format above.
+pub(crate) fn seal_text(key: &SealingKey, aad: &str, plaintext: &[u8]) -> Result<String> {
+    let blob = key
+        .seal(aad.as_bytes(), plaintext)
+        .map_err(|_| StoreError::Crypto)?;
+    Ok(format!(
+        "{PREFIX}.{}.{}",
+        key.key_id(),
+        URL_SAFE_NO_PAD.encode(&blob)
+    ))
+}
+
+/// Opens a value sealed by [`seal_text`] with the same `aad` (the key must be the one
+/// its key id names).
+pub(crate) fn open_text(key: &SealingKey, aad: &str, sealed: &str) -> Result<Secret> {
+    let mut parts = sealed.splitn(3, '.');
+    let (Some(PREFIX), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(StoreError::Crypto);
+    };
+    if key_id != key.key_id() {
+        return Err(StoreError::Crypto);
+    }
+    let blob = URL_SAFE_NO_PAD
+        .decode(body.as_bytes())
+        .map_err(|_| StoreError::Crypto)?;
+    key.open(aad.as_bytes(), &blob)
+        .map_err(|_| StoreError::Crypto)
+}
+
+/// The `file` key-encryption key: 32 bytes in `master.key` (mode 0600) in the data
+/// directory, or from `GATEHOUSE_MASTER_KEY`. It wraps data keys; before envelope
+/// encryption it sealed values itself, so it also opens values a store sealed then
+/// (they are re-sealed under a data key when such a store is first opened).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Zeroizing<String>);
+pub struct MasterKey(SealingKey);
 
-impl Secret {
-    /// Wraps a secret string.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(Zeroizing::new(value.into()))
-    }
-
-    /// The secret itself. Call sites are easy to grep for.
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// The 32-byte AES-256-GCM key every sealed value is encrypted under.
-#[derive(Clone)]
-pub struct MasterKey {
-    bytes: Zeroizing<[u8; 32]>,
-    id: String,
-}
-
-impl fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MasterKey {{ id: {}, bytes: <redacted> }}", self.id)
-    }
-}
-
-impl PartialEq for MasterKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "MasterKey {{ id: {}, bytes: <redacted> }}",
+            self.0.key_id()
+        )
     }
 }
 
 impl MasterKey {
     /// A new random key.
     pub fn generate() -> Self {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        rand::fill(&mut bytes[..]);
-        Self::from_zeroizing(bytes)
+        MasterKey(SealingKey::generate())
     }
 
     /// A key from its 32 raw bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self::from_zeroizing(Zeroizing::new(bytes))
-    }
-
-    fn from_zeroizing(bytes: Zeroizing<[u8; 32]>) -> Self {
-        let digest = Sha256::digest(&bytes[..]);
-        let id = hex::encode(&digest[..8]);
-        MasterKey { bytes, id }
+        MasterKey(SealingKey::from_bytes(bytes))
     }
 
     /// Parses a key written as base64 (standard or URL-safe, padded or not) or as 64
     /// hex digits.
     pub fn from_encoded(text: &str) -> Result<Self> {
-        let text = text.trim();
-        let decoded: Option<Zeroizing<Vec<u8>>> =
-            if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                hex::decode(text).ok().map(Zeroizing::new)
-            } else {
-                let trimmed = text.trim_end_matches('=');
-                let unified: Zeroizing<String> =
-                    Zeroizing::new(trimmed.replace('+', "-").replace('/', "_"));
-                URL_SAFE_NO_PAD
-                    .decode(unified.as_bytes())
-                    .ok()
-                    .map(Zeroizing::new)
-            };
-        let decoded = decoded.ok_or_else(|| {
-            StoreError::MasterKey("master key is neither base64 nor hex".to_string())
-        })?;
-        let bytes: [u8; 32] = decoded.as_slice().try_into().map_err(|_| {
-            StoreError::MasterKey(format!(
-                "master key must be 32 bytes, got {}",
-                decoded.len()
-            ))
-        })?;
-        let key = Zeroizing::new(bytes);
-        Ok(Self::from_zeroizing(key))
+        SealingKey::from_encoded(text)
+            .map(MasterKey)
+            .map_err(|e| StoreError::MasterKey(e.to_string()))
     }
 
     /// The key as standard base64, the format of `master.key`. Handle with care.
     pub fn to_base64(&self) -> Secret {
-        Secret::new(STANDARD.encode(&self.bytes[..]))
+        self.0.to_base64()
     }
 
-    /// The key id written into every value this key seals (not secret).
+    /// The key id (not secret).
     pub fn key_id(&self) -> &str {
-        &self.id
+        self.0.key_id()
+    }
+
+    /// How the data keys this key wraps name it: `file:<key id>`.
+    pub fn descriptor(&self) -> String {
+        format!("file:{}", self.0.key_id())
     }
 
     /// Loads the master key: from `GATEHOUSE_MASTER_KEY` when set, else from
     /// `DATA_DIR/master.key`, creating that file (mode 0600, and the directory) with a
     /// fresh random key on first start.
     pub fn load_or_create(data_dir: &Path) -> Result<Self> {
-        if let Ok(value) = std::env::var(MASTER_KEY_ENV) {
-            let value = Zeroizing::new(value);
-            if !value.trim().is_empty() {
-                return Self::from_encoded(&value);
-            }
+        if let Some(key) = Self::from_env()? {
+            return Ok(key);
         }
         let path = data_dir.join(MASTER_KEY_FILE);
         match Self::read_file(&path) {
@@ -152,7 +134,7 @@ impl MasterKey {
         let key = Self::generate();
         match key.write_new_file(&path) {
             Ok(()) => {
-                tracing::info!(path = %path.display(), key_id = %key.id, "created master key");
+                tracing::info!(path = %path.display(), key_id = %key.key_id(), "created master key");
                 Ok(key)
             }
             // Another process created it first: use theirs.
@@ -165,6 +147,30 @@ impl MasterKey {
                 })
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// The key of `GATEHOUSE_MASTER_KEY`, when it is set and not empty.
+    pub fn from_env() -> Result<Option<Self>> {
+        match std::env::var(MASTER_KEY_ENV) {
+            Ok(value) => {
+                let value = Zeroizing::new(value);
+                if value.trim().is_empty() {
+                    Ok(None)
+                } else {
+                    Self::from_encoded(&value).map(Some)
+                }
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Reads a key file (`None` when it does not exist).
+    pub fn read_existing(path: &Path) -> Result<Option<Self>> {
+        match Self::read_file(path) {
+            Ok(k) => Ok(Some(k)),
+            Err(ReadError::NotFound) => Ok(None),
+            Err(ReadError::Other(e)) => Err(e),
         }
     }
 
@@ -221,7 +227,7 @@ impl MasterKey {
             }
         })?;
         let encoded = self.to_base64();
-        file.write_all(encoded.expose_secret().as_bytes())
+        file.write_all(encoded.expose())
             .and_then(|()| file.write_all(b"\n"))
             .and_then(|()| file.sync_all())
             .map_err(|e| StoreError::MasterKey(format!("cannot write {}: {e}", path.display())))?;
@@ -235,78 +241,48 @@ impl MasterKey {
     pub fn file_path(data_dir: &Path) -> PathBuf {
         data_dir.join(MASTER_KEY_FILE)
     }
+}
 
-    fn cipher(&self) -> Result<Aes256Gcm> {
-        Aes256Gcm::new_from_slice(&self.bytes[..]).map_err(|_| StoreError::Crypto)
+impl KeyEncryption for MasterKey {
+    fn wrapping_key(&self) -> String {
+        self.descriptor()
     }
 
-    /// Seals `plaintext`, binding it to `aad` (the identity of the row it belongs to).
-    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<String> {
-        let mut nonce_bytes = [0u8; NONCE_LEN];
-        rand::fill(&mut nonce_bytes[..]);
-        let nonce = Nonce::from(nonce_bytes);
-        let ciphertext = self
-            .cipher()?
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| StoreError::Crypto)?;
-        let mut blob = Vec::with_capacity(NONCE_LEN + ciphertext.len());
-        blob.extend_from_slice(&nonce_bytes);
-        blob.extend_from_slice(&ciphertext);
-        Ok(format!(
-            "{PREFIX}.{}.{}",
-            self.id,
-            URL_SAFE_NO_PAD.encode(&blob)
-        ))
+    fn wrap<'a>(&'a self, data_key: &'a Secret) -> KeyFuture<'a, Vec<u8>> {
+        let wrapped =
+            self.0
+                .seal(DATA_KEY_AAD, data_key.expose())
+                .map_err(|_| KeyManagerError::Refused {
+                    provider: "file",
+                    detail: "cannot wrap the data key".into(),
+                });
+        ready(wrapped)
     }
 
-    /// Opens a value sealed by [`MasterKey::seal`] with the same `aad`.
-    pub fn open(&self, aad: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>> {
-        let mut parts = sealed.splitn(3, '.');
-        let (Some(PREFIX), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(StoreError::Crypto);
-        };
-        if key_id != self.id {
-            return Err(StoreError::Crypto);
+    fn unwrap<'a>(&'a self, wrapped_by: &'a str, wrapped: &'a [u8]) -> KeyFuture<'a, Secret> {
+        if wrapped_by != self.descriptor() {
+            return ready(Err(KeyManagerError::NotHeld {
+                wrapped_by: wrapped_by.to_owned(),
+            }));
         }
-        let blob = URL_SAFE_NO_PAD
-            .decode(body.as_bytes())
-            .map_err(|_| StoreError::Crypto)?;
-        if blob.len() < NONCE_LEN + 16 {
-            return Err(StoreError::Crypto);
-        }
-        let (nonce_bytes, ciphertext) = blob.split_at(NONCE_LEN);
-        let nonce_arr: [u8; NONCE_LEN] = nonce_bytes.try_into().map_err(|_| StoreError::Crypto)?;
-        let plaintext = self
-            .cipher()?
-            .decrypt(
-                &Nonce::from(nonce_arr),
-                Payload {
-                    msg: ciphertext,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| StoreError::Crypto)?;
-        Ok(Zeroizing::new(plaintext))
+        ready(
+            self.0
+                .open(DATA_KEY_AAD, wrapped)
+                .map_err(|_| KeyManagerError::Refused {
+                    provider: "file",
+                    detail: "the data key does not unwrap with this master key".into(),
+                }),
+        )
     }
 
-    /// Seals a [`Secret`].
-    pub fn seal_secret(&self, aad: &str, secret: &Secret) -> Result<String> {
-        self.seal(aad, secret.expose_secret().as_bytes())
+    fn legacy_key(&self) -> Option<SealingKey> {
+        Some(self.0.clone())
     }
+}
 
-    /// Opens a value sealed by [`MasterKey::seal_secret`].
-    pub fn open_secret(&self, aad: &str, sealed: &str) -> Result<Secret> {
-        let bytes = self.open(aad, sealed)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| StoreError::Crypto)?;
-        Ok(Secret::new(text))
-    }
+/// A key-manager answer that is already known (the `file` provider does no I/O).
+pub fn ready<'a, T: Send + 'a>(value: std::result::Result<T, KeyManagerError>) -> KeyFuture<'a, T> {
+    Box::pin(std::future::ready(value))
 }
 
 /// The key id a sealed value names, if it is a sealed value at all.
@@ -352,36 +328,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seal_round_trip_and_binding() {
-        let key = MasterKey::generate();
-        let sealed = key.seal("row/1", b"hello").unwrap();
+    fn sealed_text_round_trip_and_binding() {
+        let key = SealingKey::generate();
+        let sealed = seal_text(&key, "row/1", b"hello").unwrap();
         assert!(!sealed.contains("hello"));
         assert_eq!(sealed_key_id(&sealed), Some(key.key_id()));
-        assert_eq!(&key.open("row/1", &sealed).unwrap()[..], b"hello");
+        assert_eq!(
+            open_text(&key, "row/1", &sealed).unwrap().expose(),
+            b"hello"
+        );
         assert!(matches!(
-            key.open("row/2", &sealed),
+            open_text(&key, "row/2", &sealed),
             Err(StoreError::Crypto)
         ));
-        let other = MasterKey::generate();
         assert!(matches!(
-            other.open("row/1", &sealed),
+            open_text(&SealingKey::generate(), "row/1", &sealed),
             Err(StoreError::Crypto)
         ));
-        // Two seals of the same value differ (fresh nonce).
-        assert_ne!(sealed, key.seal("row/1", b"hello").unwrap());
     }
 
-    #[test]
-    fn encodings_and_debug() {
-        let key = MasterKey::generate();
-        let b64 = key.to_base64();
-        let again = MasterKey::from_encoded(b64.expose_secret()).unwrap();
-        assert_eq!(again.key_id(), key.key_id());
-        let hex_text = hex::encode(&key.bytes[..]);
-        assert_eq!(MasterKey::from_encoded(&hex_text).unwrap(), key);
-        assert!(MasterKey::from_encoded("c2hvcnQ=").is_err());
-        assert!(!format!("{key:?}").contains(b64.expose_secret()));
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "<redacted>");
+    #[tokio::test]
+    async fn file_key_wraps_and_unwraps_data_keys() {
+        let kek = MasterKey::generate();
+        let dek = SealingKey::generate().to_secret();
+        let wrapped = kek.wrap(&dek).await.unwrap();
+        assert!(!wrapped.windows(8).any(|w| w == &dek.expose()[..8]));
+        let back = kek.unwrap(&kek.descriptor(), &wrapped).await.unwrap();
+        assert_eq!(back, dek);
+        let other = MasterKey::generate();
+        assert!(matches!(
+            other.unwrap(&other.descriptor(), &wrapped).await,
+            Err(KeyManagerError::Refused { .. })
+        ));
+        assert!(matches!(
+            other.unwrap(&kek.descriptor(), &wrapped).await,
+            Err(KeyManagerError::NotHeld { .. })
+        ));
+        assert!(!format!("{kek:?}").contains(kek.to_base64().expose_str().unwrap()));
     }
 
     #[test]

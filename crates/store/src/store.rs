@@ -23,10 +23,11 @@ use tokio::sync::broadcast;
 use crate::audit::PendingAudit;
 use crate::db::{Conn, Pool, Row, args};
 use crate::error::{EntityKind, Result, StoreError};
+use crate::keys::{DataKeys, KeyEncryption};
 use crate::model::{
     Account, new_account_id, now_ms, ts, validate_account_id, validate_account_name,
 };
-use crate::seal::{MasterKey, Secret, sealed_key_id};
+use crate::seal::Secret;
 
 /// The PostgreSQL notification channel a committed write is announced on; the payload
 /// is the new generation number.
@@ -61,6 +62,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "lifecycle",
         include_str!("../migrations/sqlite/0012_lifecycle.sql"),
+    ),
+    (
+        20,
+        "keys",
+        include_str!("../migrations/sqlite/0020_keys.sql"),
     ),
     (
         30,
@@ -100,6 +106,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0012_lifecycle.sql"),
     ),
     (
+        20,
+        "keys",
+        include_str!("../migrations/postgres/0020_keys.sql"),
+    ),
+    (
         30,
         "tag_key_folding",
         include_str!("../migrations/postgres/0030_tag_key_folding.sql"),
@@ -120,6 +131,61 @@ pub struct StoreOptions {
     pub postgres_schema: Option<String>,
     /// Pool size.
     pub max_connections: u32,
+    /// TLS to PostgreSQL.
+    pub tls: DatabaseTls,
+}
+
+/// `[database]` of the config file: TLS to PostgreSQL. The URL's own `sslmode` and
+/// `sslrootcert` apply when these are not set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseTls {
+    /// `disable`, `allow`, `prefer`, `require`, `verify-ca` or `verify-full` (libpq's).
+    pub sslmode: Option<String>,
+    /// The CA certificate (PEM) the server's certificate must chain to.
+    pub ca_file: Option<PathBuf>,
+    /// Refuse to start with a mode that can fall back to plain text (`disable`, `allow`,
+    /// `prefer`): only `require`, `verify-ca` and `verify-full` pass.
+    #[serde(default)]
+    pub require_tls: bool,
+}
+
+impl DatabaseTls {
+    /// Applies these settings to `opts`, refusing a plain-text-capable mode when TLS is
+    /// required.
+    fn apply(&self, mut opts: PgConnectOptions) -> Result<PgConnectOptions> {
+        use sqlx::postgres::PgSslMode;
+        if let Some(mode) = &self.sslmode {
+            let mode = PgSslMode::from_str(mode).map_err(|_| {
+                StoreError::Validation(format!(
+                    "database.sslmode {mode:?}: expected disable, allow, prefer, require, verify-ca or verify-full"
+                ))
+            })?;
+            opts = opts.ssl_mode(mode);
+        }
+        if let Some(ca) = &self.ca_file {
+            if !ca.is_file() {
+                return Err(StoreError::Validation(format!(
+                    "database.ca_file {}: no such file",
+                    ca.display()
+                )));
+            }
+            opts = opts.ssl_root_cert(ca);
+        }
+        if self.require_tls
+            && matches!(
+                opts.get_ssl_mode(),
+                PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer
+            )
+        {
+            return Err(StoreError::Validation(
+                "database.require_tls is set but the connection may fall back to plain text: \
+                 set sslmode to verify-full (or require, verify-ca)"
+                    .into(),
+            ));
+        }
+        Ok(opts)
+    }
 }
 
 impl StoreOptions {
@@ -130,6 +196,7 @@ impl StoreOptions {
             database_url: None,
             postgres_schema: None,
             max_connections: 8,
+            tls: DatabaseTls::default(),
         }
     }
 
@@ -140,6 +207,7 @@ impl StoreOptions {
             database_url: Some(url.into()),
             postgres_schema: None,
             max_connections: 16,
+            tls: DatabaseTls::default(),
         }
     }
 }
@@ -168,7 +236,10 @@ pub struct Store {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) pool: Pool,
-    key: RwLock<Arc<MasterKey>>,
+    /// The key manager's key-encryption key (see `keys.rs`).
+    pub(crate) kek: Arc<dyn KeyEncryption>,
+    /// The data keys unwrapped so far.
+    pub(crate) data_keys: RwLock<DataKeys>,
     changes: broadcast::Sender<i64>,
 }
 
@@ -289,8 +360,10 @@ fn valid_schema_name(s: &str) -> bool {
 }
 
 impl Store {
-    /// Opens (creating and migrating as needed) the store described by `options`.
-    pub async fn open(options: &StoreOptions, key: MasterKey) -> Result<Store> {
+    /// Opens (creating and migrating as needed) the store described by `options`, and
+    /// unwraps its data keys with `kek` (fails when the key manager cannot be reached
+    /// or does not hold the key that wrapped them: fail closed).
+    pub async fn open(options: &StoreOptions, kek: impl KeyEncryption + 'static) -> Result<Store> {
         let pool = match &options.database_url {
             None => Self::sqlite_pool(&options.data_dir, options.max_connections).await?,
             Some(url) => {
@@ -298,6 +371,7 @@ impl Store {
                     url,
                     options.postgres_schema.as_deref(),
                     options.max_connections,
+                    &options.tls,
                 )
                 .await?
             }
@@ -306,23 +380,25 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 pool,
-                key: RwLock::new(Arc::new(key)),
+                kek: Arc::new(kek),
+                data_keys: RwLock::new(DataKeys::default()),
                 changes,
             }),
             pending: None,
         };
         store.migrate().await?;
+        store.init_data_keys().await?;
         Ok(store)
     }
 
     /// SQLite in `data_dir` (created with mode 0700 if missing).
-    pub async fn open_sqlite(data_dir: &Path, key: MasterKey) -> Result<Store> {
-        Self::open(&StoreOptions::sqlite(data_dir), key).await
+    pub async fn open_sqlite(data_dir: &Path, kek: impl KeyEncryption + 'static) -> Result<Store> {
+        Self::open(&StoreOptions::sqlite(data_dir), kek).await
     }
 
     /// PostgreSQL at `url`.
-    pub async fn open_postgres(url: &str, key: MasterKey) -> Result<Store> {
-        Self::open(&StoreOptions::postgres(url), key).await
+    pub async fn open_postgres(url: &str, kek: impl KeyEncryption + 'static) -> Result<Store> {
+        Self::open(&StoreOptions::postgres(url), kek).await
     }
 
     async fn sqlite_pool(data_dir: &Path, max: u32) -> Result<Pool> {
@@ -355,8 +431,8 @@ impl Store {
         Ok(Pool::Sqlite(pool))
     }
 
-    async fn pg_pool(url: &str, schema: Option<&str>, max: u32) -> Result<Pool> {
-        let mut opts = PgConnectOptions::from_str(url)?;
+    async fn pg_pool(url: &str, schema: Option<&str>, max: u32, tls: &DatabaseTls) -> Result<Pool> {
+        let mut opts = tls.apply(PgConnectOptions::from_str(url)?)?;
         if let Some(schema) = schema {
             if !valid_schema_name(schema) {
                 return Err(StoreError::Validation(format!(
@@ -482,13 +558,6 @@ impl Store {
         }
     }
 
-    pub(crate) fn master_key(&self) -> Arc<MasterKey> {
-        match self.inner.key.read() {
-            Ok(k) => Arc::clone(&k),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
     // -----------------------------------------------------------------------------
     // write transactions and change notification
 
@@ -570,62 +639,19 @@ impl Store {
     }
 
     // -----------------------------------------------------------------------------
-    // master key
-
-    /// Re-seals every sealed value (access-key secrets, sealed meta values) from `old`
-    /// to `new` in one transaction, then uses `new` from now on. Returns how many values
-    /// were re-sealed. Values already sealed under `new` are left as they are, so
-    /// running it twice is harmless. The caller persists `new` (e.g. writes
-    /// `master.key`) only after this succeeds, keeping `old` until then.
-    pub async fn rotate_master_key(&self, old: &MasterKey, new: &MasterKey) -> Result<usize> {
-        let mut tx = self.begin_write().await?;
-        let mut count = reseal(
-            &mut tx.conn,
-            old,
-            new,
-            "SELECT access_key_id, secret_sealed FROM access_keys",
-            "UPDATE access_keys SET secret_sealed = $1 WHERE access_key_id = $2",
-            access_key_aad,
-        )
-        .await?;
-        count += reseal(
-            &mut tx.conn,
-            old,
-            new,
-            "SELECT meta_key, value FROM meta WHERE sealed = 1",
-            "UPDATE meta SET value = $1 WHERE meta_key = $2",
-            meta_aad,
-        )
-        .await?;
-        count += reseal(
-            &mut tx.conn,
-            old,
-            new,
-            "SELECT serial_number, seed_sealed FROM mfa_devices",
-            "UPDATE mfa_devices SET seed_sealed = $1 WHERE serial_number = $2",
-            crate::federation::mfa_aad,
-        )
-        .await?;
-        count += crate::gateway::reseal(&mut tx.conn, old, new).await?;
-        self.commit(tx).await?;
-        match self.inner.key.write() {
-            Ok(mut k) => *k = Arc::new(new.clone()),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(new.clone()),
-        }
-        tracing::info!(count, new_key_id = new.key_id(), "master key rotated");
-        Ok(count)
-    }
-
-    // -----------------------------------------------------------------------------
     // meta key/value
 
-    async fn put_meta_raw(&self, key: &str, value: String, sealed: bool) -> Result<()> {
+    async fn put_meta_raw(&self, key: &str, value: MetaValue<'_>) -> Result<()> {
         if key.is_empty() || key.len() > 256 {
             return Err(StoreError::Validation(
                 "meta key must be 1 to 256 characters".to_string(),
             ));
         }
         let mut tx = self.begin_write().await?;
+        let (value, sealed) = match value {
+            MetaValue::Plain(v) => (v.to_owned(), false),
+            MetaValue::Secret(v) => (self.seal_in(&mut tx.conn, &meta_aad(key), v).await?, true),
+        };
         tx.conn
             .exec(
                 "INSERT INTO meta (meta_key, value, sealed, updated_ms) VALUES ($1, $2, $3, $4) \
@@ -639,13 +665,12 @@ impl Store {
 
     /// Stores a plain value under `key`.
     pub async fn put_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.put_meta_raw(key, value.to_string(), false).await
+        self.put_meta_raw(key, MetaValue::Plain(value)).await
     }
 
     /// Stores a secret under `key`, sealed.
     pub async fn put_meta_secret(&self, key: &str, value: &Secret) -> Result<()> {
-        let sealed = self.master_key().seal_secret(&meta_aad(key), value)?;
-        self.put_meta_raw(key, sealed, true).await
+        self.put_meta_raw(key, MetaValue::Secret(value)).await
     }
 
     async fn get_meta_raw(&self, key: &str) -> Result<Option<(String, bool)>> {
@@ -677,7 +702,7 @@ impl Store {
             Some((_, false)) => Err(StoreError::Validation(format!(
                 "meta key {key} is not a secret; use get_meta"
             ))),
-            Some((v, true)) => self.master_key().open_secret(&meta_aad(key), &v).map(Some),
+            Some((v, true)) => self.open_sealed(&meta_aad(key), &v).await.map(Some),
         }
     }
 
@@ -829,6 +854,12 @@ impl Store {
     }
 }
 
+/// A meta value to store: plain, or a secret to seal.
+enum MetaValue<'a> {
+    Plain(&'a str),
+    Secret(&'a Secret),
+}
+
 pub(crate) fn access_key_aad(id: &str) -> String {
     format!("access-key/{id}")
 }
@@ -893,31 +924,6 @@ pub(crate) async fn require_account(c: &mut Conn, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Re-seals one column of sealed values from `old` to `new`: `select` yields (id, sealed),
-/// `update` takes (resealed, id); values already under `new` are left alone.
-async fn reseal(
-    c: &mut Conn,
-    old: &MasterKey,
-    new: &MasterKey,
-    select: &str,
-    update: &str,
-    aad: fn(&str) -> String,
-) -> Result<usize> {
-    let mut count = 0;
-    for r in c.all(select, vec![]).await? {
-        let id = r.text(0)?;
-        let sealed = r.text(1)?;
-        if sealed_key_id(&sealed) == Some(new.key_id()) {
-            continue;
-        }
-        let a = aad(&id);
-        let resealed = new.seal(&a, &old.open(&a, &sealed)?)?;
-        c.exec(update, args![resealed, id]).await?;
-        count += 1;
-    }
-    Ok(count)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
@@ -928,7 +934,7 @@ mod tests {
     #[tokio::test]
     async fn an_edited_applied_migration_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(dir.path(), MasterKey::generate())
+        let store = Store::open_sqlite(dir.path(), crate::seal::MasterKey::generate())
             .await
             .unwrap();
         let first: &[(i64, &str, &str)] = &[(900, "probe", "CREATE TABLE probe (a INTEGER)")];

@@ -7,9 +7,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use gatehouse_store::{
-    AccessKeyStatus, BackendKind, EntityKind, ListParams, MasterKey, NewPolicy, NewRole, NewUser,
-    PendingAudit, PolicySource, PrincipalKind, PrincipalRef, RoleUpdate, Store, StoreError,
-    StoreOptions, Tag, TaggedKind,
+    AccessKeyStatus, BackendKind, EntityKind, KeyChain, KeyEncryption, KeyManagerError, ListParams,
+    MasterKey, NewPolicy, NewRole, NewUser, PendingAudit, PolicySource, PrincipalKind,
+    PrincipalRef, RoleUpdate, Secret, Store, StoreError, StoreOptions, Tag, TaggedKind,
 };
 
 const ACCT: &str = "111122223333";
@@ -57,13 +57,16 @@ impl Fixture {
         })
     }
 
-    /// Opens a second handle on the same database with another master key.
-    async fn reopen(&self, key: MasterKey) -> Store {
+    /// Opens a second handle on the same database with a key-encryption key.
+    async fn reopen(&self, kek: impl KeyEncryption + 'static) -> Store {
+        self.try_reopen(kek).await.unwrap()
+    }
+
+    /// Like `reopen`, when the key manager may refuse.
+    async fn try_reopen(&self, kek: impl KeyEncryption + 'static) -> Result<Store, StoreError> {
         match &self.pg {
-            None => Store::open_sqlite(&self.dir.path().join("data"), key)
-                .await
-                .unwrap(),
-            Some((url, schema)) => Store::open(&pg_options(url, schema), key).await.unwrap(),
+            None => Store::open_sqlite(&self.dir.path().join("data"), kek).await,
+            Some((url, schema)) => Store::open(&pg_options(url, schema), kek).await,
         }
     }
 
@@ -180,6 +183,8 @@ both_backends!(
     inline_and_attachments,
     access_keys_sealed,
     master_key_rotation,
+    legacy_values_move_onto_a_data_key,
+    audit_digests_anchor_the_chain,
     tags,
     tag_key_folding_migration,
     principal_policies,
@@ -975,18 +980,18 @@ async fn access_keys_sealed(f: &Fixture) {
     s.create_user(ACCT, &user("alice")).await.unwrap();
     let (k1, secret1) = s.create_access_key(ACCT, "alice").await.unwrap();
     assert!(k1.access_key_id.starts_with("AKIA") && k1.access_key_id.len() == 20);
-    assert_eq!(secret1.expose_secret().len(), 40);
+    assert_eq!(secret1.len(), 40);
     assert_eq!(k1.status, AccessKeyStatus::Active);
-    assert_eq!(format!("{secret1:?}"), "<redacted>");
-    assert!(!format!("{k1:?}").contains(secret1.expose_secret()));
+    assert_eq!(format!("{secret1:?}"), "Secret(<redacted>)");
+    assert!(!format!("{k1:?}").contains(secret1.expose_str().unwrap()));
     let (_k2, _) = s.create_access_key(ACCT, "alice").await.unwrap();
     assert_limit(s.create_access_key(ACCT, "alice").await);
     // The stored bytes are not the plaintext.
     let raw = f.raw_texts("SELECT secret_sealed FROM access_keys").await;
     assert_eq!(raw.len(), 2);
     for v in &raw {
-        assert!(!v.contains(secret1.expose_secret()));
-        assert!(v.starts_with(&format!("gh1.{}.", f.key.key_id())));
+        assert!(!v.contains(secret1.expose_str().unwrap()));
+        assert!(v.starts_with(&format!("gh1.{}.", s.data_keys().await.unwrap()[0].key_id)));
     }
     let (k, opened) = s.access_key_for_auth(&k1.access_key_id).await.unwrap();
     assert_eq!(opened, secret1);
@@ -1051,47 +1056,42 @@ async fn master_key_rotation(f: &Fixture) {
     let signing = gatehouse_store::Secret::new("session-signing-key");
     s.put_meta_secret("signing-key", &signing).await.unwrap();
     s.put_meta("plain", "value").await.unwrap();
+    let before = f.raw_texts("SELECT secret_sealed FROM access_keys").await;
+    let data_key = s.data_keys().await.unwrap();
+    assert_eq!(data_key.len(), 1);
+    assert_eq!(data_key[0].wrapped_by, f.key.descriptor());
+    // Secrets are sealed under the data key, not the master key.
+    assert!(before[0].starts_with(&format!("gh1.{}.", data_key[0].key_id)));
+    assert_ne!(data_key[0].key_id, f.key.key_id());
+
+    // Re-wrap under a new key-encryption key: cheap, sealed values untouched.
     let new_key = MasterKey::generate();
-    // The wrong old key changes nothing.
-    let wrong = MasterKey::generate();
+    // A handle that holds only the new key cannot open the store: fail closed.
     assert!(matches!(
-        s.rotate_master_key(&wrong, &new_key).await,
-        Err(StoreError::Crypto)
+        f.try_reopen(new_key.clone()).await,
+        Err(StoreError::KeyManager(KeyManagerError::NotHeld { .. }))
     ));
-    assert_eq!(
-        s.access_key_for_auth(&k1.access_key_id).await.unwrap().1,
-        secret1
-    );
-    let n = s.rotate_master_key(&f.key, &new_key).await.unwrap();
-    assert_eq!(n, 2);
+    let rewrapping = f
+        .reopen(KeyChain::new(new_key.clone()).or_unwrap_with(f.key.clone()))
+        .await;
+    assert_eq!(rewrapping.rewrap_data_keys().await.unwrap(), 1);
     // Running it again is harmless.
-    assert_eq!(s.rotate_master_key(&f.key, &new_key).await.unwrap(), 0);
+    assert_eq!(rewrapping.rewrap_data_keys().await.unwrap(), 0);
+    rewrapping.close().await;
     assert_eq!(
-        s.access_key_for_auth(&k1.access_key_id).await.unwrap().1,
-        secret1
+        f.raw_texts("SELECT secret_sealed FROM access_keys").await,
+        before
     );
     assert_eq!(
-        s.get_meta_secret("signing-key").await.unwrap().unwrap(),
-        signing
+        s.data_keys().await.unwrap()[0].wrapped_by,
+        new_key.descriptor()
     );
-    assert_eq!(s.get_meta("plain").await.unwrap().as_deref(), Some("value"));
-    // Stored values now name the new key, and the old key no longer opens them.
-    let raw = f.raw_texts("SELECT secret_sealed FROM access_keys").await;
-    assert!(raw[0].starts_with(&format!("gh1.{}.", new_key.key_id())));
-    let aad = format!("access-key/{}", k1.access_key_id);
-    assert!(f.key.open(&aad, &raw[0]).is_err());
-    assert_eq!(
-        &new_key.open(&aad, &raw[0]).unwrap()[..],
-        secret1.expose_secret().as_bytes()
-    );
-    // A fresh handle with the old key cannot read secrets; with the new one it can.
-    let old_handle = f.reopen(f.key.clone()).await;
+    // Now the old key opens nothing and the new one everything.
     assert!(matches!(
-        old_handle.access_key_for_auth(&k1.access_key_id).await,
-        Err(StoreError::Crypto)
+        f.try_reopen(f.key.clone()).await,
+        Err(StoreError::KeyManager(KeyManagerError::NotHeld { .. }))
     ));
-    old_handle.close().await;
-    let new_handle = f.reopen(new_key).await;
+    let new_handle = f.reopen(new_key.clone()).await;
     assert_eq!(
         new_handle
             .access_key_for_auth(&k1.access_key_id)
@@ -1100,7 +1100,125 @@ async fn master_key_rotation(f: &Fixture) {
             .1,
         secret1
     );
-    new_handle.close().await;
+    assert_eq!(
+        new_handle
+            .get_meta_secret("signing-key")
+            .await
+            .unwrap()
+            .unwrap(),
+        signing
+    );
+    // The handle opened before the rewrap keeps working: its data key is in memory.
+    assert_eq!(
+        s.access_key_for_auth(&k1.access_key_id).await.unwrap().1,
+        secret1
+    );
+
+    // Reseal: every value onto a new data key, in batches, readable throughout, and
+    // resumable after a crash (here: a handle dropped half way).
+    let mut secrets = vec![(k1.access_key_id.clone(), secret1.clone())];
+    for _ in 0..3 {
+        s.create_user(ACCT, &user(&format!("u{}", secrets.len())))
+            .await
+            .unwrap();
+        let (k, secret) = s
+            .create_access_key(ACCT, &format!("u{}", secrets.len()))
+            .await
+            .unwrap();
+        secrets.push((k.access_key_id, secret));
+    }
+    // `server` stands for a node that runs throughout; `cli` for the reseal command.
+    let server = new_handle;
+    let cli = f.reopen(new_key.clone()).await;
+    let started = cli.begin_reseal().await.unwrap();
+    assert!(!started.resumed);
+    assert_eq!(started.remaining, 5); // 4 access keys, 1 sealed meta value
+    assert_eq!(cli.reseal_batch(2).await.unwrap(), 2);
+    assert!(!cli.finish_reseal().await.unwrap());
+    // Written while the reseal runs: sealed under the new data key at once.
+    server
+        .put_meta_secret("during", &Secret::new("mid-reseal"))
+        .await
+        .unwrap();
+    cli.close().await;
+    drop(cli);
+    let resumed_handle = f.reopen(new_key.clone()).await;
+    let resumed = resumed_handle.begin_reseal().await.unwrap();
+    assert!(resumed.resumed);
+    assert_eq!(resumed.key_id, started.key_id);
+    assert_eq!(resumed.remaining, 3);
+    for (id, secret) in &secrets {
+        assert_eq!(&server.access_key_for_auth(id).await.unwrap().1, secret);
+    }
+    while resumed_handle.reseal_batch(1).await.unwrap() > 0 {
+        for (id, secret) in &secrets {
+            assert_eq!(
+                &resumed_handle.access_key_for_auth(id).await.unwrap().1,
+                secret
+            );
+        }
+    }
+    assert!(resumed_handle.finish_reseal().await.unwrap());
+    let keys = s.data_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].key_id, started.key_id);
+    for v in f.raw_texts("SELECT secret_sealed FROM access_keys").await {
+        assert!(v.starts_with(&format!("gh1.{}.", started.key_id)));
+    }
+    // The running node still reads every secret (it unwrapped the new data key once,
+    // on first use).
+    for (id, secret) in &secrets {
+        assert_eq!(&server.access_key_for_auth(id).await.unwrap().1, secret);
+    }
+    assert_eq!(
+        server.get_meta_secret("during").await.unwrap().unwrap(),
+        Secret::new("mid-reseal")
+    );
+    server.close().await;
+    resumed_handle.close().await;
+}
+
+/// A store sealed before envelope encryption (values directly under `master.key`)
+/// moves onto a data key when first opened, and every value still opens.
+async fn legacy_values_move_onto_a_data_key(f: &Fixture) {
+    let s = &f.store;
+    s.create_user(ACCT, &user("alice")).await.unwrap();
+    let (k1, secret1) = s.create_access_key(ACCT, "alice").await.unwrap();
+    // Make it look like an old store: the value sealed under the master key itself,
+    // no data key.
+    let legacy =
+        gatehouse_store::SealingKey::from_encoded(f.key.to_base64().expose_str().unwrap()).unwrap();
+    let blob = legacy
+        .seal(
+            format!("access-key/{}", k1.access_key_id).as_bytes(),
+            secret1.expose(),
+        )
+        .unwrap();
+    use base64::Engine as _;
+    let old_format = format!(
+        "gh1.{}.{}",
+        legacy.key_id(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(blob)
+    );
+    f.raw_exec(&format!(
+        "UPDATE access_keys SET secret_sealed = '{old_format}'"
+    ))
+    .await;
+    f.raw_exec("DELETE FROM data_keys").await;
+    let upgraded = f.reopen(f.key.clone()).await;
+    assert_eq!(
+        upgraded
+            .access_key_for_auth(&k1.access_key_id)
+            .await
+            .unwrap()
+            .1,
+        secret1
+    );
+    let keys = upgraded.data_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    let raw = f.raw_texts("SELECT secret_sealed FROM access_keys").await;
+    assert!(raw[0].starts_with(&format!("gh1.{}.", keys[0].key_id)));
+    upgraded.close().await;
 }
 
 /// Migration 30 refolds the keys a database written by an older build folded as Unicode
@@ -1523,7 +1641,8 @@ async fn meta_kv(f: &Fixture) {
             .await
             .unwrap()
             .unwrap()
-            .expose_secret(),
+            .expose_str()
+            .unwrap(),
         "hush"
     );
     assert!(s.delete_meta("x").await.unwrap());
@@ -1666,6 +1785,85 @@ async fn audit_chain(f: &Fixture) {
     assert_eq!(appended, batch);
 }
 
+/// Signs a digest with a stand-in signature (the key manager's signing is tested in
+/// `gatehouse-keys` and end to end): the store's part is keeping the digests and
+/// checking the records against them.
+async fn digest_now(store: &Store) -> gatehouse_store::AuditDigest {
+    let body = store.next_audit_digest().await.unwrap();
+    let d = gatehouse_store::AuditDigest::new(body, "test".into(), "test".into(), b"sig");
+    store.append_audit_digest(&d).await.unwrap();
+    d
+}
+
+async fn audit_digests_anchor_the_chain(f: &Fixture) {
+    let store = &f.store;
+    let signed = |d: &gatehouse_store::AuditDigest| d.signature == hex::encode(b"sig");
+    for i in 0..3 {
+        store.append_audit(&format!("{{\"a\":{i}}}")).await.unwrap();
+    }
+    let d1 = digest_now(store).await;
+    for i in 0..3 {
+        store.append_audit(&format!("{{\"b\":{i}}}")).await.unwrap();
+    }
+    let d2 = digest_now(store).await;
+    assert_eq!((d1.body.audit_seq, d2.body.audit_seq), (3, 6));
+    assert_eq!(d2.body.prev_digest, d1.digest);
+    // A digest that does not follow the last one is refused (another node's came first).
+    assert!(matches!(
+        store.append_audit_digest(&d2).await,
+        Err(StoreError::EntityAlreadyExists { .. })
+    ));
+    let digests = store.audit_digests().await.unwrap();
+    let v = store.verify_audit_digests(&digests, &signed).await.unwrap();
+    assert_eq!((v.records, v.anchored_records, v.broken), (6, 6, None));
+    // A forged signature is reported at its digest.
+    let v = store
+        .verify_audit_digests(&digests, &|d| d.body.seq != 2)
+        .await
+        .unwrap();
+    assert_eq!(v.broken.unwrap().digest_seq, 2);
+    // Record 5 rewritten and the chain re-hashed from there: detected from digest 2.
+    let entries = store.audit_entries(0, 100).await.unwrap();
+    let mut prev = entries[3].hash.clone();
+    for e in &entries[4..] {
+        let record = if e.seq == 5 {
+            "{\"b\":99}"
+        } else {
+            e.record.as_str()
+        };
+        let hash = {
+            use sha2::Digest as _;
+            let mut h = sha2::Sha256::new();
+            h.update(prev.as_bytes());
+            h.update([0u8]);
+            h.update(record.as_bytes());
+            hex::encode(h.finalize())
+        };
+        f.raw_exec(&format!(
+            "UPDATE audit_log SET record = '{record}', prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
+            e.seq
+        ))
+        .await;
+        prev = hash;
+    }
+    f.raw_exec(&format!("UPDATE audit_head SET hash = '{prev}'"))
+        .await;
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        gatehouse_store::AuditVerification::Intact(6)
+    );
+    let v = store.verify_audit_digests(&digests, &signed).await.unwrap();
+    let broken = v.broken.unwrap();
+    assert_eq!((broken.digest_seq, v.anchored_records), (2, 3));
+    assert!(broken.reason.contains("rewritten"), "{}", broken.reason);
+    // The tail dropped: the digest that signed it says the log is truncated.
+    f.raw_exec("DELETE FROM audit_log WHERE seq > 3").await;
+    let v = store.verify_audit_digests(&digests, &signed).await.unwrap();
+    let broken = v.broken.unwrap();
+    assert_eq!(broken.digest_seq, 2);
+    assert!(broken.reason.contains("truncated"), "{}", broken.reason);
+}
+
 async fn gateway_deployments(f: &Fixture) {
     use gatehouse_store::{NewDeployment, Secret};
     let s = &f.store;
@@ -1709,7 +1907,7 @@ async fn gateway_deployments(f: &Fixture) {
     // The key is sealed at rest and opens again; an update without a key on the same
     // host keeps it.
     let raw = f.raw_texts("SELECT key_sealed FROM ai_deployments").await;
-    assert!(!raw[0].contains(key.expose_secret()) && raw[0].starts_with("gh1."));
+    assert!(!raw[0].contains(key.expose_str().unwrap()) && raw[0].starts_with("gh1."));
     d.base_url = "http://10.0.0.5:8000/v2".into();
     d.api_key = None;
     let updated = s.put_deployment(ACCT, &d, false).await.unwrap();
@@ -1814,13 +2012,14 @@ async fn gateway_deployments(f: &Fixture) {
             .unwrap()
             .is_empty()
     );
-    // Rotation re-seals provider keys and logs.
-    let new = MasterKey::generate();
-    assert!(s.rotate_master_key(&f.key, &new).await.unwrap() >= 2);
-    let other = f.reopen(new).await;
+    // A reseal moves provider keys and logs too.
+    s.begin_reseal().await.unwrap();
+    assert!(s.reseal_batch(100).await.unwrap() >= 2);
+    assert!(s.finish_reseal().await.unwrap());
+    let other = f.reopen(f.key.clone()).await;
     assert_eq!(
         other.deployment_key(ACCT, "llama-3-8b").await.unwrap(),
-        Some(key)
+        Some(key.clone())
     );
     assert_eq!(
         other

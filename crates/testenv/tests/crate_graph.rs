@@ -14,9 +14,13 @@ use std::process::Command;
 /// gateway) → pipeline → {store, auth} → policy; the analyzer reads policies and audit
 /// records alone; `gatehouse-audit` (the one audit record) is below everything that writes
 /// or reads one, `gatehouse-secret` (the one secret/AEAD type) below everything that holds
-/// a secret. Nothing sideways: the faces do not know each other.
+/// a secret; `gatehouse-keys` (the key managers) is the CLI's, above the store whose data
+/// keys it wraps. Nothing sideways: the faces do not know each other.
 const BELOW: &[(&str, &[&str])] = &[
-    ("gatehouse-cli", &["gatehouse-server", "gatehouse-analyzer"]),
+    (
+        "gatehouse-cli",
+        &["gatehouse-server", "gatehouse-analyzer", "gatehouse-keys"],
+    ),
     (
         "gatehouse-server",
         &[
@@ -36,6 +40,7 @@ const BELOW: &[(&str, &[&str])] = &[
         &["gatehouse-policy", "gatehouse-audit", "gatehouse-secret"],
     ),
     ("gatehouse-auth", &["gatehouse-policy", "gatehouse-secret"]),
+    ("gatehouse-keys", &["gatehouse-store", "gatehouse-secret"]),
     (
         "gatehouse-analyzer",
         &["gatehouse-policy", "gatehouse-audit"],

@@ -29,7 +29,7 @@ pub(super) struct Redactor {
 impl Redactor {
     /// For the deployment's provider key (none: nothing to take out).
     pub fn new(key: Option<&Secret>) -> Redactor {
-        let Some(key) = key.map(Secret::expose_secret).filter(|k| !k.is_empty()) else {
+        let Some(key) = key.and_then(Secret::expose_str).filter(|k| !k.is_empty()) else {
             return Redactor::default();
         };
         let mut forms = vec![key.to_owned()];
@@ -54,7 +54,7 @@ impl Redactor {
     pub fn redact(&self, bytes: Bytes) -> Bytes {
         let mut out: Option<Vec<u8>> = None;
         for form in &self.forms {
-            let needle = form.expose_secret().as_bytes();
+            let needle = form.expose();
             let current = out.as_deref().unwrap_or(&bytes);
             if let Some(replaced) = replace_all(current, needle) {
                 out = Some(replaced);

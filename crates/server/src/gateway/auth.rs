@@ -239,7 +239,7 @@ async fn access_key(state: &AppState, id: &str, secret: &str) -> Result<Caller, 
     } else {
         match state.store.access_key_for_auth(id).await {
             Ok((key, s)) if key.status == gatehouse_store::AccessKeyStatus::Active => (
-                digest(s.expose_secret().as_bytes()),
+                digest(s.expose()),
                 Caller::User {
                     account_id: key.account_id.clone(),
                     user_name: key.user_name.clone(),

@@ -1184,7 +1184,7 @@ pub(super) async fn read_logs(
         let data: Vec<_> = logs
             .iter()
             .map(|e| {
-                let content = serde_json::from_str::<serde_json::Value>(e.content.expose_secret())
+                let content = serde_json::from_slice::<serde_json::Value>(e.content.expose())
                     .unwrap_or(serde_json::Value::Null);
                 serde_json::json!({
                     "id": e.id,

@@ -164,8 +164,8 @@ async fn send_unobserved(
         )));
     }
     let mut rb = client.request(method, url);
-    if let Some(k) = &route.api_key {
-        rb = rb.bearer_auth(k.expose_secret());
+    if let Some(k) = route.api_key.as_ref().and_then(|k| k.expose_str()) {
+        rb = rb.bearer_auth(k);
     }
     if let Some(b) = body {
         rb = rb

@@ -32,7 +32,7 @@ pub(super) async fn create_access_key(ctx: &CallContext<'_>, p: &Params) -> Out 
         x.elem("UserName", &key.user_name)
             .elem("AccessKeyId", &key.access_key_id)
             .elem("Status", key.status.as_str())
-            .elem("SecretAccessKey", secret.expose_secret())
+            .elem("SecretAccessKey", secret.expose_str().unwrap_or_default())
             .elem("CreateDate", &render::time(&key.created));
     });
     Ok(Some(x.finish()))

@@ -148,7 +148,7 @@ impl Creds {
         let (key, secret) = store.create_access_key(ACCOUNT, name).await.unwrap();
         Creds {
             key_id: key.access_key_id,
-            secret: secret.expose_secret().to_owned(),
+            secret: secret.expose_str().unwrap_or_default().to_owned(),
             token: None,
         }
     }

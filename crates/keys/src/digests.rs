@@ -1,0 +1,198 @@
+//! Signing the audit chain's head, exporting the digests, and checking a log against them.
+
+use std::io::{BufRead as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_store::{AuditDigest, DigestVerification, Store, StoreError};
+
+use crate::config::AuditDigestConfig;
+use crate::{DigestSigner, KeyManagerHealth, Provider, PublicKey};
+
+/// Where digests go besides the database.
+#[derive(Debug, Clone, Default)]
+pub struct DigestExport {
+    /// Appended to, one JSON line per digest.
+    pub file: Option<PathBuf>,
+    /// Run once per digest with the JSON line on its standard input.
+    pub command: Option<Vec<String>>,
+}
+
+impl From<&AuditDigestConfig> for DigestExport {
+    fn from(c: &AuditDigestConfig) -> Self {
+        DigestExport {
+            file: c.digest_file.clone(),
+            command: c.digest_command.clone(),
+        }
+    }
+}
+
+impl DigestExport {
+    /// Writes `d` to the file (synced) and the command.
+    pub async fn export(&self, d: &AuditDigest) -> Result<(), String> {
+        let line = serde_json::to_string(d).map_err(|e| e.to_string())?;
+        if let Some(path) = &self.file {
+            let path = path.clone();
+            let line = line.clone();
+            tokio::task::spawn_blocking(move || append_line(&path, &line))
+                .await
+                .map_err(|e| e.to_string())??;
+        }
+        if let Some(cmd) = &self.command
+            && let Some((program, args)) = cmd.split_first()
+        {
+            use tokio::io::AsyncWriteExt as _;
+            let mut child = tokio::process::Command::new(program)
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("{program}: {e}"))?;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin
+                    .write_all(format!("{line}\n").as_bytes())
+                    .await
+                    .map_err(|e| format!("{program}: {e}"))?;
+            }
+            let status = child.wait().await.map_err(|e| format!("{program}: {e}"))?;
+            if !status.success() {
+                return Err(format!("{program} exited with {status}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn append_line(path: &Path, line: &str) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(format!("{line}\n").as_bytes())
+        .and_then(|()| f.sync_data())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Signs the chain's head now and stores the digest (retrying once when another node
+/// stored one at the same moment), then exports it.
+pub async fn sign_digest(
+    store: &Store,
+    signer: &dyn DigestSigner,
+    export: &DigestExport,
+) -> Result<AuditDigest, String> {
+    let mut attempt = 0;
+    let digest = loop {
+        let body = store.next_audit_digest().await.map_err(|e| e.to_string())?;
+        let signature = signer
+            .sign(&body.message())
+            .await
+            .map_err(|e| e.to_string())?;
+        let algorithm = signer
+            .public_key()
+            .await
+            .map_err(|e| e.to_string())?
+            .algorithm();
+        let d = AuditDigest::new(body, signer.descriptor(), algorithm.to_owned(), &signature);
+        match store.append_audit_digest(&d).await {
+            Ok(()) => break d,
+            Err(StoreError::EntityAlreadyExists { .. }) if attempt == 0 => attempt += 1,
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    export.export(&digest).await?;
+    Ok(digest)
+}
+
+/// Signs a digest every `config.digest_interval_secs` (skipping a tick when no record was
+/// added since the last one); a failure is logged and counted in `health`, and the next
+/// tick tries again.
+pub fn spawn_digest_task(
+    store: Store,
+    signer: Arc<dyn DigestSigner>,
+    provider: Provider,
+    health: Arc<KeyManagerHealth>,
+    config: &AuditDigestConfig,
+) -> tokio::task::JoinHandle<()> {
+    let every = Duration::from_secs(config.digest_interval_secs.max(1));
+    let export = DigestExport::from(config);
+    tokio::spawn(async move {
+        let mut tick = crate::ticker(every).await;
+        loop {
+            tick.tick().await;
+            let unchanged = match (
+                store.next_audit_digest().await,
+                store.audit_digests_tail().await,
+            ) {
+                (Ok(next), Ok(Some(last))) => next.audit_seq == last.body.audit_seq,
+                _ => false,
+            };
+            if unchanged {
+                continue;
+            }
+            match sign_digest(&store, signer.as_ref(), &export).await {
+                Ok(d) => {
+                    health.record(provider, &Ok(()));
+                    tracing::info!(
+                        digest = d.body.seq,
+                        records = d.body.audit_seq,
+                        "signed an audit digest"
+                    );
+                }
+                Err(e) => {
+                    health.record(
+                        provider,
+                        &Err(gatehouse_store::KeyManagerError::Unavailable {
+                            provider: "digest",
+                            detail: e.clone(),
+                        }),
+                    );
+                    tracing::error!(error = %e, "could not sign an audit digest; retrying at the next interval");
+                }
+            }
+        }
+    })
+}
+
+/// Reads digests exported as JSON lines; an error names the file and line.
+pub fn read_digest_file(path: &Path) -> Result<Vec<AuditDigest>, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let d: AuditDigest = serde_json::from_str(&line)
+            .map_err(|e| format!("{}:{}: not a digest: {e}", path.display(), i + 1))?;
+        out.push(d);
+    }
+    out.sort_by_key(|d| d.body.seq);
+    Ok(out)
+}
+
+/// Where digests to check come from, for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DigestSource {
+    /// The database's own digest chain.
+    Database,
+    /// An exported file.
+    File(PathBuf),
+}
+
+/// Checks the log against `digests`, trusting only `trusted` (descriptor, key) pairs —
+/// keys asked of the key manager, never read from the database.
+pub async fn verify_log(
+    store: &Store,
+    digests: &[AuditDigest],
+    trusted: &[(String, PublicKey)],
+) -> Result<DigestVerification, StoreError> {
+    let check = |d: &AuditDigest| {
+        trusted.iter().any(|(descriptor, key)| {
+            *descriptor == d.signing_key
+                && key.algorithm() == d.algorithm
+                && key.verify(&d.body.message(), &d.signature_bytes())
+        })
+    };
+    store.verify_audit_digests(digests, &check).await
+}
