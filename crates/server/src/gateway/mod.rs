@@ -35,7 +35,7 @@ use budget::Budgets;
 pub use config::{GatewaySettings, ListenerInfo};
 use error::GatewayError;
 use gatehouse_policy::{Decision, DecisionKind, Request};
-use gatehouse_store::{Deployment, Secret, Store};
+use gatehouse_store::{Deployment, Secret, Store, StoreError};
 use guardrail::Guardrail;
 #[doc(hidden)]
 pub use invoke::Endpoint;
@@ -404,11 +404,15 @@ pub async fn load_configured_deployments(state: &AppState) -> Result<usize, Stri
         };
         let account = &state.config.account_id;
         let exists = state.store.get_deployment(account, &d.model).await.is_ok();
-        state
-            .store
-            .put_deployment(account, &nd, !exists)
-            .await
-            .map_err(|e| format!("deployment {}: {e}", d.model))?;
+        let put = match state.store.put_deployment(account, &nd, !exists).await {
+            // Another node sharing the store created it since we looked (nodes started
+            // together): ours is an update, as it would have been a moment later.
+            Err(StoreError::EntityAlreadyExists { .. }) if !exists => {
+                state.store.put_deployment(account, &nd, false).await
+            }
+            other => other,
+        };
+        put.map_err(|e| format!("deployment {}: {e}", d.model))?;
     }
     Ok(settings.deployments.len())
 }
