@@ -49,16 +49,20 @@ enum Command {
     /// change guardrails, cross-account and federated paths, risky service identities.
     Review(access::ReviewArgs),
     /// Run the server: the IAM, STS and `ai` Query APIs at `/`, the OpenAI-compatible
-    /// gateway at `/v1/`, and health probes.
+    /// gateway at `/v1/`, health probes, and metrics when configured.
     ///
     /// One process serves, on every listener: the control plane at `/` (AWS IAM and STS
     /// Query APIs, SigV4-signed, and the `ai` Query actions for deployments and
     /// guardrails); the OpenAI-compatible gateway at `/v1/` (chat/completions,
     /// completions, embeddings, models, fine_tuning/jobs, invocation_logs), with budgets,
     /// guardrails and streaming; `/healthz` and `/readyz` for load balancers and probes.
-    /// Every call is decided by the policy engine and audited. The store is SQLite in the
-    /// data directory (created 0700, the database 0600), or PostgreSQL to run several
-    /// nodes. Logs go to stderr (`GATEHOUSE_LOG` filters them).
+    /// Every call is decided by the policy engine and audited. Prometheus metrics are
+    /// served on a listener of their own, or to callers allowed `gatehouse:GetMetrics`,
+    /// as the config file's `[metrics]` says (by default neither). The store is SQLite in
+    /// the data directory (created 0700, the database 0600), or PostgreSQL to run several
+    /// nodes. Logs go to stderr (`GATEHOUSE_LOG` filters them; `--log-format json`,
+    /// `GATEHOUSE_LOG_FORMAT=json` or `log_format = "json"` writes JSON lines), each line
+    /// of a request with its request id, which every answer carries in `x-request-id`.
     Serve(serve::ServeArgs),
     /// Administer accounts, guardrails and the master key directly on the store.
     #[command(subcommand)]

@@ -5,6 +5,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use gatehouse_server::ServeOptions;
 use gatehouse_server::gateway::GatewaySettings;
+use gatehouse_server::metrics::MetricsSettings;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,10 +23,25 @@ pub(crate) struct ServeArgs {
     /// Use PostgreSQL (`postgres://user:pass@host/db`) instead of SQLite.
     #[arg(long, value_name = "URL", env = "GATEHOUSE_DATABASE_URL")]
     database_url: Option<String>,
-    /// A TOML file with `listen`, `data_dir`, `database_url`, `account_id`, `region`, and a
-    /// `[gateway]` table (see README).
+    /// A TOML file with `listen`, `data_dir`, `database_url`, `account_id`, `region`,
+    /// `log_format`, and the tables `[gateway]`, `[metrics]`, `[keys]`, `[audit]`, `[database]` (see
+    /// README).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Log lines as text (default) or JSON lines; overrides the config's `log_format`.
+    #[arg(long, value_enum, value_name = "FORMAT", env = "GATEHOUSE_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, with the request's span (and its `request_id`).
+    Json,
 }
 
 /// The config file.
@@ -45,15 +61,29 @@ struct ConfigFile {
     audit: Option<gatehouse_keys::AuditDigestConfig>,
     /// TLS to PostgreSQL.
     database: Option<gatehouse_store::DatabaseTls>,
+    /// `text` or `json`.
+    log_format: Option<LogFormat>,
+    /// Where `/metrics` is served.
+    metrics: Option<MetricsSettings>,
 }
 
-pub(crate) fn init_logging() {
+pub(crate) fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        // The innermost span's fields (the request's `request_id`) on every line of a
+        // request; the event's own fields at the top level, beside `level` and `message`.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// What `serve` needs besides [`ServeOptions`]: the key manager's settings.
@@ -62,7 +92,16 @@ struct KeyOptions {
     audit: gatehouse_keys::AuditDigestConfig,
 }
 
-fn options(args: ServeArgs) -> Result<(ServeOptions, GatewaySettings, KeyOptions)> {
+/// What `gatehouse serve` runs with, from the flags over the config file.
+struct Settings {
+    serve: ServeOptions,
+    gateway: GatewaySettings,
+    keys: KeyOptions,
+    metrics: MetricsSettings,
+    log_format: LogFormat,
+}
+
+fn options(args: ServeArgs) -> Result<Settings> {
     let file = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -104,7 +143,13 @@ fn options(args: ServeArgs) -> Result<(ServeOptions, GatewaySettings, KeyOptions
         keys: file.keys.unwrap_or_default(),
         audit: file.audit.unwrap_or_default(),
     };
-    Ok((opts, gateway, keys))
+    Ok(Settings {
+        serve: opts,
+        gateway,
+        keys,
+        metrics: file.metrics.unwrap_or_default(),
+        log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+    })
 }
 
 /// Ctrl-C or SIGTERM (what service managers and Kubernetes send): both stop the server
@@ -125,8 +170,14 @@ async fn shutdown_signal() {
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
-    init_logging();
-    let (mut opts, gateway, keys) = options(args)?;
+    let Settings {
+        serve: mut opts,
+        gateway,
+        keys,
+        metrics,
+        log_format,
+    } = options(args)?;
+    init_logging(log_format);
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     rt.block_on(async move {
         let manager = crate::keys::open_key_manager(&keys.keys, &opts.data_dir).await?;
@@ -139,7 +190,25 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             std::time::Duration::from_secs(keys.keys.health_check_secs.unwrap_or(30).max(1)),
         );
         let extra = gatehouse_server::gateway::bind_listeners(&gateway).await?;
+        let metrics_listener = match metrics.listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("metrics listener {addr}"))?,
+            ),
+            None => None,
+        };
+        state.metrics.configure(metrics);
         state.gateway.configure(gateway);
+        if let Some(tcp) = metrics_listener {
+            tracing::info!(listen = ?tcp.local_addr().ok(), "metrics listener (/metrics, no authentication)");
+            let st = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = gatehouse_server::metrics::serve(st, tcp, shutdown_signal()).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+        }
         gatehouse_server::gateway::spawn_budget_sync(&state);
         let loaded = gatehouse_server::gateway::load_configured_deployments(&state)
             .await
@@ -183,4 +252,48 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         digests.finish(&state.store).await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn args(config: &std::path::Path, log_format: Option<LogFormat>) -> ServeArgs {
+        ServeArgs {
+            data_dir: None,
+            listen: None,
+            database_url: None,
+            config: Some(config.to_owned()),
+            log_format,
+        }
+    }
+
+    #[test]
+    fn the_config_file_sets_metrics_and_log_format_and_the_flag_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.toml");
+        std::fs::write(
+            &path,
+            "log_format = \"json\"\n[metrics]\nlisten = \"127.0.0.1:9470\"\nauthorized = true\n",
+        )
+        .unwrap();
+        let s = options(args(&path, None)).unwrap();
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.metrics.listen, Some("127.0.0.1:9470".parse().unwrap()));
+        assert!(s.metrics.authorized);
+        let s = options(args(&path, Some(LogFormat::Text))).unwrap();
+        assert_eq!(s.log_format, LogFormat::Text);
+
+        // Defaults: text logs, metrics served nowhere.
+        std::fs::write(&path, "").unwrap();
+        let s = options(args(&path, None)).unwrap();
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.metrics, MetricsSettings::default());
+
+        for bad in ["log_format = \"xml\"\n", "[metrics]\npublic = true\n"] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(options(args(&path, None)).is_err(), "{bad}");
+        }
+    }
 }

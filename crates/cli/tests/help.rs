@@ -63,7 +63,7 @@ fn top_level_help_names_every_face_and_command_family() {
 }
 
 #[test]
-fn serve_help_describes_the_gateway_probes_and_logs() {
+fn serve_help_describes_the_gateway_probes_metrics_and_logs() {
     let text = help(&["serve"]);
     for needle in [
         "IAM and STS Query APIs",
@@ -71,6 +71,11 @@ fn serve_help_describes_the_gateway_probes_and_logs() {
         "/healthz",
         "/readyz",
         "GATEHOUSE_LOG",
+        "gatehouse:GetMetrics",
+        "[metrics]",
+        "GATEHOUSE_LOG_FORMAT=json",
+        "--log-format",
+        "x-request-id",
         "--config",
         "--data-dir",
         "--database-url",

@@ -155,6 +155,7 @@ pub fn source_name(source: &PolicySource) -> String {
 #[derive(Debug, Default)]
 pub struct PolicyCache {
     inner: RwLock<CacheInner>,
+    lookups: crate::counts::LookupCounts,
 }
 
 #[derive(Debug, Default)]
@@ -166,8 +167,18 @@ struct CacheInner {
 impl PolicyCache {
     /// The cached principal, if compiled at the current generation.
     pub fn get(&self, arn: &str) -> Option<Arc<CompiledPrincipal>> {
-        let inner = self.inner.read().ok()?;
-        inner.principals.get(arn).cloned()
+        let found = self
+            .inner
+            .read()
+            .ok()
+            .and_then(|inner| inner.principals.get(arn).cloned());
+        self.lookups.record(found.is_some());
+        found
+    }
+
+    /// Hits and misses so far (for `/metrics`).
+    pub fn lookups(&self) -> &crate::counts::LookupCounts {
+        &self.lookups
     }
 
     /// Stores a compiled principal, unless the cache has moved to a newer generation.

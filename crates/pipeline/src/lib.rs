@@ -7,6 +7,7 @@
 
 pub mod authz;
 pub mod clock;
+pub mod counts;
 pub mod origin;
 
 pub use clock::{Clock, ManualClock};

@@ -16,7 +16,7 @@
 
 use gatehouse_store::Store;
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 /// One audited call.
@@ -137,6 +137,7 @@ struct Job {
 #[derive(Debug, Default)]
 pub struct GroupCommit {
     tx: OnceLock<mpsc::Sender<Job>>,
+    batches: Arc<crate::metrics::BatchCounts>,
 }
 
 impl GroupCommit {
@@ -145,7 +146,7 @@ impl GroupCommit {
     pub async fn append(&self, store: &Store, record: String) -> Result<(), AuditError> {
         let tx = self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(writer(store.clone(), rx));
+            tokio::spawn(writer(store.clone(), rx, Arc::clone(&self.batches)));
             tx
         });
         let (done, committed) = oneshot::channel();
@@ -160,8 +161,24 @@ impl GroupCommit {
     }
 }
 
+impl GroupCommit {
+    /// Records waiting for the writer (for `/metrics`).
+    pub fn depth(&self) -> usize {
+        self.tx.get().map_or(0, |t| t.max_capacity() - t.capacity())
+    }
+
+    /// Batches committed and failed so far.
+    pub fn batches(&self) -> &crate::metrics::BatchCounts {
+        &self.batches
+    }
+}
+
 /// Appends what is waiting, one batch per transaction, and answers each waiting call.
-async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+async fn writer(
+    store: Store,
+    mut rx: mpsc::Receiver<Job>,
+    counts: Arc<crate::metrics::BatchCounts>,
+) {
     let mut jobs = Vec::with_capacity(BATCH);
     let mut records = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut jobs, BATCH).await > 0 {
@@ -173,6 +190,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
                 false
             }
         };
+        counts.record(committed);
         records.clear();
         for job in jobs.drain(..) {
             // A caller that went away (client disconnected) is fine: its record is in.

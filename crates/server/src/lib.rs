@@ -15,6 +15,8 @@ pub mod health;
 mod iam;
 pub mod identity;
 pub mod listen;
+pub mod metrics;
+pub mod observe;
 // Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).
 #[doc(hidden)]
 pub mod oidc;
@@ -80,6 +82,8 @@ pub struct AppState {
     pub gateway: gateway::Gateway,
     /// Group commit of the control plane's audit records that no write carried.
     pub audit: audit::GroupCommit,
+    /// This node's Prometheus metrics and where they are served.
+    pub metrics: metrics::Metrics,
     /// Where request paths read the time (decisions, tokens, audit records, budgets): the
     /// system clock, or a test's [`gatehouse_pipeline::ManualClock`].
     pub clock: gatehouse_pipeline::Clock,
@@ -149,6 +153,7 @@ impl AppState {
             oidc: oidc::JwksCache::default(),
             gateway: gateway::Gateway::default(),
             audit: audit::GroupCommit::default(),
+            metrics: metrics::Metrics::default(),
             clock,
         })
     }
@@ -423,7 +428,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(gateway::routes())
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
+        .route("/metrics", axum::routing::get(metrics::authorized))
         .fallback(handle)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            observe::middleware,
+        ))
         .with_state(state)
 }
 
@@ -513,7 +523,14 @@ impl CallContext<'_> {
     }
 }
 
+/// The id of the request being served: the one [`observe::middleware`] chose for it, or a
+/// new one outside a request.
 pub(crate) fn request_id() -> String {
+    observe::current_request_id().unwrap_or_else(new_request_id)
+}
+
+/// A new request id (a random UUID-shaped string).
+pub(crate) fn new_request_id() -> String {
     let b: [u8; 16] = rand::random();
     let h = hex::encode(b);
     format!(
@@ -597,10 +614,25 @@ async fn handle(
     if let Err(e) = record_audit(&state, &rid, &origin.source, &trail, &outcome).await {
         outcome = Err(e);
     }
-    match outcome {
+    let decision = trail
+        .facts
+        .decision
+        .as_deref()
+        .or(outcome.is_ok().then_some("Allow"));
+    state.metrics.decision(&trail.action, decision);
+    let face = if trail.action.starts_with("ai:") {
+        observe::Face::AiQuery
+    } else if ns == xml::STS_NS {
+        observe::Face::Sts
+    } else {
+        observe::Face::Iam
+    };
+    let mut resp = match outcome {
         Ok(xml) => xml_response(StatusCode::OK, xml, &rid),
         Err(e) => error_response(&e, &rid, ns),
-    }
+    };
+    resp.extensions_mut().insert(face);
+    resp
 }
 
 /// One request as received.

@@ -261,7 +261,12 @@ impl Store {
         if !create {
             values.extend(args![i64::from(d.clear_api_key)]);
         }
-        tx.conn.exec(sql, values).await?;
+        // Two creators that both found it missing (nodes started together): the loser
+        // hears that it exists, as it would have a moment later.
+        tx.conn
+            .exec(sql, values)
+            .await
+            .map_err(|e| crate::db::map_unique(e, EntityKind::Deployment, &d.model_id))?;
         self.commit(tx).await?;
         self.get_deployment(account, &d.model_id).await
     }

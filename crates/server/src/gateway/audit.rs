@@ -7,7 +7,7 @@
 
 use gatehouse_store::Store;
 use serde::Serialize;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc;
 
 /// One gateway decision, as written to the audit log.
@@ -65,6 +65,7 @@ pub struct GatewayAuditRecord {
 #[derive(Debug, Default)]
 pub struct AuditQueue {
     tx: OnceLock<mpsc::Sender<String>>,
+    batches: Arc<crate::metrics::BatchCounts>,
 }
 
 const QUEUE: usize = 65_536;
@@ -78,7 +79,7 @@ impl AuditQueue {
         };
         let tx = self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(writer(store.clone(), rx));
+            tokio::spawn(writer(store.clone(), rx, Arc::clone(&self.batches)));
             tx
         });
         tx.try_send(json).is_ok()
@@ -88,9 +89,23 @@ impl AuditQueue {
     pub fn has_room(&self) -> bool {
         self.tx.get().is_none_or(|t| t.capacity() > 0)
     }
+
+    /// Records waiting for the writer (for `/metrics`).
+    pub fn depth(&self) -> usize {
+        self.tx.get().map_or(0, |t| t.max_capacity() - t.capacity())
+    }
+
+    /// Batches committed and failed so far (a failed one is retried).
+    pub fn batches(&self) -> &crate::metrics::BatchCounts {
+        &self.batches
+    }
 }
 
-async fn writer(store: Store, mut rx: mpsc::Receiver<String>) {
+async fn writer(
+    store: Store,
+    mut rx: mpsc::Receiver<String>,
+    counts: Arc<crate::metrics::BatchCounts>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -102,7 +117,9 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<String>) {
         }
         let mut delay = std::time::Duration::from_millis(50);
         loop {
-            match store.append_audit_batch(&batch).await {
+            let appended = store.append_audit_batch(&batch).await;
+            counts.record(appended.is_ok());
+            match appended {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::error!(error = %e, pending = batch.len(), "audit append failed; retrying");

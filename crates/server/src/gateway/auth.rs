@@ -86,15 +86,24 @@ type Verified = HashMap<String, ([u8; 32], Caller)>;
 #[derive(Debug, Default)]
 pub struct KeyCache {
     inner: RwLock<(i64, Verified)>,
+    lookups: crate::metrics::LookupCounts,
 }
 
 impl KeyCache {
     fn get(&self, generation: i64, id: &str) -> Option<([u8; 32], Caller)> {
-        let g = self.inner.read().ok()?;
-        if g.0 != generation {
-            return None;
-        }
-        g.1.get(id).cloned()
+        let found = self
+            .inner
+            .read()
+            .ok()
+            .filter(|g| g.0 == generation)
+            .and_then(|g| g.1.get(id).cloned());
+        self.lookups.record(found.is_some());
+        found
+    }
+
+    /// Hits and misses so far (for `/metrics`).
+    pub fn lookups(&self) -> &crate::metrics::LookupCounts {
+        &self.lookups
     }
 
     fn put(&self, generation: i64, id: String, digest: [u8; 32], caller: Caller) {

@@ -165,9 +165,14 @@ impl GatewayError {
         }})
     }
 
-    /// The response, with `request_id` as `x-request-id`.
+    /// The response, with `request_id` as `x-request-id` and in the error object (the
+    /// id to quote to an operator, who finds it in the logs and the audit record).
     pub fn response(&self, request_id: &str) -> Response {
-        let mut resp = (self.status, self.body().to_string()).into_response();
+        let mut body = self.body();
+        if let Some(e) = body.get_mut("error").and_then(|e| e.as_object_mut()) {
+            e.insert("request_id".to_owned(), request_id.into());
+        }
+        let mut resp = (self.status, body.to_string()).into_response();
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,

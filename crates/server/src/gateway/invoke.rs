@@ -216,12 +216,7 @@ impl Call {
         self.record.status = status.as_u16();
         self.record.error_code = error_code;
         self.record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        if !self
-            .state
-            .gateway
-            .audit
-            .push(&self.state.store, &self.record)
-        {
+        if !super::record(&self.state, &self.record) {
             tracing::error!(request_id = %self.rid, "audit queue full; record lost");
         }
     }
@@ -413,17 +408,17 @@ async fn run(
 ) -> Response {
     // The call runs in a task of its own, so that it runs to its end — its tokens charged,
     // its audit record written — when the client goes away (which drops only this future).
-    let call = tokio::spawn(async move {
+    let call = tokio::spawn(crate::observe::carried(async move {
         let mut call = Call::new(state, peer, listener, &headers);
         call.record.action = "ai:InvokeModel".into();
         match prepare(&mut call, &uri, &headers, body, ep).await {
             Ok(p) => forward(call, p, ep).await,
             Err(e) => call.fail(e),
         }
-    });
+    }));
     call.await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "model call task failed");
-        GatewayError::internal().response("")
+        GatewayError::internal().response(&crate::request_id())
     })
 }
 
@@ -568,8 +563,7 @@ async fn forward(mut call: Call, mut p: Prepared, ep: Endpoint) -> Response {
     let settings = call.state.gateway.settings();
     let timeout = Duration::from_secs(settings.upstream_timeout_secs);
     let sent = proxy::send_metered(
-        &call.state.gateway.client,
-        &call.state.gateway.upstream,
+        &call.state,
         &p.route,
         reqwest::Method::POST,
         ep.path(),
@@ -655,11 +649,7 @@ fn stream_back(call: Call, p: Prepared, resp: reqwest::Response, timeout: Durati
             record.error_code = Some(end.how.to_owned());
         }
         record.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if !on_end_state
-            .gateway
-            .audit
-            .push(&on_end_state.store, &record)
-        {
+        if !super::record(&on_end_state, &record) {
             tracing::error!(request_id = %rid2, "audit queue full; record lost");
         }
         if let Some(log) = log {
@@ -893,16 +883,7 @@ async fn relay(
     body: Option<Bytes>,
 ) -> Result<(Call, StatusCode, Bytes), (Call, GatewayError)> {
     let timeout = Duration::from_secs(call.state.gateway.settings().upstream_timeout_secs);
-    let sent = proxy::send(
-        &call.state.gateway.client,
-        &call.state.gateway.upstream,
-        route,
-        method,
-        path,
-        body,
-        timeout,
-    )
-    .await;
+    let sent = proxy::send(&call.state, route, method, path, body, timeout).await;
     let resp = match sent {
         Ok(r) => r,
         Err(e) => return Err((call, e)),
@@ -1077,8 +1058,7 @@ pub(super) async fn list_jobs(
     for (rec, route) in visible.into_iter().skip(start).take(limit) {
         let path = format!("/fine_tuning/jobs/{}", rec.job_id);
         let got = proxy::send(
-            &call.state.gateway.client,
-            &call.state.gateway.upstream,
+            &call.state,
             &route,
             reqwest::Method::GET,
             &path,

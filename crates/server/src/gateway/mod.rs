@@ -35,7 +35,7 @@ use budget::Budgets;
 pub use config::{GatewaySettings, ListenerInfo};
 use error::GatewayError;
 use gatehouse_policy::{Decision, DecisionKind, Request};
-use gatehouse_store::{Deployment, Secret, Store};
+use gatehouse_store::{Deployment, Secret, Store, StoreError};
 use guardrail::Guardrail;
 #[doc(hidden)]
 pub use invoke::Endpoint;
@@ -74,7 +74,7 @@ pub struct Gateway {
     reload: tokio::sync::Mutex<()>,
     pub(crate) keys: KeyCache,
     budgets: Budgets,
-    audit: AuditQueue,
+    pub(crate) audit: AuditQueue,
     client: reqwest::Client,
     /// Where deployments may point (also the client's resolver).
     pub upstream: Arc<upstream::UpstreamRules>,
@@ -265,6 +265,88 @@ pub(crate) fn decide(
     (decision, req)
 }
 
+/// The record step of every gateway call: counts its decision (and a budget refusal) for
+/// `/metrics` and queues its audit record; `false` when the queue is full.
+pub(crate) fn record(state: &AppState, record: &audit::GatewayAuditRecord) -> bool {
+    state
+        .metrics
+        .decision(&record.action, Some(record.decision.as_str()));
+    // The code of `GatewayError::rate_limited`, which only a budget raises.
+    if record.error_code.as_deref() == Some("rate_limit_exceeded") {
+        state.metrics.budget_refused();
+    }
+    state.gateway.audit.push(&state.store, record)
+}
+
+/// Authenticates a request to an operations endpoint (`/metrics`) as the gateway does,
+/// decides `action` on `*` (the action names no resource), and audits the decision like
+/// any gateway call. `Err` is the status to answer: 401, 403, or 503 when the audit queue
+/// is full (fail closed).
+pub(crate) async fn decide_operation(
+    state: &AppState,
+    peer: std::net::SocketAddr,
+    listener: Option<ListenerInfo>,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    action: &str,
+) -> Result<(), axum::http::StatusCode> {
+    use axum::http::StatusCode;
+    let started = std::time::Instant::now();
+    let origin = crate::origin::Origin::of(
+        &state.gateway.settings().trusted_proxies,
+        peer,
+        headers,
+        listener,
+    );
+    let now = chrono::Utc::now();
+    let mut rec = audit::GatewayAuditRecord {
+        time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        request_id: crate::request_id(),
+        source_ip: origin.source.audit_ip(),
+        source_unknown_via: origin.source.audit_via(),
+        listener: origin.listener.name.clone(),
+        action: action.to_owned(),
+        resource: "*".to_owned(),
+        decision: "Error".into(),
+        ..audit::GatewayAuditRecord::default()
+    };
+    let authenticated = auth::authenticate(
+        state,
+        method.as_str(),
+        uri.path(),
+        uri.query().unwrap_or(""),
+        headers,
+        b"",
+    )
+    .await;
+    let outcome = match authenticated {
+        Err(e) => Err((StatusCode::UNAUTHORIZED, e.code)),
+        Ok(caller) => {
+            rec.principal = caller.arn.clone();
+            let (d, _) = decide(&caller, action, "*", &Facts { origin, now }, &[]);
+            rec.decision = d.decision.as_str().to_owned();
+            rec.statement = d.statements.first().map(ToString::to_string);
+            if d.decision == DecisionKind::Allow {
+                Ok(())
+            } else {
+                Err((StatusCode::FORBIDDEN, "access_denied"))
+            }
+        }
+    };
+    rec.status = match &outcome {
+        Ok(()) => 200,
+        Err((s, _)) => s.as_u16(),
+    };
+    rec.error_code = outcome.as_ref().err().map(|(_, code)| (*code).to_owned());
+    rec.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if !record(state, &rec) {
+        tracing::error!(request_id = %rec.request_id, "audit queue full; operation refused");
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    outcome.map_err(|(s, _)| s)
+}
+
 /// Opens an encoded authorization message (from a control-plane or gateway denial) into
 /// its JSON text, with the session key ring kept in the store.
 pub async fn decode_authorization_message(
@@ -322,11 +404,15 @@ pub async fn load_configured_deployments(state: &AppState) -> Result<usize, Stri
         };
         let account = &state.config.account_id;
         let exists = state.store.get_deployment(account, &d.model).await.is_ok();
-        state
-            .store
-            .put_deployment(account, &nd, !exists)
-            .await
-            .map_err(|e| format!("deployment {}: {e}", d.model))?;
+        let put = match state.store.put_deployment(account, &nd, !exists).await {
+            // Another node sharing the store created it since we looked (nodes started
+            // together): ours is an update, as it would have been a moment later.
+            Err(StoreError::EntityAlreadyExists { .. }) if !exists => {
+                state.store.put_deployment(account, &nd, false).await
+            }
+            other => other,
+        };
+        put.map_err(|e| format!("deployment {}: {e}", d.model))?;
     }
     Ok(settings.deployments.len())
 }

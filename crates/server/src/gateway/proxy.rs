@@ -11,6 +11,8 @@
 use super::Route;
 use super::answer::{EventFramer, Redactor};
 use super::error::GatewayError;
+use crate::AppState;
+use crate::metrics::UpstreamErrorKind;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use std::future::Future;
@@ -92,38 +94,63 @@ pub(super) struct UpstreamFailure {
     /// The request may have reached the upstream (timeouts, broken connections): it may
     /// be generating tokens we will never see counted.
     pub maybe_generating: bool,
+    /// How it failed, for `/metrics`.
+    pub kind: UpstreamErrorKind,
 }
 
 /// Sends a request to the deployment's upstream and waits (at most `timeout`) for headers.
 pub(super) async fn send(
-    client: &reqwest::Client,
-    rules: &super::upstream::UpstreamRules,
+    state: &AppState,
     route: &Route,
     method: reqwest::Method,
     path: &str,
     body: Option<Bytes>,
     timeout: Duration,
 ) -> Result<reqwest::Response, GatewayError> {
-    send_metered(client, rules, route, method, path, body, timeout)
+    send_metered(state, route, method, path, body, timeout)
         .await
         .map_err(|f| f.error)
 }
 
 /// [`send`], saying on failure whether the upstream may have started on the request.
+/// Every request is observed for `/metrics`: its time to the answer's head by model, and
+/// its failure (a 5xx answer counts as one).
 pub(super) async fn send_metered(
-    client: &reqwest::Client,
-    rules: &super::upstream::UpstreamRules,
+    state: &AppState,
     route: &Route,
     method: reqwest::Method,
     path: &str,
     body: Option<Bytes>,
     timeout: Duration,
 ) -> Result<reqwest::Response, UpstreamFailure> {
+    let started = std::time::Instant::now();
+    let sent = send_unobserved(state, route, method, path, body, timeout).await;
+    let kind = match &sent {
+        Ok(r) if r.status().is_server_error() => Some(UpstreamErrorKind::ServerError),
+        Ok(_) => None,
+        Err(f) => Some(f.kind),
+    };
+    state
+        .metrics
+        .observe_upstream(&route.deployment.model_id, started.elapsed(), kind);
+    sent
+}
+
+async fn send_unobserved(
+    state: &AppState,
+    route: &Route,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Bytes>,
+    timeout: Duration,
+) -> Result<reqwest::Response, UpstreamFailure> {
+    let (client, rules) = (&state.gateway.client, &state.gateway.upstream);
     let url = format!("{}{path}", route.deployment.base_url.trim_end_matches('/'));
     // Refused before sending: nothing reached the upstream.
     let unsent = |error| UpstreamFailure {
         error,
         maybe_generating: false,
+        kind: UpstreamErrorKind::Refused,
     };
     let url = reqwest::Url::parse(&url).map_err(|_| {
         unsent(GatewayError::bad_gateway(
@@ -149,12 +176,14 @@ pub(super) async fn send_metered(
         Err(_) => Err(UpstreamFailure {
             error: GatewayError::timeout(timeout.as_secs()),
             maybe_generating: true,
+            kind: UpstreamErrorKind::Timeout,
         }),
         Ok(Err(e)) => {
             tracing::warn!(model = %route.deployment.model_id, error = %e, "upstream request failed");
             Err(UpstreamFailure {
                 error: GatewayError::bad_gateway("The model endpoint could not be reached."),
                 maybe_generating: !e.is_connect(),
+                kind: UpstreamErrorKind::Unreachable,
             })
         }
         Ok(Ok(r)) if r.status().is_redirection() => {
