@@ -75,7 +75,9 @@ pub struct Gateway {
     pub(crate) keys: KeyCache,
     budgets: Budgets,
     pub(crate) audit: AuditQueue,
-    client: reqwest::Client,
+    /// `None` when the guarded client could not be built: every upstream call is then
+    /// refused, never sent through a client without the guards.
+    client: Option<reqwest::Client>,
     /// Where deployments may point (also the client's resolver).
     pub upstream: Arc<upstream::UpstreamRules>,
 }
@@ -95,7 +97,8 @@ impl Default for Gateway {
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .build()
-            .unwrap_or_default();
+            .map_err(|e| tracing::error!(error = %e, "the upstream HTTP client could not be built; model calls will be refused"))
+            .ok();
         Gateway {
             settings: RwLock::new(Arc::new(GatewaySettings::default())),
             routes: RwLock::new(Arc::new(RouteTable::default())),

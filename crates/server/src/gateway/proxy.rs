@@ -163,6 +163,11 @@ async fn send_unobserved(
             "The model endpoint's address is not allowed.",
         )));
     }
+    let Some(client) = client else {
+        return Err(unsent(GatewayError::bad_gateway(
+            "The model endpoint could not be reached.",
+        )));
+    };
     let mut rb = client.request(method, url);
     if let Some(k) = route.api_key.as_ref().and_then(|k| k.expose_str()) {
         rb = rb.bearer_auth(k);
