@@ -159,7 +159,10 @@ class Server:
             cmd += ["--data-dir", self.data_dir]
             if self.database_url:
                 cmd += ["--database-url", self.database_url]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        # The operator's key material (e.g. GATEHOUSE_MASTER_KEY) is the server's: the CLI
+        # opens the same store, so it unwraps the same data key.
+        env = {**os.environ, **self.extra_env}
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
 
 
 def _create_postgres_database(base_url):
