@@ -5,11 +5,11 @@
 //! bootstrap root key comes from the server's configuration; temporary keys (`ASIA...`)
 //! carry their sealed secret inside the session token and are verified without the store.
 
-use crate::error::ApiError;
-use axum::http::HeaderMap;
+use crate::error::PipelineError;
 use gatehouse_auth::Secret;
 use gatehouse_auth::session::{self, SessionClaims, SigningKeyRing};
 use gatehouse_auth::sigv4::{self, LookupError, ResolvedCredential, VerifyOptions};
+use http::HeaderMap;
 
 /// The party that signed a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +138,7 @@ pub fn verify(
     ring: &SigningKeyRing,
     service: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(Authenticated, sigv4::SigV4Identity), ApiError> {
+) -> Result<(Authenticated, sigv4::SigV4Identity), PipelineError> {
     let header_pairs: Vec<(&str, &str)> = headers
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))

@@ -13,10 +13,9 @@
 //! every session issued before that moment; it is an ordinary policy change, so every node
 //! applies it as soon as it sees the new store generation.
 
-use crate::AppState;
 use crate::authz::CompiledPrincipal;
-use crate::error::ApiError;
-use axum::http::StatusCode;
+use crate::core::Core;
+use crate::error::PipelineError;
 use gatehouse_auth::session::{self, SessionClaims, SessionError, SigningKeyRing};
 use gatehouse_policy::{Evaluation, NamedPolicy, PolicyDocument, PolicySet, PolicyType, Request};
 use gatehouse_store::{Store, StoreError};
@@ -131,7 +130,10 @@ pub struct SessionPolicyCache {
 }
 
 impl SessionPolicyCache {
-    fn get_or_compile(&self, claims: &SessionClaims) -> Result<Option<Arc<PolicySet>>, ApiError> {
+    fn get_or_compile(
+        &self,
+        claims: &SessionClaims,
+    ) -> Result<Option<Arc<PolicySet>>, PipelineError> {
         if claims.session_policies.is_empty() {
             return Ok(None);
         }
@@ -153,18 +155,18 @@ impl SessionPolicyCache {
 
 /// Compiles session policy documents into one set: AWS intersects the role's permissions
 /// with the union of the inline and managed session policies.
-pub fn compile_session_policies(docs: &[String]) -> Result<PolicySet, ApiError> {
+pub fn compile_session_policies(docs: &[String]) -> Result<PolicySet, PipelineError> {
     let named = docs
         .iter()
         .enumerate()
         .map(|(i, d)| {
             PolicyDocument::parse(d)
                 .map(|doc| NamedPolicy::new(format!("session-policy-{}", i + 1), doc))
-                .map_err(|e| ApiError::malformed_policy(e.to_string()))
+                .map_err(|e| PipelineError::MalformedSessionPolicy(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     PolicySet::new(PolicyType::Session, named)
-        .map_err(|e| ApiError::malformed_policy(e.to_string()))
+        .map_err(|e| PipelineError::MalformedSessionPolicy(e.to_string()))
 }
 
 /// A verified session, ready for decisions: its claims, the compiled policies of its role
@@ -243,36 +245,32 @@ pub fn fill_session_context(
     );
 }
 
-fn token_error(e: SessionError) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, e.aws_code(), e.to_string())
-}
-
 /// The session behind verified claims: loads (or reuses) the compiled policies of its role
 /// or user and its session policies. A session whose role or user no longer exists — or
 /// whose name now belongs to another principal (the token's unique id differs) — is
 /// refused as an invalid token.
 pub async fn session_principal(
-    state: &AppState,
+    core: &Core,
     claims: SessionClaims,
-) -> Result<SessionPrincipal, ApiError> {
+) -> Result<SessionPrincipal, PipelineError> {
     let principal = match crate::identity::caller_of_session(&claims) {
         crate::identity::Caller::AssumedRole {
             account_id,
             role_name,
             ..
-        } => state.role_policies(&account_id, &role_name).await,
+        } => core.role_policies(&account_id, &role_name).await,
         crate::identity::Caller::User {
             account_id,
             user_name,
             ..
-        } => state.user_policies(&account_id, &user_name).await,
+        } => core.user_policies(&account_id, &user_name).await,
         crate::identity::Caller::Root { .. } | crate::identity::Caller::Anonymous { .. } => {
-            Err(token_error(SessionError::Malformed))
+            Err(PipelineError::Token(SessionError::Malformed))
         }
     }
     .map_err(|e| {
-        if e.code == "NoSuchEntity" {
-            token_error(SessionError::Malformed)
+        if e.aws_code() == "NoSuchEntity" {
+            PipelineError::Token(SessionError::Malformed)
         } else {
             e
         }
@@ -288,9 +286,9 @@ pub async fn session_principal(
             access_key_id = claims.access_key_id,
             "session token of a principal that no longer exists; refused"
         );
-        return Err(token_error(SessionError::Malformed));
+        return Err(PipelineError::Token(SessionError::Malformed));
     }
-    let session_policy = state.session_policies.get_or_compile(&claims)?;
+    let session_policy = core.session_policies.get_or_compile(&claims)?;
     Ok(SessionPrincipal {
         claims,
         principal,
@@ -307,11 +305,12 @@ pub async fn session_principal(
 /// for anything forged, tampered, unknown or whose role is gone. A revoked session still
 /// resolves: its role's revocation policy denies every action it attempts.
 pub async fn authenticate_bearer(
-    state: &AppState,
+    core: &Core,
     token: &str,
-) -> Result<SessionPrincipal, ApiError> {
-    let verified = session::verify(&state.ring(), token, state.clock.now()).map_err(token_error)?;
-    session_principal(state, verified.claims).await
+) -> Result<SessionPrincipal, PipelineError> {
+    let verified =
+        session::verify(&core.ring(), token, core.clock.now()).map_err(PipelineError::Token)?;
+    session_principal(core, verified.claims).await
 }
 
 /// The policy `revoke-sessions` attaches to a role: deny everything to sessions issued

@@ -95,3 +95,19 @@ impl From<gatehouse_auth::sigv4::SigV4Error> for ApiError {
         ApiError::new(status, e.aws_code(), e.to_string())
     }
 }
+
+impl From<gatehouse_pipeline::PipelineError> for ApiError {
+    fn from(e: gatehouse_pipeline::PipelineError) -> ApiError {
+        use gatehouse_pipeline::PipelineError as P;
+        match e {
+            P::Signature(e) => e.into(),
+            P::Store(e) => e.into(),
+            P::PoliciesUnreadable => ApiError::access_denied(e.to_string()),
+            P::MalformedSessionPolicy(m) => ApiError::malformed_policy(m),
+            P::Token(_) | P::Credentials(_) => {
+                let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+                ApiError::new(status, e.aws_code(), e.to_string())
+            }
+        }
+    }
+}

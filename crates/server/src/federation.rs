@@ -395,7 +395,7 @@ pub(crate) async fn check_mfa(
         account_id,
         user_name,
         ..
-    } = ctx.caller
+    } = ctx.caller()
     else {
         return Err(failed());
     };

@@ -13,7 +13,6 @@ mod federation;
 pub mod gateway;
 pub mod health;
 mod iam;
-pub mod identity;
 pub mod listen;
 pub mod metrics;
 pub mod observe;
@@ -21,14 +20,14 @@ pub mod observe;
 #[doc(hidden)]
 pub mod oidc;
 pub mod query;
-pub mod session;
 mod sts;
 pub mod xml;
 
 // The shared request pipeline's parts, under the paths the faces have always used.
-pub use gatehouse_pipeline::{authz, origin};
+pub use gatehouse_pipeline::CoreConfig as ServerConfig;
+pub use gatehouse_pipeline::{authz, identity, origin, session};
 
-use crate::authz::{CompiledPrincipal, PolicyCache};
+use crate::authz::CompiledPrincipal;
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::query::Params;
@@ -37,7 +36,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_auth::Secret;
+use gatehouse_pipeline::Core;
 use gatehouse_policy::{DecisionKind, Request};
 use gatehouse_store::{PendingAudit, Store};
 use std::net::SocketAddr;
@@ -46,60 +45,29 @@ use std::sync::Arc;
 /// The largest request body accepted (AWS's Query APIs refuse larger ones too).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// What a server needs to run.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Region written into ARNs (`local` by default).
-    pub region: String,
-    /// The bootstrap root access key id.
-    pub root_access_key_id: String,
-    /// The bootstrap root secret.
-    pub root_secret: Secret,
-    /// The default account.
-    pub account_id: String,
-}
-
-/// Shared state of one server process.
+/// Shared state of one server process: the pipeline's [`Core`] (store, configuration,
+/// clock, caches, signing ring, audit writers — what every face shares) and the server's
+/// own parts. It dereferences to the core, so `state.store`, `state.clock`... read the
+/// core's.
 #[derive(Debug)]
 pub struct AppState {
-    /// The store.
-    pub store: Store,
-    /// Configuration.
-    pub config: ServerConfig,
-    /// Compiled policies per principal.
-    pub cache: PolicyCache,
-    /// When this node last recorded each access key's use (see [`AppState::note_key_use`]).
-    key_use: std::sync::Mutex<std::collections::HashMap<String, KeyUse>>,
-    /// The session-token signing keys (shared by every node through the store).
-    /// Replaced when another node (or `gatehouse admin rotate-signing-key`) rotates it:
-    /// read it with [`AppState::ring`].
-    ring: std::sync::RwLock<Arc<gatehouse_auth::session::SigningKeyRing>>,
-    /// Session policies compiled once per session.
-    pub session_policies: session::SessionPolicyCache,
+    /// What every face shares.
+    pub core: Arc<Core>,
     /// OpenID Connect providers' keys, fetched and cached.
     pub oidc: oidc::JwksCache,
-    /// The AI gateway's routes, budgets and audit queue.
+    /// The AI gateway's routes and budgets.
     pub gateway: gateway::Gateway,
-    /// Group commit of the control plane's audit records that no write carried.
-    pub audit: audit::GroupCommit,
     /// This node's Prometheus metrics and where they are served.
     pub metrics: metrics::Metrics,
-    /// Where request paths read the time (decisions, tokens, audit records, budgets): the
-    /// system clock, or a test's [`gatehouse_pipeline::ManualClock`].
-    pub clock: gatehouse_pipeline::Clock,
 }
 
-/// The last recorded use of an access key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct KeyUse {
-    at: std::time::Instant,
-    service: String,
-    region: String,
-}
+impl std::ops::Deref for AppState {
+    type Target = Core;
 
-/// AWS reports an access key's last use with coarse precision; recording it at most this
-/// often per key keeps a database write off almost every request.
-const KEY_USE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
 
 impl AppState {
     /// New state over an opened store, with a fresh signing key ring (tests; a server
@@ -144,120 +112,11 @@ impl AppState {
         clock: gatehouse_pipeline::Clock,
     ) -> Arc<AppState> {
         Arc::new(AppState {
-            store,
-            config,
-            cache: PolicyCache::default(),
-            key_use: std::sync::Mutex::new(std::collections::HashMap::new()),
-            ring: std::sync::RwLock::new(Arc::new(ring)),
-            session_policies: session::SessionPolicyCache::default(),
+            core: Arc::new(Core::new(store, config, ring, clock)),
             oidc: oidc::JwksCache::default(),
             gateway: gateway::Gateway::default(),
-            audit: audit::GroupCommit::default(),
             metrics: metrics::Metrics::default(),
-            clock,
         })
-    }
-
-    /// Records that an access key was used (for `GetAccessKeyLastUsed`), unless this node
-    /// recorded the same service and region for it within [`KEY_USE_INTERVAL`]. A failure
-    /// is logged, not fatal: bookkeeping must not turn a valid request away.
-    pub async fn note_key_use(&self, access_key_id: &str, service: &str, region: &str) {
-        let now = std::time::Instant::now();
-        let fresh = KeyUse {
-            at: now,
-            service: service.to_owned(),
-            region: region.to_owned(),
-        };
-        let due = match self.key_use.lock() {
-            Ok(mut seen) => {
-                let due = seen.get(access_key_id).is_none_or(|u| {
-                    now.duration_since(u.at) >= KEY_USE_INTERVAL
-                        || u.service != service
-                        || u.region != region
-                });
-                if due {
-                    seen.insert(access_key_id.to_owned(), fresh);
-                }
-                due
-            }
-            Err(_) => true,
-        };
-        if due
-            && let Err(e) = self
-                .store
-                .record_access_key_use(access_key_id, service, region)
-                .await
-        {
-            tracing::warn!(error = %e, access_key_id, "could not record access key use");
-        }
-    }
-
-    /// The compiled policies of a user (cached per store generation).
-    pub async fn user_policies(
-        &self,
-        account_id: &str,
-        user_name: &str,
-    ) -> Result<Arc<CompiledPrincipal>, ApiError> {
-        self.principal_policies(account_id, gatehouse_store::PrincipalRef::User(user_name))
-            .await
-    }
-
-    /// The compiled policies of a role, for its sessions (cached per store generation).
-    pub async fn role_policies(
-        &self,
-        account_id: &str,
-        role_name: &str,
-    ) -> Result<Arc<CompiledPrincipal>, ApiError> {
-        self.principal_policies(account_id, gatehouse_store::PrincipalRef::Role(role_name))
-            .await
-    }
-
-    async fn principal_policies(
-        &self,
-        account_id: &str,
-        who: gatehouse_store::PrincipalRef<'_>,
-    ) -> Result<Arc<CompiledPrincipal>, ApiError> {
-        let arn_key = match who {
-            gatehouse_store::PrincipalRef::User(n) => format!("{account_id}/user/{n}"),
-            gatehouse_store::PrincipalRef::Role(n) => format!("{account_id}/role/{n}"),
-        };
-        if let Some(p) = self.cache.get(&arn_key) {
-            return Ok(p);
-        }
-        let info = self.store.load_principal_policies(account_id, who).await?;
-        let compiled = CompiledPrincipal::compile(info).map_err(|e| {
-            tracing::error!(principal = arn_key, error = %e, "stored policy does not compile; denying");
-            ApiError::access_denied("The caller's policies could not be evaluated.")
-        })?;
-        let compiled = Arc::new(compiled);
-        self.cache.put(arn_key, compiled.clone());
-        Ok(compiled)
-    }
-
-    /// The session-token signing keys in force on this node.
-    pub fn ring(&self) -> Arc<gatehouse_auth::session::SigningKeyRing> {
-        match self.ring.read() {
-            Ok(r) => Arc::clone(&r),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    /// Reads the signing keys again from the store (after a rotation on any node). Older
-    /// keys stay in the ring, so sessions they signed keep verifying.
-    async fn reload_ring(&self) {
-        match session::load_or_create_ring(&self.store).await {
-            Ok(r) => {
-                let r = Arc::new(r);
-                if r.active_kid() != self.ring().active_kid() {
-                    tracing::info!(kid = r.active_kid(), "session signing key rotated");
-                }
-                match self.ring.write() {
-                    Ok(mut g) => *g = r,
-                    Err(poisoned) => *poisoned.into_inner() = r,
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not reload the session signing keys"),
-        }
     }
 
     /// Watches the store for changes made by any node and drops stale compiled policies.
@@ -446,14 +305,11 @@ pub struct CallContext<'a> {
     /// record in the same transaction (see [`CallContext::note_decision`]). Handlers
     /// use it rather than `state.store`.
     pub store: Store,
-    /// The authenticated caller.
-    pub caller: &'a Caller,
     /// The caller's ARN.
     pub caller_arn: String,
-    /// The caller's compiled policies (`None` for root); a role's for a role session.
-    pub principal: Option<Arc<CompiledPrincipal>>,
-    /// The session, when the caller used temporary credentials.
-    pub session: Option<session::SessionPrincipal>,
+    /// The authenticated caller, with its compiled policies (`None` for root; a role's for
+    /// a role session) and its session, when it used temporary credentials.
+    pub principal: gatehouse_pipeline::Principal,
     /// The request id.
     pub request_id: &'a str,
     /// Where the call came from: source address (after trusted proxies) and listener.
@@ -469,7 +325,22 @@ pub struct CallContext<'a> {
 impl CallContext<'_> {
     /// The caller's account.
     pub fn account(&self) -> &str {
-        self.caller.account_id()
+        self.caller().account_id()
+    }
+
+    /// Who signed the call.
+    pub fn caller(&self) -> &Caller {
+        &self.principal.caller
+    }
+
+    /// The caller's compiled policies (`None` for root and unsigned callers).
+    pub fn policies(&self) -> Option<&Arc<CompiledPrincipal>> {
+        self.principal.policies.as_ref()
+    }
+
+    /// The session, when the caller used temporary credentials.
+    pub fn session(&self) -> Option<&session::SessionPrincipal> {
+        self.principal.session.as_deref()
     }
 
     /// Keeps what was decided for the audit record. The first permission a handler
@@ -484,7 +355,7 @@ impl CallContext<'_> {
         &self,
         action: &str,
         resource: &str,
-        decision: &str,
+        decision: gatehouse_audit::Decision,
         statement: Option<String>,
     ) {
         let facts = {
@@ -492,30 +363,30 @@ impl CallContext<'_> {
                 self.pending.unstage();
                 return;
             };
-            if decision == "Allow" && f.decision.as_deref() == Some("Allow") {
+            if decision.is_allow() && f.decision.is_some_and(gatehouse_audit::Decision::is_allow) {
                 return;
             }
             f.action = action.to_owned();
             f.resource = resource.to_owned();
-            f.decision = Some(decision.to_owned());
+            f.decision = Some(decision);
             f.statement = statement;
             f.clone()
         };
-        if decision != "Allow" {
+        if !decision.is_allow() {
             self.pending.unstage();
             return;
         }
-        let record = audit::AuditRecord::of_call(
-            self.request_id,
-            &self.caller_arn,
-            self.access_key_id.as_deref(),
-            &self.origin.source,
-            action,
-            &facts,
-            None,
-            self.state.clock.now(),
-        );
-        match serde_json::to_string(&record) {
+        let record = audit::ControlRecord {
+            request_id: self.request_id,
+            principal: &self.caller_arn,
+            access_key_id: self.access_key_id.as_deref(),
+            source: &self.origin.source,
+            requested_action: action,
+            facts: &facts,
+            error_code: None,
+        }
+        .at(self.state.clock.now());
+        match record.to_json() {
             Ok(json) => self.pending.stage(json),
             // Then no write carries it and the call's record is appended on its own.
             Err(_) => self.pending.unstage(),
@@ -617,7 +488,7 @@ async fn handle(
     let decision = trail
         .facts
         .decision
-        .as_deref()
+        .map(gatehouse_audit::Decision::as_str)
         .or(outcome.is_ok().then_some("Allow"));
     state.metrics.decision(&trail.action, decision);
     let face = if trail.action.starts_with("ai:") {
@@ -684,26 +555,17 @@ async fn process(
     // exist or whether its body parsed. The exception: actions whose own token is the proof
     // (web identity).
     let unsigned = req.is_sts && sts::is_unsigned(&action) && trail.access_key_id.is_none();
-    let authenticated = if unsigned {
-        identity::Authenticated {
-            caller: Caller::Anonymous {
-                account_id: state.config.account_id.clone(),
-            },
-            session: None,
-        }
+    let principal = if unsigned {
+        gatehouse_pipeline::Principal::anonymous(state.config.account_id.clone())
     } else {
-        let fetched = fetch_secret(state, req.headers, query).await?;
-        let (authenticated, sig) = identity::verify(
-            req.method.as_str(),
-            req.uri.path(),
+        let parts = gatehouse_pipeline::RequestParts {
+            method: req.method.as_str(),
+            path: req.uri.path(),
             query,
-            req.headers,
-            req.body,
-            fetched,
-            &state.ring(),
-            service,
-            state.clock.now(),
-        )?;
+            headers: req.headers,
+            body: req.body,
+        };
+        let (principal, sig) = state.authenticate_signed(&parts, service).await?;
         // A presigned URL is a grant for the call in its URL: its parameters are the
         // URL's alone, so a body (which could add or override them) is refused.
         if sig.location == gatehouse_auth::sigv4::AuthLocation::Query && !req.body.is_empty() {
@@ -713,36 +575,9 @@ async fn process(
                 "A presigned request takes its parameters from its URL only; send it without a body.",
             ));
         }
-        if let Caller::User { access_key_id, .. } = &authenticated.caller {
-            state
-                .note_key_use(access_key_id, &sig.service, &sig.region)
-                .await;
-        }
-        authenticated
+        principal
     };
-    let caller = authenticated.caller;
-    let session = match authenticated.session {
-        Some(claims) => Some(session::session_principal(state, claims).await?),
-        None => None,
-    };
-    let principal = match (&caller, &session) {
-        (_, Some(s)) => Some(Arc::clone(&s.principal)),
-        (Caller::Root { .. } | Caller::Anonymous { .. }, None) => None,
-        (
-            Caller::User {
-                account_id,
-                user_name,
-                ..
-            },
-            None,
-        ) => Some(state.user_policies(account_id, user_name).await?),
-        (Caller::AssumedRole { .. }, None) => return Err(ApiError::internal()),
-    };
-    trail.principal = match (&session, &principal) {
-        (Some(s), _) => s.claims.principal_arn.clone(),
-        (None, Some(p)) => p.info.principal_arn.clone(),
-        (None, None) => caller.arn(String::new),
-    };
+    trail.principal.clone_from(&principal.arn);
     if std::str::from_utf8(req.body).is_err() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -766,16 +601,14 @@ async fn process(
     if !known {
         return Err(ApiError::invalid_action(&action));
     }
-    if let Some(s) = &session {
+    if let Some(s) = &principal.session {
         get_session_token_limits(&s.claims, req.is_sts, is_ai, &action)?;
     }
     let ctx = CallContext {
         state,
         store: state.store.with_audit(Arc::clone(&trail.pending)),
-        caller: &caller,
         caller_arn: trail.principal.clone(),
         principal,
-        session,
         request_id: req.rid,
         origin: req.origin.clone(),
         access_key_id: trail.access_key_id.clone(),
@@ -859,57 +692,21 @@ async fn record_audit(
         }
         return Ok(());
     }
-    let record = audit::AuditRecord::of_call(
+    let record = audit::ControlRecord {
         request_id,
-        &trail.principal,
-        trail.access_key_id.as_deref(),
+        principal: &trail.principal,
+        access_key_id: trail.access_key_id.as_deref(),
         source,
-        &trail.action,
-        &trail.facts,
-        result.as_ref().err().map(|e| e.code.as_str()),
-        state.clock.now(),
-    );
-    let json = serde_json::to_string(&record).map_err(|_| ApiError::internal())?;
-    if let Err(e) = state.audit.append(&state.store, json).await {
+        requested_action: &trail.action,
+        facts: &trail.facts,
+        error_code: result.as_ref().err().map(|e| e.code.as_str()),
+    }
+    .at(state.clock.now());
+    if let Err(e) = state.audit.group.append_record(&state.store, &record).await {
         tracing::error!(error = %e, request_id, "audit append failed");
         return Err(ApiError::internal());
     }
     Ok(())
-}
-
-/// Finds the secret of the access key a request claims (before verifying anything).
-pub(crate) async fn fetch_secret(
-    state: &AppState,
-    headers: &HeaderMap,
-    query: &str,
-) -> Result<Option<(String, Secret, Caller)>, ApiError> {
-    let Some(key_id) = identity::claimed_access_key(headers, query) else {
-        return Ok(None);
-    };
-    if key_id == state.config.root_access_key_id {
-        return Ok(Some((
-            key_id,
-            state.config.root_secret.clone(),
-            Caller::Root {
-                account_id: state.config.account_id.clone(),
-            },
-        )));
-    }
-    match state.store.access_key_for_auth(&key_id).await {
-        Ok((key, secret)) if key.status == gatehouse_store::AccessKeyStatus::Active => {
-            let caller = Caller::User {
-                account_id: key.account_id.clone(),
-                user_name: key.user_name.clone(),
-                access_key_id: key.access_key_id.clone(),
-            };
-            Ok(Some((key_id, secret, caller)))
-        }
-        Ok(_) | Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => Ok(None),
-        Err(e) => {
-            tracing::error!(error = %e, "access key lookup failed");
-            Err(ApiError::internal())
-        }
-    }
 }
 
 /// Decides whether the caller may perform `action` on `resource`; denies are audited by the
@@ -926,16 +723,16 @@ pub fn authorize_with(
     resource: &str,
     request_keys: &[(String, gatehouse_policy::ContextValue)],
 ) -> Result<(), ApiError> {
-    let note = |decision: &str, statement: Option<String>| {
+    let note = |decision: gatehouse_audit::Decision, statement: Option<String>| {
         ctx.note_decision(action, resource, decision, statement);
     };
-    if matches!(ctx.caller, Caller::Anonymous { .. }) {
-        note("ImplicitDeny", None);
+    if matches!(ctx.caller(), Caller::Anonymous { .. }) {
+        note(gatehouse_audit::Decision::ImplicitDeny, None);
         return Err(ApiError::access_denied(format!(
             "An unsigned request is not authorized to perform: {action} on resource: {resource}"
         )));
     }
-    let Some(principal) = &ctx.principal else {
+    if ctx.principal.policies.is_none() {
         // Root: the bootstrap credentials, not subject to policies.
         if !is_bootstrap(action) {
             tracing::warn!(
@@ -944,25 +741,22 @@ pub fn authorize_with(
                 "root credentials used beyond bootstrap; create an admin user and use it instead"
             );
         }
-        note("Allow", Some("root".to_owned()));
+        note(gatehouse_audit::Decision::Allow, Some("root".to_owned()));
         return Ok(());
     };
-    let mut req = decision_request(ctx, principal, action, resource);
-    for (k, v) in request_keys {
-        req.context.insert(k.clone(), v.clone());
-    }
-    let session_policy = ctx
-        .session
-        .as_ref()
-        .and_then(|s| s.session_policy.as_deref());
-    let decision = principal.evaluation(None, session_policy).decide(&req);
-    note(
-        decision.decision.as_str(),
-        decision.statements.first().map(ToString::to_string),
+    let decided = ctx.state.decide(
+        &ctx.principal,
+        &ctx.origin,
+        ctx.state.clock.now(),
+        action,
+        resource,
+        request_keys.iter().map(|(k, v)| (k.as_str(), v.clone())),
     );
-    if decision.decision == DecisionKind::Allow {
+    note(decided.audit_decision(), decided.statement());
+    if decided.allowed() {
         return Ok(());
     }
+    let gatehouse_pipeline::Decided { decision, request } = decided;
     let why = match (decision.decision, decision.missing) {
         (DecisionKind::ExplicitDeny, _) => {
             let kind = decision
@@ -979,7 +773,7 @@ pub fn authorize_with(
     Err(ApiError::access_denied(format!(
         "User: {} is not authorized to perform: {action} on resource: {resource} {why}{}",
         ctx.caller_arn,
-        encoded_denial(ctx.state, &req, &decision)
+        encoded_denial(ctx.state, &request, &decision)
     )))
 }
 
@@ -996,67 +790,32 @@ pub fn encoded_denial(
     }
 }
 
-/// A denial's details (matched statements, what was missing, the request context) in the
-/// shape of AWS's decoded authorization messages, sealed with the session key ring so that
-/// only `sts:DecodeAuthorizationMessage` (or an operator with the store) reveals them.
-/// Control plane and gateway denials alike carry one.
+/// A denial's details sealed for `sts:DecodeAuthorizationMessage`
+/// ([`Core::seal_denial`]); control plane and gateway denials alike carry one.
 pub fn seal_denial(
     state: &AppState,
     req: &Request,
     decision: &gatehouse_policy::Decision,
 ) -> Option<String> {
-    let conditions: Vec<serde_json::Value> = req
-        .context
-        .iter()
-        .map(|(k, v)| {
-            let values: Vec<serde_json::Value> = v
-                .as_slice()
-                .iter()
-                .map(|s| serde_json::json!({"value": s}))
-                .collect();
-            serde_json::json!({"key": k, "values": {"items": values}})
-        })
-        .collect();
-    let message = serde_json::json!({
-        "allowed": false,
-        "explicitDeny": decision.decision == DecisionKind::ExplicitDeny,
-        "decision": decision,
-        "matchedStatements": {"items": decision
-            .statements
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()},
-        "failures": {"items": decision.missing.iter().map(ToString::to_string).collect::<Vec<_>>()},
-        "context": {
-            "principal": {"arn": req.principal},
-            "action": req.action,
-            "resource": req.resource,
-            "conditions": {"items": conditions},
-        },
-    });
-    gatehouse_auth::session::seal_message(&state.ring(), message.to_string().as_bytes()).ok()
+    state.seal_denial(req, decision)
 }
 
-/// The decision request for a call: the caller, the request's context (`aws:SourceIp`,
-/// `aws:SourceVpce`, `aws:SecureTransport` from [`origin::Origin`], times), the session's
-/// keys when there is one, then the keys derived from the principal.
+/// The decision request for a call, with every key [`gatehouse_pipeline::decide`] sets
+/// (for the STS, which evaluates it with a role's trust policy as well).
 pub fn decision_request(
     ctx: &CallContext<'_>,
-    principal: &CompiledPrincipal,
     action: &str,
     resource: &str,
+    request_keys: &[(String, gatehouse_policy::ContextValue)],
 ) -> Request {
-    let now = ctx.state.clock.now();
-    let mut req = Request::new(ctx.caller_arn.clone(), action, resource);
-    ctx.origin.fill_context(&mut req.context);
-    req.context.insert("aws:CurrentTime", now.to_rfc3339());
-    req.context
-        .insert("aws:EpochTime", now.timestamp().to_string());
-    if let Some(s) = &ctx.session {
-        session::fill_session_context(&mut req, &s.claims, now);
-    }
-    principal.fill_context(&mut req);
-    req
+    gatehouse_pipeline::decide::request(
+        &ctx.principal,
+        &ctx.origin,
+        ctx.state.clock.now(),
+        action,
+        resource,
+        request_keys.iter().map(|(k, v)| (k.as_str(), v.clone())),
+    )
 }
 
 /// Actions root may use without a warning: those that make the first administrators (a

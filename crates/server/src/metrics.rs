@@ -267,10 +267,14 @@ fn read_now(state: &AppState) -> Result<Registry, prometheus::Error> {
     let queues = [
         (
             "gateway",
-            state.gateway.audit.depth(),
-            state.gateway.audit.batches(),
+            state.audit.queue.depth(),
+            state.audit.queue.batches(),
         ),
-        ("control", state.audit.depth(), state.audit.batches()),
+        (
+            "control",
+            state.audit.group.depth(),
+            state.audit.group.batches(),
+        ),
     ];
     for (queue, waiting, counts) in queues {
         depth
@@ -284,7 +288,7 @@ fn read_now(state: &AppState) -> Result<Registry, prometheus::Error> {
     }
     let caches = [
         ("compiled_principal", state.cache.lookups()),
-        ("access_key", state.gateway.keys.lookups()),
+        ("access_key", state.keys.lookups()),
     ];
     for (cache, counts) in caches {
         let (hits, misses) = counts.read();

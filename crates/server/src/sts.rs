@@ -20,6 +20,7 @@ use crate::query::Params;
 use crate::xml::{self, Xml};
 use crate::{CallContext, decision_request};
 use chrono::{DateTime, Duration, Utc};
+use gatehouse_audit::Decision;
 use gatehouse_auth::session::{self, SessionClaims};
 use gatehouse_policy::{ContextValue, NamedPolicy, PolicyDocument, PolicySet, PolicyType};
 use std::collections::BTreeMap;
@@ -82,7 +83,7 @@ pub(crate) async fn dispatch(
 }
 
 fn get_caller_identity(ctx: &CallContext<'_>) -> String {
-    let user_id = match (&ctx.session, &ctx.principal) {
+    let user_id = match (ctx.session(), ctx.policies()) {
         (Some(s), _) if !s.claims.principal_id.is_empty() => s.claims.principal_id.clone(),
         (_, Some(p)) => p.info.principal_id.clone(),
         _ => ctx.account().to_owned(),
@@ -130,7 +131,7 @@ fn denied(ctx: &CallContext<'_>, action: &str, resource: &str) -> ApiError {
     ))
 }
 
-fn note_audit(ctx: &CallContext<'_>, action: &str, resource: &str, decision: &str) {
+fn note_audit(ctx: &CallContext<'_>, action: &str, resource: &str, decision: Decision) {
     // The deciding statement stays the one the last `authorize` noted, if any.
     let statement = ctx.audit.lock().ok().and_then(|f| f.statement.clone());
     ctx.note_decision(action, resource, decision, statement);
@@ -147,14 +148,8 @@ fn check_trust(
     role_arn: &str,
     request_keys: &[(String, ContextValue)],
 ) -> Result<(), ApiError> {
-    let mut req = decision_request(ctx, principal, action, role_arn);
-    for (k, v) in request_keys {
-        req.context.insert(k.clone(), v.clone());
-    }
-    let session_policy = ctx
-        .session
-        .as_ref()
-        .and_then(|s| s.session_policy.as_deref());
+    let req = decision_request(ctx, action, role_arn, request_keys);
+    let session_policy = ctx.principal.session_policy();
     let eval = principal.evaluation(Some(trust), session_policy);
     let decision = eval.decide(&req);
     let trust_allows = decision.is_allow()
@@ -166,13 +161,13 @@ fn check_trust(
                 s.policy_type == PolicyType::Resource && s.effect == gatehouse_policy::Effect::Allow
             }));
     if trust_allows {
-        note_audit(ctx, action, role_arn, "Allow");
+        note_audit(ctx, action, role_arn, Decision::Allow);
         Ok(())
     } else {
         let kind = if decision.is_allow() {
-            "ImplicitDeny"
+            Decision::ImplicitDeny
         } else {
-            decision.decision.as_str()
+            decision.decision.into()
         };
         note_audit(ctx, action, role_arn, kind);
         let mut e = denied(ctx, action, role_arn);
@@ -289,14 +284,14 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     let (inline_policy, policy_arns) = session_policy_params(p)?;
 
     // Who is asking. Root credentials cannot assume roles (as in AWS).
-    let Some(principal) = ctx.principal.as_deref() else {
-        note_audit(ctx, "sts:AssumeRole", &role_arn, "ImplicitDeny");
+    let Some(principal) = ctx.policies().map(|p| &**p) else {
+        note_audit(ctx, "sts:AssumeRole", &role_arn, Decision::ImplicitDeny);
         return Err(ApiError::access_denied(
             "Roles may not be assumed by root accounts.",
         ));
     };
-    let caller_session = ctx.session.as_ref().map(|s| &s.claims);
-    let chained = matches!(ctx.caller, Caller::AssumedRole { .. });
+    let caller_session = ctx.session().map(|s| &s.claims);
+    let chained = matches!(ctx.caller(), Caller::AssumedRole { .. });
 
     let (role, role_entity, trust) =
         load_role(ctx, "sts:AssumeRole", &role_arn, &role_account, &role_name).await?;
@@ -379,7 +374,7 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
             &keys,
         )?;
     }
-    note_audit(ctx, "sts:AssumeRole", &role_arn, "Allow");
+    note_audit(ctx, "sts:AssumeRole", &role_arn, Decision::Allow);
 
     // Duration: the role's maximum, and one hour for chains.
     let max = if chained {
@@ -432,7 +427,8 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
 
 async fn get_session_token(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiError> {
     let duration = p.int("DurationSeconds", 900, 129_600)?.unwrap_or(43_200);
-    let (Caller::User { .. }, Some(principal), None) = (ctx.caller, &ctx.principal, &ctx.session)
+    let (Caller::User { .. }, Some(principal), None) =
+        (ctx.caller(), ctx.policies(), ctx.session())
     else {
         return Err(ApiError::access_denied(
             "GetSessionToken must be called with the long-term access key of an IAM user.",
@@ -555,7 +551,7 @@ async fn load_role(
     let role = match ctx.store.get_role(account, name).await {
         Ok(r) if r.arn() == role_arn => r,
         Ok(_) | Err(gatehouse_store::StoreError::NoSuchEntity { .. }) => {
-            note_audit(ctx, action, role_arn, "ImplicitDeny");
+            note_audit(ctx, action, role_arn, Decision::ImplicitDeny);
             return Err(denied(ctx, action, role_arn));
         }
         Err(e) => return Err(e.into()),
@@ -644,13 +640,13 @@ async fn assume_role_with_web_identity(
     };
     let decision = eval.decide(&req);
     if !decision.is_allow() {
-        note_audit(ctx, ACTION, &role_arn, decision.decision.as_str());
+        note_audit(ctx, ACTION, &role_arn, decision.decision.into());
         return Err(ApiError::access_denied(format!(
             "Not authorized to perform {ACTION} on {role_arn} with a token for {} from {}",
             web.subject, web.issuer_key
         )));
     }
-    note_audit(ctx, ACTION, &role_arn, "Allow");
+    note_audit(ctx, ACTION, &role_arn, Decision::Allow);
     let duration = match requested {
         Some(d) if d > role.max_session_duration => {
             return Err(ApiError::validation(format!(

@@ -84,13 +84,16 @@ async fn expired_forged_and_revoked_tokens_are_useless() {
         authenticate_bearer(&state, &expired)
             .await
             .unwrap_err()
-            .code,
+            .aws_code(),
         "ExpiredToken"
     );
     let mut forged = token(&state, "search", now, Duration::hours(1)).await;
     forged.insert(10, 'x');
     assert_eq!(
-        authenticate_bearer(&state, &forged).await.unwrap_err().code,
+        authenticate_bearer(&state, &forged)
+            .await
+            .unwrap_err()
+            .aws_code(),
         "InvalidClientTokenId"
     );
     let other = AppState::new(
@@ -106,7 +109,7 @@ async fn expired_forged_and_revoked_tokens_are_useless() {
         authenticate_bearer(&state, &foreign)
             .await
             .unwrap_err()
-            .code,
+            .aws_code(),
         "InvalidClientTokenId"
     );
 
@@ -157,7 +160,10 @@ async fn a_session_expires_when_the_servers_clock_passes_its_end() {
     assert!(authenticate_bearer(&state, &t).await.is_ok());
     hand.advance(Duration::minutes(2));
     assert_eq!(
-        authenticate_bearer(&state, &t).await.unwrap_err().code,
+        authenticate_bearer(&state, &t)
+            .await
+            .unwrap_err()
+            .aws_code(),
         "ExpiredToken"
     );
 }

@@ -125,7 +125,7 @@ async fn a_role_session_dies_with_its_role() {
     refused(&api.sts(&session, "GetCallerIdentity", &[]).await, "STS");
     refused(&api.iam(&session, "ListUsers", &[]).await, "IAM");
     let bearer = authenticate_bearer(&state, &token).await.unwrap_err();
-    assert_eq!(bearer.code, "InvalidClientTokenId");
+    assert_eq!(bearer.aws_code(), "InvalidClientTokenId");
     assert_eq!(gateway_status(&base, &token).await, 401);
 }
 
@@ -179,7 +179,7 @@ async fn a_get_session_token_session_dies_with_its_user() {
     let bearer = authenticate_bearer(&state, session.token.as_deref().unwrap())
         .await
         .unwrap_err();
-    assert_eq!(bearer.code, "InvalidClientTokenId");
+    assert_eq!(bearer.aws_code(), "InvalidClientTokenId");
 }
 
 #[tokio::test]
@@ -221,7 +221,7 @@ async fn revoked_sessions_stay_revoked_after_the_role_is_recreated() {
     let bearer = authenticate_bearer(&state, session.token.as_deref().unwrap())
         .await
         .unwrap_err();
-    assert_eq!(bearer.code, "InvalidClientTokenId");
+    assert_eq!(bearer.aws_code(), "InvalidClientTokenId");
     // A new session of the new role is what its own trust policy says: none.
     let r = api
         .sts(

@@ -1,17 +1,14 @@
-//! Audit records of gateway decisions, written in batches off the request path.
-//!
-//! A request is answered only after its record is accepted into a bounded queue; a
-//! background task appends queued records to the hash-chained log in one transaction per
-//! batch (retrying while the store is down). When the queue is full the gateway refuses
-//! requests with 503 rather than let a decision go unrecorded (fail closed).
+//! The gateway's audit record as a call builds it, field by field as the call proceeds,
+//! then turned into the one record of Gatehouse ([`gatehouse_audit::AuditRecord`] with a
+//! [`GatewayDetail`]) for the pipeline's queue writer
+//! (`gatehouse_pipeline::audit::AuditQueue`): a request is answered only after its record
+//! is accepted; when the queue is full the gateway refuses requests with 503 rather than
+//! let a decision go unrecorded (fail closed).
 
-use gatehouse_store::Store;
-use serde::Serialize;
-use std::sync::{Arc, OnceLock};
-use tokio::sync::mpsc;
+use gatehouse_audit::{AuditRecord, Decision, FaceDetail, GatewayDetail};
 
-/// One gateway decision, as written to the audit log.
-#[derive(Debug, Clone, Default, Serialize)]
+/// One gateway decision, as the call gathers it.
+#[derive(Debug, Clone, Default)]
 pub struct GatewayAuditRecord {
     /// RFC 3339 time of the decision.
     pub time: String,
@@ -23,15 +20,14 @@ pub struct GatewayAuditRecord {
     pub action: String,
     /// Resource ARN.
     pub resource: String,
-    /// `Allow`, `ExplicitDeny`, `ImplicitDeny`, or `Error` before a decision.
-    pub decision: String,
+    /// What was decided; `None` (recorded as `Error`) before a decision.
+    pub decision: Option<Decision>,
     /// The deciding statement.
     pub statement: Option<String>,
     /// `aws:SourceIp`; `null` when it could not be determined (see `source_unknown_via`).
     pub source_ip: Option<String>,
     /// When the source could not be determined: the trusted proxy whose
     /// `X-Forwarded-For` header could not be read.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_unknown_via: Option<String>,
     /// OpenAI error code when refused or failed.
     pub error_code: Option<String>,
@@ -61,73 +57,33 @@ pub struct GatewayAuditRecord {
     pub latency_ms: f64,
 }
 
-/// The queue to the background writer.
-#[derive(Debug, Default)]
-pub struct AuditQueue {
-    tx: OnceLock<mpsc::Sender<String>>,
-    batches: Arc<crate::metrics::BatchCounts>,
-}
-
-const QUEUE: usize = 65_536;
-const BATCH: usize = 512;
-
-impl AuditQueue {
-    /// Queues a record; `false` when it could not be (queue full: the caller refuses).
-    pub fn push(&self, store: &Store, record: &GatewayAuditRecord) -> bool {
-        let Ok(json) = serde_json::to_string(record) else {
-            return false;
-        };
-        let tx = self.tx.get_or_init(|| {
-            let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(writer(store.clone(), rx, Arc::clone(&self.batches)));
-            tx
-        });
-        tx.try_send(json).is_ok()
-    }
-
-    /// Room left in the queue (to refuse before doing work when it is full).
-    pub fn has_room(&self) -> bool {
-        self.tx.get().is_none_or(|t| t.capacity() > 0)
-    }
-
-    /// Records waiting for the writer (for `/metrics`).
-    pub fn depth(&self) -> usize {
-        self.tx.get().map_or(0, |t| t.max_capacity() - t.capacity())
-    }
-
-    /// Batches committed and failed so far (a failed one is retried).
-    pub fn batches(&self) -> &crate::metrics::BatchCounts {
-        &self.batches
-    }
-}
-
-async fn writer(
-    store: Store,
-    mut rx: mpsc::Receiver<String>,
-    counts: Arc<crate::metrics::BatchCounts>,
-) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
+impl GatewayAuditRecord {
+    /// The record as the log holds it.
+    pub fn into_record(self) -> AuditRecord {
+        AuditRecord {
+            time: self.time,
+            request_id: self.request_id,
+            principal: self.principal,
+            action: self.action,
+            resource: self.resource,
+            decision: self.decision.unwrap_or(Decision::Error),
+            statement: self.statement,
+            source_ip: self.source_ip,
+            source_unknown_via: self.source_unknown_via,
+            error_code: self.error_code,
+            face: FaceDetail::Gateway(GatewayDetail {
+                model: self.model,
+                listener: self.listener,
+                status: self.status,
+                stream: self.stream,
+                prompt_tokens: self.prompt_tokens,
+                completion_tokens: self.completion_tokens,
+                total_tokens: self.total_tokens,
+                reserved_tokens: self.reserved_tokens,
+                charged_tokens: self.charged_tokens,
+                usage_source: self.usage_source,
+                latency_ms: self.latency_ms,
+            }),
         }
-        let mut delay = std::time::Duration::from_millis(50);
-        loop {
-            let appended = store.append_audit_batch(&batch).await;
-            counts.record(appended.is_ok());
-            match appended {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, pending = batch.len(), "audit append failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
-                }
-            }
-        }
-        batch.clear();
     }
 }

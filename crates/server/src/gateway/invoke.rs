@@ -79,7 +79,6 @@ impl Call {
             source_ip: origin.source.audit_ip(),
             source_unknown_via: origin.source.audit_via(),
             listener: origin.listener.name.clone(),
-            decision: "Error".into(),
             ..GatewayAuditRecord::default()
         };
         Call {
@@ -199,7 +198,7 @@ impl Call {
     fn note(&mut self, action: &str, resource: &str, d: &Decision) {
         self.record.action = action.to_owned();
         self.record.resource = resource.to_owned();
-        self.record.decision = d.decision.as_str().to_owned();
+        self.record.decision = Some(d.decision.into());
         self.record.statement = d.statements.first().map(ToString::to_string);
     }
 
@@ -216,7 +215,7 @@ impl Call {
         self.record.status = status.as_u16();
         self.record.error_code = error_code;
         self.record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        if !super::record(&self.state, &self.record) {
+        if !super::record(&self.state, std::mem::take(&mut self.record)) {
             tracing::error!(request_id = %self.rid, "audit queue full; record lost");
         }
     }
@@ -493,7 +492,7 @@ async fn prepare(
     // Streamed tokens are counted from the upstream's usage report: always ask for it.
     let client_wants_usage = !stream || metering::ask_for_usage(&mut json)?;
     modified |= stream;
-    if !call.state.gateway.audit.has_room() {
+    if !call.state.audit.queue.has_room() {
         return Err(GatewayError::unavailable(
             "Gatehouse cannot record decisions right now; try again shortly.",
         ));
@@ -649,7 +648,7 @@ fn stream_back(call: Call, p: Prepared, resp: reqwest::Response, timeout: Durati
             record.error_code = Some(end.how.to_owned());
         }
         record.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if !super::record(&on_end_state, &record) {
+        if !super::record(&on_end_state, std::mem::take(&mut record)) {
             tracing::error!(request_id = %rid2, "audit queue full; record lost");
         }
         if let Some(log) = log {
@@ -796,7 +795,7 @@ pub(super) async fn list_models(
         .map(|r| model_object(r))
         .collect();
     call.record.resource = ai_arn(call.region(), &caller.account_id, "model", "*");
-    call.record.decision = "Allow".into();
+    call.record.decision = Some(gatehouse_audit::Decision::Allow);
     let body = serde_json::json!({"object": "list", "data": data}).to_string();
     call.json(StatusCode::OK, Bytes::from(body))
 }
@@ -824,10 +823,10 @@ pub(super) async fn get_model(
     };
     call.record.resource = ai_arn(call.region(), &caller.account_id, "model", &model);
     if !may_invoke(&call, &caller, &route) {
-        call.record.decision = "ImplicitDeny".into();
+        call.record.decision = Some(gatehouse_audit::Decision::ImplicitDeny);
         return call.fail(unknown_model(&model));
     }
-    call.record.decision = "Allow".into();
+    call.record.decision = Some(gatehouse_audit::Decision::Allow);
     call.json(
         StatusCode::OK,
         Bytes::from(model_object(&route).to_string()),

@@ -29,12 +29,11 @@ pub mod tls;
 pub mod upstream;
 
 use crate::AppState;
-use audit::AuditQueue;
-use auth::{GatewayCaller, KeyCache};
+use auth::GatewayCaller;
 use budget::Budgets;
 pub use config::{GatewaySettings, ListenerInfo};
 use error::GatewayError;
-use gatehouse_policy::{Decision, DecisionKind, Request};
+use gatehouse_policy::{Decision, Request};
 use gatehouse_store::{Deployment, Secret, Store, StoreError};
 use guardrail::Guardrail;
 #[doc(hidden)]
@@ -72,9 +71,7 @@ pub struct Gateway {
     settings: RwLock<Arc<GatewaySettings>>,
     routes: RwLock<Arc<RouteTable>>,
     reload: tokio::sync::Mutex<()>,
-    pub(crate) keys: KeyCache,
     budgets: Budgets,
-    pub(crate) audit: AuditQueue,
     /// `None` when the guarded client could not be built: every upstream call is then
     /// refused, never sent through a client without the guards.
     client: Option<reqwest::Client>,
@@ -103,9 +100,7 @@ impl Default for Gateway {
             settings: RwLock::new(Arc::new(GatewaySettings::default())),
             routes: RwLock::new(Arc::new(RouteTable::default())),
             reload: tokio::sync::Mutex::new(()),
-            keys: KeyCache::default(),
             budgets: Budgets::default(),
-            audit: AuditQueue::default(),
             client,
             upstream: rules,
         }
@@ -231,7 +226,8 @@ pub(crate) struct Facts {
 }
 
 /// Decides `action` on `resource` for the caller with the request's context and
-/// `extra` keys. Root is allowed (it is not subject to policy, as in AWS).
+/// `extra` keys: the pipeline's decide step ([`gatehouse_pipeline::decide::decide`]).
+/// Root is allowed (it is not subject to policy, as in AWS).
 pub(crate) fn decide(
     caller: &GatewayCaller,
     action: &str,
@@ -239,38 +235,22 @@ pub(crate) fn decide(
     facts: &Facts,
     extra: &[(&str, String)],
 ) -> (Decision, Request) {
-    let mut req = Request::new(caller.arn.clone(), action, resource);
-    let c = &mut req.context;
-    facts.origin.fill_context(c);
-    c.insert(
-        "aws:CurrentTime",
-        facts.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    let d = gatehouse_pipeline::decide::decide(
+        &caller.principal,
+        &facts.origin,
+        facts.now,
+        action,
+        resource,
+        extra.iter().map(|(k, v)| (*k, v.as_str())),
     );
-    c.insert("aws:EpochTime", facts.now.timestamp().to_string());
-    for (k, v) in &caller.context {
-        c.insert(k.as_str(), v.as_str());
-    }
-    for (k, v) in extra {
-        c.insert(*k, v.as_str());
-    }
-    let decision = match &caller.principal {
-        Some(p) => {
-            p.fill_context(&mut req);
-            p.evaluation(None, caller.session_policy.as_deref())
-                .decide(&req)
-        }
-        None => Decision {
-            decision: DecisionKind::Allow,
-            statements: Vec::new(),
-            missing: None,
-        },
-    };
-    (decision, req)
+    (d.decision, d.request)
 }
 
 /// The record step of every gateway call: counts its decision (and a budget refusal) for
-/// `/metrics` and queues its audit record; `false` when the queue is full.
-pub(crate) fn record(state: &AppState, record: &audit::GatewayAuditRecord) -> bool {
+/// `/metrics` and queues its audit record through the pipeline's queue writer; `false`
+/// when the queue is full.
+pub(crate) fn record(state: &AppState, record: audit::GatewayAuditRecord) -> bool {
+    let record = record.into_record();
     state
         .metrics
         .decision(&record.action, Some(record.decision.as_str()));
@@ -278,7 +258,7 @@ pub(crate) fn record(state: &AppState, record: &audit::GatewayAuditRecord) -> bo
     if record.error_code.as_deref() == Some("rate_limit_exceeded") {
         state.metrics.budget_refused();
     }
-    state.gateway.audit.push(&state.store, record)
+    state.audit.queue.push(&state.store, &record).is_ok()
 }
 
 /// Authenticates a request to an operations endpoint (`/metrics`) as the gateway does,
@@ -302,7 +282,7 @@ pub(crate) async fn decide_operation(
         headers,
         listener,
     );
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
     let mut rec = audit::GatewayAuditRecord {
         time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         request_id: crate::request_id(),
@@ -311,7 +291,6 @@ pub(crate) async fn decide_operation(
         listener: origin.listener.name.clone(),
         action: action.to_owned(),
         resource: "*".to_owned(),
-        decision: "Error".into(),
         ..audit::GatewayAuditRecord::default()
     };
     let authenticated = auth::authenticate(
@@ -328,9 +307,9 @@ pub(crate) async fn decide_operation(
         Ok(caller) => {
             rec.principal = caller.arn.clone();
             let (d, _) = decide(&caller, action, "*", &Facts { origin, now }, &[]);
-            rec.decision = d.decision.as_str().to_owned();
+            rec.decision = Some(d.decision.into());
             rec.statement = d.statements.first().map(ToString::to_string);
-            if d.decision == DecisionKind::Allow {
+            if d.decision == gatehouse_policy::DecisionKind::Allow {
                 Ok(())
             } else {
                 Err((StatusCode::FORBIDDEN, "access_denied"))
@@ -343,8 +322,9 @@ pub(crate) async fn decide_operation(
     };
     rec.error_code = outcome.as_ref().err().map(|(_, code)| (*code).to_owned());
     rec.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if !record(state, &rec) {
-        tracing::error!(request_id = %rec.request_id, "audit queue full; operation refused");
+    let request_id = rec.request_id.clone();
+    if !record(state, rec) {
+        tracing::error!(%request_id, "audit queue full; operation refused");
         return Err(StatusCode::SERVICE_UNAVAILABLE);
     }
     outcome.map_err(|(s, _)| s)

@@ -14,7 +14,7 @@ type Out = Result<Option<String>, ApiError>;
 
 /// `UserName`, or the calling user when it is omitted (as AWS does).
 pub(crate) fn user_name(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiError> {
-    match (p.get("UserName"), ctx.caller) {
+    match (p.get("UserName"), ctx.caller()) {
         (Some(n), _) => Ok(n.to_owned()),
         (None, Caller::User { user_name, .. }) => Ok(user_name.clone()),
         (None, _) => Err(ApiError::validation(

@@ -78,7 +78,7 @@ pub(super) async fn create_user(ctx: &CallContext<'_>, p: &Params) -> Out {
 pub(super) async fn get_user(ctx: &CallContext<'_>, p: &Params) -> Out {
     let name = match p.get("UserName") {
         Some(n) => n.to_owned(),
-        None => match ctx.caller {
+        None => match ctx.caller() {
             crate::identity::Caller::User { user_name, .. } => user_name.clone(),
             _ => {
                 return Err(ApiError::validation(
