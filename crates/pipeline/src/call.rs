@@ -94,7 +94,7 @@ impl Call<'_> {
         Ok(self.principal.insert(principal))
     }
 
-    /// The decide step ([`Core::decide`]) for the authenticated principal; the decision is
+    /// The decide step ([`crate::decide::decide`]) for the authenticated principal; the decision is
     /// kept for the record (a denial always replaces an earlier allow, so the record
     /// names what refused the call).
     pub fn decide<K, V>(
@@ -110,9 +110,8 @@ impl Call<'_> {
         let Some(principal) = &self.principal else {
             return Err(DecideError::NotAuthenticated);
         };
-        let decided = self
-            .core
-            .decide(principal, &self.origin, self.now, action, resource, keys);
+        let decided =
+            crate::decide::decide(principal, &self.origin, self.now, action, resource, keys);
         if !(decided.allowed() && self.record.decision.is_allow()) {
             self.record.action = action.to_owned();
             self.record.resource = resource.to_owned();

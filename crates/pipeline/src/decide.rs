@@ -51,25 +51,6 @@ impl Decided {
 }
 
 impl Core {
-    /// Decides `action` on `resource` for `principal`, at `now`, from `origin`, with the
-    /// face's own context `keys`. Root is allowed (not subject to policy, as in AWS); an
-    /// unsigned caller is denied everything.
-    pub fn decide<K, V>(
-        &self,
-        principal: &Principal,
-        origin: &Origin,
-        now: DateTime<Utc>,
-        action: &str,
-        resource: &str,
-        keys: impl IntoIterator<Item = (K, V)>,
-    ) -> Decided
-    where
-        K: Into<String>,
-        V: Into<ContextValue>,
-    {
-        decide(principal, origin, now, action, resource, keys)
-    }
-
     /// A denial's details (matched statements, what was missing, the request context) in
     /// the shape of AWS's decoded authorization messages, sealed with the session key ring
     /// so that only `sts:DecodeAuthorizationMessage` (or an operator with the store)
@@ -143,8 +124,10 @@ where
     req
 }
 
-/// [`Core::decide`], for a face that holds the principal and origin outside a [`Core`]
-/// borrow (a stream's watcher task).
+/// Decides `action` on `resource` for `principal`, at `now`, from `origin`, with the
+/// face's own context `keys`. Root is allowed (not subject to policy, as in AWS); an
+/// unsigned caller is denied everything. Needs no [`Core`]: a stream's watcher task decides
+/// again with what it holds.
 pub fn decide<K, V>(
     principal: &Principal,
     origin: &Origin,

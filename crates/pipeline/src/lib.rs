@@ -8,7 +8,7 @@
 //! - authenticate and principal — [`Core::authenticate`] (any [`Credential`] kind in the
 //!   `Authorization` header) and [`Core::authenticate_signed`] (SigV4 only, for the Query
 //!   APIs) give a [`Principal`];
-//! - decide — [`Core::decide`] gives a [`Decided`] (decision, request, sealed denial);
+//! - decide — [`decide::decide`] gives a [`Decided`] (decision, request, sealed denial);
 //! - record — [`audit::AuditWriters`], the one writer path of `gatehouse_audit::AuditRecord`;
 //! - [`Call`] — the four steps for one call, for a face that keeps none of them itself.
 //!

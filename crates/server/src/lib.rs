@@ -732,7 +732,7 @@ pub fn authorize_with(
             "An unsigned request is not authorized to perform: {action} on resource: {resource}"
         )));
     }
-    if ctx.principal.policies.is_none() {
+    let Some(policies) = ctx.policies() else {
         // Root: the bootstrap credentials, not subject to policies.
         if !is_bootstrap(action) {
             tracing::warn!(
@@ -744,19 +744,17 @@ pub fn authorize_with(
         note(gatehouse_audit::Decision::Allow, Some("root".to_owned()));
         return Ok(());
     };
-    let decided = ctx.state.decide(
-        &ctx.principal,
-        &ctx.origin,
-        ctx.state.clock.now(),
-        action,
-        resource,
-        request_keys.iter().map(|(k, v)| (k.as_str(), v.clone())),
+    let request = decision_request(ctx, action, resource, request_keys);
+    let decision = policies
+        .evaluation(None, ctx.principal.session_policy())
+        .decide(&request);
+    note(
+        decision.decision.into(),
+        decision.statements.first().map(ToString::to_string),
     );
-    note(decided.audit_decision(), decided.statement());
-    if decided.allowed() {
+    if decision.decision == DecisionKind::Allow {
         return Ok(());
     }
-    let gatehouse_pipeline::Decided { decision, request } = decided;
     let why = match (decision.decision, decision.missing) {
         (DecisionKind::ExplicitDeny, _) => {
             let kind = decision
