@@ -499,8 +499,7 @@ pub(crate) fn run_audit(cmd: AuditCommand) -> Result<ExitCode> {
                     manager.signer().as_ref(),
                     &gatehouse_keys::DigestExport::from(&settings.audit),
                 )
-                .await
-                .map_err(anyhow::Error::msg)?;
+                .await?;
                 println!(
                     "signed digest {} of {} records with {}",
                     d.body.seq, d.body.audit_seq, d.signing_key

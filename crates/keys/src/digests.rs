@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_store::{AuditDigest, DigestVerification, Store, StoreError};
+use gatehouse_store::{
+    AuditDigest, DigestVerification, KeyManagerError, KeyManagerOperation, Store, StoreError,
+};
 
 use crate::config::AuditDigestConfig;
-use crate::{DigestSigner, KeyManagerHealth, Provider, PublicKey};
+use crate::{DigestSigner, PublicKey};
 
 /// Where digests go besides the database.
 #[derive(Debug, Clone, Default)]
@@ -74,48 +76,54 @@ fn append_line(path: &Path, line: &str) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Why a digest was not signed, stored or exported.
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    /// The store could not read the chain's head or keep the digest.
+    #[error("audit digest: {0}")]
+    Store(#[from] StoreError),
+    /// The key manager could not sign (or give its public key).
+    #[error("audit digest: {0}")]
+    KeyManager(#[from] KeyManagerError),
+    /// The digest is stored but its export (file or command) failed.
+    #[error("audit digest export: {0}")]
+    Export(String),
+}
+
 /// Signs the chain's head now and stores the digest (retrying once when another node
 /// stored one at the same moment), then exports it.
 pub async fn sign_digest(
     store: &Store,
     signer: &dyn DigestSigner,
     export: &DigestExport,
-) -> Result<AuditDigest, String> {
+) -> Result<AuditDigest, DigestError> {
     let mut attempt = 0;
     let digest = loop {
-        let body = store.next_audit_digest().await.map_err(|e| e.to_string())?;
-        let signature = signer
-            .sign(&body.message())
-            .await
-            .map_err(|e| e.to_string())?;
-        let algorithm = signer
-            .public_key()
-            .await
-            .map_err(|e| e.to_string())?
-            .algorithm();
+        let body = store.next_audit_digest().await?;
+        let signature = signer.sign(&body.message()).await?;
+        let algorithm = signer.public_key().await?.algorithm();
         let d = AuditDigest::new(body, signer.descriptor(), algorithm.to_owned(), &signature);
         match store.append_audit_digest(&d).await {
             Ok(()) => break d,
             Err(StoreError::EntityAlreadyExists { .. }) if attempt == 0 => attempt += 1,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     };
-    export.export(&digest).await?;
+    export.export(&digest).await.map_err(DigestError::Export)?;
     Ok(digest)
 }
 
 /// Signs a digest every `config.digest_interval_secs` (skipping a tick when no record was
-/// added since the last one); a failure is logged and counted in `health`, and the next
-/// tick tries again.
+/// added since the last one); a failure is logged (and, when the key manager failed,
+/// counted in the store's key manager health), and the next tick tries again.
 pub fn spawn_digest_task(
     store: Store,
     signer: Arc<dyn DigestSigner>,
-    provider: Provider,
-    health: Arc<KeyManagerHealth>,
     config: &AuditDigestConfig,
 ) -> tokio::task::JoinHandle<()> {
     let every = Duration::from_secs(config.digest_interval_secs.max(1));
     let export = DigestExport::from(config);
+    let health = store.key_manager_health();
     tokio::spawn(async move {
         let mut tick = crate::ticker(every).await;
         loop {
@@ -132,7 +140,7 @@ pub fn spawn_digest_task(
             }
             match sign_digest(&store, signer.as_ref(), &export).await {
                 Ok(d) => {
-                    health.record(provider, &Ok(()));
+                    health.record(KeyManagerOperation::Sign, Ok(()));
                     tracing::info!(
                         digest = d.body.seq,
                         records = d.body.audit_seq,
@@ -140,13 +148,9 @@ pub fn spawn_digest_task(
                     );
                 }
                 Err(e) => {
-                    health.record(
-                        provider,
-                        &Err(gatehouse_store::KeyManagerError::Unavailable {
-                            provider: "digest",
-                            detail: e.clone(),
-                        }),
-                    );
+                    if let DigestError::KeyManager(km) = &e {
+                        health.record(KeyManagerOperation::Sign, Err(km));
+                    }
                     tracing::error!(error = %e, "could not sign an audit digest; retrying at the next interval");
                 }
             }
