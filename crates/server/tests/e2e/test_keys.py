@@ -268,35 +268,6 @@ def test_kms_stopped_while_running_shows_in_metrics_and_readyz_after_kms_signed_
         kms.stop()
 
 
-def test_kms_migration_from_file_and_back(make_server, tmp_path):
-    kms = MotoKms(str(tmp_path))
-    try:
-        server = make_server("sqlite")
-        name, key_id, secret = user_with_key(server)
-        server.stop()
-        env = {**os.environ, **KMS_ENV}
-        # file -> KMS: describe KMS, run rotate-master-key, remove master.key.
-        to_kms = kms_config(tmp_path / "to-kms.toml", kms.url, kms)
-        r = cli("admin", "rotate-master-key", "--data-dir", server.data_dir, "--config", to_kms, env=env)
-        assert r.returncode == 0 and "re-wrapped 1 data key(s) under kms:" in r.stdout, r.stderr
-        os.remove(os.path.join(server.data_dir, "master.key"))
-        server.config, server.extra_env = to_kms, KMS_ENV
-        server.start()
-        assert works(server, key_id, secret, name)
-        server.stop()
-        # KMS -> file: provider back to file, KMS still described so it can unwrap.
-        back = write_config(tmp_path / "back.toml", open(to_kms).read().replace(
-            'provider = "kms"', 'provider = "file"'))
-        r = cli("admin", "rotate-master-key", "--data-dir", server.data_dir, "--config", back, env=env)
-        assert r.returncode == 0 and "re-wrapped 1 data key(s) under file:" in r.stdout, r.stderr
-        kms.stop()
-        server.config, server.extra_env = None, {}
-        server.start()
-        assert works(server, key_id, secret, name)
-    finally:
-        kms.stop()
-
-
 # --------------------------------------------------------------------------- PKCS#11 (SoftHSM2)
 
 class SoftHsm:
@@ -374,6 +345,99 @@ def test_softhsm_envelope_refuses_without_token_and_serves_when_it_is_removed(ma
     with pytest.raises(RuntimeError) as refused:
         server.start()
     assert "pkcs11" in str(refused.value) and "gatehouse" in str(refused.value)
+
+
+# --------------------------------------------------------------------------- migration
+
+def audit_verify(data_dir, config, env):
+    args = ["audit", "verify", "--format", "json", "--data-dir", data_dir]
+    if config:
+        args += ["--config", config]
+    r = cli(*args, env=env)
+    return r.returncode, json.loads(r.stdout) if r.stdout.strip() else r.stderr
+
+
+@pytest.mark.parametrize("provider", ["pkcs11", "kms"])
+def test_migration_from_file_to_a_key_manager_and_back_as_the_readme_says(make_server, tmp_path, provider):
+    """README "Keys that never sit beside the data", Migration, step by step: a store
+    sealed by the `file` provider moved onto an HSM (SoftHSM2) or KMS (moto) and back,
+    every secret readable at each step, and the key it left refused afterwards."""
+    if provider == "pkcs11":
+        manager = SoftHsm(str(tmp_path))
+        km_config = manager.config(tmp_path / "to.toml")
+        km_env = {"SOFTHSM2_CONF": manager.conf, "GATEHOUSE_PKCS11_PIN": PIN}
+    else:
+        manager = MotoKms(str(tmp_path))
+        km_config = kms_config(tmp_path / "to.toml", manager.url, manager)
+        km_env = KMS_ENV
+    env = {**os.environ, **km_env}
+    try:
+        server = make_server("sqlite", extra_env=km_env)
+        name, key_id, secret = user_with_key(server)
+        master = os.path.join(server.data_dir, "master.key")
+        old_master = open(master, "rb").read()
+        server.stop()  # a digest signed at shutdown with the file key
+        server.start()
+
+        # 1. Describe the key manager, set `provider`, run rotate-master-key (the node
+        #    keeps running and serving: its data key is in memory).
+        r = cli("admin", "rotate-master-key", "--data-dir", server.data_dir, "--config", km_config, env=env)
+        assert r.returncode == 0 and f"re-wrapped 1 data key(s) under {provider}:" in r.stdout, r.stdout + r.stderr
+        assert works(server, key_id, secret, name)
+        # 2. Restart the node with the new config.
+        server.stop()
+        server.config = km_config
+        server.start()
+        assert works(server, key_id, secret, name)
+        # 3. Delete master.key.
+        os.remove(master)
+        server.stop()  # a digest signed at shutdown by the key manager
+        server.start()
+        assert works(server, key_id, secret, name)
+        # Every digest checks out: the file key's from before the move, the key
+        # manager's since.
+        code, v = audit_verify(server.data_dir, km_config, env)
+        assert code == 0 and v["intact"] is True, v
+        listed = cli("audit", "digests", "--data-dir", server.data_dir, "--config", km_config, env=env)
+        signers = [json.loads(line)["signing_key"].split(":")[0] for line in listed.stdout.splitlines()]
+        assert signers[0] == "file" and signers[-1] == provider, signers
+        server.stop()
+
+        # The key the store left is refused: master.key restored from a backup opens
+        # nothing and the `file` provider does not start on it.
+        with open(master, "wb") as f:
+            f.write(old_master)
+        server.config = None
+        with pytest.raises(RuntimeError) as refused:
+            server.start()
+        assert "does not hold" in str(refused.value) and f"{provider}:" in str(refused.value)
+        plain = cli("audit", "tail", "--data-dir", server.data_dir, env=env)
+        assert plain.returncode == 2 and "does not hold" in plain.stderr, plain.stderr
+        os.remove(master)
+
+        # Back to file: provider = "file", the key manager's table kept so that it can
+        # unwrap; the same command makes a new master.key and wraps under it.
+        back = write_config(tmp_path / "back.toml", open(km_config).read().replace(
+            f'provider = "{provider}"', 'provider = "file"'))
+        r = cli("admin", "rotate-master-key", "--data-dir", server.data_dir, "--config", back, env=env)
+        assert r.returncode == 0 and "re-wrapped 1 data key(s) under file:" in r.stdout, r.stdout + r.stderr
+        assert open(master, "rb").read() != old_master
+        server.start()
+        assert works(server, key_id, secret, name)
+        server.stop()
+        code, v = audit_verify(server.data_dir, back, env)
+        assert code == 0 and v["intact"] is True, v
+        # Now the key manager's key is the one refused.
+        server.config = km_config
+        with pytest.raises(RuntimeError) as refused:
+            server.start()
+        assert "does not hold" in str(refused.value) and "file:" in str(refused.value)
+        server.config = None
+        server.start()
+        assert works(server, key_id, secret, name)
+    finally:
+        if provider == "kms":
+            manager.stop()
 
 
 # --------------------------------------------------------------------------- reseal
