@@ -184,19 +184,110 @@ pub enum DigestSource {
     File(PathBuf),
 }
 
-/// Checks the log against `digests`, trusting only `trusted` (descriptor, key) pairs —
-/// keys asked of the key manager, never read from the database.
+/// The keys `audit verify` trusts, each asked of its key manager (never read from the
+/// database): the configured key manager's signing key, and the signing keys of the key
+/// managers a store moved away from (described in the config, or `audit-signing.key` left
+/// in the data directory).
+#[derive(Debug, Clone)]
+pub struct TrustedSigners {
+    /// The configured key manager's key: trusted for every digest.
+    pub current: (String, PublicKey),
+    /// Keys of earlier key managers: trusted only for digests that a later digest signed
+    /// by `current` follows (the digests are chained, so that later digest vouches for
+    /// them). A key left behind (a file key still on disk, a backup) therefore cannot
+    /// extend the chain after the move.
+    pub previous: Vec<(String, PublicKey)>,
+    /// Key managers the config describes whose signing key could not be read (why, per
+    /// provider): digests they signed do not verify.
+    pub unreadable: Vec<String>,
+}
+
+impl TrustedSigners {
+    fn signed_by(key: &(String, PublicKey), d: &AuditDigest) -> bool {
+        let (descriptor, key) = key;
+        *descriptor == d.signing_key
+            && key.algorithm() == d.algorithm
+            && key.verify(&d.body.message(), &d.signature_bytes())
+    }
+}
+
+/// Checks the log against `digests` with the keys `trusted` says, as it says.
 pub async fn verify_log(
     store: &Store,
     digests: &[AuditDigest],
-    trusted: &[(String, PublicKey)],
+    trusted: &TrustedSigners,
 ) -> Result<DigestVerification, StoreError> {
+    let last_by_current = digests
+        .iter()
+        .filter(|d| TrustedSigners::signed_by(&trusted.current, d))
+        .map(|d| d.body.seq)
+        .max();
     let check = |d: &AuditDigest| {
-        trusted.iter().any(|(descriptor, key)| {
-            *descriptor == d.signing_key
-                && key.algorithm() == d.algorithm
-                && key.verify(&d.body.message(), &d.signature_bytes())
-        })
+        TrustedSigners::signed_by(&trusted.current, d)
+            || (last_by_current.is_some_and(|last| d.body.seq < last)
+                && trusted
+                    .previous
+                    .iter()
+                    .any(|k| TrustedSigners::signed_by(k, d)))
     };
     store.verify_audit_digests(digests, &check).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::FileSigner;
+
+    async fn trusted(s: &FileSigner) -> (String, PublicKey) {
+        (s.descriptor(), s.public_key().await.unwrap())
+    }
+
+    /// After a move between key managers the earlier key vouches only for the digests
+    /// before the current key's last one: a key left behind (a file key on disk, a
+    /// backup) cannot extend the chain after the move.
+    #[tokio::test]
+    async fn a_previous_key_is_trusted_only_before_the_current_keys_last_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(dir.path(), gatehouse_store::MasterKey::generate())
+            .await
+            .unwrap();
+        let old = FileSigner::load_or_create(&dir.path().join("old.key")).unwrap();
+        let new = FileSigner::load_or_create(&dir.path().join("new.key")).unwrap();
+        let none = DigestExport::default();
+        sign_digest(&store, &old, &none).await.unwrap();
+        sign_digest(&store, &old, &none).await.unwrap();
+        let only_new = TrustedSigners {
+            current: trusted(&new).await,
+            previous: Vec::new(),
+            unreadable: Vec::new(),
+        };
+        let both = TrustedSigners {
+            previous: vec![trusted(&old).await],
+            ..only_new.clone()
+        };
+        // Nothing signed by the current key yet: the old key vouches for nothing.
+        let digests = store.audit_digests().await.unwrap();
+        let v = verify_log(&store, &digests, &both).await.unwrap();
+        assert_eq!(v.broken.map(|f| f.digest_seq), Some(1));
+
+        sign_digest(&store, &new, &none).await.unwrap();
+        let digests = store.audit_digests().await.unwrap();
+        assert!(
+            verify_log(&store, &digests, &both)
+                .await
+                .unwrap()
+                .broken
+                .is_none()
+        );
+        let v = verify_log(&store, &digests, &only_new).await.unwrap();
+        assert_eq!(v.broken.map(|f| f.digest_seq), Some(1));
+
+        // The old key signs after the move: refused from there on.
+        sign_digest(&store, &old, &none).await.unwrap();
+        let digests = store.audit_digests().await.unwrap();
+        let v = verify_log(&store, &digests, &both).await.unwrap();
+        assert_eq!(v.broken.map(|f| f.digest_seq), Some(4));
+        store.close().await;
+    }
 }

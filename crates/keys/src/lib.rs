@@ -29,7 +29,8 @@ use std::sync::Arc;
 
 pub use config::{AuditDigestConfig, KeysConfig, KmsConfig, Pkcs11Config, Provider};
 pub use digests::{
-    DigestError, DigestExport, DigestSource, read_digest_file, sign_digest, spawn_digest_task, verify_log,
+    DigestError, DigestExport, DigestSource, TrustedSigners, read_digest_file, sign_digest,
+    spawn_digest_task, verify_log,
 };
 pub use file::{AUDIT_SIGNING_KEY_FILE, FileSigner};
 pub use gatehouse_store::{
@@ -151,6 +152,59 @@ impl KeyManager {
                 let outcome = signer.public_key().await.map(|_| ());
                 health.record(KeyManagerOperation::Check, outcome.as_ref().map(|_| ()));
             }
+        })
+    }
+
+    /// The signing keys `audit verify` trusts: this key manager's, and those of the other
+    /// key managers the config describes and of `audit-signing.key` when it is in the data
+    /// directory (a store that moved keeps its earlier digests checkable). A described key
+    /// manager that cannot be opened now is left out and named in
+    /// [`TrustedSigners::unreadable`]: the digests it signed then do not verify (fail
+    /// closed).
+    pub async fn trusted_signers(
+        &self,
+        config: &KeysConfig,
+        data_dir: &Path,
+    ) -> Result<TrustedSigners, KeyManagerError> {
+        let current = (self.signer.descriptor(), self.signer.public_key().await?);
+        let mut previous = Vec::new();
+        let mut unreadable = Vec::new();
+        for other in [Provider::File, Provider::Pkcs11, Provider::Kms] {
+            if other == self.provider {
+                continue;
+            }
+            let signer: Result<Arc<dyn DigestSigner>, KeyManagerError> = match other {
+                Provider::File => {
+                    let path = data_dir.join(AUDIT_SIGNING_KEY_FILE);
+                    if !path.exists() {
+                        continue;
+                    }
+                    FileSigner::load_or_create(&path).map(|s| Arc::new(s) as Arc<dyn DigestSigner>)
+                }
+                Provider::Pkcs11 | Provider::Kms => {
+                    let described = match other {
+                        Provider::Pkcs11 => config.pkcs11.is_some(),
+                        _ => config.kms.is_some(),
+                    };
+                    if !described {
+                        continue;
+                    }
+                    open_provider(other, config, data_dir).await.map(|(_, s)| s)
+                }
+            };
+            let key = match signer {
+                Ok(s) => s.public_key().await.map(|k| (s.descriptor(), k)),
+                Err(e) => Err(e),
+            };
+            match key {
+                Ok(k) => previous.push(k),
+                Err(e) => unreadable.push(format!("{other}: {e}")),
+            }
+        }
+        Ok(TrustedSigners {
+            current,
+            previous,
+            unreadable,
         })
     }
 

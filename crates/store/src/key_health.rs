@@ -104,11 +104,7 @@ impl KeyManagerHealth {
 
     /// Records an operation's outcome; logs when reachability changes (not every
     /// failure, so an outage does not flood the log).
-    pub fn record(
-        &self,
-        operation: KeyManagerOperation,
-        outcome: Result<(), &KeyManagerError>,
-    ) {
+    pub fn record(&self, operation: KeyManagerOperation, outcome: Result<(), &KeyManagerError>) {
         match outcome {
             Ok(()) => {
                 if !self.reachable.swap(true, Ordering::Relaxed) {
