@@ -381,15 +381,14 @@ pub fn self_approval(r: &AccessRequestRecord, caller: &Caller) -> Option<String>
         .ok()
         .filter(|a| a.kind == "user")
         .map(|a| a.name);
-    if let Some(si) = &caller.source_identity {
-        if Some(si.as_str()) == requester_name
+    if let Some(si) = &caller.source_identity
+        && (Some(si.as_str()) == requester_name
             || r.requester_source_identity.as_deref() == Some(si.as_str())
-            || *si == r.requester_arn
-        {
-            return Some(format!(
-                "the approver's source identity {si} is the requester"
-            ));
-        }
+            || *si == r.requester_arn)
+    {
+        return Some(format!(
+            "the approver's source identity {si} is the requester"
+        ));
     }
     if let Some(rsi) = &r.requester_source_identity
         && caller.kind == CallerKind::User
@@ -752,4 +751,16 @@ pub fn root_caller(account: &str) -> Caller {
         source_identity: None,
         mfa: false,
     }
+}
+
+/// The ARN a request is authorized and audited as:
+/// `arn:gatehouse:gatehouse::ACCOUNT:access-request/ID`.
+pub fn request_arn(account: &str, request_id: &str) -> String {
+    format!("arn:gatehouse:gatehouse::{account}:access-request/{request_id}")
+}
+
+/// The ARN eligibilities are authorized and audited as:
+/// `arn:gatehouse:gatehouse::ACCOUNT:eligibility/ID` (`*` for one not made yet).
+pub fn eligibility_arn(account: &str, eligibility_id: &str) -> String {
+    format!("arn:gatehouse:gatehouse::{account}:eligibility/{eligibility_id}")
 }
