@@ -37,6 +37,7 @@ mod error;
 mod federation;
 mod gateway;
 mod identity;
+mod key_health;
 mod keys;
 mod model;
 mod paging;
@@ -58,6 +59,7 @@ pub use gateway::{
     Deployment, FineTuningJobRecord, InvocationLog, NewDeployment, validate_deprecation_date,
     validate_model_id,
 };
+pub use key_health::{KeyManagerHealth, KeyManagerOperation};
 pub use keys::{DataKeyInfo, KeyChain, KeyEncryption, KeyFuture, KeyManagerError, ResealProgress};
 pub use model::{
     AccessKey, AccessKeyStatus, Account, AttachedPolicy, Group, Guardrail, InlinePolicy, LastUsed,
