@@ -140,9 +140,17 @@ where
     K: Into<String>,
     V: Into<ContextValue>,
 {
-    let req = request(principal, origin, now, action, resource, keys);
+    let mut req = request(principal, origin, now, action, resource, keys);
     let decision = match (&principal.policies, &principal.caller) {
-        (Some(p), _) => p.evaluation(None, principal.session_policy()).decide(&req),
+        (Some(p), _) => {
+            // Standing policies, then any just-in-time grant active now (whose keys the
+            // returned request then carries).
+            let d = p.decide_at(&req, None, principal.session_policy(), now);
+            if let Some(elevated) = d.request {
+                req = elevated;
+            }
+            d.decision
+        }
         (None, Caller::Anonymous { .. }) => Decision {
             decision: DecisionKind::ImplicitDeny,
             statements: Vec::new(),

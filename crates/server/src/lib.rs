@@ -745,9 +745,15 @@ pub fn authorize_with(
         return Ok(());
     };
     let request = decision_request(ctx, action, resource, request_keys);
+    // Standing policies, then any just-in-time grant active at this call's time.
     let decision = policies
-        .evaluation(None, ctx.principal.session_policy())
-        .decide(&request);
+        .decide_at(
+            &request,
+            None,
+            ctx.principal.session_policy(),
+            ctx.state.clock.now(),
+        )
+        .decision;
     note(
         decision.decision.into(),
         decision.statements.first().map(ToString::to_string),

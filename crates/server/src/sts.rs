@@ -147,11 +147,15 @@ fn check_trust(
     action: &str,
     role_arn: &str,
     request_keys: &[(String, ContextValue)],
-) -> Result<(), ApiError> {
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
     let req = decision_request(ctx, action, role_arn, request_keys);
     let session_policy = ctx.principal.session_policy();
     let eval = principal.evaluation(Some(trust), session_policy);
-    let decision = eval.decide(&req);
+    // A just-in-time role grant is the caller's right to assume the role (its trust
+    // policy must still admit the caller, checked below).
+    let elevated = principal.decide_at(&req, Some(trust), session_policy, ctx.state.clock.now());
+    let grant_end = elevated.elevation.map(|g| g.active_until);
+    let decision = elevated.decision;
     let trust_allows = decision.is_allow()
         && (decision
             .statements
@@ -162,7 +166,7 @@ fn check_trust(
             }));
     if trust_allows {
         note_audit(ctx, action, role_arn, Decision::Allow);
-        Ok(())
+        Ok(grant_end)
     } else {
         let kind = if decision.is_allow() {
             Decision::ImplicitDeny
@@ -360,7 +364,7 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
                 .into(),
         ));
     }
-    check_trust(ctx, principal, &trust, "sts:AssumeRole", &role_arn, &keys)?;
+    let grant_end = check_trust(ctx, principal, &trust, "sts:AssumeRole", &role_arn, &keys)?;
     if !tags.is_empty() || !transitive.is_empty() {
         check_trust(ctx, principal, &trust, "sts:TagSession", &role_arn, &keys)?;
     }
@@ -394,6 +398,11 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
         }
         Some(d) => d,
         None => 3600.min(max),
+    };
+    // A session opened under a just-in-time role grant ends with the grant's window.
+    let duration = match grant_end {
+        Some(end) => duration.min((end - ctx.state.clock.now()).num_seconds().max(1)),
+        None => duration,
     };
 
     let tag_bytes = all_tags

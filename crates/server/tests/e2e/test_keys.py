@@ -347,6 +347,47 @@ def test_softhsm_envelope_refuses_without_token_and_serves_when_it_is_removed(ma
     assert "pkcs11" in str(refused.value) and "gatehouse" in str(refused.value)
 
 
+def test_softhsm_token_back_after_an_outage_is_seen_and_the_outage_records_get_signed(make_server, tmp_path):
+    """The token goes away and comes back (its files moved out of the token directory and
+    back, as a token unplugged and plugged in again): the strict node is out of rotation
+    meanwhile and back after, the metrics follow, and the first digest after the outage
+    covers the records written during it."""
+    hsm = SoftHsm(str(tmp_path))
+    digest_file = tmp_path / "digests.jsonl"
+    mport = free_port()
+    cfg = hsm.config(tmp_path / "hsm.toml", periodic_digests(digest_file, mport))
+    strict = write_config(tmp_path / "strict.toml", open(cfg).read().replace(
+        "health_check_secs = 1", "health_check_secs = 1\nready_requires_key_manager = true"))
+    extra = {"SOFTHSM2_CONF": hsm.conf, "GATEHOUSE_PKCS11_PIN": PIN}
+    server = make_server("sqlite", config=strict, extra_env=extra)
+    name, key_id, secret = user_with_key(server)
+    wait_for_signed_digest(digest_file, "pkcs11:gatehouse/gatehouse-audit", 2)
+    assert readyz(server) == 200
+
+    aside = tmp_path / "unplugged"
+    shutil.move(hsm.tokens, aside)
+    os.makedirs(hsm.tokens)
+    wait_for(lambda: readyz(server) == 503, 15, "not ready while the token is away")
+    assert metric(scrape(mport), "gatehouse_key_manager_up", provider="pkcs11") == 0
+    # Served meanwhile (a probe's 503 only takes it out of a load balancer).
+    assert works(server, key_id, secret, name)
+    during, _, _ = user_with_key(server)
+    wait_for(lambda: (metric(scrape(mport), "gatehouse_key_manager_failures_total",
+                             provider="pkcs11", operation="sign") or 0) >= 1, 15, "a failed digest")
+    signed_before = max(d["audit_seq"] for d in digest_lines(digest_file))
+
+    shutil.rmtree(hsm.tokens)
+    shutil.move(aside, hsm.tokens)
+    wait_for(lambda: readyz(server) == 200, 20, "ready again once the token is back")
+    assert metric(scrape(mport), "gatehouse_key_manager_up", provider="pkcs11") == 1
+    assert "key manager reachable again" in server.read_log()
+    wait_for(lambda: max(d["audit_seq"] for d in digest_lines(digest_file)) > signed_before + 1,
+             20, "a digest covering the outage's records")
+    server.stop()
+    v = verify_against_file(server.data_dir, cfg, digest_file, hsm.env)
+    assert v["digests"][1]["verification"]["anchored_records"] >= signed_before + 2, v
+
+
 # --------------------------------------------------------------------------- migration
 
 def audit_verify(data_dir, config, env):
