@@ -395,6 +395,88 @@ impl Review {
     }
 }
 
+impl super::people::ByPerson {
+    /// A standalone HTML page: the person × model matrix first, then each person's grants
+    /// (folded) and the grants nobody could be named behind.
+    pub fn html(&self) -> String {
+        let mut s = format!(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width\">\
+             <title>Model access by person</title><style>{STYLE}</style></head><body>\n\
+             <h1>Who can invoke or manage models, by person</h1>\n"
+        );
+        let columns: BTreeSet<(&str, &str)> = self
+            .people
+            .iter()
+            .flat_map(|p| &p.grants)
+            .map(|g| (g.cloud, g.models.as_str()))
+            .collect();
+        let _ = writeln!(
+            s,
+            "<section id=\"summary\"><h2>Person × model ({} people, {} unmatched grants)</h2>",
+            self.people.len(),
+            self.unmatched.len()
+        );
+        s.push_str("<table class=\"matrix\"><colgroup><col class=\"who\"></colgroup><tr><th>Person</th>");
+        for (cloud, models) in &columns {
+            let _ = write!(s, "<th>{cloud}: {}</th>", escape(models));
+        }
+        s.push_str("</tr>\n");
+        for p in &self.people {
+            let _ = write!(s, "<tr><td>{}</td>", escape(&p.person));
+            for (cloud, models) in &columns {
+                let access: BTreeSet<&str> = p
+                    .grants
+                    .iter()
+                    .filter(|g| g.cloud == *cloud && g.models == *models)
+                    .map(|g| g.access)
+                    .collect();
+                let _ = write!(s, "<td>{}</td>", access.into_iter().collect::<Vec<_>>().join(", "));
+            }
+            s.push_str("</tr>\n");
+        }
+        s.push_str("</table></section>\n");
+        let mut rows = |title: &str, grants: &[super::people::PersonGrant]| {
+            let _ = writeln!(
+                s,
+                "<details><summary><h2>{} ({})</h2></summary>",
+                escape(title),
+                grants.len()
+            );
+            let mut table = vec![vec![
+                "Cloud".to_owned(),
+                "Access".into(),
+                "Models".into(),
+                "Identity".into(),
+                "Through".into(),
+                "Via".into(),
+            ]];
+            table.extend(grants.iter().map(|g| {
+                vec![
+                    g.cloud.to_owned(),
+                    g.access.to_owned(),
+                    g.models.clone(),
+                    g.identity.clone(),
+                    g.through.clone(),
+                    if g.via.is_empty() {
+                        "directly".to_owned()
+                    } else {
+                        g.via.join(" → ")
+                    },
+                ]
+            }));
+            table_html(&mut s, &table);
+            s.push_str("</details>\n");
+        };
+        for p in &self.people {
+            rows(&p.person, &p.grants);
+        }
+        rows("Unmatched identities", &self.unmatched);
+        s.push_str("</body></html>\n");
+        s
+    }
+}
+
 const MODELS: &str = "Who can invoke which models";
 const GUARDRAILS: &str = "Who can change guardrails";
 const TRUST: &str = "Cross-account, public and federated paths";
