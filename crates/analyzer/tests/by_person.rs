@@ -9,7 +9,9 @@ use gatehouse_analyzer::review::people::{ByPerson, Directory, by_person};
 use std::path::Path;
 
 fn fixture(name: &str) -> (String, Vec<u8>) {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/by-person").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/by-person")
+        .join(name);
     (name.to_owned(), std::fs::read(p).unwrap())
 }
 
@@ -56,12 +58,23 @@ fn people_are_joined_across_clouds_by_email_and_groups() {
     let people: Vec<&str> = r.people.iter().map(|p| p.person.as_str()).collect();
     assert_eq!(
         people,
-        ["alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"],
+        [
+            "alice@example.com",
+            "bob@example.com",
+            "carol@example.com",
+            "dave@example.com"
+        ],
         "{r:#?}"
     );
-    assert_eq!(of(&r, "alice@example.com"), [t("aws", "invoke", ""), t("gcp", "invoke", "")]);
+    assert_eq!(
+        of(&r, "alice@example.com"),
+        [t("aws", "invoke", ""), t("gcp", "invoke", "")]
+    );
     assert_eq!(of(&r, "bob@example.com"), [t("azure", "invoke", "")]);
-    assert_eq!(of(&r, "carol@example.com"), [t("azure", "invoke", "ml team")]);
+    assert_eq!(
+        of(&r, "carol@example.com"),
+        [t("azure", "invoke", "ml team")]
+    );
     assert_eq!(
         of(&r, "dave@example.com"),
         [
@@ -71,7 +84,10 @@ fn people_are_joined_across_clouds_by_email_and_groups() {
         ]
     );
     let alice_aws = &r.people[0].grants[0];
-    assert_eq!(alice_aws.models, "arn:aws:bedrock:us-east-1::foundation-model/*");
+    assert_eq!(
+        alice_aws.models,
+        "arn:aws:bedrock:us-east-1::foundation-model/*"
+    );
     assert!(alice_aws.through.contains("invoke"), "{alice_aws:?}");
     let unmatched: Vec<(&str, &str)> = r
         .unmatched
@@ -83,13 +99,19 @@ fn people_are_joined_across_clouds_by_email_and_groups() {
         [
             ("aws", "arn:aws:iam::111122223333:user/ci-bot"),
             ("azure", "chat-app"),
-            ("gcp", "serviceAccount:batch@ai-prod.iam.gserviceaccount.com"),
+            (
+                "gcp",
+                "serviceAccount:batch@ai-prod.iam.gserviceaccount.com"
+            ),
         ]
     );
     let md = r.markdown();
     assert!(md.contains("## dave@example.com"), "{md}");
     let html = r.html();
-    assert!(html.contains("<td>dave@example.com</td>") && !html.contains("## "), "{html}");
+    assert!(
+        html.contains("<td>dave@example.com</td>") && !html.contains("## "),
+        "{html}"
+    );
 }
 
 #[test]

@@ -42,7 +42,9 @@ fn chromium() -> &'static str {
             return c;
         }
     }
-    panic!("Chromium is needed to check the HTML review: apt-get install chromium (.ci/run installs it)");
+    panic!(
+        "Chromium is needed to check the HTML review: apt-get install chromium (.ci/run installs it)"
+    );
 }
 
 /// The page as Chromium laid it out at `width` pixels, with every section open.
@@ -72,9 +74,13 @@ fn render(html: &str, width: u32) -> serde_json::Value {
         .unwrap();
     let dom = String::from_utf8_lossy(&out.stdout);
     let Some(json) = dom
-        .split_once("PROBE")
+        .split_once("<pre id=\"probe\">PROBE")
         .and_then(|(_, rest)| rest.split_once("END"))
-        .map(|(j, _)| j.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+        .map(|(j, _)| {
+            j.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        })
     else {
         panic!(
             "Chromium printed no probe (exit {:?}): {}",
@@ -91,11 +97,8 @@ fn the_review_page_reads_as_a_document_in_chromium() {
     let corpus = gatehouse_testenv::corpus(&root)
         .expect("the shared corpus (../shared/corpus) holds the export this page is made of");
     let file = corpus.join("authorization-details/example.json");
-    let review = gatehouse_analyzer::review::review(
-        "example.json",
-        &std::fs::read(&file).unwrap(),
-    )
-    .unwrap();
+    let review =
+        gatehouse_analyzer::review::review("example.json", &std::fs::read(&file).unwrap()).unwrap();
     assert!(
         !review.escalation_paths.is_empty() && !review.trust_paths.is_empty(),
         "the export has paths to draw"
@@ -103,9 +106,14 @@ fn the_review_page_reads_as_a_document_in_chromium() {
     let html = review.html();
     // The old page repeated the same action list on every row; grouped by policy, the
     // actions of a group are written once.
-    let action_lists = html.matches("ai:InvokeModel, ai:InvokeModelWithResponseStream").count();
+    let action_lists = html
+        .matches("ai:InvokeModel, ai:InvokeModelWithResponseStream")
+        .count();
     let groups = html.matches("class=\"grant\"").count();
-    assert!(action_lists <= groups, "{action_lists} action lists for {groups} groups");
+    assert!(
+        action_lists <= groups,
+        "{action_lists} action lists for {groups} groups"
+    );
     for width in [1024, 800] {
         let p = render(&html, width);
         let client = p["client_width"].as_f64().unwrap();
@@ -124,8 +132,14 @@ fn the_review_page_reads_as_a_document_in_chromium() {
         assert!(p["details"].as_u64().unwrap() >= 7, "folded sections: {p}");
         assert_eq!(p["summary"].as_u64().unwrap(), 3, "summary tables: {p}");
         assert!(p["svg_edges"].as_u64().unwrap() >= 5, "graph edges: {p}");
-        assert!(p["svg_escalation"].as_u64().unwrap() >= 1, "escalation edge: {p}");
+        assert!(
+            p["svg_escalation"].as_u64().unwrap() >= 1,
+            "escalation edge: {p}"
+        );
         assert!(p["grants"].as_u64().unwrap() >= 2, "grants grouped: {p}");
-        assert!(p["matrix_rows"].as_u64().unwrap() >= 2, "identity × model matrix: {p}");
+        assert!(
+            p["matrix_rows"].as_u64().unwrap() >= 2,
+            "identity × model matrix: {p}"
+        );
     }
 }

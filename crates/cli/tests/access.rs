@@ -312,7 +312,8 @@ fn review_with_a_credential_report() {
 
 #[test]
 fn review_by_person_joins_clouds_and_refuses_a_bad_groups_file() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../analyzer/tests/fixtures/by-person");
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../analyzer/tests/fixtures/by-person");
     let f = |n: &str| fixtures.join(n).display().to_string();
     let (code, json, err) = gatehouse(&[
         "review",
@@ -352,5 +353,8 @@ fn review_by_person_joins_clouds_and_refuses_a_bad_groups_file() {
         &f("gcp-project-iam-policy.json"),
     ]);
     assert_eq!(code, 2);
-    assert!(err.contains(&format!("{}: invalid type", bad.display())), "{err}");
+    assert!(
+        err.contains(&format!("{}: invalid type", bad.display())),
+        "{err}"
+    );
 }

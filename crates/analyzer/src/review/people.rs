@@ -150,7 +150,11 @@ const GCP_INVOKE: &[&str] = &[
 const GCP_MANAGE: &[&str] = &["roles/aiplatform.admin", "roles/owner", "roles/editor"];
 
 /// What a custom role's permissions allow of models: (invoke, manage).
-fn custom_access<'a>(perms: impl Iterator<Item = &'a str>, invoke: &str, manage: &[&str]) -> (bool, bool) {
+fn custom_access<'a>(
+    perms: impl Iterator<Item = &'a str>,
+    invoke: &str,
+    manage: &[&str],
+) -> (bool, bool) {
     let mut out = (false, false);
     for p in perms {
         let p = p.to_ascii_lowercase();
@@ -164,27 +168,42 @@ fn custom_access<'a>(perms: impl Iterator<Item = &'a str>, invoke: &str, manage:
 /// Collects grants from AWS reviews and Azure/GCP inventories and resolves their holders.
 pub fn by_person(aws: &[&Review], others: &[&Inventory], dir: &Directory) -> ByPerson {
     let mut grants: Vec<(Vec<String>, PersonGrant)> = Vec::new();
-    let mut push = |members: Vec<String>, cloud, access, models: &str, identity: &str, through: String| {
-        grants.push((
-            members,
-            PersonGrant {
-                cloud,
-                access,
-                models: models.to_owned(),
-                identity: identity.to_owned(),
-                through,
-                via: Vec::new(),
-            },
-        ));
-    };
+    let mut push =
+        |members: Vec<String>, cloud, access, models: &str, identity: &str, through: String| {
+            grants.push((
+                members,
+                PersonGrant {
+                    cloud,
+                    access,
+                    models: models.to_owned(),
+                    identity: identity.to_owned(),
+                    through,
+                    via: Vec::new(),
+                },
+            ));
+        };
     for r in aws {
         for m in &r.model_invocation {
             for a in &m.invokers {
-                push(aws_members(dir, &a.principal), "aws", "invoke", &m.models, &a.principal, a.through.join("; "));
+                push(
+                    aws_members(dir, &a.principal),
+                    "aws",
+                    "invoke",
+                    &m.models,
+                    &a.principal,
+                    a.through.join("; "),
+                );
             }
         }
         for a in &r.guardrail_changes {
-            push(aws_members(dir, &a.principal), "aws", "manage", &a.resource, &a.principal, a.through.join("; "));
+            push(
+                aws_members(dir, &a.principal),
+                "aws",
+                "manage",
+                &a.resource,
+                &a.principal,
+                a.through.join("; "),
+            );
         }
     }
     let azure_custom: BTreeMap<String, (bool, bool)> = others
@@ -211,7 +230,11 @@ pub fn by_person(aws: &[&Review], others: &[&Inventory], dir: &Directory) -> ByP
                 custom_access(
                     r.permissions.iter().map(|l| l.value.as_str()),
                     "aiplatform.endpoints.predict",
-                    &["aiplatform.endpoints.deploy", "aiplatform.endpoints.create", "aiplatform.models.upload"],
+                    &[
+                        "aiplatform.endpoints.deploy",
+                        "aiplatform.endpoints.create",
+                        "aiplatform.models.upload",
+                    ],
                 ),
             )
         })
@@ -223,32 +246,56 @@ pub fn by_person(aws: &[&Review], others: &[&Inventory], dir: &Directory) -> ByP
                 AZURE_INVOKE.contains(&role.as_str()),
                 AZURE_MANAGE.contains(&role.as_str()),
             ));
-            let members = dir.identities.get(&a.principal.to_ascii_lowercase()).cloned().unwrap_or_else(|| {
-                match a.principal_type.to_ascii_lowercase().as_str() {
+            let members = dir
+                .identities
+                .get(&a.principal.to_ascii_lowercase())
+                .cloned()
+                .unwrap_or_else(|| match a.principal_type.to_ascii_lowercase().as_str() {
                     "user" => vec![format!("user:{}", a.principal)],
                     "group" => vec![format!("group:{}", a.principal)],
                     _ => Vec::new(),
-                }
-            });
-            let through = format!("role assignment `{}` at `{}` ({} {})", a.role, a.scope, inv.file, a.path);
+                });
+            let through = format!(
+                "role assignment `{}` at `{}` ({} {})",
+                a.role, a.scope, inv.file, a.path
+            );
             for (yes, access) in [(invoke, "invoke"), (manage, "manage")] {
                 if yes {
-                    push(members.clone(), "azure", access, &a.scope, &a.principal, through.clone());
+                    push(
+                        members.clone(),
+                        "azure",
+                        access,
+                        &a.scope,
+                        &a.principal,
+                        through.clone(),
+                    );
                 }
             }
         }
         for b in &inv.gcp_bindings {
             let role = b.role.to_ascii_lowercase();
             let custom = role.rsplit('/').next().and_then(|n| {
-                gcp_custom.get(&role).or_else(|| gcp_custom.iter().find(|(k, _)| k.ends_with(&format!("/{n}"))).map(|(_, v)| v))
+                gcp_custom.get(&role).or_else(|| {
+                    gcp_custom
+                        .iter()
+                        .find(|(k, _)| k.ends_with(&format!("/{n}")))
+                        .map(|(_, v)| v)
+                })
             });
             let (invoke, manage) = custom.copied().unwrap_or((
                 GCP_INVOKE.contains(&role.as_str()),
                 GCP_MANAGE.contains(&role.as_str()),
             ));
             let scope = b.scope.clone().unwrap_or_else(|| inv.file.clone());
-            let cond = b.condition.as_deref().map(|c| format!(" if `{c}`")).unwrap_or_default();
-            let through = format!("binding `{}` on `{scope}`{cond} ({} {})", b.role, inv.file, b.path);
+            let cond = b
+                .condition
+                .as_deref()
+                .map(|c| format!(" if `{c}`"))
+                .unwrap_or_default();
+            let through = format!(
+                "binding `{}` on `{scope}`{cond} ({} {})",
+                b.role, inv.file, b.path
+            );
             for member in &b.members {
                 let lower = member.to_ascii_lowercase();
                 let members = dir.identities.get(&lower).cloned().unwrap_or_else(|| {
@@ -260,7 +307,14 @@ pub fn by_person(aws: &[&Review], others: &[&Inventory], dir: &Directory) -> ByP
                 });
                 for (yes, access) in [(invoke, "invoke"), (manage, "manage")] {
                     if yes {
-                        push(members.clone(), "gcp", access, &scope, member, through.clone());
+                        push(
+                            members.clone(),
+                            "gcp",
+                            access,
+                            &scope,
+                            member,
+                            through.clone(),
+                        );
                     }
                 }
             }
@@ -324,12 +378,17 @@ impl ByPerson {
         use std::fmt::Write as _;
         let mut s = String::from("# Who can invoke or manage models, by person\n\n");
         let row = |s: &mut String, g: &PersonGrant| {
-            let via = if g.via.is_empty() { "directly".to_owned() } else { g.via.join(" → ") };
+            let via = if g.via.is_empty() {
+                "directly".to_owned()
+            } else {
+                g.via.join(" → ")
+            };
             let cells = [g.cloud, g.access, &g.models, &g.identity, &g.through, &via];
             let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
             let _ = writeln!(s, "| {} |", cells.join(" | "));
         };
-        const HEAD: &str = "| Cloud | Access | Models | Identity | Through | Via |\n|---|---|---|---|---|---|\n";
+        const HEAD: &str =
+            "| Cloud | Access | Models | Identity | Through | Via |\n|---|---|---|---|---|---|\n";
         for p in &self.people {
             let _ = writeln!(s, "## {}\n", p.person);
             s.push_str(HEAD);
@@ -371,9 +430,11 @@ mod tests {
                 ("carol@x".to_owned(), vec!["a@x".to_owned()]),
             ]
         );
-        assert!(Directory::parse("g.json", br#"{"group": {}}"#)
-            .unwrap_err()
-            .to_string()
-            .starts_with("g.json: unknown field `group`"));
+        assert!(
+            Directory::parse("g.json", br#"{"group": {}}"#)
+                .unwrap_err()
+                .to_string()
+                .starts_with("g.json: unknown field `group`")
+        );
     }
 }

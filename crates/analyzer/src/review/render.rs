@@ -64,7 +64,11 @@ impl Review {
         let tables = self.tables();
         for (title, rows) in &tables {
             let count = rows.len().saturating_sub(1);
-            let open = if count > 0 && count <= 50 { " open" } else { "" };
+            let open = if count > 0 && count <= 50 {
+                " open"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
                 "<details{open}><summary><h2>{} ({count})</h2></summary>",
@@ -134,7 +138,11 @@ impl Review {
                 m.invokers.len()
             );
         }
-        for m in self.deprecated_models.iter().filter(|m| !m.invokers.is_empty()) {
+        for m in self
+            .deprecated_models
+            .iter()
+            .filter(|m| !m.invokers.is_empty())
+        {
             let _ = writeln!(
                 s,
                 "<tr><td>{} ({})</td><td>{}</td></tr>",
@@ -221,7 +229,10 @@ impl Review {
                     )
                 }),
         );
-        let rows: BTreeSet<&str> = columns.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+        let rows: BTreeSet<&str> = columns
+            .iter()
+            .flat_map(|(_, p)| p.iter().copied())
+            .collect();
         let _ = writeln!(
             s,
             "<details><summary><h2>Identity × model ({} identities, {} models)</h2></summary>",
@@ -232,7 +243,9 @@ impl Review {
             s.push_str("<p>None.</p></details>\n");
             return;
         }
-        s.push_str("<table class=\"matrix\"><colgroup><col class=\"who\"></colgroup><tr><th>Identity</th>");
+        s.push_str(
+            "<table class=\"matrix\"><colgroup><col class=\"who\"></colgroup><tr><th>Identity</th>",
+        );
         for (c, _) in &columns {
             let _ = write!(s, "<th>{}</th>", escape(c));
         }
@@ -240,7 +253,11 @@ impl Review {
         for r in &rows {
             let _ = write!(s, "<tr><td>{}</td>", escape(r));
             for (_, who) in &columns {
-                s.push_str(if who.contains(r) { "<td>✓</td>" } else { "<td></td>" });
+                s.push_str(if who.contains(r) {
+                    "<td>✓</td>"
+                } else {
+                    "<td></td>"
+                });
             }
             s.push_str("</tr>\n");
         }
@@ -299,11 +316,7 @@ impl Review {
                 },
             ]
         }));
-        let mut escalation = vec![vec![
-            "Severity".to_owned(),
-            "Path".into(),
-            "Finding".into(),
-        ]];
+        let mut escalation = vec![vec!["Severity".to_owned(), "Path".into(), "Finding".into()]];
         escalation.extend(self.escalation_paths.iter().map(|p| {
             vec![
                 p.severity.as_str().to_owned(),
@@ -417,7 +430,9 @@ impl super::people::ByPerson {
             self.people.len(),
             self.unmatched.len()
         );
-        s.push_str("<table class=\"matrix\"><colgroup><col class=\"who\"></colgroup><tr><th>Person</th>");
+        s.push_str(
+            "<table class=\"matrix\"><colgroup><col class=\"who\"></colgroup><tr><th>Person</th>",
+        );
         for (cloud, models) in &columns {
             let _ = write!(s, "<th>{cloud}: {}</th>", escape(models));
         }
@@ -431,7 +446,11 @@ impl super::people::ByPerson {
                     .filter(|g| g.cloud == *cloud && g.models == *models)
                     .map(|g| g.access)
                     .collect();
-                let _ = write!(s, "<td>{}</td>", access.into_iter().collect::<Vec<_>>().join(", "));
+                let _ = write!(
+                    s,
+                    "<td>{}</td>",
+                    access.into_iter().collect::<Vec<_>>().join(", ")
+                );
             }
             s.push_str("</tr>\n");
         }
@@ -716,11 +735,22 @@ mod tests {
     #[test]
     fn graph_nodes_sit_right_of_the_nodes_that_lead_to_them() {
         let svg = svg_graph(&[
-            ("arn:aws:iam::111111111111:root", "arn:aws:iam::222222222222:role/a", "cross-account"),
-            ("arn:aws:iam::222222222222:role/a", "arn:aws:iam::222222222222:role/admin", "escalation"),
+            (
+                "arn:aws:iam::111111111111:root",
+                "arn:aws:iam::222222222222:role/a",
+                "cross-account",
+            ),
+            (
+                "arn:aws:iam::222222222222:role/a",
+                "arn:aws:iam::222222222222:role/admin",
+                "escalation",
+            ),
         ]);
         assert_eq!(svg.matches("<path class=\"edge").count(), 2);
-        assert!(svg.contains("<rect x=\"10\"") && svg.contains("<rect x=\"610\""), "{svg}");
+        assert!(
+            svg.contains("<rect x=\"10\"") && svg.contains("<rect x=\"610\""),
+            "{svg}"
+        );
         assert!(svg.contains(">222222222222:admin</text>"), "{svg}");
     }
 }
