@@ -515,6 +515,9 @@ code{background:#f3f3f3;padding:0 2px}\
 svg{max-width:100%;height:auto;display:block}\
 .k-escalation{color:#c00}.k-cross-account{color:#d70}.k-federated{color:#06c}.k-any{color:#000}.k-service{color:#080}";
 
+/// A group of grants: the statements behind them, the actions, the conditions.
+type GrantKey<'a> = (String, String, &'a str);
+
 /// The rows of a section that gives access, grouped by the statements behind them, the
 /// actions and the conditions: each group's header says them once, its table lists the
 /// resources and identities.
@@ -523,7 +526,7 @@ fn grouped_html<'a>(
     resource_title: &str,
     grants: impl Iterator<Item = (&'a str, &'a Access)>,
 ) {
-    let mut groups: BTreeMap<(String, String, &str), Vec<(&str, &str)>> = BTreeMap::new();
+    let mut groups: BTreeMap<GrantKey<'_>, Vec<(&str, &str)>> = BTreeMap::new();
     for (resource, a) in grants {
         groups
             .entry((a.through.join("; "), a.actions.join(", "), a.when.as_str()))
