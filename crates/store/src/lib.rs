@@ -37,6 +37,7 @@ mod federation;
 mod gateway;
 mod identity;
 mod keys;
+mod mcp;
 mod model;
 mod paging;
 mod policies;
@@ -52,6 +53,9 @@ pub use federation::{MfaDevice, OidcProvider, oidc_provider_arn};
 pub use gateway::{
     Deployment, FineTuningJobRecord, InvocationLog, NewDeployment, validate_deprecation_date,
     validate_model_id,
+};
+pub use mcp::{
+    McpServer, McpToolPin, NewMcpServer, McpTransport, validate_mcp_server_name, validate_mcp_tool_name,
 };
 pub use keys::{DataKeyInfo, KeyChain, KeyEncryption, KeyFuture, KeyManagerError, ResealProgress};
 pub use model::{

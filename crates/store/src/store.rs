@@ -73,6 +73,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "tag_key_folding",
         include_str!("../migrations/sqlite/0030_tag_key_folding.sql"),
     ),
+    (40, "mcp", include_str!("../migrations/sqlite/0040_mcp.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -115,6 +116,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "tag_key_folding",
         include_str!("../migrations/postgres/0030_tag_key_folding.sql"),
     ),
+    (40, "mcp", include_str!("../migrations/postgres/0040_mcp.sql")),
 ];
 
 /// Advisory-lock key that serializes migrations of concurrently starting nodes.
