@@ -26,11 +26,13 @@ const BELOW: &[(&str, &[&str])] = &[
         &[
             "gatehouse-control",
             "gatehouse-gateway",
+            "gatehouse-mcp",
             "gatehouse-pipeline",
         ],
     ),
     ("gatehouse-control", &["gatehouse-pipeline"]),
     ("gatehouse-gateway", &["gatehouse-pipeline"]),
+    ("gatehouse-mcp", &["gatehouse-pipeline"]),
     (
         "gatehouse-pipeline",
         &["gatehouse-store", "gatehouse-auth", "gatehouse-audit"],
