@@ -111,7 +111,11 @@ impl McpGateway {
             .cloned())
     }
 
-    async fn table_for(&self, store: &Store, generation: i64) -> Result<Arc<ServerTable>, GatewayError> {
+    async fn table_for(
+        &self,
+        store: &Store,
+        generation: i64,
+    ) -> Result<Arc<ServerTable>, GatewayError> {
         if let Ok(t) = self.table.read()
             && t.generation == Some(generation)
         {
@@ -127,7 +131,10 @@ impl McpGateway {
         for server in store.list_mcp_servers().await? {
             let key = (server.account_id.clone(), server.name.clone());
             let upstream = match old.servers.get(&key) {
-                Some(prev) if prev.server.updated == server.updated && prev.server.transport == server.transport => {
+                Some(prev)
+                    if prev.server.updated == server.updated
+                        && prev.server.transport == server.transport =>
+                {
                     Arc::clone(&prev.upstream)
                 }
                 _ => match self.connect(store, &server).await {
@@ -145,7 +152,14 @@ impl McpGateway {
                 .into_iter()
                 .map(|p| (p.tool.clone(), p))
                 .collect();
-            servers.insert(key, Arc::new(ServerEntry { server, pins, upstream }));
+            servers.insert(
+                key,
+                Arc::new(ServerEntry {
+                    server,
+                    pins,
+                    upstream,
+                }),
+            );
         }
         let table = Arc::new(ServerTable {
             generation: Some(generation),
@@ -157,13 +171,19 @@ impl McpGateway {
         Ok(table)
     }
 
-    async fn connect(&self, store: &Store, server: &McpServer) -> Result<Arc<UpstreamState>, GatewayError> {
+    async fn connect(
+        &self,
+        store: &Store,
+        server: &McpServer,
+    ) -> Result<Arc<UpstreamState>, GatewayError> {
         let secrets = store
             .mcp_server_secrets(&server.account_id, &server.name)
             .await?;
         let (headers, env) = match secrets {
             None => (Vec::new(), Vec::new()),
-            Some(s) => parse_secrets(&s).ok_or_else(|| GatewayError::Secrets(server.name.clone()))?,
+            Some(s) => {
+                parse_secrets(&s).ok_or_else(|| GatewayError::Secrets(server.name.clone()))?
+            }
         };
         let spec = match &server.transport {
             McpTransport::Http { url } => UpstreamSpec::Http {
@@ -205,7 +225,11 @@ impl ServerEntry {
     /// The upstream's tools, fetched now (`fresh`) or within [`TOOL_VIEW_TTL`], each with
     /// its state against the pins. The first listing of a server pins what it lists;
     /// later changes are recorded as pending for `gatehouse mcp list`/`approve`.
-    pub async fn tools(&self, store: &Store, fresh: bool) -> Result<Vec<(String, ToolState)>, GatewayError> {
+    pub async fn tools(
+        &self,
+        store: &Store,
+        fresh: bool,
+    ) -> Result<Vec<(String, ToolState)>, GatewayError> {
         let listed = self.upstream.view(fresh).await?;
         let mut first_pins: Option<HashSet<String>> = None;
         if self.server.pinned.is_none() && self.pins.is_empty() {
@@ -269,7 +293,13 @@ impl ServerEntry {
         }
         tracing::warn!(server = %self.server.name, tool = %t.name, digest = %t.digest, "MCP tool definition changed upstream; blocked until approved");
         if let Err(e) = store
-            .record_mcp_tool_change(&self.server.account_id, &self.server.name, &t.name, &t.canonical, &t.digest)
+            .record_mcp_tool_change(
+                &self.server.account_id,
+                &self.server.name,
+                &t.name,
+                &t.canonical,
+                &t.digest,
+            )
             .await
         {
             tracing::error!(server = %self.server.name, tool = %t.name, error = %e, "cannot record the changed tool definition");

@@ -60,8 +60,16 @@ impl<H: McpHost> Exchange<'_, H> {
         self.record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         if !self.host.record(&self.call, &self.record) {
             tracing::error!("audit queue full; MCP request refused");
-            let e = RpcError::new(protocol::INTERNAL_ERROR, "Gatehouse cannot record the request now; try again");
-            return message(StatusCode::SERVICE_UNAVAILABLE, &protocol::error(None, &e), false, None);
+            let e = RpcError::new(
+                protocol::INTERNAL_ERROR,
+                "Gatehouse cannot record the request now; try again",
+            );
+            return message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &protocol::error(None, &e),
+                false,
+                None,
+            );
         }
         message(status, &body, self.sse, session)
     }
@@ -71,7 +79,12 @@ impl<H: McpHost> Exchange<'_, H> {
         self.answer(status, protocol::error(id, &e), None)
     }
 
-    fn decide(&mut self, action: &str, resource: &str, keys: &[(String, ContextValue)]) -> crate::Verdict {
+    fn decide(
+        &mut self,
+        action: &str,
+        resource: &str,
+        keys: &[(String, ContextValue)],
+    ) -> crate::Verdict {
         let v = self.host.decide(&self.call, action, resource, keys, None);
         self.record.decision = v.decision.clone();
         self.record.statement = v.statement.clone();
@@ -84,7 +97,12 @@ fn message(status: StatusCode, body: &Value, sse: bool, session: Option<&str>) -
         let text = format!("event: message\ndata: {body}\n\n");
         (status, [(header::CONTENT_TYPE, "text/event-stream")], text).into_response()
     } else {
-        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
     };
     if let Some(s) = session
         && let Ok(v) = HeaderValue::from_str(s)
@@ -103,7 +121,9 @@ fn wants_sse(headers: &HeaderMap) -> bool {
         .collect::<Vec<_>>()
         .join(",")
         .to_ascii_lowercase();
-    accept.contains("text/event-stream") && !accept.contains("application/json") && !accept.contains("*/*")
+    accept.contains("text/event-stream")
+        && !accept.contains("application/json")
+        && !accept.contains("*/*")
 }
 
 fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -137,8 +157,8 @@ async fn handle<H: McpHost>(
     };
 
     // Credentials first; the body only after them, unless a SigV4 signature covers it.
-    let signs_body = header_text(&headers, "authorization")
-        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"));
+    let signs_body =
+        header_text(&headers, "authorization").is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"));
     let mut raw = Bytes::new();
     let mut body = Some(body);
     if signs_body && let Some(b) = body.take() {
@@ -174,12 +194,23 @@ async fn handle<H: McpHost>(
     if let Some(v) = header_text(&headers, "mcp-protocol-version")
         && !protocol::PROTOCOL_VERSIONS.contains(&v)
     {
-        let e = RpcError::new(protocol::INVALID_REQUEST, format!("Unsupported MCP-Protocol-Version {v:?}"));
-        return x.fail(StatusCode::BAD_REQUEST, None, e, "unsupported_protocol_version");
+        let e = RpcError::new(
+            protocol::INVALID_REQUEST,
+            format!("Unsupported MCP-Protocol-Version {v:?}"),
+        );
+        return x.fail(
+            StatusCode::BAD_REQUEST,
+            None,
+            e,
+            "unsupported_protocol_version",
+        );
     }
     let incoming = match protocol::parse(&raw) {
         Ok(m) => m,
-        Err((id, e)) => return x.fail(StatusCode::BAD_REQUEST, id.as_ref(), e, "invalid_request"),
+        Err(refusal) => {
+            let (id, e) = *refusal;
+            return x.fail(StatusCode::BAD_REQUEST, id.as_ref(), e, "invalid_request");
+        }
     };
     let (id, method_name, params) = match incoming {
         Incoming::Request { id, method, params } => (id, method, params),
@@ -202,15 +233,26 @@ async fn handle<H: McpHost>(
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(error = %e, "MCP server table unavailable");
-                let e = RpcError::new(protocol::INTERNAL_ERROR, "Gatehouse cannot read its MCP servers now");
-                return x.fail(StatusCode::SERVICE_UNAVAILABLE, Some(&id), e, "store_unavailable");
+                let e = RpcError::new(
+                    protocol::INTERNAL_ERROR,
+                    "Gatehouse cannot read its MCP servers now",
+                );
+                return x.fail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(&id),
+                    e,
+                    "store_unavailable",
+                );
             }
         }
     } else {
         None
     };
     let Some(entry) = entry else {
-        let e = RpcError::new(protocol::INVALID_PARAMS, format!("No MCP server named {name:?}"));
+        let e = RpcError::new(
+            protocol::INVALID_PARAMS,
+            format!("No MCP server named {name:?}"),
+        );
         return x.fail(StatusCode::NOT_FOUND, Some(&id), e, "unknown_server");
     };
 
@@ -227,7 +269,11 @@ async fn handle<H: McpHost>(
                 "serverInfo": {"name": format!("gatehouse/{name}"), "version": env!("CARGO_PKG_VERSION")},
                 "instructions": "Tools of this server are offered through Gatehouse: each call is authorized by policy and audited.",
             });
-            x.answer(StatusCode::OK, protocol::result(&id, result), Some(&session))
+            x.answer(
+                StatusCode::OK,
+                protocol::result(&id, result),
+                Some(&session),
+            )
         }
         "ping" => {
             x.record.action = "mcp:Ping".into();
@@ -271,7 +317,12 @@ fn denied_text(principal: &Principal, action: &str, resource: &str, v: &crate::V
     )
 }
 
-fn upstream_failed<H: McpHost>(x: Exchange<'_, H>, id: &Value, server: &str, e: &crate::gateway::GatewayError) -> Response {
+fn upstream_failed<H: McpHost>(
+    x: Exchange<'_, H>,
+    id: &Value,
+    server: &str,
+    e: &crate::gateway::GatewayError,
+) -> Response {
     let mut x = x;
     x.record.upstream = Some("unavailable".into());
     let e = RpcError::new(
@@ -304,7 +355,10 @@ async fn list_tools<H: McpHost>(
     let v = x.decide("mcp:ListTools", &resource, &server_keys(name));
     if !v.allowed {
         x.record.error_code = Some("access_denied".into());
-        let mut e = RpcError::new(protocol::DENIED, denied_text(principal, "mcp:ListTools", &resource, &v));
+        let mut e = RpcError::new(
+            protocol::DENIED,
+            denied_text(principal, "mcp:ListTools", &resource, &v),
+        );
         e.data = Some(json!({"encodedMessage": v.encoded_message}));
         return x.answer(StatusCode::OK, protocol::error(Some(id), &e), None);
     }
@@ -316,7 +370,9 @@ async fn list_tools<H: McpHost>(
     let region = x.host.region().to_owned();
     let mut offered = Vec::new();
     for (tool, state) in tools {
-        let ToolState::Current(def) = state else { continue };
+        let ToolState::Current(def) = state else {
+            continue;
+        };
         let arn = mcp_arn(&region, &principal.account, &format!("tool/{name}/{tool}"));
         let keys = tool_keys(name, &def);
         let may = x
@@ -326,7 +382,11 @@ async fn list_tools<H: McpHost>(
             offered.push(def.object);
         }
     }
-    x.answer(StatusCode::OK, protocol::result(id, json!({"tools": offered})), None)
+    x.answer(
+        StatusCode::OK,
+        protocol::result(id, json!({"tools": offered})),
+        None,
+    )
 }
 
 async fn call_tool<H: McpHost>(
@@ -338,13 +398,21 @@ async fn call_tool<H: McpHost>(
 ) -> Response {
     let name = &entry.server.name;
     x.record.action = "mcp:CallTool".into();
-    let invalid = |why: String| RpcError::new(protocol::INVALID_PARAMS, format!("Invalid params: {why}"));
+    let invalid =
+        |why: String| RpcError::new(protocol::INVALID_PARAMS, format!("Invalid params: {why}"));
     let Some(tool) = params.get("name").and_then(Value::as_str) else {
-        return x.fail(StatusCode::OK, Some(id), invalid("\"name\" must be a string".into()), "invalid_params");
+        return x.fail(
+            StatusCode::OK,
+            Some(id),
+            invalid("\"name\" must be a string".into()),
+            "invalid_params",
+        );
     };
     if gatehouse_store::validate_mcp_tool_name(tool).is_err() {
         let shown: String = tool.chars().take(64).collect();
-        let e = invalid(format!("{shown:?} is not a tool name (1-128 letters, digits, _ - .)"));
+        let e = invalid(format!(
+            "{shown:?} is not a tool name (1-128 letters, digits, _ - .)"
+        ));
         return x.fail(StatusCode::OK, Some(id), e, "invalid_tool_name");
     }
     x.record.tool = Some(tool.to_owned());
@@ -352,15 +420,33 @@ async fn call_tool<H: McpHost>(
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(a)) => a.clone(),
         Some(_) => {
-            return x.fail(StatusCode::OK, Some(id), invalid("\"arguments\" must be an object".into()), "invalid_params");
+            return x.fail(
+                StatusCode::OK,
+                Some(id),
+                invalid("\"arguments\" must be an object".into()),
+                "invalid_params",
+            );
         }
     };
-    x.record.arguments_sha256 = Some(tools::sha256_hex(&tools::canonical_json(&Value::Object(arguments.clone()))));
-    let resource = mcp_arn(x.host.region(), &principal.account, &format!("tool/{name}/{tool}"));
+    x.record.arguments_sha256 = Some(tools::sha256_hex(&tools::canonical_json(&Value::Object(
+        arguments.clone(),
+    ))));
+    let resource = mcp_arn(
+        x.host.region(),
+        &principal.account,
+        &format!("tool/{name}/{tool}"),
+    );
     x.record.resource = resource.clone();
     let argument_keys = match tools::argument_keys(&arguments) {
         Ok(k) => k,
-        Err(e) => return x.fail(StatusCode::OK, Some(id), invalid(e.to_string()), "invalid_arguments"),
+        Err(e) => {
+            return x.fail(
+                StatusCode::OK,
+                Some(id),
+                invalid(e.to_string()),
+                "invalid_arguments",
+            );
+        }
     };
     let def = match entry.tool(x.host.store(), tool).await {
         Ok(ToolState::Current(def)) => def,
@@ -393,7 +479,12 @@ async fn call_tool<H: McpHost>(
     }
     // Forwarded: the name and the arguments as decided, nothing else of the client's.
     let forwarded = json!({"name": tool, "arguments": Value::Object(arguments)});
-    match entry.upstream.upstream.request("tools/call", forwarded).await {
+    match entry
+        .upstream
+        .upstream
+        .request("tools/call", forwarded)
+        .await
+    {
         Ok(answer) => {
             if let Some(result) = answer.get("result") {
                 let is_error = result.get("isError").and_then(Value::as_bool) == Some(true);
@@ -405,7 +496,11 @@ async fn call_tool<H: McpHost>(
                 let err = answer.get("error").cloned().unwrap_or_else(|| {
                     json!({"code": protocol::INTERNAL_ERROR, "message": "the upstream answered without a result"})
                 });
-                x.answer(StatusCode::OK, json!({"jsonrpc": "2.0", "id": id, "error": err}), None)
+                x.answer(
+                    StatusCode::OK,
+                    json!({"jsonrpc": "2.0", "id": id, "error": err}),
+                    None,
+                )
             }
         }
         Err(e) => upstream_failed(x, id, name, &e.into()),
@@ -433,5 +528,10 @@ async fn unknown_server() -> Response {
         protocol::INVALID_REQUEST,
         "No MCP server here: use /mcp/NAME with a registered server's name",
     );
-    message(StatusCode::NOT_FOUND, &protocol::error(None, &e), false, None)
+    message(
+        StatusCode::NOT_FOUND,
+        &protocol::error(None, &e),
+        false,
+        None,
+    )
 }

@@ -82,35 +82,42 @@ pub enum Incoming {
     Response,
 }
 
+/// The refusal of a message: the id when it could be read, and the error.
+pub type Refusal = Box<(Option<RequestId>, RpcError)>;
+
 /// Reads one message. Batches (arrays) are refused: MCP removed them in 2025-06-18 and a
 /// batch would let one HTTP request carry any number of decisions.
-pub fn parse(body: &[u8]) -> Result<Incoming, (Option<RequestId>, RpcError)> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| (None, RpcError::new(PARSE_ERROR, format!("Parse error: {e}"))))?;
+pub fn parse(body: &[u8]) -> Result<Incoming, Refusal> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        Box::new((
+            None,
+            RpcError::new(PARSE_ERROR, format!("Parse error: {e}")),
+        ))
+    })?;
     let obj = match v {
         Value::Object(o) => o,
         Value::Array(_) => {
-            return Err((
+            return Err(Box::new((
                 None,
                 RpcError::new(
                     INVALID_REQUEST,
                     "Invalid Request: JSON-RPC batches are not accepted; send one message per request",
                 ),
-            ));
+            )));
         }
         _ => {
-            return Err((
+            return Err(Box::new((
                 None,
                 RpcError::new(INVALID_REQUEST, "Invalid Request: not a JSON-RPC object"),
-            ));
+            )));
         }
     };
     let id = obj.get("id").cloned();
-    let invalid = |why: &str| {
-        (
+    let invalid = |why: &str| -> Refusal {
+        Box::new((
             id.clone().filter(valid_id),
             RpcError::new(INVALID_REQUEST, format!("Invalid Request: {why}")),
-        )
+        ))
     };
     if obj.get("jsonrpc") != Some(&Value::String("2.0".into())) {
         return Err(invalid("\"jsonrpc\" must be \"2.0\""));
@@ -136,10 +143,13 @@ pub fn parse(body: &[u8]) -> Result<Incoming, (Option<RequestId>, RpcError)> {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(p)) => p.clone(),
         Some(_) => {
-            return Err((
+            return Err(Box::new((
                 id.clone(),
-                RpcError::new(INVALID_PARAMS, "Invalid params: \"params\" must be an object"),
-            ));
+                RpcError::new(
+                    INVALID_PARAMS,
+                    "Invalid params: \"params\" must be an object",
+                ),
+            )));
         }
     };
     Ok(match id {
@@ -182,6 +192,7 @@ pub fn negotiate(requested: Option<&str>) -> &'static str {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -193,18 +204,36 @@ mod tests {
         assert!(matches!(n, Incoming::Notification { .. }));
         let cases: &[(&[u8], i64)] = &[
             (b"{not json", PARSE_ERROR),
-            (b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", INVALID_REQUEST),
+            (
+                b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]",
+                INVALID_REQUEST,
+            ),
             (b"\"ping\"", INVALID_REQUEST),
-            (br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#, INVALID_REQUEST),
-            (br#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#, INVALID_REQUEST),
-            (br#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#, INVALID_REQUEST),
+            (
+                br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#,
+                INVALID_REQUEST,
+            ),
+            (
+                br#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#,
+                INVALID_REQUEST,
+            ),
+            (
+                br#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#,
+                INVALID_REQUEST,
+            ),
             (br#"{"jsonrpc":"2.0","id":1,"method":5}"#, INVALID_REQUEST),
             (br#"{"jsonrpc":"2.0","id":1}"#, INVALID_REQUEST),
-            (br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[1]}"#, INVALID_PARAMS),
+            (
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[1]}"#,
+                INVALID_PARAMS,
+            ),
         ];
         for (body, code) in cases {
             match parse(body) {
-                Err((_, e)) => assert_eq!(e.code, *code, "{}", String::from_utf8_lossy(body)),
+                Err(refusal) => {
+                    let e = &refusal.1;
+                    assert_eq!(e.code, *code, "{}", String::from_utf8_lossy(body));
+                }
                 Ok(m) => panic!("accepted {}: {m:?}", String::from_utf8_lossy(body)),
             }
         }

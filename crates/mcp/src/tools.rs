@@ -133,19 +133,26 @@ pub enum ArgumentError {
 /// Deeper values by a dotted path (`mcp:Argument/options.mode`); the elements of an array
 /// of objects contribute to their field's path as multivalued keys
 /// (`mcp:Argument/edits.oldText` is every edit's `oldText`).
-pub fn argument_keys(args: &Map<String, Value>) -> Result<Vec<(String, ContextValue)>, ArgumentError> {
+pub fn argument_keys(
+    args: &Map<String, Value>,
+) -> Result<Vec<(String, ContextValue)>, ArgumentError> {
     let mut out: Vec<(String, Vec<String>, bool)> = Vec::new();
     let mut count = 0usize;
     for (k, v) in args {
         walk(k, v, 0, false, &mut out, &mut count)?;
     }
     // Paths that only differ in ASCII case would collapse into one context key.
-    let mut lowered: Vec<(String, &str)> =
-        out.iter().map(|(p, _, _)| (p.to_ascii_lowercase(), p.as_str())).collect();
+    let mut lowered: Vec<(String, &str)> = out
+        .iter()
+        .map(|(p, _, _)| (p.to_ascii_lowercase(), p.as_str()))
+        .collect();
     lowered.sort();
     for w in lowered.windows(2) {
         if w[0].0 == w[1].0 {
-            return Err(ArgumentError::Ambiguous(w[0].1.to_owned(), w[1].1.to_owned()));
+            return Err(ArgumentError::Ambiguous(
+                w[0].1.to_owned(),
+                w[1].1.to_owned(),
+            ));
         }
     }
     Ok(out
@@ -193,7 +200,14 @@ fn walk(
         }
         Value::Object(m) => {
             for (k, item) in m {
-                walk(&format!("{path}.{k}"), item, depth + 1, in_array, out, count)?;
+                walk(
+                    &format!("{path}.{k}"),
+                    item,
+                    depth + 1,
+                    in_array,
+                    out,
+                    count,
+                )?;
             }
             return Ok(());
         }
@@ -206,7 +220,11 @@ fn walk(
     Ok(())
 }
 
-fn slot<'a>(out: &'a mut Vec<(String, Vec<String>, bool)>, path: &str, many: bool) -> &'a mut Vec<String> {
+fn slot<'a>(
+    out: &'a mut Vec<(String, Vec<String>, bool)>,
+    path: &str,
+    many: bool,
+) -> &'a mut Vec<String> {
     let i = match out.iter().position(|(p, _, _)| p == path) {
         Some(i) => i,
         None => {
@@ -220,6 +238,7 @@ fn slot<'a>(out: &'a mut Vec<(String, Vec<String>, bool)>, path: &str, many: boo
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -289,7 +308,10 @@ mod tests {
 
     #[test]
     fn hints_default_as_mcp_says() {
-        let t = ToolDefinition::from_listed(&json!({"name": "t", "annotations": {"readOnlyHint": true}})).unwrap();
+        let t = ToolDefinition::from_listed(
+            &json!({"name": "t", "annotations": {"readOnlyHint": true}}),
+        )
+        .unwrap();
         let got: Vec<(String, String)> = t
             .annotation_keys()
             .into_iter()
@@ -298,10 +320,22 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("mcp:ToolAnnotation/readOnlyHint".to_owned(), "true".to_owned()),
-                ("mcp:ToolAnnotation/destructiveHint".to_owned(), "true".to_owned()),
-                ("mcp:ToolAnnotation/idempotentHint".to_owned(), "false".to_owned()),
-                ("mcp:ToolAnnotation/openWorldHint".to_owned(), "true".to_owned()),
+                (
+                    "mcp:ToolAnnotation/readOnlyHint".to_owned(),
+                    "true".to_owned()
+                ),
+                (
+                    "mcp:ToolAnnotation/destructiveHint".to_owned(),
+                    "true".to_owned()
+                ),
+                (
+                    "mcp:ToolAnnotation/idempotentHint".to_owned(),
+                    "false".to_owned()
+                ),
+                (
+                    "mcp:ToolAnnotation/openWorldHint".to_owned(),
+                    "true".to_owned()
+                ),
             ]
         );
     }

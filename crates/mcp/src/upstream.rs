@@ -82,16 +82,16 @@ impl Upstream {
                 session: tokio::sync::Mutex::new(None),
                 next_id: AtomicI64::new(1),
             }),
-            UpstreamSpec::Stdio { command, args, env } => Upstream::Stdio(Arc::new_cyclic(|me| {
-                StdioUpstream {
+            UpstreamSpec::Stdio { command, args, env } => {
+                Upstream::Stdio(Arc::new_cyclic(|me| StdioUpstream {
                     me: me.clone(),
                     command,
                     args,
                     env,
                     conn: tokio::sync::Mutex::new(None),
                     starts: AtomicU64::new(0),
-                }
-            })),
+                }))
+            }
         }
     }
 
@@ -122,7 +122,10 @@ impl Upstream {
             let result = answer.get("result").ok_or_else(|| {
                 UpstreamError::Protocol(format!(
                     "tools/list failed: {}",
-                    answer.get("error").map(Value::to_string).unwrap_or_default()
+                    answer
+                        .get("error")
+                        .map(Value::to_string)
+                        .unwrap_or_default()
                 ))
             })?;
             let page = result
@@ -138,7 +141,9 @@ impl Upstream {
                 return Ok(tools);
             }
         }
-        Err(UpstreamError::Protocol("tools/list pages without end".into()))
+        Err(UpstreamError::Protocol(
+            "tools/list pages without end".into(),
+        ))
     }
 
     /// How many times the stdio program was started (0 for HTTP).
@@ -167,7 +172,10 @@ fn check_initialized(answer: &Value) -> Result<String, UpstreamError> {
         .ok_or_else(|| {
             UpstreamError::Protocol(format!(
                 "initialize failed: {}",
-                answer.get("error").map(Value::to_string).unwrap_or_default()
+                answer
+                    .get("error")
+                    .map(Value::to_string)
+                    .unwrap_or_default()
             ))
         })?;
     Ok(version.to_owned())
@@ -260,14 +268,20 @@ impl HttpUpstream {
         }
     }
 
-    async fn post(&self, msg: &Value, session: Option<&HttpSession>) -> Result<Posted, UpstreamError> {
+    async fn post(
+        &self,
+        msg: &Value,
+        session: Option<&HttpSession>,
+    ) -> Result<Posted, UpstreamError> {
         let resp = self
             .builder(session)
             .body(msg.to_string())
             .send()
             .await
             .map_err(|e| UpstreamError::Unreachable(describe_reqwest(&e)))?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND && session.is_some_and(|s| s.id.is_some()) {
+        if resp.status() == reqwest::StatusCode::NOT_FOUND
+            && session.is_some_and(|s| s.id.is_some())
+        {
             return Ok(Posted::SessionGone);
         }
         read_answer(resp, msg.get("id")).await
@@ -307,7 +321,10 @@ async fn read_answer(resp: reqwest::Response, id: Option<&Value>) -> Result<Post
         .unwrap_or("")
         .to_ascii_lowercase();
     if !status.is_success() {
-        return Err(UpstreamError::Protocol(format!("HTTP status {}", status.as_u16())));
+        return Err(UpstreamError::Protocol(format!(
+            "HTTP status {}",
+            status.as_u16()
+        )));
     }
     if id.is_none() {
         return Ok(Posted::Accepted);
@@ -331,7 +348,9 @@ async fn read_answer(resp: reqwest::Response, id: Option<&Value>) -> Result<Post
                 }
             }
         }
-        Err(UpstreamError::Protocol("the event stream ended without an answer".into()))
+        Err(UpstreamError::Protocol(
+            "the event stream ended without an answer".into(),
+        ))
     } else {
         let body = resp
             .bytes()
@@ -407,7 +426,12 @@ impl StdioUpstream {
 
     /// The process id of the running program, if any.
     pub async fn pid(&self) -> Option<u32> {
-        self.conn.lock().await.as_ref().filter(|c| c.alive.load(Ordering::Relaxed)).and_then(|c| c.pid)
+        self.conn
+            .lock()
+            .await
+            .as_ref()
+            .filter(|c| c.alive.load(Ordering::Relaxed))
+            .and_then(|c| c.pid)
     }
 
     async fn connection(&self) -> Result<Arc<StdioConn>, UpstreamError> {
@@ -442,12 +466,16 @@ impl StdioUpstream {
                 Some(text) => {
                     cmd.env(k, text);
                 }
-                None => return Err(UpstreamError::Unreachable(format!("environment value of {k} is not UTF-8"))),
+                None => {
+                    return Err(UpstreamError::Unreachable(format!(
+                        "environment value of {k} is not UTF-8"
+                    )));
+                }
             }
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| UpstreamError::Unreachable(format!("cannot start {}: {}", self.command, e.kind())))?;
+        let mut child = cmd.spawn().map_err(|e| {
+            UpstreamError::Unreachable(format!("cannot start {}: {}", self.command, e.kind()))
+        })?;
         self.starts.fetch_add(1, Ordering::Relaxed);
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(UpstreamError::Unreachable("no pipes to the program".into()));
@@ -498,7 +526,8 @@ impl StdioConn {
     }
 
     async fn notify(&self, method: &str) -> Result<(), UpstreamError> {
-        self.write(&json!({"jsonrpc": "2.0", "method": method})).await
+        self.write(&json!({"jsonrpc": "2.0", "method": method}))
+            .await
     }
 
     async fn call(&self, method: &str, params: Value) -> Result<Value, UpstreamError> {
@@ -569,6 +598,7 @@ async fn supervise(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -8,6 +8,14 @@ use gatehouse_policy::{
 };
 use serde_json::json;
 
+/// (statements, context, decide_for_some, decide)
+type Case = (
+    serde_json::Value,
+    Vec<(&'static str, &'static str)>,
+    DecisionKind,
+    DecisionKind,
+);
+
 const OPEN: &str = "mcp:Argument/";
 
 fn identity(statements: serde_json::Value) -> PolicySet {
@@ -42,19 +50,49 @@ fn open_keys_are_met_in_allow_and_unmet_in_deny() {
     let deny_unless_mfa_even_with_args = json!({"Effect": "Deny", "Action": "mcp:CallTool",
         "Resource": "*", "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}});
     // (statements, context, decide_for_some, decide)
-    let cases: Vec<(serde_json::Value, Vec<(&str, &str)>, DecisionKind, DecisionKind)> = vec![
+    let cases: Vec<Case> = vec![
         // An allow whose only unmet condition is on an argument counts for listing.
         (json!([allow_under_public]), vec![], Allow, ImplicitDeny),
         // A deny conditioned on an argument leaves other arguments allowed.
-        (json!([allow_under_public, deny_secret]), vec![], Allow, ImplicitDeny),
+        (
+            json!([allow_under_public, deny_secret]),
+            vec![],
+            Allow,
+            ImplicitDeny,
+        ),
         // An unconditional deny still denies.
-        (json!([allow_under_public, deny_all]), vec![], ExplicitDeny, ExplicitDeny),
+        (
+            json!([allow_under_public, deny_all]),
+            vec![],
+            ExplicitDeny,
+            ExplicitDeny,
+        ),
         // Conditions on other keys are decided as usual (key names ignore ASCII case).
-        (json!([allow_readonly]), vec![("mcp:ToolAnnotation/readOnlyHint", "false")], ImplicitDeny, ImplicitDeny),
-        (json!([allow_readonly]), vec![("mcp:ToolAnnotation/readOnlyHint", "true")], Allow, ImplicitDeny),
+        (
+            json!([allow_readonly]),
+            vec![("mcp:ToolAnnotation/readOnlyHint", "false")],
+            ImplicitDeny,
+            ImplicitDeny,
+        ),
+        (
+            json!([allow_readonly]),
+            vec![("mcp:ToolAnnotation/readOnlyHint", "true")],
+            Allow,
+            ImplicitDeny,
+        ),
         // A deny on a non-argument key applies as usual.
-        (json!([allow_under_public, deny_unless_mfa_even_with_args]), vec![], ExplicitDeny, ExplicitDeny),
-        (json!([allow_under_public, deny_unless_mfa_even_with_args]), vec![("aws:MultiFactorAuthPresent", "true")], Allow, ImplicitDeny),
+        (
+            json!([allow_under_public, deny_unless_mfa_even_with_args]),
+            vec![],
+            ExplicitDeny,
+            ExplicitDeny,
+        ),
+        (
+            json!([allow_under_public, deny_unless_mfa_even_with_args]),
+            vec![("aws:MultiFactorAuthPresent", "true")],
+            Allow,
+            ImplicitDeny,
+        ),
         // Nothing granted: nothing for some arguments either.
         (json!([deny_secret]), vec![], ImplicitDeny, ImplicitDeny),
     ];
@@ -77,10 +115,15 @@ fn open_keys_are_met_in_allow_and_unmet_in_deny() {
 #[test]
 fn an_argument_value_given_is_not_consulted_when_open() {
     // decide_for_some ignores a value present for an open key: listing never depends on it.
-    let set = identity(json!([{"Effect": "Allow", "Action": "mcp:CallTool", "Resource": "*",
-        "Condition": {"StringEquals": {"mcp:Argument/path": "/a"}}}]));
+    let set = identity(
+        json!([{"Effect": "Allow", "Action": "mcp:CallTool", "Resource": "*",
+        "Condition": {"StringEquals": {"mcp:Argument/path": "/a"}}}]),
+    );
     let eval = Evaluation::identity(&set);
     let req = request(&[("mcp:Argument/path", "/b")]);
-    assert_eq!(eval.decide_for_some(&req, OPEN).decision, DecisionKind::Allow);
+    assert_eq!(
+        eval.decide_for_some(&req, OPEN).decision,
+        DecisionKind::Allow
+    );
     assert_eq!(eval.decide(&req).decision, DecisionKind::ImplicitDeny);
 }

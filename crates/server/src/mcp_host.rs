@@ -41,7 +41,12 @@ impl McpHost for AppState {
         self.cache.generation()
     }
 
-    fn begin(&self, peer: SocketAddr, listener: Option<ListenerInfo>, headers: &HeaderMap) -> McpCall {
+    fn begin(
+        &self,
+        peer: SocketAddr,
+        listener: Option<ListenerInfo>,
+        headers: &HeaderMap,
+    ) -> McpCall {
         let origin = crate::origin::Origin::of(
             &self.gateway.settings().trusted_proxies,
             peer,

@@ -54,10 +54,11 @@ pub use gateway::{
     Deployment, FineTuningJobRecord, InvocationLog, NewDeployment, validate_deprecation_date,
     validate_model_id,
 };
-pub use mcp::{
-    McpServer, McpToolPin, NewMcpServer, McpTransport, validate_mcp_server_name, validate_mcp_tool_name,
-};
 pub use keys::{DataKeyInfo, KeyChain, KeyEncryption, KeyFuture, KeyManagerError, ResealProgress};
+pub use mcp::{
+    McpServer, McpToolPin, McpTransport, NewMcpServer, validate_mcp_server_name,
+    validate_mcp_tool_name,
+};
 pub use model::{
     AccessKey, AccessKeyStatus, Account, AttachedPolicy, Group, Guardrail, InlinePolicy, LastUsed,
     ListParams, NewPolicy, NewRole, NewUser, PARTITION, Page, Policy, PolicySource, PolicyVersion,

@@ -160,7 +160,9 @@ fn validate_url(url: &str) -> Result<()> {
         return Err(bad("has no host"));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad("must not carry a user name or password (use --header-env)"));
+        return Err(bad(
+            "must not carry a user name or password (use --header-env)",
+        ));
     }
     if parsed.fragment().is_some() {
         return Err(bad("must not carry a fragment"));
@@ -222,7 +224,9 @@ fn secret_map(pairs: &[(String, Secret)]) -> Result<serde_json::Map<String, serd
         .iter()
         .map(|(k, v)| match v.expose_str() {
             Some(text) => Ok((k.clone(), serde_json::Value::String(text.to_owned()))),
-            None => Err(StoreError::Validation(format!("the value for {k} is not UTF-8"))),
+            None => Err(StoreError::Validation(format!(
+                "the value for {k} is not UTF-8"
+            ))),
         })
         .collect()
 }

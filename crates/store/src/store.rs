@@ -116,7 +116,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "tag_key_folding",
         include_str!("../migrations/postgres/0030_tag_key_folding.sql"),
     ),
-    (40, "mcp", include_str!("../migrations/postgres/0040_mcp.sql")),
+    (
+        40,
+        "mcp",
+        include_str!("../migrations/postgres/0040_mcp.sql"),
+    ),
 ];
 
 /// Advisory-lock key that serializes migrations of concurrently starting nodes.

@@ -1927,11 +1927,23 @@ async fn mcp_servers_and_pins(f: &Fixture) {
 
     // Pins: first contact records, a second first contact does not.
     let tools = vec![
-        ("read".to_owned(), r#"{"name":"read"}"#.to_owned(), "d1".to_owned()),
-        ("write".to_owned(), r#"{"name":"write"}"#.to_owned(), "d2".to_owned()),
+        (
+            "read".to_owned(),
+            r#"{"name":"read"}"#.to_owned(),
+            "d1".to_owned(),
+        ),
+        (
+            "write".to_owned(),
+            r#"{"name":"write"}"#.to_owned(),
+            "d2".to_owned(),
+        ),
     ];
     assert!(s.pin_mcp_tools_first(ACCT, "fs", &tools).await.unwrap());
-    assert!(!s.pin_mcp_tools_first(ACCT, "fs", &tools[..1]).await.unwrap());
+    assert!(
+        !s.pin_mcp_tools_first(ACCT, "fs", &tools[..1])
+            .await
+            .unwrap()
+    );
     assert!(s.get_mcp_server(ACCT, "fs").await.unwrap().pinned.is_some());
     let bad_tool = vec![("../x".to_owned(), "{}".to_owned(), "d".to_owned())];
     assert_validation(s.pin_mcp_tools_first(ACCT, "docs", &bad_tool).await);
@@ -1952,13 +1964,18 @@ async fn mcp_servers_and_pins(f: &Fixture) {
     );
     let gen1 = s.policy_generation().await.unwrap();
     assert_eq!(
-        s.approve_mcp_tools(ACCT, "fs", Some("write")).await.unwrap(),
+        s.approve_mcp_tools(ACCT, "fs", Some("write"))
+            .await
+            .unwrap(),
         vec!["write".to_owned()]
     );
     assert!(s.policy_generation().await.unwrap() > gen1);
     let pins = s.list_mcp_tools(ACCT, "fs").await.unwrap();
     let write = pins.iter().find(|p| p.tool == "write").unwrap();
-    assert_eq!((write.approved_digest.as_deref(), write.pending.as_deref()), (Some("d3"), None));
+    assert_eq!(
+        (write.approved_digest.as_deref(), write.pending.as_deref()),
+        (Some("d3"), None)
+    );
     assert_eq!(
         s.approve_mcp_tools(ACCT, "fs", None).await.unwrap(),
         vec!["new_tool".to_owned()]
