@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod gateway;
 mod generate;
+mod jit;
 mod keys;
 mod mcp;
 mod policy;
@@ -84,6 +85,10 @@ enum Command {
     /// Decode the encoded authorization message of a denied request (control plane or
     /// gateway); needs the store.
     DecodeAuthorizationMessage(gateway::DecodeArgs),
+    /// Just-in-time access directly on the store: eligibilities, requests, approvals,
+    /// activation and revocation of time-bound grants (every step audited).
+    #[command(subcommand)]
+    Access(jit::AccessCommand),
 }
 
 /// Output format for commands whose output is data.
@@ -117,6 +122,7 @@ fn main() -> ExitCode {
         Command::Mcp(c) => mcp::run(c),
         Command::Logs(c) => gateway::run_logs(c),
         Command::DecodeAuthorizationMessage(a) => gateway::run_decode(a),
+        Command::Access(c) => jit::run(c),
     };
     match outcome {
         Ok(code) => code,

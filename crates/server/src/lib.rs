@@ -960,7 +960,10 @@ pub fn authorize_with(
         .session
         .as_ref()
         .and_then(|s| s.session_policy.as_deref());
-    let decision = principal.evaluation(None, session_policy).decide(&req);
+    // Standing policies, then any just-in-time grant active at this call's time.
+    let decision = principal
+        .decide_at(&req, None, session_policy, ctx.state.clock.now())
+        .decision;
     note(
         decision.decision.as_str(),
         decision.statements.first().map(ToString::to_string),

@@ -23,6 +23,7 @@ use tokio::sync::broadcast;
 use crate::audit::PendingAudit;
 use crate::db::{Conn, Pool, Row, args};
 use crate::error::{EntityKind, Result, StoreError};
+use crate::key_health::KeyManagerHealth;
 use crate::keys::{DataKeys, KeyEncryption};
 use crate::model::{
     Account, new_account_id, now_ms, ts, validate_account_id, validate_account_name,
@@ -74,6 +75,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0030_tag_key_folding.sql"),
     ),
     (40, "mcp", include_str!("../migrations/sqlite/0040_mcp.sql")),
+    (
+        50,
+        "access",
+        include_str!("../migrations/sqlite/0050_access.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -120,6 +126,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         40,
         "mcp",
         include_str!("../migrations/postgres/0040_mcp.sql"),
+    ),
+    (
+        50,
+        "access",
+        include_str!("../migrations/postgres/0050_access.sql"),
     ),
 ];
 
@@ -246,6 +257,8 @@ pub(crate) struct Inner {
     pub(crate) kek: Arc<dyn KeyEncryption>,
     /// The data keys unwrapped so far.
     pub(crate) data_keys: RwLock<DataKeys>,
+    /// Whether the key manager still answers (see `key_health.rs`).
+    pub(crate) key_health: Arc<KeyManagerHealth>,
     changes: broadcast::Sender<i64>,
 }
 
@@ -383,9 +396,12 @@ impl Store {
             }
         };
         let (changes, _) = broadcast::channel(64);
+        let wrapping_key = kek.wrapping_key();
+        let provider = wrapping_key.split(':').next().unwrap_or_default();
         let store = Store {
             inner: Arc::new(Inner {
                 pool,
+                key_health: Arc::new(KeyManagerHealth::new(provider)),
                 kek: Arc::new(kek),
                 data_keys: RwLock::new(DataKeys::default()),
                 changes,

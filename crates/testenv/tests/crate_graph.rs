@@ -28,9 +28,14 @@ const BELOW: &[(&str, &[&str])] = &[
             "gatehouse-gateway",
             "gatehouse-mcp",
             "gatehouse-pipeline",
+            "gatehouse-access",
         ],
     ),
-    ("gatehouse-control", &["gatehouse-pipeline"]),
+    ("gatehouse-access", &["gatehouse-store"]),
+    (
+        "gatehouse-control",
+        &["gatehouse-pipeline", "gatehouse-access"],
+    ),
     ("gatehouse-gateway", &["gatehouse-pipeline"]),
     ("gatehouse-mcp", &["gatehouse-pipeline"]),
     (

@@ -273,11 +273,19 @@ pub(crate) fn decide_with(
     let decision = match &caller.principal {
         Some(p) => {
             p.fill_context(&mut req);
-            let evaluation = p.evaluation(None, caller.session_policy.as_deref());
-            match open_prefix {
-                Some(prefix) => evaluation.decide_for_some(&req, prefix),
-                None => evaluation.decide(&req),
+            // Standing policies, then any just-in-time grant active now (whose keys the
+            // returned request then carries).
+            let d = p.decide_at_for_some(
+                &req,
+                None,
+                caller.session_policy.as_deref(),
+                facts.now,
+                open_prefix,
+            );
+            if let Some(elevated) = d.request {
+                req = elevated;
             }
+            d.decision
         }
         None => Decision {
             decision: DecisionKind::Allow,
