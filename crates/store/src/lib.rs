@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod audit;
 mod credentials;
 mod db;
@@ -46,6 +47,10 @@ pub mod seal;
 mod store;
 mod usage;
 
+pub use access::{
+    AccessGuard, AccessRequestRecord, AccessStateChange, ActiveElevation, ApproverRef, Eligibility,
+    NewAccessRequest, NewEligibility,
+};
 pub use audit::{Appended, AuditEntry, AuditVerification, PendingAudit};
 pub use digest::{AuditDigest, DigestBody, DigestFinding, DigestVerification};
 pub use error::{EntityKind, Result, StoreError};

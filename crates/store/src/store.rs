@@ -74,6 +74,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "tag_key_folding",
         include_str!("../migrations/sqlite/0030_tag_key_folding.sql"),
     ),
+    (
+        50,
+        "access",
+        include_str!("../migrations/sqlite/0050_access.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -115,6 +120,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         30,
         "tag_key_folding",
         include_str!("../migrations/postgres/0030_tag_key_folding.sql"),
+    ),
+    (
+        50,
+        "access",
+        include_str!("../migrations/postgres/0050_access.sql"),
     ),
 ];
 
