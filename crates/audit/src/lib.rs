@@ -170,6 +170,10 @@ pub struct GatewayDetail {
     pub usage_source: Option<String>,
     /// Milliseconds from request to the end of the answer.
     pub latency_ms: f64,
+    /// An MCP request's detail (server, method, tool, argument digest, client session,
+    /// upstream outcome).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<serde_json::Value>,
 }
 
 #[cfg(test)]
@@ -234,6 +238,7 @@ mod tests {
                 charged_tokens: Some(7),
                 usage_source: Some("measured".into()),
                 latency_ms: 1.5,
+                mcp: None,
             }),
             ..common()
         };

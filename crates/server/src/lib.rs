@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod health;
 mod iam;
 pub mod listen;
+mod mcp_host;
 pub mod metrics;
 pub mod observe;
 // Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).
@@ -58,6 +59,8 @@ pub struct AppState {
     pub oidc: oidc::JwksCache,
     /// The AI gateway's routes and budgets.
     pub gateway: gateway::Gateway,
+    /// The MCP gateway's servers, upstream connections and pins (`/mcp/NAME`).
+    pub mcp: gatehouse_mcp::McpGateway,
     /// This node's Prometheus metrics and where they are served.
     pub metrics: metrics::Metrics,
 }
@@ -116,6 +119,7 @@ impl AppState {
             core: Arc::new(Core::new(store, config, ring, clock)),
             oidc: oidc::JwksCache::default(),
             gateway: gateway::Gateway::default(),
+            mcp: gatehouse_mcp::McpGateway::default(),
             metrics: metrics::Metrics::default(),
         })
     }
@@ -286,6 +290,7 @@ pub async fn serve(
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(gateway::routes())
+        .merge(gatehouse_mcp::routes::<AppState>())
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
         .route("/metrics", axum::routing::get(metrics::authorized))

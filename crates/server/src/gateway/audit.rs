@@ -55,6 +55,9 @@ pub struct GatewayAuditRecord {
     pub usage_source: Option<String>,
     /// Milliseconds from request to the end of the answer.
     pub latency_ms: f64,
+    /// An MCP request's detail (server, method, tool, argument digest, client session,
+    /// upstream outcome).
+    pub mcp: Option<serde_json::Value>,
 }
 
 impl GatewayAuditRecord {
@@ -83,6 +86,7 @@ impl GatewayAuditRecord {
                 charged_tokens: self.charged_tokens,
                 usage_source: self.usage_source,
                 latency_ms: self.latency_ms,
+                mcp: self.mcp,
             }),
         }
     }

@@ -246,6 +246,49 @@ pub(crate) fn decide(
     (d.decision, d.request)
 }
 
+/// [`decide`] with context values of any shape; with `open_prefix`, whether the request is
+/// allowed for some values of the keys starting with it (`Evaluation::decide_for_some`).
+pub(crate) fn decide_with(
+    caller: &GatewayCaller,
+    action: &str,
+    resource: &str,
+    facts: &Facts,
+    extra: &[(String, gatehouse_policy::ContextValue)],
+    open_prefix: Option<&str>,
+) -> (Decision, Request) {
+    let mut req = gatehouse_pipeline::decide::request(
+        &caller.principal,
+        &facts.origin,
+        facts.now,
+        action,
+        resource,
+        extra.iter().map(|(k, v)| (k.as_str(), v.clone())),
+    );
+    let decision = match &caller.principal.policies {
+        Some(p) => {
+            // Standing policies, then any just-in-time grant active now (whose keys the
+            // returned request then carries).
+            let d = p.decide_at_for_some(
+                &req,
+                None,
+                caller.principal.session_policy(),
+                facts.now,
+                open_prefix,
+            );
+            if let Some(elevated) = d.request {
+                req = elevated;
+            }
+            d.decision
+        }
+        None => Decision {
+            decision: gatehouse_policy::DecisionKind::Allow,
+            statements: Vec::new(),
+            missing: None,
+        },
+    };
+    (decision, req)
+}
+
 /// The record step of every gateway call: counts its decision (and a budget refusal) for
 /// `/metrics` and queues its audit record through the pipeline's queue writer; `false`
 /// when the queue is full.
