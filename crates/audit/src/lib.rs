@@ -173,7 +173,7 @@ pub struct GatewayDetail {
     /// An MCP request's detail (server, method, tool, argument digest, client session,
     /// upstream outcome).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mcp: Option<serde_json::Value>,
+    pub mcp: Option<Box<serde_json::Value>>,
 }
 
 #[cfg(test)]

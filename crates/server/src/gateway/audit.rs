@@ -86,7 +86,7 @@ impl GatewayAuditRecord {
                 charged_tokens: self.charged_tokens,
                 usage_source: self.usage_source,
                 latency_ms: self.latency_ms,
-                mcp: self.mcp,
+                mcp: self.mcp.map(Box::new),
             }),
         }
     }
