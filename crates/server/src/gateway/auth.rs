@@ -128,9 +128,7 @@ fn digest(secret: &[u8]) -> [u8; 32] {
 /// The SigV4 `Authorization` scheme, the one credential that signs the body.
 const SIGV4_SCHEME: &str = "AWS4-HMAC-SHA256";
 
-/// Whether the request's one credential is a SigV4 signature, which covers the body (so
-/// the body must be read before the caller is known). Any other credential, or none, is
-/// checked before a byte of the body is read.
+/// Whether the request's one credential is a SigV4 signature, which covers the body.
 pub fn signs_body(headers: &HeaderMap) -> bool {
     let mut auth = headers.get_all("authorization").iter();
     match (auth.next(), auth.next()) {
@@ -139,14 +137,29 @@ pub fn signs_body(headers: &HeaderMap) -> bool {
     }
 }
 
+/// Whether `body` is the one a SigV4-signed request declared in `x-amz-content-sha256`
+/// (checked by [`authenticate`] before the body was read).
+pub fn declared_body_matches(headers: &HeaderMap, body: &[u8]) -> bool {
+    headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|d| gatehouse_auth::sigv4::declared_payload_matches(d, body))
+}
+
 /// Authenticates a gateway request; `Err` is always a 401 in OpenAI's shape.
+///
+/// `body` is the request's body when it has been read (or `b""` for a request without
+/// one); `None` before it is read: a SigV4 signature is then checked against the SHA-256
+/// the request declares in a signed `x-amz-content-sha256` header (required), so that no
+/// one without a valid signature makes the gateway read and hold a body, and the caller
+/// checks the body against it once read ([`declared_body_matches`]).
 pub async fn authenticate(
     state: &AppState,
     method: &str,
     path: &str,
     query: &str,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Option<&[u8]>,
 ) -> Result<GatewayCaller, GatewayError> {
     // Two credentials are one too many: a proxy in front could read the other one.
     if headers.get_all("authorization").iter().count() > 1 {
@@ -165,18 +178,30 @@ pub async fn authenticate(
             .map_err(|_| GatewayError::internal())?;
         // The gateway's actions are the `ai` service's: a signature for `iam` or `sts`
         // is not one for this API.
-        let (authenticated, _) = crate::identity::verify(
-            method,
-            path,
-            query,
-            headers,
-            body,
-            fetched,
-            &state.ring(),
-            "ai",
-            state.clock.now(),
-        )
-        .map_err(|e| GatewayError::unauthenticated(e.message))?;
+        let verified = match body {
+            Some(body) => crate::identity::verify(
+                method,
+                path,
+                query,
+                headers,
+                body,
+                fetched,
+                &state.ring(),
+                "ai",
+                state.clock.now(),
+            ),
+            None => crate::identity::verify_before_body(
+                method,
+                path,
+                query,
+                headers,
+                fetched,
+                &state.ring(),
+                "ai",
+                state.clock.now(),
+            ),
+        };
+        let (authenticated, _) = verified.map_err(|e| GatewayError::unauthenticated(e.message))?;
         if let Some(claims) = authenticated.session {
             // Temporary credentials: the token travels beside the signature; keep it so
             // that a stream can re-check the session.
