@@ -428,10 +428,37 @@ async fn rotate(args: &RotateArgs) -> Result<()> {
             manager.provider()
         );
     }
+    anchor_under(&store, &manager, &settings.audit).await?;
     if args.reseal {
         reseal(&store, args.batch_size).await?;
     }
     store.close().await;
+    Ok(())
+}
+
+/// Signs a digest with the configured key manager when the last one was signed by
+/// another (a store that moved between key managers): from this digest on, `audit verify`
+/// trusts the earlier key manager's key only for what came before.
+async fn anchor_under(
+    store: &Store,
+    manager: &gatehouse_keys::KeyManager,
+    audit: &gatehouse_keys::AuditDigestConfig,
+) -> Result<()> {
+    let signer = manager.signer();
+    let last = store.audit_digests_tail().await?;
+    if last.is_none_or(|d| d.signing_key == signer.descriptor()) {
+        return Ok(());
+    }
+    let d = gatehouse_keys::sign_digest(
+        store,
+        signer.as_ref(),
+        &gatehouse_keys::DigestExport::from(audit),
+    )
+    .await?;
+    println!(
+        "signed digest {} of {} records with {}: the audit chain is anchored under the new key manager",
+        d.body.seq, d.body.audit_seq, d.signing_key
+    );
     Ok(())
 }
 
@@ -499,8 +526,7 @@ pub(crate) fn run_audit(cmd: AuditCommand) -> Result<ExitCode> {
                     manager.signer().as_ref(),
                     &gatehouse_keys::DigestExport::from(&settings.audit),
                 )
-                .await
-                .map_err(anyhow::Error::msg)?;
+                .await?;
                 println!(
                     "signed digest {} of {} records with {}",
                     d.body.seq, d.body.audit_seq, d.signing_key
@@ -538,12 +564,17 @@ pub(crate) fn run_audit(cmd: AuditCommand) -> Result<ExitCode> {
 
 /// `gatehouse audit verify`: the hash chain, then the signed digests of each source.
 async fn verify(format: Format, digest_file: Option<&Path>, store: &StoreArgs) -> Result<ExitCode> {
+    let (settings, data_dir, _) = store.settings()?;
     let (s, manager) = store.open_with_keys().await?;
-    let signer = manager.signer();
-    let trusted = vec![(
-        signer.descriptor(),
-        signer.public_key().await.context("the audit signing key")?,
-    )];
+    let trusted = manager
+        .trusted_signers(&settings.keys, &data_dir)
+        .await
+        .context("the audit signing key")?;
+    for why in &trusted.unreadable {
+        eprintln!(
+            "warning: a signing key the config describes cannot be read ({why}); digests it signed do not verify"
+        );
+    }
     let mut sources = vec![("database".to_owned(), s.audit_digests().await?)];
     if let Some(path) = digest_file {
         let from_file = gatehouse_keys::read_digest_file(path).map_err(anyhow::Error::msg)?;

@@ -88,14 +88,8 @@ impl DigestSigning {
         health_every: std::time::Duration,
     ) -> Self {
         let tasks = vec![
-            gatehouse_keys::spawn_digest_task(
-                store.clone(),
-                manager.signer(),
-                manager.provider(),
-                manager.health(),
-                config,
-            ),
-            manager.spawn_health(health_every),
+            gatehouse_keys::spawn_digest_task(store.clone(), manager.signer(), config),
+            manager.spawn_health(store.key_manager_health(), health_every),
         ];
         DigestSigning {
             manager,

@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod gateway;
 mod generate;
+mod jit;
 mod keys;
 mod policy;
 mod progress;
@@ -79,6 +80,10 @@ enum Command {
     /// Decode the encoded authorization message of a denied request (control plane or
     /// gateway); needs the store.
     DecodeAuthorizationMessage(gateway::DecodeArgs),
+    /// Just-in-time access directly on the store: eligibilities, requests, approvals,
+    /// activation and revocation of time-bound grants (every step audited).
+    #[command(subcommand)]
+    Access(jit::AccessCommand),
 }
 
 /// Output format for commands whose output is data.
@@ -111,6 +116,7 @@ fn main() -> ExitCode {
         Command::Model(c) => gateway::run_model(c),
         Command::Logs(c) => gateway::run_logs(c),
         Command::DecodeAuthorizationMessage(a) => gateway::run_decode(a),
+        Command::Access(c) => jit::run(c),
     };
     match outcome {
         Ok(code) => code,

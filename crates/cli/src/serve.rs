@@ -183,6 +183,10 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         let manager = crate::keys::open_key_manager(&keys.keys, &opts.data_dir).await?;
         opts.key_encryption = Some(manager.kek());
         let (state, listener, root) = gatehouse_server::prepare(&opts).await?;
+        state
+            .store
+            .key_manager_health()
+            .require_for_ready(keys.keys.ready_requires_key_manager);
         let digests = crate::keys::DigestSigning::start(
             manager,
             &state.store,

@@ -43,6 +43,11 @@ pub struct KeysConfig {
     /// Seconds between checks that the key manager still answers (default 30); a
     /// change is logged.
     pub health_check_secs: Option<u64>,
+    /// Whether `/readyz` answers "not ready" while the key manager is unreachable
+    /// (default false: the node keeps serving from the data keys in memory, and only a
+    /// data key it cannot unwrap makes it not ready; see README "Key managers").
+    #[serde(default)]
+    pub ready_requires_key_manager: bool,
 }
 
 /// `[keys.pkcs11]`: an HSM through its PKCS#11 module.

@@ -14,8 +14,8 @@
 //!
 //! Every provider is opened once at start and checked (fail closed: a key manager out of
 //! reach refuses the start). Later failures never touch requests — the data keys are
-//! already unwrapped — and are reported by [`KeyManager::spawn_health`] in the log and
-//! in [`KeyManager::health`].
+//! already unwrapped — and are recorded by [`KeyManager::spawn_health`] and the digest
+//! task in the store's [`KeyManagerHealth`]: the log, `/metrics` and `/readyz` read it.
 
 mod config;
 mod digests;
@@ -26,14 +26,16 @@ mod pkcs11;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use config::{AuditDigestConfig, KeysConfig, KmsConfig, Pkcs11Config, Provider};
 pub use digests::{
-    DigestExport, DigestSource, read_digest_file, sign_digest, spawn_digest_task, verify_log,
+    DigestError, DigestExport, DigestSource, TrustedSigners, read_digest_file, sign_digest,
+    spawn_digest_task, verify_log,
 };
 pub use file::{AUDIT_SIGNING_KEY_FILE, FileSigner};
-pub use gatehouse_store::{KeyEncryption, KeyFuture, KeyManagerError};
+pub use gatehouse_store::{
+    KeyEncryption, KeyFuture, KeyManagerError, KeyManagerHealth, KeyManagerOperation,
+};
 
 /// A public key that verifies audit digests.
 #[derive(Clone)]
@@ -95,46 +97,6 @@ pub trait DigestSigner: Send + Sync + fmt::Debug {
     fn public_key(&self) -> KeyFuture<'_, PublicKey>;
 }
 
-/// Whether the key manager answered its last check, for logs and metrics.
-#[derive(Debug, Default)]
-pub struct KeyManagerHealth {
-    reachable: AtomicBool,
-    failures: AtomicU64,
-}
-
-impl KeyManagerHealth {
-    /// Whether the last check succeeded.
-    pub fn reachable(&self) -> bool {
-        self.reachable.load(Ordering::Relaxed)
-    }
-
-    /// How many checks failed since start.
-    pub fn failures(&self) -> u64 {
-        self.failures.load(Ordering::Relaxed)
-    }
-
-    /// Records a check's outcome; logs when it changes (not every failure).
-    pub fn record(&self, provider: Provider, outcome: &Result<(), KeyManagerError>) {
-        match outcome {
-            Ok(()) => {
-                if !self.reachable.swap(true, Ordering::Relaxed) {
-                    tracing::info!(provider = %provider, "key manager reachable");
-                }
-            }
-            Err(e) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                if self.reachable.swap(false, Ordering::Relaxed) {
-                    tracing::error!(
-                        provider = %provider,
-                        error = %e,
-                        "key manager unreachable: already-unwrapped keys keep working; new data keys and audit digests wait for it"
-                    );
-                }
-            }
-        }
-    }
-}
-
 /// The configured key manager: the key-encryption key for the store and the audit
 /// signing key, opened and checked.
 #[derive(Debug, Clone)]
@@ -142,7 +104,6 @@ pub struct KeyManager {
     provider: Provider,
     kek: Arc<dyn KeyEncryption>,
     signer: Arc<dyn DigestSigner>,
-    health: Arc<KeyManagerHealth>,
 }
 
 impl KeyManager {
@@ -153,13 +114,10 @@ impl KeyManager {
         let (kek, signer) = open_provider(config.provider, config, data_dir).await?;
         // Reachability and the signing key, checked now rather than at the first digest.
         signer.public_key().await?;
-        let health = Arc::new(KeyManagerHealth::default());
-        health.record(config.provider, &Ok(()));
         Ok(KeyManager {
             provider: config.provider,
             kek,
             signer,
-            health,
         })
     }
 
@@ -178,24 +136,75 @@ impl KeyManager {
         Arc::clone(&self.signer)
     }
 
-    /// The last health check's outcome.
-    pub fn health(&self) -> Arc<KeyManagerHealth> {
-        Arc::clone(&self.health)
-    }
-
     /// Checks the key manager every `every` (a public-key read: cheap, no key use) and
-    /// reports a change in the log and in [`KeyManager::health`].
-    pub fn spawn_health(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    /// records the outcome in `health` (the store's: see
+    /// [`gatehouse_store::Store::key_manager_health`]), which logs a change.
+    pub fn spawn_health(
+        &self,
+        health: Arc<KeyManagerHealth>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
         let signer = Arc::clone(&self.signer);
-        let health = Arc::clone(&self.health);
-        let provider = self.provider;
         tokio::spawn(async move {
             let mut tick = ticker(every).await;
             loop {
                 tick.tick().await;
                 let outcome = signer.public_key().await.map(|_| ());
-                health.record(provider, &outcome);
+                health.record(KeyManagerOperation::Check, outcome.as_ref().map(|_| ()));
             }
+        })
+    }
+
+    /// The signing keys `audit verify` trusts: this key manager's, and those of the other
+    /// key managers the config describes and of `audit-signing.key` when it is in the data
+    /// directory (a store that moved keeps its earlier digests checkable). A described key
+    /// manager that cannot be opened now is left out and named in
+    /// [`TrustedSigners::unreadable`]: the digests it signed then do not verify (fail
+    /// closed).
+    pub async fn trusted_signers(
+        &self,
+        config: &KeysConfig,
+        data_dir: &Path,
+    ) -> Result<TrustedSigners, KeyManagerError> {
+        let current = (self.signer.descriptor(), self.signer.public_key().await?);
+        let mut previous = Vec::new();
+        let mut unreadable = Vec::new();
+        for other in [Provider::File, Provider::Pkcs11, Provider::Kms] {
+            if other == self.provider {
+                continue;
+            }
+            let signer: Result<Arc<dyn DigestSigner>, KeyManagerError> = match other {
+                Provider::File => {
+                    let path = data_dir.join(AUDIT_SIGNING_KEY_FILE);
+                    if !path.exists() {
+                        continue;
+                    }
+                    FileSigner::load_or_create(&path).map(|s| Arc::new(s) as Arc<dyn DigestSigner>)
+                }
+                Provider::Pkcs11 | Provider::Kms => {
+                    let described = match other {
+                        Provider::Pkcs11 => config.pkcs11.is_some(),
+                        _ => config.kms.is_some(),
+                    };
+                    if !described {
+                        continue;
+                    }
+                    open_provider(other, config, data_dir).await.map(|(_, s)| s)
+                }
+            };
+            let key = match signer {
+                Ok(s) => s.public_key().await.map(|k| (s.descriptor(), k)),
+                Err(e) => Err(e),
+            };
+            match key {
+                Ok(k) => previous.push(k),
+                Err(e) => unreadable.push(format!("{other}: {e}")),
+            }
+        }
+        Ok(TrustedSigners {
+            current,
+            previous,
+            unreadable,
         })
     }
 

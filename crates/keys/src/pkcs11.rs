@@ -5,7 +5,9 @@
 //! their SHA-256 with an EC P-256 private key (`signing_key_label`); its public key is
 //! read from the token's public-key object of the same label. Key material never leaves
 //! the token. Calls block, so they run on tokio's blocking pool; a failed call reopens
-//! the session once (a token re-inserted, an HSM restarted) before it gives up.
+//! the session once (an HSM restarted) before it gives up, and when no session opens,
+//! the module is initialized afresh (a token removed and inserted again is seen only by
+//! a fresh `C_Initialize` with some modules, SoftHSM2 among them).
 
 use std::sync::Mutex;
 
@@ -49,8 +51,15 @@ pub(crate) struct Hsm {
 struct Inner {
     config: Pkcs11Config,
     pin: Secret,
-    context: Pkcs11,
-    session: Mutex<Option<Session>>,
+    connection: Mutex<Connection>,
+}
+
+/// The initialized module and the logged-in session, replaced together when the token
+/// goes away.
+#[derive(Default)]
+struct Connection {
+    context: Option<Pkcs11>,
+    session: Option<Session>,
 }
 
 impl std::fmt::Debug for Hsm {
@@ -76,16 +85,10 @@ impl Hsm {
         let config = config.clone();
         let pin = Secret::from_string(pin);
         tokio::task::spawn_blocking(move || {
-            let context = Pkcs11::new(&config.module)
-                .map_err(|e| unavailable(&format!("load {}", config.module.display()), e))?;
-            context
-                .initialize(CInitializeArgs::OsThreads)
-                .map_err(|e| unavailable("C_Initialize", e))?;
             let inner = Inner {
                 config,
                 pin,
-                context,
-                session: Mutex::new(None),
+                connection: Mutex::new(Connection::default()),
             };
             inner.with_session(|s, inner| {
                 inner.find_key(s, ObjectClass::SECRET_KEY, &inner.config.key_label)?;
@@ -116,15 +119,44 @@ impl Hsm {
 }
 
 impl Inner {
-    fn open_session(&self) -> Result<Session, KeyManagerError> {
-        let slots = self
-            .context
+    /// Loads and initializes the module.
+    fn initialize(&self) -> Result<Pkcs11, KeyManagerError> {
+        let context = Pkcs11::new(&self.config.module)
+            .map_err(|e| unavailable(&format!("load {}", self.config.module.display()), e))?;
+        context
+            .initialize(CInitializeArgs::OsThreads)
+            .map_err(|e| unavailable("C_Initialize", e))?;
+        Ok(context)
+    }
+
+    /// A session on the token, opened with `conn`'s module, or with the module initialized
+    /// afresh when that fails (or none is loaded yet).
+    fn reconnect(&self, conn: &mut Connection) -> Result<(), KeyManagerError> {
+        conn.session = None;
+        if let Some(context) = &conn.context
+            && let Ok(session) = self.open_session(context)
+        {
+            conn.session = Some(session);
+            return Ok(());
+        }
+        // The old module's sessions are gone; dropping it finalizes it before the new one
+        // is initialized.
+        conn.context = None;
+        let context = self.initialize()?;
+        let session = self.open_session(&context);
+        conn.context = Some(context);
+        conn.session = Some(session?);
+        Ok(())
+    }
+
+    fn open_session(&self, context: &Pkcs11) -> Result<Session, KeyManagerError> {
+        let slots = context
             .get_slots_with_token()
             .map_err(|e| unavailable("C_GetSlotList", e))?;
         let slot = slots
             .into_iter()
             .find(|s| {
-                self.context
+                context
                     .get_token_info(*s)
                     .is_ok_and(|t| t.label() == self.config.token_label)
             })
@@ -134,8 +166,7 @@ impl Inner {
                     format!("no token labelled {:?} is present", self.config.token_label),
                 )
             })?;
-        let session = self
-            .context
+        let session = context
             .open_ro_session(slot)
             .map_err(|e| unavailable("C_OpenSession", e))?;
         let pin = AuthPin::new(self.pin.expose_str().unwrap_or_default().to_owned());
@@ -157,25 +188,26 @@ impl Inner {
         &self,
         f: impl FnOnce(&Session, &Inner) -> Result<T, KeyManagerError>,
     ) -> Result<T, KeyManagerError> {
-        let mut guard = self
-            .session
+        let mut conn = self
+            .connection
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guard.is_none() {
-            *guard = Some(self.open_session()?);
-        }
-        // Probe the session; a dead one (token removed, HSM restarted) is replaced.
-        let alive = guard.as_ref().is_some_and(|s| s.get_session_info().is_ok());
+        // Probe the session; a missing or dead one (token removed, HSM restarted) is
+        // replaced.
+        let alive = conn
+            .session
+            .as_ref()
+            .is_some_and(|s| s.get_session_info().is_ok());
         if !alive {
-            *guard = None;
-            *guard = Some(self.open_session()?);
+            self.reconnect(&mut conn)?;
         }
-        let session = guard
+        let session = conn
+            .session
             .as_ref()
             .ok_or_else(|| unavailable("session", "not open"))?;
         let outcome = f(session, self);
         if outcome.as_ref().is_err_and(KeyManagerError::is_unavailable) {
-            *guard = None;
+            conn.session = None;
         }
         outcome
     }

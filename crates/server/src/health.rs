@@ -1,6 +1,7 @@
 //! Probes for load balancers and orchestrators: `/healthz` (the process answers) and
-//! `/readyz` (this node can serve: its store answers a bounded query and the caches a
-//! request needs are loaded for the store's current generation).
+//! `/readyz` (this node can serve: its store answers a bounded query, it holds every data
+//! key the store's secrets are sealed under, and the caches a request needs are loaded for
+//! the store's current generation).
 //!
 //! Both are unauthenticated — a probe holds no credentials — so both reveal nothing: the
 //! bodies are fixed words, never a version, an error text or a backend name. Why a node is
@@ -38,15 +39,31 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// The store answers a query, and the deployment table (opened provider keys, compiled
-/// guardrails) is loaded for the current generation — loading it now if it is not, so
-/// that the first model call after a start or a change does not pay for it.
+/// The store answers a query; this node holds every data key the store's secrets are
+/// sealed under (unwrapping, through the key manager, one another node made since — a
+/// key manager outage alone does not make the node unready, as requests are served from
+/// the data keys in memory, unless `[keys] ready_requires_key_manager`); and the
+/// deployment table (opened provider keys, compiled guardrails) is loaded for the current
+/// generation — loading it now if it is not, so that the first model call after a start
+/// or a change does not pay for it.
 async fn check_ready(state: &AppState) -> Result<(), String> {
     state
         .store
         .policy_generation()
         .await
         .map_err(|e| format!("store: {e}"))?;
+    state
+        .store
+        .unwrap_new_data_keys()
+        .await
+        .map_err(|e| format!("data keys: {e}"))?;
+    let key_manager = state.store.key_manager_health();
+    if key_manager.required_for_ready() && !key_manager.reachable() {
+        return Err(format!(
+            "the {} key manager is unreachable and [keys] ready_requires_key_manager is set",
+            key_manager.provider()
+        ));
+    }
     state
         .gateway
         .warm(state)

@@ -6,6 +6,7 @@
 //! with `iam:` actions and Gatehouse ARNs), run the action, and append an audit record —
 //! allowed or denied. Errors leave in AWS's XML error shape and change nothing stored.
 
+pub mod access;
 pub mod audit;
 pub mod bootstrap;
 pub mod error;
@@ -715,8 +716,11 @@ async fn process(
     } else {
         "iam"
     };
+    // Just-in-time access actions are signed for the IAM endpoint and named `gatehouse:`.
+    let is_access = !req.is_sts && access::is_action(&action);
     if !action.is_empty() {
-        trail.action = format!("{service}:{action}");
+        let prefix = if is_access { "gatehouse" } else { service };
+        trail.action = format!("{prefix}:{action}");
     }
     trail.access_key_id = identity::claimed_access_key(req.headers, query);
     // Authenticate first: an unauthenticated caller learns nothing, not even which actions
@@ -800,7 +804,7 @@ async fn process(
     let known = if req.is_sts {
         sts::is_action(&action)
     } else {
-        is_ai || iam::is_action(&action) || federation::is_action(&action)
+        is_ai || is_access || iam::is_action(&action) || federation::is_action(&action)
     };
     if !known {
         return Err(ApiError::invalid_action(&action));
@@ -829,6 +833,8 @@ async fn process(
             .map(|r| xml::response(&action, xml::IAM_NS, req.rid, r.as_deref()))
     } else if is_ai {
         gateway::control::dispatch(&ctx, &action, req.params).await
+    } else if is_access {
+        access::dispatch(&ctx, &action, req.params).await
     } else {
         iam::dispatch(&ctx, &action, req.params).await
     };
@@ -837,6 +843,8 @@ async fn process(
     // into a cache, so their writes need no invalidation here.
     let changes_policy = if is_ai {
         gateway::control::is_write(&action)
+    } else if is_access {
+        access::is_write(&action)
     } else {
         iam::is_write(&action) && !federation::is_action(&action)
     };
@@ -994,7 +1002,10 @@ pub fn authorize_with(
         .session
         .as_ref()
         .and_then(|s| s.session_policy.as_deref());
-    let decision = principal.evaluation(None, session_policy).decide(&req);
+    // Standing policies, then any just-in-time grant active at this call's time.
+    let decision = principal
+        .decide_at(&req, None, session_policy, ctx.state.clock.now())
+        .decision;
     note(
         decision.decision.as_str(),
         decision.statements.first().map(ToString::to_string),

@@ -6,7 +6,8 @@
 //! process — tests, embedders — do not mix their counts): decisions by action family and
 //! outcome, request latency by face, upstream latency and errors by model, budget
 //! refusals. Figures other parts already keep (audit queue depth and batch commits, cache
-//! hits and misses) are read from those parts at scrape time.
+//! hits and misses, the key manager's reachability and failures) are read from those
+//! parts at scrape time.
 //!
 //! Where it is served is the config file's choice (`[metrics]`): on a listener of its own
 //! (`listen`, no authentication: bind it where only the scraper reaches), and/or on the
@@ -294,7 +295,41 @@ fn read_now(state: &AppState) -> Result<Registry, prometheus::Error> {
     registry.register(Box::new(depth))?;
     registry.register(Box::new(batches))?;
     registry.register(Box::new(lookups))?;
+    register_key_manager(&registry, &state.store.key_manager_health())?;
     Ok(registry)
+}
+
+/// The key manager's reachability and failures since start, by operation: what shows a
+/// key manager lost after the start, when requests keep being served.
+fn register_key_manager(
+    registry: &Registry,
+    health: &gatehouse_store::KeyManagerHealth,
+) -> Result<(), prometheus::Error> {
+    let up = IntGaugeVec::new(
+        Opts::new(
+            "gatehouse_key_manager_up",
+            "1 when the last operation asked of the key manager succeeded, 0 when it failed (requests keep being served from the data keys in memory).",
+        ),
+        &["provider"],
+    )?;
+    let failures = IntCounterVec::new(
+        Opts::new(
+            "gatehouse_key_manager_failures_total",
+            "Key manager operations that failed since start, by provider and operation (check, sign, unwrap).",
+        ),
+        &["provider", "operation"],
+    )?;
+    let provider = health.provider();
+    up.with_label_values(&[provider])
+        .set(i64::from(health.reachable()));
+    for op in gatehouse_store::KeyManagerOperation::ALL {
+        failures
+            .with_label_values(&[provider, op.label()])
+            .inc_by(health.failures(op));
+    }
+    registry.register(Box::new(up))?;
+    registry.register(Box::new(failures))?;
+    Ok(())
 }
 
 fn text_answer(status: StatusCode, body: String) -> Response {

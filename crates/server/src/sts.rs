@@ -146,7 +146,7 @@ fn check_trust(
     action: &str,
     role_arn: &str,
     request_keys: &[(String, ContextValue)],
-) -> Result<(), ApiError> {
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
     let mut req = decision_request(ctx, principal, action, role_arn);
     for (k, v) in request_keys {
         req.context.insert(k.clone(), v.clone());
@@ -156,7 +156,11 @@ fn check_trust(
         .as_ref()
         .and_then(|s| s.session_policy.as_deref());
     let eval = principal.evaluation(Some(trust), session_policy);
-    let decision = eval.decide(&req);
+    // A just-in-time role grant is the caller's right to assume the role (its trust
+    // policy must still admit the caller, checked below).
+    let elevated = principal.decide_at(&req, Some(trust), session_policy, ctx.state.clock.now());
+    let grant_end = elevated.elevation.map(|g| g.active_until);
+    let decision = elevated.decision;
     let trust_allows = decision.is_allow()
         && (decision
             .statements
@@ -167,7 +171,7 @@ fn check_trust(
             }));
     if trust_allows {
         note_audit(ctx, action, role_arn, "Allow");
-        Ok(())
+        Ok(grant_end)
     } else {
         let kind = if decision.is_allow() {
             "ImplicitDeny"
@@ -365,7 +369,7 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
                 .into(),
         ));
     }
-    check_trust(ctx, principal, &trust, "sts:AssumeRole", &role_arn, &keys)?;
+    let grant_end = check_trust(ctx, principal, &trust, "sts:AssumeRole", &role_arn, &keys)?;
     if !tags.is_empty() || !transitive.is_empty() {
         check_trust(ctx, principal, &trust, "sts:TagSession", &role_arn, &keys)?;
     }
@@ -399,6 +403,11 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
         }
         Some(d) => d,
         None => 3600.min(max),
+    };
+    // A session opened under a just-in-time role grant ends with the grant's window.
+    let duration = match grant_end {
+        Some(end) => duration.min((end - ctx.state.clock.now()).num_seconds().max(1)),
+        None => duration,
     };
 
     let tag_bytes = all_tags

@@ -28,6 +28,7 @@ use gatehouse_secret::{SealingKey, Secret};
 
 use crate::db::{Arg, Conn, Row, args};
 use crate::error::{Result, StoreError};
+use crate::key_health::{KeyManagerHealth, KeyManagerOperation};
 use crate::model::{Timestamp, now_ms, ts};
 use crate::seal::{open_text, seal_text, sealed_key_id};
 use crate::store::Store;
@@ -399,7 +400,16 @@ impl Store {
         let wrapped = STANDARD
             .decode(wrapped.as_bytes())
             .map_err(|_| StoreError::MasterKey(format!("data key {key_id}: not base64")))?;
-        let secret = self.inner.kek.unwrap(&wrapped_by, &wrapped).await?;
+        let secret = self
+            .inner
+            .kek
+            .unwrap(&wrapped_by, &wrapped)
+            .await
+            .inspect_err(|e| {
+                self.inner
+                    .key_health
+                    .record(KeyManagerOperation::Unwrap, Err(e))
+            })?;
         let key = SealingKey::from_secret(&secret)
             .map_err(|_| StoreError::MasterKey(format!("data key {key_id}: not 32 bytes")))?;
         if key.key_id() != key_id {
@@ -423,6 +433,9 @@ impl Store {
             .await?
             .ok_or(StoreError::Crypto)?;
         let key = self.unwrap_row(&row).await?;
+        self.inner
+            .key_health
+            .record(KeyManagerOperation::Unwrap, Ok(()));
         tracing::info!(key_id, "unwrapped a data key made by another node");
         Ok(key)
     }
@@ -525,6 +538,37 @@ impl Store {
             self.unwrap_row(r).await?;
         }
         Ok(rows.len())
+    }
+
+    /// Unwraps, through the key manager, every stored data key this node does not hold
+    /// yet (made by another node's reseal since this one started); returns how many.
+    /// What `/readyz` asks: a node that cannot open the values sealed under a stored data
+    /// key cannot serve them.
+    pub async fn unwrap_new_data_keys(&self) -> Result<usize> {
+        let rows = {
+            let mut c = self.inner.pool.conn().await?;
+            c.all(&format!("SELECT {KEY_COLS} FROM data_keys"), vec![])
+                .await?
+        };
+        let mut unwrapped = 0;
+        for r in &rows {
+            if self.cached_data_key(&r.text(0)?).is_none() {
+                self.unwrap_row(r).await?;
+                unwrapped += 1;
+            }
+        }
+        if unwrapped > 0 {
+            self.inner
+                .key_health
+                .record(KeyManagerOperation::Unwrap, Ok(()));
+        }
+        Ok(unwrapped)
+    }
+
+    /// The key manager's health as this node sees it (shared with the key manager's
+    /// periodic check and the digest task, read by `/metrics` and `/readyz`).
+    pub fn key_manager_health(&self) -> Arc<KeyManagerHealth> {
+        Arc::clone(&self.inner.key_health)
     }
 
     /// The stored data keys (no key material).

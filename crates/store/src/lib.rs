@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod audit;
 mod credentials;
 mod db;
@@ -36,6 +37,7 @@ mod error;
 mod federation;
 mod gateway;
 mod identity;
+mod key_health;
 mod keys;
 mod model;
 mod paging;
@@ -45,6 +47,10 @@ pub mod seal;
 mod store;
 mod usage;
 
+pub use access::{
+    AccessGuard, AccessRequestRecord, AccessStateChange, ActiveElevation, ApproverRef, Eligibility,
+    NewAccessRequest, NewEligibility,
+};
 pub use audit::{Appended, AuditEntry, AuditVerification, PendingAudit};
 pub use digest::{AuditDigest, DigestBody, DigestFinding, DigestVerification};
 pub use error::{EntityKind, Result, StoreError};
@@ -53,6 +59,7 @@ pub use gateway::{
     Deployment, FineTuningJobRecord, InvocationLog, NewDeployment, validate_deprecation_date,
     validate_model_id,
 };
+pub use key_health::{KeyManagerHealth, KeyManagerOperation};
 pub use keys::{DataKeyInfo, KeyChain, KeyEncryption, KeyFuture, KeyManagerError, ResealProgress};
 pub use model::{
     AccessKey, AccessKeyStatus, Account, AttachedPolicy, Group, Guardrail, InlinePolicy, LastUsed,

@@ -538,6 +538,9 @@ pub struct PrincipalPolicies {
     pub boundary: Option<SourcedPolicy>,
     /// The account's guardrails.
     pub guardrails: Vec<SourcedPolicy>,
+    /// Just-in-time grants activated for this principal and not long past their end (the
+    /// decision compares each window with its clock; see `gatehouse-access`).
+    pub elevations: Vec<crate::access::ActiveElevation>,
     /// The store generation this snapshot was read at.
     pub generation: i64,
 }

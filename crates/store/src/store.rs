@@ -23,6 +23,7 @@ use tokio::sync::broadcast;
 use crate::audit::PendingAudit;
 use crate::db::{Conn, Pool, Row, args};
 use crate::error::{EntityKind, Result, StoreError};
+use crate::key_health::KeyManagerHealth;
 use crate::keys::{DataKeys, KeyEncryption};
 use crate::model::{
     Account, new_account_id, now_ms, ts, validate_account_id, validate_account_name,
@@ -73,6 +74,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "tag_key_folding",
         include_str!("../migrations/sqlite/0030_tag_key_folding.sql"),
     ),
+    (
+        50,
+        "access",
+        include_str!("../migrations/sqlite/0050_access.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -114,6 +120,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         30,
         "tag_key_folding",
         include_str!("../migrations/postgres/0030_tag_key_folding.sql"),
+    ),
+    (
+        50,
+        "access",
+        include_str!("../migrations/postgres/0050_access.sql"),
     ),
 ];
 
@@ -261,6 +272,8 @@ pub(crate) struct Inner {
     pub(crate) kek: Arc<dyn KeyEncryption>,
     /// The data keys unwrapped so far.
     pub(crate) data_keys: RwLock<DataKeys>,
+    /// Whether the key manager still answers (see `key_health.rs`).
+    pub(crate) key_health: Arc<KeyManagerHealth>,
     changes: broadcast::Sender<i64>,
 }
 
@@ -405,9 +418,12 @@ impl Store {
             }
         };
         let (changes, _) = broadcast::channel(64);
+        let wrapping_key = kek.wrapping_key();
+        let provider = wrapping_key.split(':').next().unwrap_or_default();
         let store = Store {
             inner: Arc::new(Inner {
                 pool,
+                key_health: Arc::new(KeyManagerHealth::new(provider)),
                 kek: Arc::new(kek),
                 data_keys: RwLock::new(DataKeys::default()),
                 changes,

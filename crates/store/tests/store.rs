@@ -184,6 +184,7 @@ both_backends!(
     access_keys_sealed,
     master_key_rotation,
     legacy_values_move_onto_a_data_key,
+    a_key_manager_lost_after_the_start_is_seen,
     audit_digests_anchor_the_chain,
     tags,
     tag_key_folding_migration,
@@ -1219,6 +1220,103 @@ async fn legacy_values_move_onto_a_data_key(f: &Fixture) {
     let raw = f.raw_texts("SELECT secret_sealed FROM access_keys").await;
     assert!(raw[0].starts_with(&format!("gh1.{}.", keys[0].key_id)));
     upgraded.close().await;
+}
+
+/// A key-encryption key whose key manager can be made unreachable, as a KMS stopped or an
+/// HSM token removed while Gatehouse runs.
+#[derive(Debug, Clone)]
+struct SwitchableKek {
+    key: MasterKey,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SwitchableKek {
+    fn reach(&self) -> Result<(), KeyManagerError> {
+        if self.up.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(KeyManagerError::Unavailable {
+                provider: "kms",
+                detail: "connection refused".into(),
+            })
+        }
+    }
+}
+
+impl KeyEncryption for SwitchableKek {
+    fn wrapping_key(&self) -> String {
+        self.key.wrapping_key()
+    }
+    fn wrap<'a>(&'a self, data_key: &'a Secret) -> gatehouse_store::KeyFuture<'a, Vec<u8>> {
+        Box::pin(async move {
+            self.reach()?;
+            self.key.wrap(data_key).await
+        })
+    }
+    fn unwrap<'a>(
+        &'a self,
+        wrapped_by: &'a str,
+        wrapped: &'a [u8],
+    ) -> gatehouse_store::KeyFuture<'a, Secret> {
+        Box::pin(async move {
+            self.reach()?;
+            self.key.unwrap(wrapped_by, wrapped).await
+        })
+    }
+}
+
+/// The key manager goes away while a node runs: the node keeps opening every secret
+/// sealed under the data keys it holds, and reports nothing wrong; once another node has
+/// moved the secrets onto a new data key (a reseal), the node cannot open them until the
+/// key manager is back — `unwrap_new_data_keys` (what `/readyz` asks) fails, and the
+/// failure is counted in the key manager's health.
+async fn a_key_manager_lost_after_the_start_is_seen(f: &Fixture) {
+    use gatehouse_store::KeyManagerOperation::{Check, Unwrap};
+    let s = &f.store;
+    s.create_user(ACCT, &user("kmuser")).await.unwrap();
+    let (k, secret) = s.create_access_key(ACCT, "kmuser").await.unwrap();
+    let kek = SwitchableKek {
+        key: f.key.clone(),
+        up: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+    };
+    let node = f.reopen(kek.clone()).await;
+    let health = node.key_manager_health();
+    assert_eq!(health.provider(), "file");
+    assert!(health.reachable());
+    assert_eq!(node.unwrap_new_data_keys().await.unwrap(), 0);
+
+    kek.up.store(false, std::sync::atomic::Ordering::SeqCst);
+    // Nothing new to unwrap: the node serves from memory and is ready.
+    assert_eq!(node.unwrap_new_data_keys().await.unwrap(), 0);
+    assert_eq!(
+        node.access_key_for_auth(&k.access_key_id).await.unwrap().1,
+        secret
+    );
+    assert!(health.reachable());
+
+    // Another node reseals onto a new data key.
+    s.begin_reseal().await.unwrap();
+    while s.reseal_batch(100).await.unwrap() > 0 {}
+    assert!(s.finish_reseal().await.unwrap());
+    let err = node.unwrap_new_data_keys().await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::KeyManager(ref e) if e.is_unavailable()),
+        "{err:?}"
+    );
+    assert!(!health.reachable());
+    assert_eq!(health.failures(Unwrap), 1);
+    assert_eq!(health.failures(Check), 0);
+    assert!(node.access_key_for_auth(&k.access_key_id).await.is_err());
+    assert_eq!(health.failures(Unwrap), 2);
+
+    kek.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(node.unwrap_new_data_keys().await.unwrap(), 1);
+    assert!(health.reachable());
+    assert_eq!(
+        node.access_key_for_auth(&k.access_key_id).await.unwrap().1,
+        secret
+    );
+    node.close().await;
 }
 
 /// Migration 30 refolds the keys a database written by an older build folded as Unicode

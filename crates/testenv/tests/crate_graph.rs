@@ -27,9 +27,14 @@ const BELOW: &[(&str, &[&str])] = &[
             "gatehouse-control",
             "gatehouse-gateway",
             "gatehouse-pipeline",
+            "gatehouse-access",
         ],
     ),
-    ("gatehouse-control", &["gatehouse-pipeline"]),
+    ("gatehouse-access", &["gatehouse-store"]),
+    (
+        "gatehouse-control",
+        &["gatehouse-pipeline", "gatehouse-access"],
+    ),
     ("gatehouse-gateway", &["gatehouse-pipeline"]),
     (
         "gatehouse-pipeline",

@@ -256,8 +256,13 @@ pub(crate) fn decide(
     let decision = match &caller.principal {
         Some(p) => {
             p.fill_context(&mut req);
-            p.evaluation(None, caller.session_policy.as_deref())
-                .decide(&req)
+            // Standing policies, then any just-in-time grant active now (whose keys the
+            // returned request then carries).
+            let d = p.decide_at(&req, None, caller.session_policy.as_deref(), facts.now);
+            if let Some(elevated) = d.request {
+                req = elevated;
+            }
+            d.decision
         }
         None => Decision {
             decision: DecisionKind::Allow,

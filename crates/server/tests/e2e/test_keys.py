@@ -1,9 +1,10 @@
 """Keys that never sit beside the data: envelope encryption under a real HSM (SoftHSM2
 through PKCS#11) and a real implementation of the AWS KMS API (moto's server on
 loopback), the faults the issue lists (key manager gone at start: refused; gone while
-running: keeps serving and says so), a `--reseal` killed half way (resumes, nothing
-lost), and the audit log checked against signed digests after a database admin rewrote,
-truncated or replaced it."""
+running: keeps serving and says so in the log, /metrics and, when configured, /readyz),
+periodic audit digests signed by each key manager, a `--reseal` killed half way
+(resumes, nothing lost), and the audit log checked against signed digests after a
+database admin rewrote, truncated or replaced it."""
 
 import hashlib
 import json
@@ -15,6 +16,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import boto3
 import pytest
@@ -71,6 +74,55 @@ def works(server, key_id, secret, name):
         # Authenticated and decided: a denial is fine, an unknown key is not.
         return e.response["Error"]["Code"] == "AccessDenied"
     return True
+
+
+def scrape(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
+def metric(text, name, **labels):
+    """The value of the sample `name{labels}` in a Prometheus text exposition, or None."""
+    for line in text.splitlines():
+        m = re.match(r"^(\w+)(?:\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        have = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if have == {k: str(v) for k, v in labels.items()}:
+            return float(m.group(3))
+    return None
+
+
+def readyz(server):
+    try:
+        with urllib.request.urlopen(server.endpoint + "/readyz", timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def periodic_digests(digest_file, metrics_port):
+    """The `[audit]` and `[metrics]` tables: a digest every second to `digest_file`, and
+    /metrics on its own loopback listener."""
+    return (f'[audit]\ndigest_interval_secs = 1\ndigest_file = "{digest_file}"\n'
+            f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n')
+
+
+def wait_for_signed_digest(digest_file, signing_key, records):
+    """Waits for the ticker to sign a digest covering `records` records with
+    `signing_key`, and for it to settle (no new record, no new digest)."""
+    wait_for(lambda: any(d["audit_seq"] >= records and d["signing_key"] == signing_key
+                         for d in digest_lines(digest_file)), 20, f"a periodic digest by {signing_key}")
+    time.sleep(1.5)
+
+
+def verify_against_file(data_dir, config, digest_file, env):
+    r = cli("audit", "verify", "--format", "json", "--digests", str(digest_file),
+            "--data-dir", data_dir, "--config", config, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    v = json.loads(r.stdout)
+    assert v["intact"] is True, v
+    return v
 
 
 # --------------------------------------------------------------------------- KMS (moto)
@@ -158,31 +210,60 @@ def test_kms_envelope_refuses_without_kms_and_serves_when_it_goes_away(make_serv
         kms.stop()
 
 
-def test_kms_migration_from_file_and_back(make_server, tmp_path):
+def test_kms_stopped_while_running_shows_in_metrics_and_readyz_after_kms_signed_periodic_digests(
+        make_server, tmp_path):
     kms = MotoKms(str(tmp_path))
     try:
-        server = make_server("sqlite")
-        name, key_id, secret = user_with_key(server)
-        server.stop()
         env = {**os.environ, **KMS_ENV}
-        # file -> KMS: describe KMS, run rotate-master-key, remove master.key.
-        to_kms = kms_config(tmp_path / "to-kms.toml", kms.url, kms)
-        r = cli("admin", "rotate-master-key", "--data-dir", server.data_dir, "--config", to_kms, env=env)
-        assert r.returncode == 0 and "re-wrapped 1 data key(s) under kms:" in r.stdout, r.stderr
-        os.remove(os.path.join(server.data_dir, "master.key"))
-        server.config, server.extra_env = to_kms, KMS_ENV
-        server.start()
+        digest_file = tmp_path / "digests.jsonl"
+        mport = free_port()
+        cfg = kms_config(tmp_path / "kms.toml", kms.url, kms, periodic_digests(digest_file, mport))
+        # A second node that an operator wants out of the load balancer while its key
+        # manager is unreachable.
+        strict = write_config(tmp_path / "strict.toml", open(kms_config(
+            tmp_path / "strict-base.toml", kms.url, kms)).read().replace(
+            "health_check_secs = 1", "health_check_secs = 1\nready_requires_key_manager = true"))
+        server = make_server("sqlite", config=cfg, extra_env=KMS_ENV)
+        other = make_server("sqlite", config=strict, extra_env=KMS_ENV)
+        name, key_id, secret = user_with_key(server)
         assert works(server, key_id, secret, name)
-        server.stop()
-        # KMS -> file: provider back to file, KMS still described so it can unwrap.
-        back = write_config(tmp_path / "back.toml", open(to_kms).read().replace(
-            'provider = "kms"', 'provider = "file"'))
-        r = cli("admin", "rotate-master-key", "--data-dir", server.data_dir, "--config", back, env=env)
-        assert r.returncode == 0 and "re-wrapped 1 data key(s) under file:" in r.stdout, r.stderr
+        text = scrape(mport)
+        assert metric(text, "gatehouse_key_manager_up", provider="kms") == 1, text
+        for op in ("check", "sign", "unwrap"):
+            assert metric(text, "gatehouse_key_manager_failures_total", provider="kms", operation=op) == 0
+        assert readyz(server) == 200 and readyz(other) == 200
+
+        # Timed digests signed by KMS's ECC_NIST_P256 key, exported, and checked by
+        # `audit verify --digests` with the public key asked of KMS.
+        wait_for_signed_digest(digest_file, f"kms:{kms.signing_key_id}", 2)
+        lines = digest_lines(digest_file)
+        assert all(d["algorithm"] == "ecdsa-p256-sha256" for d in lines), lines
+        v = verify_against_file(server.data_dir, cfg, digest_file, env)
+        assert [d["verification"]["digests"] for d in v["digests"]] == [len(lines), len(lines)], v
+
+        # KMS stops while both nodes run.
         kms.stop()
-        server.config, server.extra_env = None, {}
-        server.start()
+        wait_for(lambda: metric(scrape(mport), "gatehouse_key_manager_up", provider="kms") == 0,
+                 15, "gatehouse_key_manager_up 0")
+        assert metric(scrape(mport), "gatehouse_key_manager_failures_total",
+                      provider="kms", operation="check") >= 1
+        # Requests are served from the data key in memory (old and new secrets), so the
+        # node stays ready; the strict node says it is not.
         assert works(server, key_id, secret, name)
+        name2, key_id2, secret2 = user_with_key(server)
+        assert works(server, key_id2, secret2, name2)
+        assert readyz(server) == 200
+        wait_for(lambda: readyz(other) == 503, 15, "the strict node to be not ready")
+        assert "ready_requires_key_manager" in other.read_log()
+        # The new records cannot be covered by a digest: each tick's failure is counted.
+        wait_for(lambda: (metric(scrape(mport), "gatehouse_key_manager_failures_total",
+                                 provider="kms", operation="sign") or 0) >= 2,
+                 15, "failed digest signatures counted")
+        assert "could not sign an audit digest" in server.read_log()
+        assert "key manager unreachable" in server.read_log()
+        assert len(digest_lines(digest_file)) == len(lines)
+        server.stop()
+        other.stop()
     finally:
         kms.stop()
 
@@ -211,7 +292,7 @@ class SoftHsm:
         assert r.returncode == 0, f"{cmd}: {r.stdout}{r.stderr}"
         return r
 
-    def config(self, path):
+    def config(self, path, extra=""):
         return write_config(path, f"""
 [keys]
 provider = "pkcs11"
@@ -219,7 +300,7 @@ health_check_secs = 1
 [keys.pkcs11]
 module = "{SOFTHSM_MODULE}"
 token_label = "gatehouse"
-""")
+{extra}""")
 
     def remove_token(self):
         self.run("softhsm2-util", "--delete-token", "--token", "gatehouse")
@@ -227,27 +308,177 @@ token_label = "gatehouse"
 
 def test_softhsm_envelope_refuses_without_token_and_serves_when_it_is_removed(make_server, tmp_path):
     hsm = SoftHsm(str(tmp_path))
-    cfg = hsm.config(tmp_path / "hsm.toml")
+    digest_file = tmp_path / "digests.jsonl"
+    mport = free_port()
+    cfg = hsm.config(tmp_path / "hsm.toml", periodic_digests(digest_file, mport))
     extra = {"SOFTHSM2_CONF": hsm.conf, "GATEHOUSE_PKCS11_PIN": PIN}
     server = make_server("sqlite", config=cfg, extra_env=extra)
     name, key_id, secret = user_with_key(server)
     assert works(server, key_id, secret, name)
     assert not os.path.exists(os.path.join(server.data_dir, "master.key"))
+    # Timed digests signed in the token (CKM_ECDSA, P-256), exported, and checked by
+    # `audit verify --digests` with the public key read from the token.
+    wait_for_signed_digest(digest_file, "pkcs11:gatehouse/gatehouse-audit", 2)
+    lines = digest_lines(digest_file)
+    assert all(d["algorithm"] == "ecdsa-p256-sha256" for d in lines), lines
+    v = verify_against_file(server.data_dir, cfg, digest_file, hsm.env)
+    assert [d["verification"]["digests"] for d in v["digests"]] == [len(lines), len(lines)], v
+    # And one on demand, beside them in the database's chain.
     signed = cli("audit", "sign-digest", "--data-dir", server.data_dir, "--config", cfg, env=hsm.env)
     assert signed.returncode == 0 and "pkcs11:gatehouse/gatehouse-audit" in signed.stdout, signed.stderr
     v = cli("audit", "verify", "--data-dir", server.data_dir, "--config", cfg, env=hsm.env)
-    assert v.returncode == 0 and "1 checked" in v.stdout, v.stdout + v.stderr
+    assert v.returncode == 0 and f"{len(lines) + 1} checked" in v.stdout, v.stdout + v.stderr
+    assert metric(scrape(mport), "gatehouse_key_manager_up", provider="pkcs11") == 1
 
-    # The token is removed while the server runs: it keeps serving, and says so.
+    # The token is removed while the server runs: it keeps serving, and says so in the
+    # log and in /metrics; it stays ready (the data key is in memory).
     hsm.remove_token()
     wait_for(lambda: "key manager unreachable" in server.read_log(), 15, "the log line")
+    text = scrape(mport)
+    assert metric(text, "gatehouse_key_manager_up", provider="pkcs11") == 0, text
+    assert metric(text, "gatehouse_key_manager_failures_total", provider="pkcs11", operation="check") >= 1
     assert works(server, key_id, secret, name)
+    assert readyz(server) == 200
     server.stop()
     assert files_contain(server.data_dir, secret.encode()) is None
     # Without the token nothing starts.
     with pytest.raises(RuntimeError) as refused:
         server.start()
     assert "pkcs11" in str(refused.value) and "gatehouse" in str(refused.value)
+
+
+def test_softhsm_token_back_after_an_outage_is_seen_and_the_outage_records_get_signed(make_server, tmp_path):
+    """The token goes away and comes back (its files moved out of the token directory and
+    back, as a token unplugged and plugged in again): the strict node is out of rotation
+    meanwhile and back after, the metrics follow, and the first digest after the outage
+    covers the records written during it."""
+    hsm = SoftHsm(str(tmp_path))
+    digest_file = tmp_path / "digests.jsonl"
+    mport = free_port()
+    cfg = hsm.config(tmp_path / "hsm.toml", periodic_digests(digest_file, mport))
+    strict = write_config(tmp_path / "strict.toml", open(cfg).read().replace(
+        "health_check_secs = 1", "health_check_secs = 1\nready_requires_key_manager = true"))
+    extra = {"SOFTHSM2_CONF": hsm.conf, "GATEHOUSE_PKCS11_PIN": PIN}
+    server = make_server("sqlite", config=strict, extra_env=extra)
+    name, key_id, secret = user_with_key(server)
+    wait_for_signed_digest(digest_file, "pkcs11:gatehouse/gatehouse-audit", 2)
+    assert readyz(server) == 200
+
+    aside = tmp_path / "unplugged"
+    shutil.move(hsm.tokens, aside)
+    os.makedirs(hsm.tokens)
+    wait_for(lambda: readyz(server) == 503, 15, "not ready while the token is away")
+    assert metric(scrape(mport), "gatehouse_key_manager_up", provider="pkcs11") == 0
+    # Served meanwhile (a probe's 503 only takes it out of a load balancer).
+    assert works(server, key_id, secret, name)
+    during, _, _ = user_with_key(server)
+    wait_for(lambda: (metric(scrape(mport), "gatehouse_key_manager_failures_total",
+                             provider="pkcs11", operation="sign") or 0) >= 1, 15, "a failed digest")
+    signed_before = max(d["audit_seq"] for d in digest_lines(digest_file))
+
+    shutil.rmtree(hsm.tokens)
+    shutil.move(aside, hsm.tokens)
+    wait_for(lambda: readyz(server) == 200, 20, "ready again once the token is back")
+    assert metric(scrape(mport), "gatehouse_key_manager_up", provider="pkcs11") == 1
+    assert "key manager reachable again" in server.read_log()
+    wait_for(lambda: max(d["audit_seq"] for d in digest_lines(digest_file)) > signed_before + 1,
+             20, "a digest covering the outage's records")
+    server.stop()
+    v = verify_against_file(server.data_dir, cfg, digest_file, hsm.env)
+    assert v["digests"][1]["verification"]["anchored_records"] >= signed_before + 2, v
+
+
+# --------------------------------------------------------------------------- migration
+
+def audit_verify(data_dir, config, env):
+    args = ["audit", "verify", "--format", "json", "--data-dir", data_dir]
+    if config:
+        args += ["--config", config]
+    r = cli(*args, env=env)
+    return r.returncode, json.loads(r.stdout) if r.stdout.strip() else r.stderr
+
+
+@pytest.mark.parametrize("provider", ["pkcs11", "kms"])
+def test_migration_from_file_to_a_key_manager_and_back_as_the_readme_says(make_server, tmp_path, provider):
+    """README "Keys that never sit beside the data", Migration, step by step: a store
+    sealed by the `file` provider moved onto an HSM (SoftHSM2) or KMS (moto) and back,
+    every secret readable at each step, and the key it left refused afterwards."""
+    if provider == "pkcs11":
+        manager = SoftHsm(str(tmp_path))
+        km_config = manager.config(tmp_path / "to.toml")
+        km_env = {"SOFTHSM2_CONF": manager.conf, "GATEHOUSE_PKCS11_PIN": PIN}
+    else:
+        manager = MotoKms(str(tmp_path))
+        km_config = kms_config(tmp_path / "to.toml", manager.url, manager)
+        km_env = KMS_ENV
+    env = {**os.environ, **km_env}
+    try:
+        server = make_server("sqlite", extra_env=km_env)
+        name, key_id, secret = user_with_key(server)
+        master = os.path.join(server.data_dir, "master.key")
+        old_master = open(master, "rb").read()
+        server.stop()  # a digest signed at shutdown with the file key
+        server.start()
+
+        # 1. Describe the key manager, set `provider`, run rotate-master-key (the node
+        #    keeps running and serving: its data key is in memory).
+        r = cli("admin", "rotate-master-key", "--data-dir", server.data_dir, "--config", km_config, env=env)
+        assert r.returncode == 0 and f"re-wrapped 1 data key(s) under {provider}:" in r.stdout, r.stdout + r.stderr
+        assert works(server, key_id, secret, name)
+        # 2. Restart the node with the new config.
+        server.stop()
+        server.config = km_config
+        server.start()
+        assert works(server, key_id, secret, name)
+        # 3. Delete master.key.
+        os.remove(master)
+        server.stop()  # a digest signed at shutdown by the key manager
+        server.start()
+        assert works(server, key_id, secret, name)
+        # Every digest checks out: the file key's from before the move, the key
+        # manager's since.
+        code, v = audit_verify(server.data_dir, km_config, env)
+        assert code == 0 and v["intact"] is True, v
+        listed = cli("audit", "digests", "--data-dir", server.data_dir, "--config", km_config, env=env)
+        signers = [json.loads(line)["signing_key"].split(":")[0] for line in listed.stdout.splitlines()]
+        assert signers[0] == "file" and signers[-1] == provider, signers
+        server.stop()
+
+        # The key the store left is refused: master.key restored from a backup opens
+        # nothing and the `file` provider does not start on it.
+        with open(master, "wb") as f:
+            f.write(old_master)
+        server.config = None
+        with pytest.raises(RuntimeError) as refused:
+            server.start()
+        assert "does not hold" in str(refused.value) and f"{provider}:" in str(refused.value)
+        plain = cli("audit", "tail", "--data-dir", server.data_dir, env=env)
+        assert plain.returncode == 2 and "does not hold" in plain.stderr, plain.stderr
+        os.remove(master)
+
+        # Back to file: provider = "file", the key manager's table kept so that it can
+        # unwrap; the same command makes a new master.key and wraps under it.
+        back = write_config(tmp_path / "back.toml", open(km_config).read().replace(
+            f'provider = "{provider}"', 'provider = "file"'))
+        r = cli("admin", "rotate-master-key", "--data-dir", server.data_dir, "--config", back, env=env)
+        assert r.returncode == 0 and "re-wrapped 1 data key(s) under file:" in r.stdout, r.stdout + r.stderr
+        assert open(master, "rb").read() != old_master
+        server.start()
+        assert works(server, key_id, secret, name)
+        server.stop()
+        code, v = audit_verify(server.data_dir, back, env)
+        assert code == 0 and v["intact"] is True, v
+        # Now the key manager's key is the one refused.
+        server.config = km_config
+        with pytest.raises(RuntimeError) as refused:
+            server.start()
+        assert "does not hold" in str(refused.value) and "file:" in str(refused.value)
+        server.config = None
+        server.start()
+        assert works(server, key_id, secret, name)
+    finally:
+        if provider == "kms":
+            manager.stop()
 
 
 # --------------------------------------------------------------------------- reseal

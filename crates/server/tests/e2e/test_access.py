@@ -1,0 +1,254 @@
+"""Just-in-time access end to end (issue 15), with boto3 (IAM, STS, MFA from pyotp) and
+signed Query calls of the `gatehouse:` actions: a deployer without standing rights is
+refused ai:UpdateDeployment, requests, an approver approves, the deployer activates with an
+MFA session and succeeds; the server's clock moves past the window (libfaketime reading
+a timestamp file the test rewrites) and the very same session is refused. Self-approval,
+non-approvers, over-long durations, unknown roles, replayed approvals and expired pending
+requests are refused with AWS-shaped errors and change nothing. A revoke on one node of a
+PostgreSQL pair applies on the other within a second; the webhook receives signed events."""
+
+import datetime
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import threading
+import time
+import urllib.parse
+
+import pyotp
+import pytest
+
+from conftest import ROOT_KEY_ID, ROOT_SECRET, Signer, backends, free_port, raw_call
+
+ACCOUNT = None  # the server's default account, read by setup_world
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+needs_faketime = pytest.mark.skipif(not os.path.exists(FAKETIME_LIB),
+                                    reason="libfaketime not installed (Debian package faketime)")
+
+
+def arn(kind, name):
+    return f"arn:gatehouse:iam::{ACCOUNT}:{kind}/{name}"
+
+
+class Clock:
+    """The server's clock offset, in a file libfaketime reads at every call."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = datetime.timedelta(0)
+        self.set(0)
+
+    def set(self, seconds):
+        self.offset = datetime.timedelta(seconds=seconds)
+        with open(self.path, "w") as f:
+            f.write(f"+{int(seconds)}s\n")
+
+    def env(self):
+        return {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": self.path,
+                "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_RESET": "1",
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+    def now(self):
+        return datetime.datetime.now(datetime.timezone.utc) + self.offset
+
+
+def call(server, action, params, key, clock=None, service="iam", version="2010-05-08"):
+    """A signed Query call (the key: (id, secret) or (id, secret, token)); signed at the
+    server's time."""
+    body = urllib.parse.urlencode({"Action": action, "Version": version, **params})
+    when = clock.now().replace(tzinfo=None) if clock else None
+    token = key[2] if len(key) > 2 else None
+    return raw_call(server, body, signer=Signer(key[0], key[1], service, when=when, token=token))
+
+
+def setup_world(server):
+    """Users deployer (eligible for the managed policy `deploy`, MFA to activate), alice
+    (approver), mallory (may call the approve action, but is no approver); a deployment."""
+    global ACCOUNT
+    ACCOUNT = server.client("sts").get_caller_identity()["Account"]
+    iam = server.client("iam")
+    keys = {}
+    base = ["sts:GetSessionToken", "gatehouse:CreateAccessRequest", "gatehouse:ListAccessRequests",
+            "gatehouse:ActivateAccessRequest", "gatehouse:RevokeAccessRequest",
+            "gatehouse:ApproveAccessRequest", "gatehouse:DenyAccessRequest"]
+    for name in ("deployer", "alice", "mallory"):
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="jit", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": base, "Resource": "*"}]}))
+        k = iam.create_access_key(UserName=name)["AccessKey"]
+        keys[name] = (k["AccessKeyId"], k["SecretAccessKey"])
+    iam.create_policy(PolicyName="deploy", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ai:UpdateDeployment", "Resource": "*"}]}))
+    d = iam.create_virtual_mfa_device(VirtualMFADeviceName="deployer-phone")["VirtualMFADevice"]
+    totp = pyotp.TOTP(d["Base32StringSeed"].decode())
+    now = time.time()
+    iam.enable_mfa_device(UserName="deployer", SerialNumber=d["SerialNumber"],
+                          AuthenticationCode1=totp.at(now - 30), AuthenticationCode2=totp.at(now))
+    r = call(server, "CreateDeployment", {"ModelId": "jit-model", "BaseUrl": f"http://127.0.0.1:{free_port()}/v1"},
+             (ROOT_KEY_ID, ROOT_SECRET), service="ai", version="2024-01-01")
+    assert r.status == 200, r.text
+    r = call(server, "CreateEligibility", {
+        "Subject": arn("user", "deployer"), "Target": arn("policy", "deploy"), "MaxDurationSeconds": "3600",
+        "Approvers.member.1": arn("user", "alice"), "MfaRequired": "true"}, (ROOT_KEY_ID, ROOT_SECRET))
+    assert r.status == 200, r.text
+    return keys, d["SerialNumber"], totp
+
+
+def update_deployment(server, key, clock=None):
+    return call(server, "UpdateDeployment", {"ModelId": "jit-model", "LogInvocations": "true"}, key,
+                clock, service="ai", version="2024-01-01")
+
+
+def requests(server):
+    r = call(server, "ListAccessRequests", {}, (ROOT_KEY_ID, ROOT_SECRET))
+    assert r.status == 200, r.text
+    return r.text.count("<AccessRequest>")
+
+
+def audit(server):
+    out = server.cli("audit", "tail", "-n", "500", "--format", "json")
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+@needs_faketime
+@pytest.mark.parametrize("backend", backends())
+def test_request_approve_activate_then_the_window_ends_in_the_same_session(make_server, backend, tmp_path):
+    clock = Clock(str(tmp_path / "faketime"))
+    server = make_server(backend, extra_env=clock.env())
+    keys, serial, totp = setup_world(server)
+    deployer, alice, mallory = keys["deployer"], keys["alice"], keys["mallory"]
+
+    # No standing right.
+    r = update_deployment(server, deployer)
+    assert (r.status, r.code) == (403, "AccessDenied"), r.text
+
+    # Bad input: refused, nothing stored.
+    r = call(server, "CreateAccessRequest", {"Target": arn("policy", "deploy"), "DurationSeconds": "7200",
+                                             "Justification": "hotfix"}, deployer)
+    assert (r.status, r.code) == (400, "ValidationError"), r.text
+    assert "exceeds the maximum of 3600" in r.text
+    r = call(server, "CreateAccessRequest", {"Target": arn("role", "nope"), "DurationSeconds": "600",
+                                             "Justification": "hotfix"}, deployer)
+    assert (r.status, r.code) == (404, "NoSuchEntity"), r.text
+    assert requests(server) == 0
+
+    r = call(server, "CreateAccessRequest", {"Target": arn("policy", "deploy"), "DurationSeconds": "1800",
+                                             "Justification": "hotfix 1.2.3", "Ticket": "OPS-42"}, deployer)
+    assert r.status == 200, r.text
+    rid = r.field("RequestId")
+    assert r.field("State") == "pending"
+
+    # Self-approval and a non-approver: refused, still pending.
+    for who in (deployer, mallory):
+        r = call(server, "ApproveAccessRequest", {"RequestId": rid}, who)
+        assert (r.status, r.code) == (403, "AccessDenied"), r.text
+    r = call(server, "ListAccessRequests", {}, alice)
+    assert r.field("State") == "pending"
+
+    r = call(server, "ApproveAccessRequest", {"RequestId": rid, "Comment": "ok"}, alice)
+    assert r.status == 200 and r.field("State") == "approved", r.text
+    # A replayed approval changes nothing.
+    r = call(server, "ApproveAccessRequest", {"RequestId": rid}, alice)
+    assert (r.status, r.code) == (409, "InvalidRequestState"), r.text
+
+    # Activation needs MFA: refused with the long-term key, done with an MFA session.
+    r = call(server, "ActivateAccessRequest", {"RequestId": rid}, deployer)
+    assert (r.status, r.code) == (403, "AccessDenied"), r.text
+    sts = server.client("sts", *deployer)
+    creds = sts.get_session_token(SerialNumber=serial, TokenCode=totp.at(time.time() + 30))["Credentials"]
+    session = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    r = call(server, "ActivateAccessRequest", {"RequestId": rid}, session)
+    assert r.status == 200 and r.field("State") == "active", r.text
+
+    r = update_deployment(server, session)
+    assert r.status == 200, r.text
+    allowed = [a for a in audit(server) if a["action"] == "ai:UpdateDeployment" and a["decision"] == "Allow"]
+    assert allowed and f"elevation:{rid}" in (allowed[-1].get("statement") or ""), allowed
+
+    # The window ends: the very same session is refused at once.
+    # (20 s before the end: the steps since the activation took real time too)
+    clock.set(1780)
+    assert update_deployment(server, session, clock).status == 200
+    clock.set(1801)
+    r = update_deployment(server, session, clock)
+    assert (r.status, r.code) == (403, "AccessDenied"), r.text
+
+    # A pending request left 24 hours cannot be approved.
+    r = call(server, "CreateAccessRequest", {"Target": arn("policy", "deploy"), "DurationSeconds": "600",
+                                             "Justification": "later"}, deployer, clock)
+    assert r.status == 200, r.text
+    late = r.field("RequestId")
+    clock.set(1801 + 24 * 3600)
+    r = call(server, "ApproveAccessRequest", {"RequestId": late}, alice, clock)
+    assert (r.status, r.code) == (409, "InvalidRequestState"), r.text
+    assert "expired" in r.text
+
+
+@pytest.mark.skipif("postgres" not in backends(), reason="needs PostgreSQL")
+def test_a_revoke_on_one_node_applies_on_the_other_within_a_second(make_server):
+    env = {"GATEHOUSE_MASTER_KEY": os.urandom(32).hex()}
+    a = make_server("postgres", extra_env=env)
+    b = make_server("postgres", database_url=a.database_url, extra_env=env)
+    keys, serial, totp = setup_world(a)
+    deployer, alice = keys["deployer"], keys["alice"]
+    rid = call(a, "CreateAccessRequest", {"Target": arn("policy", "deploy"), "DurationSeconds": "3600",
+                                          "Justification": "incident"}, deployer).field("RequestId")
+    assert call(a, "ApproveAccessRequest", {"RequestId": rid}, alice).status == 200
+    creds = a.client("sts", *deployer).get_session_token(SerialNumber=serial, TokenCode=totp.at(time.time() + 30))["Credentials"]
+    session = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    assert call(a, "ActivateAccessRequest", {"RequestId": rid}, session).status == 200
+    deadline = time.time() + 1
+    while update_deployment(b, session).status != 200:
+        assert time.time() < deadline, "node b never applied the grant"
+        time.sleep(0.05)
+    r = call(a, "RevokeAccessRequest", {"RequestId": rid}, alice)
+    assert r.status == 200 and r.field("State") == "revoked", r.text
+    revoked_at = time.time()
+    while update_deployment(b, session).status == 200:
+        assert time.time() - revoked_at < 1.0, "node b still applies a revoked grant after a second"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_webhook_receives_signed_events(make_server, backend):
+    secret = os.urandom(16).hex()
+    got = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.headers, body))  # case-insensitive
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        server = make_server(backend, extra_env={
+            "GATEHOUSE_ACCESS_WEBHOOK_URL": f"http://127.0.0.1:{httpd.server_port}/hook",
+            "GATEHOUSE_ACCESS_WEBHOOK_SECRET": secret})
+        keys, _, _ = setup_world(server)
+        rid = call(server, "CreateAccessRequest", {"Target": arn("policy", "deploy"), "DurationSeconds": "600",
+                                                   "Justification": "why"}, keys["deployer"]).field("RequestId")
+        assert call(server, "DenyAccessRequest", {"RequestId": rid, "Comment": "no"}, keys["alice"]).status == 200
+        deadline = time.time() + 10
+        while len(got) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        httpd.shutdown()
+    assert [h["X-Gatehouse-Event"] for h, _ in got] == ["requested", "denied"]
+    for headers, body in got:
+        ts = headers["X-Gatehouse-Timestamp"]
+        want = "sha256=" + hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["X-Gatehouse-Signature"], want)
+        event = json.loads(body)
+        assert event["request"]["request_id"] == rid
+    denied = json.loads(got[1][1])
+    assert denied["actor"] == arn("user", "alice")
+    assert denied["request"]["state"] == "denied"
+    assert denied["request"]["decision_comment"] == "no"
