@@ -10,17 +10,27 @@ The exports are made by scripts/gen-org-export.py (N copies of the corpus exampl
 own account) into --dir, once. Every run is bounded: a Cloudsplaining run over
 --peer-timeout seconds is stopped and reported as such (`timeout`).
 
+Cloudsplaining takes minutes to hours at these sizes, so its runs can be bounded by CPU time
+as well (--peer-cpu, per size: the process gets SIGXCPU once it has used that much): a run
+stopped either way is reported with the CPU time it had used, a lower bound of its cost, and
+the ratio against it as a lower bound ("> N×"). The two sides can be measured in separate
+invocations into one results file (--only peer / --only gatehouse, --results FILE), each
+side's figures with their own date; --table FILE prints the table of a results file.
+
 Usage:
   cargo build --release -p gatehouse-cli
   python3 -m venv /tmp/scanners-venv && /tmp/scanners-venv/bin/pip install cloudsplaining==0.9.1
   scripts/bench-org.py [--sizes 1,25,100,400] [--runs 3] [--peer-runs 3,3,1,1]
-                       [--peer-timeout 900] [--dir /tmp/orgbench]
+                       [--peer-timeout 900] [--peer-cpu 0,1200,1200,900] [--dir /tmp/orgbench]
+                       [--only gatehouse|peer] [--results FILE] [--table FILE]
 """
 
 import argparse
 import json
 import os
 import re
+import resource
+import time
 import shutil
 import statistics
 import subprocess
@@ -30,34 +40,44 @@ import tempfile
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
-def timed(cmd, timeout):
-    """(wall seconds, peak RSS in KiB, CPU seconds) of one run, or None when it ran out of
-    time."""
+def timed(cmd, timeout, cpu_limit=0):
+    """(wall seconds, peak RSS in KiB, CPU seconds, finished) of one run; a run stopped by
+    `timeout` (wall) or by its CPU limit has finished=False and the CPU time it had used."""
     argv = ["timeout", str(timeout), "/usr/bin/time", "-v"] + cmd
-    p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if p.returncode == 124:
-        return None
+
+    def limit():
+        if cpu_limit:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_limit))
+
+    p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       preexec_fn=limit)
+    stopped = p.returncode == 124 or "Command terminated by signal" in p.stderr
     # gatehouse scan exits 1 when it has findings; anything else is a failure.
-    if p.returncode not in (0, 1):
+    if not stopped and p.returncode not in (0, 1):
         sys.exit("%s failed (%d):\n%s" % (" ".join(cmd), p.returncode, p.stderr[-2000:]))
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", p.stderr).group(1)
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", p.stderr)
+    if wall is None:  # killed by timeout before /usr/bin/time could report
+        return None
     secs = 0.0
-    for part in wall.split(":"):
+    for part in wall.group(1).split(":"):
         secs = secs * 60 + float(part)
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
     cpu = sum(float(re.search(r"%s time \(seconds\): (\S+)" % k, p.stderr).group(1)) for k in ("User", "System"))
-    return secs, rss, cpu
+    return secs, rss, cpu, not stopped
 
 
-def medians(cmd, runs, timeout):
-    """Median wall time, peak RSS and CPU time over `runs` runs; None when any run timed out."""
+def medians(cmd, runs, timeout, cpu_limit=0):
+    """Median wall time, peak RSS and CPU time over `runs` runs, and whether every run
+    finished; the first stopped run ends the series (its figures are lower bounds)."""
     got = []
     for _ in range(runs):
-        r = timed(cmd, timeout)
+        r = timed(cmd, timeout, cpu_limit)
         if r is None:
             return None
+        if not r[3]:
+            return [r[0], r[1], r[2], False]
         got.append(r)
-    return tuple(statistics.median(r[k] for r in got) for k in range(3))
+    return [statistics.median(r[k] for r in got) for k in range(3)] + [True]
 
 
 def main():
@@ -66,60 +86,87 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--peer-runs", default="3,3,1,1", help="Cloudsplaining runs per size (0: skip)")
     ap.add_argument("--peer-timeout", type=int, default=900)
+    ap.add_argument("--peer-cpu", default="0", help="CPU seconds per Cloudsplaining run, per size (0: no limit)")
     ap.add_argument("--dir", default="/tmp/orgbench")
+    ap.add_argument("--only", choices=("gatehouse", "peer"))
+    ap.add_argument("--results", help="JSON file the figures are merged into")
+    ap.add_argument("--table", help="only print the table of this results file")
     ap.add_argument("--gatehouse", default=os.path.join(ROOT, "target", "release", "gatehouse"))
     ap.add_argument("--cloudsplaining", default=os.path.join(
         os.environ.get("SCANNERS_VENV", "/tmp/scanners-venv"), "bin", "cloudsplaining"))
     a = ap.parse_args()
+    if a.table:
+        with open(a.table) as f:
+            print_table({int(k): v for k, v in json.load(f).items()})
+        return
     sizes = [int(s) for s in a.sizes.split(",")]
-    peer_runs = [int(s) for s in a.peer_runs.split(",")]
-    peer_runs += [peer_runs[-1]] * (len(sizes) - len(peer_runs))
+
+    def per_size(arg):
+        v = [int(s) for s in arg.split(",")]
+        return v + [v[-1]] * (len(sizes) - len(v))
+
+    peer_runs, peer_cpu = per_size(a.peer_runs), per_size(a.peer_cpu)
     os.makedirs(a.dir, exist_ok=True)
     out = tempfile.mkdtemp()
     os.makedirs(os.path.join(out, "cs"))
     rows = {}
-    for n, pruns in zip(sizes, peer_runs):
+    if a.results and os.path.exists(a.results):
+        with open(a.results) as f:
+            rows = {int(k): v for k, v in json.load(f).items()}
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for n, pruns, pcpu in zip(sizes, peer_runs, peer_cpu):
         export = os.path.join(a.dir, "org-%d.json" % n)
         if not os.path.exists(export):
             subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gen-org-export.py"),
                             str(n), export], check=True)
-        size_kib = os.path.getsize(export) / 1024
+        row = rows.setdefault(n, {})
+        row["size_kib"] = os.path.getsize(export) / 1024
         gh = a.gatehouse
-        row = {
-            "size_kib": size_kib,
-            "scan": medians([gh, "scan", export, "--format", "json"], a.runs, a.peer_timeout),
-            "review": medians([gh, "review", "--details", export, "--format", "json"],
-                              a.runs, a.peer_timeout),
-            "cloudsplaining": None if pruns == 0 else medians(
+        if a.only != "peer":
+            row["scan"] = medians([gh, "scan", export, "--format", "json"], a.runs, a.peer_timeout)
+            row["review"] = medians([gh, "review", "--details", export, "--format", "json"],
+                                    a.runs, a.peer_timeout)
+            row["gatehouse_at"] = when
+        if a.only != "gatehouse" and pruns > 0:
+            row["cloudsplaining"] = medians(
                 [a.cloudsplaining, "scan", "--input-file", export, "--output",
-                 os.path.join(out, "cs"), "--skip-open-report"], pruns, a.peer_timeout),
-            "peer_runs": pruns,
-        }
-        rows[n] = row
+                 os.path.join(out, "cs"), "--skip-open-report"], pruns, a.peer_timeout, pcpu)
+            row["peer_runs"] = pruns
+            row["peer_at"] = when
         print(json.dumps({n: row}), flush=True)
+        if a.results:
+            with open(a.results, "w") as f:
+                json.dump(rows, f, indent=1)
     shutil.rmtree(out, ignore_errors=True)
+    print_table(rows)
 
+
+def print_table(rows):
     def cell(m):
-        return "—" if m is None else "%.2f s (CPU %.2f s), %.0f MiB" % (m[0], m[2], m[1] / 1024)
+        if m is None:
+            return "—"
+        bound = "" if m[3] else "> "
+        stopped = "" if m[3] else " (stopped unfinished)"
+        return "%s%.2f s wall, %s%.2f s CPU, %.0f MiB%s" % (bound, m[0], bound, m[2], m[1] / 1024, stopped)
 
-    print("\n| accounts | export | `scan` | `review` | Cloudsplaining 0.9.1 `scan` | scan / review vs Cloudsplaining | peak RSS / export (scan, review) |")
+    def ratio(peer, ours, k):
+        return "%s%.0f×" % ("" if peer[3] else "> ", peer[k] / ours[k])
+
+    print("\n| accounts | export | `scan` | `review` | Cloudsplaining 0.9.1 `scan` | Cloudsplaining ÷ scan, ÷ review (CPU; wall) | peak RSS ÷ export (scan, review) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    for n, r in rows.items():
-        cs = r["cloudsplaining"]
-        if cs is None:
-            cs_cell = "not run" if r["peer_runs"] == 0 else "> %d s (stopped)" % a.peer_timeout
-            ratio = "—"
-        else:
-            cs_cell = cell(cs)
-            ratio = "%.0f× / %.0f× wall, %.0f× / %.0f× CPU" % (
-                cs[0] / r["scan"][0], cs[0] / r["review"][0], cs[2] / r["scan"][2], cs[2] / r["review"][2])
-        mem = "%.1f× / %.1f×" % (r["scan"][1] / r["size_kib"], r["review"][1] / r["size_kib"])
+    for n in sorted(rows):
+        r = rows[n]
+        cs, sc, rv = r.get("cloudsplaining"), r.get("scan"), r.get("review")
+        ratios = "—"
+        if cs and sc and rv:
+            ratios = "%s, %s; %s, %s" % (ratio(cs, sc, 2), ratio(cs, rv, 2), ratio(cs, sc, 0), ratio(cs, rv, 0))
+        mem = "—" if not (sc and rv) else "%.1f× / %.1f×" % (sc[1] / r["size_kib"], rv[1] / r["size_kib"])
         print("| %d | %.1f MiB | %s | %s | %s | %s | %s |" % (
-            n, r["size_kib"] / 1024, cell(r["scan"]), cell(r["review"]), cs_cell, ratio, mem))
+            n, r["size_kib"] / 1024, cell(sc), cell(rv), cell(cs), ratios, mem))
     if 25 in rows and 100 in rows:
         for cmd in ("scan", "review", "cloudsplaining"):
-            lo, hi = rows[25][cmd], rows[100][cmd]
-            if lo and hi:
+            lo, hi = rows[25].get(cmd), rows[100].get(cmd)
+            if lo and hi and lo[3] and hi[3]:
                 print("growth 25→100 accounts, %s: %.1f× wall, %.1f× CPU, %.1f× peak RSS" % (
                     cmd, hi[0] / lo[0], hi[2] / lo[2], hi[1] / lo[1]))
 

@@ -96,7 +96,11 @@ pub(crate) fn scan_export(
     let parts = export.parts(&|n| progress.advance(n), &|part| {
         scan_part(part, &scope, joins)
     })?;
-    let mut all = PartAnalysis::default();
+    // Sized once: a vector doubling as it grows would hold up to twice the findings.
+    let mut all = PartAnalysis {
+        findings: Vec::with_capacity(parts.iter().map(|p| p.findings.len()).sum()),
+        nodes: Vec::with_capacity(parts.iter().map(|p| p.nodes.len()).sum()),
+    };
     for p in parts {
         all.findings.extend(p.findings);
         all.nodes.extend(p.nodes);
@@ -213,12 +217,23 @@ pub fn scan_files(files: &[PathBuf], settings: &Settings, progress: &dyn Progres
     }
     for path in exports {
         let (found, nodes) = stream_or_whole(path, settings, &joins, progress);
-        findings.extend(found);
+        append(&mut findings, found);
         graphs.push(nodes);
         progress.advance(1);
     }
-    findings.extend(graph(graphs, settings));
+    append(&mut findings, graph(graphs, settings));
     finish(files.len(), findings, notices)
+}
+
+/// Appends without the spare capacity of a growing vector (an organization's findings are
+/// the largest thing a scan holds); an empty vector takes the other's place.
+fn append(findings: &mut Vec<Finding>, more: Vec<Finding>) {
+    if findings.is_empty() {
+        *findings = more;
+    } else {
+        findings.reserve_exact(more.len());
+        findings.extend(more);
+    }
 }
 
 /// The graph's findings: one graph per export, or one over all of them in an organization
@@ -292,7 +307,7 @@ pub fn scan_export_report(
 ) -> Result<Report, ExportError> {
     let a = scan_export(export, settings, &Joins::default(), progress)?;
     let mut findings = a.findings;
-    findings.extend(rules::paths::check(a.nodes));
+    append(&mut findings, rules::paths::check(a.nodes));
     Ok(finish(1, findings, Vec::new()))
 }
 

@@ -224,6 +224,68 @@ pub(crate) struct ReviewArgs {
     credential_report: Option<PathBuf>,
     #[command(flatten)]
     settings: crate::scan::SettingsArgs,
+    /// The review by person, across clouds: every person who can invoke or manage a model
+    /// through the AWS export (`--details`) and the exports given as PATHS (Azure role
+    /// assignments and definitions, GCP IAM policies and custom roles, more AWS exports),
+    /// joined by email / user principal name.
+    #[arg(long)]
+    by_person: bool,
+    /// For `--by-person`: a JSON file of group members and of the people behind cloud
+    /// identities (format in README.md, "Review by person").
+    #[arg(long, value_name = "FILE", requires = "by_person")]
+    groups: Option<PathBuf>,
+    /// For `--by-person`: files or directories of Azure, GCP and AWS exports.
+    #[arg(value_name = "PATHS", requires = "by_person")]
+    paths: Vec<PathBuf>,
+}
+
+/// `review --by-person`: the grants of every export, resolved to people.
+fn review_by_person(args: &ReviewArgs, settings: &Settings) -> Result<ExitCode> {
+    use gatehouse_analyzer::review::people;
+    let directory = match &args.groups {
+        Some(f) => {
+            let name = f.display().to_string();
+            let bytes = std::fs::read(f).with_context(|| format!("{name}: cannot read"))?;
+            people::Directory::parse(&name, &bytes)?
+        }
+        None => people::Directory::default(),
+    };
+    let progress = crate::progress::Bar::new("principals");
+    let mut reviews = Vec::new();
+    if args.source.details.is_some() || args.source.remote.endpoint_url.is_some() {
+        let export = args.source.export()?;
+        reviews.push(gatehouse_analyzer::review::review_export(
+            &export, None, settings, &progress,
+        )?);
+    }
+    let mut inventories = Vec::new();
+    for f in gatehouse_analyzer::collect_files(&args.paths)? {
+        let name = f.display().to_string();
+        match AwsExport::open(&name, gatehouse_analyzer::export::Source::File(f.clone()))? {
+            Some(export) => reviews.push(gatehouse_analyzer::review::review_export(
+                &export, None, settings, &progress,
+            )?),
+            None => {
+                let bytes = std::fs::read(&f).with_context(|| format!("{name}: cannot read"))?;
+                let (inv, _) = gatehouse_analyzer::import::import(&name, &bytes);
+                if inv.format == gatehouse_analyzer::model::Format::Unknown {
+                    bail!("{name}: $: not an AWS, Azure or GCP IAM export");
+                }
+                inventories.push(inv);
+            }
+        }
+    }
+    let r = people::by_person(
+        &reviews.iter().collect::<Vec<_>>(),
+        &inventories.iter().collect::<Vec<_>>(),
+        &directory,
+    );
+    match args.format {
+        ReviewFormat::Markdown => emit(&r.markdown())?,
+        ReviewFormat::Html => emit(&r.html())?,
+        ReviewFormat::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&r)?))?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
@@ -231,6 +293,9 @@ pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
         unused_days: args.unused_days,
         ..args.settings.settings()?
     };
+    if args.by_person {
+        return review_by_person(&args, &settings);
+    }
     let r = if args.source.details.is_some() || args.source.remote.endpoint_url.is_some() {
         let export = args.source.export()?;
         let report = match &args.credential_report {

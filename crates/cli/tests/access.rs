@@ -309,3 +309,52 @@ fn review_with_a_credential_report() {
         "{err}"
     );
 }
+
+#[test]
+fn review_by_person_joins_clouds_and_refuses_a_bad_groups_file() {
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../analyzer/tests/fixtures/by-person");
+    let f = |n: &str| fixtures.join(n).display().to_string();
+    let (code, json, err) = gatehouse(&[
+        "review",
+        "--by-person",
+        "--details",
+        &f("aws-authorization-details.json"),
+        "--groups",
+        &f("groups.json"),
+        &f("azure-role-assignments.json"),
+        &f("gcp-project-iam-policy.json"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let dave = v["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["person"] == "dave@example.com")
+        .unwrap();
+    let clouds: Vec<&str> = dave["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["cloud"].as_str().unwrap())
+        .collect();
+    assert_eq!(clouds, ["aws", "azure", "gcp"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("groups.json");
+    std::fs::write(&bad, r#"{"groups": {"a": "not a list"}}"#).unwrap();
+    let (code, _, err) = gatehouse(&[
+        "review",
+        "--by-person",
+        "--groups",
+        &bad.display().to_string(),
+        &f("gcp-project-iam-policy.json"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("{}: invalid type", bad.display())),
+        "{err}"
+    );
+}

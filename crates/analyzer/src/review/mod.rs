@@ -11,6 +11,7 @@
 //! ([`collect`]) and the sections are put together once all are read.
 
 mod collect;
+pub mod people;
 mod render;
 
 use crate::access::AccessError;
@@ -116,6 +117,18 @@ pub struct UnusedAccess {
     pub last_used: Option<String>,
 }
 
+/// A privilege-escalation path through role assumptions (GH-PE-006).
+#[derive(Debug, Clone, Serialize)]
+pub struct EscalationPath {
+    /// The identity it starts from, then each role assumed in turn.
+    pub steps: Vec<String>,
+    /// `critical` when the last role is an administrator, `high` when it holds an
+    /// escalation capability.
+    pub severity: crate::Severity,
+    /// The finding's message.
+    pub message: String,
+}
+
 /// The access review of one export.
 #[derive(Debug, Clone, Serialize)]
 pub struct Review {
@@ -129,6 +142,8 @@ pub struct Review {
     pub trust_paths: Vec<TrustPath>,
     /// Service identities with high or critical findings.
     pub service_identities: Vec<ServiceIdentity>,
+    /// Privilege-escalation paths through role assumptions.
+    pub escalation_paths: Vec<EscalationPath>,
     /// The audit log's coverage of the usage window (Gatehouse stores only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage_window: Option<crate::usage::Window>,
@@ -306,6 +321,7 @@ fn assemble(source: &str, parts: Vec<PartReview>) -> Assembled {
             guardrail_changes: Vec::new(),
             trust_paths: Vec::new(),
             service_identities: Vec::new(),
+            escalation_paths: Vec::new(),
             usage_window: None,
             unused_access: Vec::new(),
             deprecated_models: Vec::new(),
@@ -337,10 +353,18 @@ fn assemble(source: &str, parts: Vec<PartReview>) -> Assembled {
         nodes.extend(p.nodes);
     }
     let entities: BTreeSet<&str> = services.iter().map(|s| s.entity.as_str()).collect();
-    risky.extend(collect::risky(
-        &crate::rules::paths::check(nodes),
-        &entities,
-    ));
+    let paths = crate::rules::paths::check(nodes);
+    risky.extend(collect::risky(&paths, &entities));
+    a.review.escalation_paths = paths
+        .into_iter()
+        .filter_map(|f| {
+            Some(EscalationPath {
+                steps: crate::rules::paths::steps(&f)?,
+                severity: f.severity,
+                message: f.message,
+            })
+        })
+        .collect();
     a.review.model_invocation = models
         .into_iter()
         .map(|(models, invokers)| ModelAccess { models, invokers })

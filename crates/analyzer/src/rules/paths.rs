@@ -49,7 +49,8 @@ pub(crate) struct Node {
     power: Power,
     /// Its policies that can allow `sts:AssumeRole` (and its ARN); `None` for an
     /// administrator (nothing to gain past it) and for an identity no policy of which can.
-    assume: Option<Reduced>,
+    /// Boxed: most identities have none, and an organization's run keeps every node.
+    assume: Option<Box<Reduced>>,
     /// A role's ARN and trust policy, when the policy compiled and names any AWS principal
     /// (a role only services assume is no step on a path).
     trust: Option<(Box<str>, Arc<AwsPolicy>)>,
@@ -65,7 +66,8 @@ pub(super) fn node(
 ) -> Node {
     let assume = (power != Power::Admin)
         .then(|| Reduced::new(inv, p, pr.guardrails.clone(), &[ASSUME]))
-        .flatten();
+        .flatten()
+        .map(Box::new);
     let trust = p
         .trust
         .and_then(|t| inv.aws_policies.get(t))
@@ -358,6 +360,21 @@ fn trusted(allow_all: &PolicySet, from: &str, to: &str, trust: &PolicySet) -> bo
     .is_allow()
 }
 
+/// What joins the steps of a GH-PE-006 finding's path in its message.
+const STEP: &str = " → ";
+/// What precedes the path in a GH-PE-006 finding's message.
+const PATH_INTRO: &str = ", by assuming roles: ";
+
+/// The path of a GH-PE-006 finding: the identity it starts from and each role assumed, in
+/// order (read back from the message [`report`] writes, so the two stay in this file).
+pub(crate) fn steps(f: &Finding) -> Option<Vec<String>> {
+    if f.rule != "GH-PE-006" {
+        return None;
+    }
+    let (_, path) = f.message.rsplit_once(PATH_INTRO)?;
+    Some(path.split(STEP).map(str::to_owned).collect())
+}
+
 fn report(
     nodes: &[Node],
     first_edges: &[(usize, Decision)],
@@ -377,9 +394,9 @@ fn report(
         Finding::new(
             "GH-PE-006",
             format!(
-                "{} can reach {target}, which has {what}, by assuming roles: {}",
+                "{} can reach {target}, which has {what}{PATH_INTRO}{}",
                 from.label,
-                names.join(" → ")
+                names.join(STEP)
             ),
             location,
         )
