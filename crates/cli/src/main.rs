@@ -9,6 +9,7 @@ mod gateway;
 mod generate;
 mod jit;
 mod keys;
+mod mcp;
 mod policy;
 mod progress;
 mod remote;
@@ -74,6 +75,10 @@ enum Command {
     /// Manage the AI gateway's model deployments directly on the store.
     #[command(subcommand)]
     Model(gateway::ModelCommand),
+    /// Manage the MCP gateway's upstream MCP servers and approve changed tool definitions,
+    /// directly on the store.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
     /// Read prompt/response logs through the server (needs ai:ReadInvocationLogs).
     #[command(subcommand)]
     Logs(gateway::LogsCommand),
@@ -114,6 +119,7 @@ fn main() -> ExitCode {
         Command::Admin(c) => admin::run_admin(c),
         Command::Audit(c) => admin::run_audit(c),
         Command::Model(c) => gateway::run_model(c),
+        Command::Mcp(c) => mcp::run(c),
         Command::Logs(c) => gateway::run_logs(c),
         Command::DecodeAuthorizationMessage(a) => gateway::run_decode(a),
         Command::Access(c) => jit::run(c),

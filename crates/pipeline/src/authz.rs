@@ -173,7 +173,25 @@ impl CompiledPrincipal {
         session: Option<&PolicySet>,
         now: DateTime<Utc>,
     ) -> ElevatedDecision<'s> {
-        let standing = self.evaluation(resource, session).decide(request);
+        self.decide_at_for_some(request, resource, session, now, None)
+    }
+
+    /// [`CompiledPrincipal::decide_at`]; with `open_prefix`, whether the request is allowed
+    /// for some values of the context keys starting with it (`Evaluation::decide_for_some`:
+    /// the MCP gateway's listing).
+    pub fn decide_at_for_some<'s>(
+        &'s self,
+        request: &Request,
+        resource: Option<&PolicySet>,
+        session: Option<&PolicySet>,
+        now: DateTime<Utc>,
+        open_prefix: Option<&str>,
+    ) -> ElevatedDecision<'s> {
+        let decide = |eval: &Evaluation<'_>, req: &Request| match open_prefix {
+            Some(prefix) => eval.decide_for_some(req, prefix),
+            None => eval.decide(req),
+        };
+        let standing = decide(&self.evaluation(resource, session), request);
         if standing.is_allow() {
             return ElevatedDecision {
                 decision: standing,
@@ -199,7 +217,7 @@ impl CompiledPrincipal {
                 guardrails: &self.guardrails,
                 session,
             };
-            let mut decision = eval.decide(&elevated);
+            let mut decision = decide(&eval, &elevated);
             if decision.is_allow() {
                 // The deciding statements name the grant, so the call's audit record
                 // carries the elevation id whichever statement allowed it.

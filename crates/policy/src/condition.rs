@@ -269,7 +269,12 @@ impl CompiledCondition {
     /// read as the operator's type (an address that is no IP, a date that is no date, a number
     /// that is no number, a boolean that is neither `true` nor `false`) is an error, and an
     /// error fails closed: it keeps an `Allow` from granting and lets a `Deny` refuse.
+    /// A condition on an open key (see `Prepared::is_open_key`) holds in an `Allow` and not
+    /// in a `Deny`.
     pub(crate) fn holds(&self, req: &Prepared<'_>, effect: Effect) -> bool {
+        if req.is_open_key(&self.key) {
+            return effect == Effect::Allow;
+        }
         self.evaluate(req).unwrap_or(effect == Effect::Deny)
     }
 

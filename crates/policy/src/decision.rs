@@ -198,6 +198,19 @@ impl<'a> Evaluation<'a> {
         self.run(&self.prepare(request), Scan::Indexed)
     }
 
+    /// Decides whether the request is allowed for *some* values of the context keys that
+    /// start with `open_key_prefix` (ASCII case ignored), which the request does not carry
+    /// yet: a condition on such a key is taken as met in an `Allow` statement and as unmet
+    /// in a `Deny`, and everything else is decided as [`Evaluation::decide`] does. An
+    /// over-approximation on purpose: an `Allow` and a `Deny` conditioned on the same open
+    /// key may leave no value that is allowed (the MCP gateway lists a tool when a call of
+    /// it may be allowed for some arguments, and decides each call on its arguments).
+    pub fn decide_for_some(&self, request: &Request, open_key_prefix: &str) -> Decision {
+        let mut req = self.prepare(request);
+        req.open_key_prefix = Some(open_key_prefix);
+        self.run(&req, Scan::Indexed)
+    }
+
     /// Decides a request by scanning every statement: the reference implementation that
     /// [`Evaluation::decide`] must agree with (used by tests and differential checks).
     pub fn decide_linear(&self, request: &Request) -> Decision {

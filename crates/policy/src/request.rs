@@ -280,6 +280,11 @@ pub(crate) struct Prepared<'r> {
     /// The principal has a permissions boundary: a resource-based `Deny` with `NotPrincipal`
     /// then applies to it whatever `NotPrincipal` names (AWS's NotPrincipal docs).
     pub(crate) has_boundary: bool,
+    /// Condition keys starting with this prefix (ASCII case ignored) are "open": their
+    /// value is not known yet, so a condition on one holds in an `Allow` and not in a
+    /// `Deny` — the most the request could be allowed for some value of them
+    /// ([`crate::Evaluation::decide_for_some`]).
+    pub(crate) open_key_prefix: Option<&'r str>,
     /// The last address parsed for an IP condition, by the position of its text in the
     /// request: the same `aws:SourceIp` is usually tested by several statements.
     ip_memo: Cell<Option<(usize, usize, Option<IpAddr>)>>,
@@ -331,8 +336,18 @@ impl<'r> Prepared<'r> {
             role_arn: OnceCell::new(),
             derived_arn: OnceCell::new(),
             has_boundary: false,
+            open_key_prefix: None,
             ip_memo: Cell::new(None),
         }
+    }
+
+    /// Whether `key` is one whose value is left open (see `open_key_prefix`).
+    pub(crate) fn is_open_key(&self, key: &str) -> bool {
+        self.open_key_prefix.is_some_and(|p| {
+            key.len() >= p.len()
+                && key.is_char_boundary(p.len())
+                && key[..p.len()].eq_ignore_ascii_case(p)
+        })
     }
 
     /// The six segments of the resource ARN; `None` when it is not ARN-shaped.

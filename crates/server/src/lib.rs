@@ -16,6 +16,7 @@ pub mod health;
 mod iam;
 pub mod identity;
 pub mod listen;
+mod mcp_host;
 pub mod metrics;
 pub mod observe;
 // Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).
@@ -81,6 +82,8 @@ pub struct AppState {
     pub oidc: oidc::JwksCache,
     /// The AI gateway's routes, budgets and audit queue.
     pub gateway: gateway::Gateway,
+    /// The MCP gateway's servers, upstream connections and pins (`/mcp/NAME`).
+    pub mcp: gatehouse_mcp::McpGateway,
     /// Group commit of the control plane's audit records that no write carried.
     pub audit: audit::GroupCommit,
     /// This node's Prometheus metrics and where they are served.
@@ -153,6 +156,7 @@ impl AppState {
             session_policies: session::SessionPolicyCache::default(),
             oidc: oidc::JwksCache::default(),
             gateway: gateway::Gateway::default(),
+            mcp: gatehouse_mcp::McpGateway::default(),
             audit: audit::GroupCommit::default(),
             metrics: metrics::Metrics::default(),
             clock,
@@ -466,6 +470,7 @@ pub(crate) fn refused_head(path: Option<&str>, status: StatusCode) -> Response<S
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(gateway::routes())
+        .merge(gatehouse_mcp::routes::<AppState>())
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
         .route("/metrics", axum::routing::get(metrics::authorized))

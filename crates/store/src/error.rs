@@ -39,6 +39,10 @@ pub enum EntityKind {
     Deployment,
     /// A fine-tuning job created through the gateway.
     FineTuningJob,
+    /// An upstream MCP server of the gateway.
+    McpServer,
+    /// A tool of an upstream MCP server.
+    McpTool,
 }
 
 impl fmt::Display for EntityKind {
@@ -59,6 +63,8 @@ impl fmt::Display for EntityKind {
             EntityKind::OidcProvider => "OpenID Connect provider",
             EntityKind::Deployment => "deployment",
             EntityKind::FineTuningJob => "fine-tuning job",
+            EntityKind::McpServer => "MCP server",
+            EntityKind::McpTool => "MCP tool",
         })
     }
 }

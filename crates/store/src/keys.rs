@@ -252,6 +252,14 @@ const SEALED_COLUMNS: &[SealedColumn] = &[
         aad: |v| crate::gateway::log_aad(&v[1], &v[2], &v[3]),
         filter: "",
     },
+    SealedColumn {
+        table: "mcp_servers",
+        column: "secrets_sealed",
+        keys: &[("account_id", false), ("name", false)],
+        extra: &[],
+        aad: |v| crate::mcp::secrets_aad(&v[0], &v[1]),
+        filter: "",
+    },
 ];
 
 impl SealedColumn {

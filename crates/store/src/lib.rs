@@ -39,6 +39,7 @@ mod gateway;
 mod identity;
 mod key_health;
 mod keys;
+mod mcp;
 mod model;
 mod paging;
 mod policies;
@@ -61,6 +62,10 @@ pub use gateway::{
 };
 pub use key_health::{KeyManagerHealth, KeyManagerOperation};
 pub use keys::{DataKeyInfo, KeyChain, KeyEncryption, KeyFuture, KeyManagerError, ResealProgress};
+pub use mcp::{
+    McpServer, McpToolPin, McpTransport, NewMcpServer, validate_mcp_server_name,
+    validate_mcp_tool_name,
+};
 pub use model::{
     AccessKey, AccessKeyStatus, Account, AttachedPolicy, Group, Guardrail, InlinePolicy, LastUsed,
     ListParams, NewPolicy, NewRole, NewUser, PARTITION, Page, Policy, PolicySource, PolicyVersion,

@@ -74,6 +74,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "tag_key_folding",
         include_str!("../migrations/sqlite/0030_tag_key_folding.sql"),
     ),
+    (40, "mcp", include_str!("../migrations/sqlite/0040_mcp.sql")),
     (
         50,
         "access",
@@ -120,6 +121,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         30,
         "tag_key_folding",
         include_str!("../migrations/postgres/0030_tag_key_folding.sql"),
+    ),
+    (
+        40,
+        "mcp",
+        include_str!("../migrations/postgres/0040_mcp.sql"),
     ),
     (
         50,

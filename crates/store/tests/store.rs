@@ -193,6 +193,7 @@ both_backends!(
     generation_and_notifications,
     meta_kv,
     gateway_deployments,
+    mcp_servers_and_pins,
     audit_chain,
     gateway_usage,
     audit_record_joins_its_write,
@@ -1960,6 +1961,128 @@ async fn audit_digests_anchor_the_chain(f: &Fixture) {
     let broken = v.broken.unwrap();
     assert_eq!(broken.digest_seq, 2);
     assert!(broken.reason.contains("truncated"), "{}", broken.reason);
+}
+
+/// MCP servers (migration 0040): header values sealed and opened, names checked, a name
+/// taken in another case refused; pins recorded on first contact only, a changed
+/// definition kept pending until approved, and removal taking the pins along.
+async fn mcp_servers_and_pins(f: &Fixture) {
+    use gatehouse_store::{McpTransport, NewMcpServer, Secret};
+    let s = &f.store;
+    let token = Secret::new("Bearer upstream-token-never-in-plaintext");
+    let mut new = NewMcpServer {
+        name: "docs".into(),
+        transport: McpTransport::Http {
+            url: "http://127.0.0.1:9000/mcp".into(),
+        },
+        headers: vec![("Authorization".into(), token.clone())],
+        env: vec![],
+        log_invocations: false,
+    };
+    let gen0 = s.policy_generation().await.unwrap();
+    let saved = s.put_mcp_server(ACCT, &new, true).await.unwrap();
+    assert_eq!(saved.header_names, vec!["Authorization".to_owned()]);
+    assert_eq!(saved.pinned, None);
+    assert!(s.policy_generation().await.unwrap() > gen0);
+    assert_exists(s.put_mcp_server(ACCT, &new, true).await);
+    new.name = "DOCS".into();
+    assert_exists(s.put_mcp_server(ACCT, &new, true).await);
+    for bad in ["", "a/b", "..", "x y", "caf\u{e9}"] {
+        new.name = bad.into();
+        assert_validation(s.put_mcp_server(ACCT, &new, true).await);
+    }
+    new.name = "other".into();
+    new.transport = McpTransport::Http {
+        url: "http://user:pw@127.0.0.1/mcp".into(),
+    };
+    assert_validation(s.put_mcp_server(ACCT, &new, true).await);
+    let raw = f.raw_texts("SELECT secrets_sealed FROM mcp_servers").await;
+    assert!(!raw[0].contains("upstream-token") && raw[0].starts_with("gh1."));
+    let opened = s.mcp_server_secrets(ACCT, "docs").await.unwrap().unwrap();
+    let v: serde_json::Value = serde_json::from_str(opened.expose_str().unwrap()).unwrap();
+    assert_eq!(v["headers"]["Authorization"], token.expose_str().unwrap());
+
+    // A stdio server with an environment.
+    let fs = NewMcpServer {
+        name: "fs".into(),
+        transport: McpTransport::Stdio {
+            command: "node".into(),
+            args: vec!["server.js".into(), "/srv".into()],
+        },
+        headers: vec![],
+        env: vec![("API_TOKEN".into(), Secret::new("t0ken"))],
+        log_invocations: true,
+    };
+    let saved = s.put_mcp_server(ACCT, &fs, true).await.unwrap();
+    assert_eq!(
+        saved.transport,
+        McpTransport::Stdio {
+            command: "node".into(),
+            args: vec!["server.js".into(), "/srv".into()]
+        }
+    );
+    assert_eq!(s.list_mcp_servers().await.unwrap().len(), 2);
+
+    // Pins: first contact records, a second first contact does not.
+    let tools = vec![
+        (
+            "read".to_owned(),
+            r#"{"name":"read"}"#.to_owned(),
+            "d1".to_owned(),
+        ),
+        (
+            "write".to_owned(),
+            r#"{"name":"write"}"#.to_owned(),
+            "d2".to_owned(),
+        ),
+    ];
+    assert!(s.pin_mcp_tools_first(ACCT, "fs", &tools).await.unwrap());
+    assert!(
+        !s.pin_mcp_tools_first(ACCT, "fs", &tools[..1])
+            .await
+            .unwrap()
+    );
+    assert!(s.get_mcp_server(ACCT, "fs").await.unwrap().pinned.is_some());
+    let bad_tool = vec![("../x".to_owned(), "{}".to_owned(), "d".to_owned())];
+    assert_validation(s.pin_mcp_tools_first(ACCT, "docs", &bad_tool).await);
+    // A changed definition is pending; approval makes it the pin.
+    s.record_mcp_tool_change(ACCT, "fs", "write", r#"{"name":"write","x":1}"#, "d3")
+        .await
+        .unwrap();
+    s.record_mcp_tool_change(ACCT, "fs", "new_tool", r#"{"name":"new_tool"}"#, "d4")
+        .await
+        .unwrap();
+    let pins = s.list_mcp_tools(ACCT, "fs").await.unwrap();
+    let write = pins.iter().find(|p| p.tool == "write").unwrap();
+    assert_eq!(write.approved_digest.as_deref(), Some("d2"));
+    assert_eq!(write.pending_digest.as_deref(), Some("d3"));
+    assert_no_such(
+        s.approve_mcp_tools(ACCT, "fs", Some("read")).await,
+        EntityKind::McpTool,
+    );
+    let gen1 = s.policy_generation().await.unwrap();
+    assert_eq!(
+        s.approve_mcp_tools(ACCT, "fs", Some("write"))
+            .await
+            .unwrap(),
+        vec!["write".to_owned()]
+    );
+    assert!(s.policy_generation().await.unwrap() > gen1);
+    let pins = s.list_mcp_tools(ACCT, "fs").await.unwrap();
+    let write = pins.iter().find(|p| p.tool == "write").unwrap();
+    assert_eq!(
+        (write.approved_digest.as_deref(), write.pending.as_deref()),
+        (Some("d3"), None)
+    );
+    assert_eq!(
+        s.approve_mcp_tools(ACCT, "fs", None).await.unwrap(),
+        vec!["new_tool".to_owned()]
+    );
+    // Removal takes the pins along.
+    s.delete_mcp_server(ACCT, "fs").await.unwrap();
+    assert_no_such(s.get_mcp_server(ACCT, "fs").await, EntityKind::McpServer);
+    assert!(s.list_mcp_tools(ACCT, "fs").await.unwrap().is_empty());
+    assert_no_such(s.delete_mcp_server(ACCT, "fs").await, EntityKind::McpServer);
 }
 
 async fn gateway_deployments(f: &Fixture) {

@@ -26,6 +26,7 @@ const BELOW: &[(&str, &[&str])] = &[
         &[
             "gatehouse-control",
             "gatehouse-gateway",
+            "gatehouse-mcp",
             "gatehouse-pipeline",
             "gatehouse-access",
         ],
@@ -36,6 +37,7 @@ const BELOW: &[(&str, &[&str])] = &[
         &["gatehouse-pipeline", "gatehouse-access"],
     ),
     ("gatehouse-gateway", &["gatehouse-pipeline"]),
+    ("gatehouse-mcp", &["gatehouse-pipeline"]),
     (
         "gatehouse-pipeline",
         &["gatehouse-store", "gatehouse-auth", "gatehouse-audit"],

@@ -59,6 +59,10 @@ pub struct GatewayAuditRecord {
     pub usage_source: Option<String>,
     /// Milliseconds from request to the end of the answer.
     pub latency_ms: f64,
+    /// An MCP request's detail (server, method, tool, argument digest, client session,
+    /// upstream outcome).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<serde_json::Value>,
 }
 
 /// The queue to the background writer.

@@ -239,6 +239,23 @@ pub(crate) fn decide(
     facts: &Facts,
     extra: &[(&str, String)],
 ) -> (Decision, Request) {
+    let keys: Vec<(String, gatehouse_policy::ContextValue)> = extra
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.as_str().into()))
+        .collect();
+    decide_with(caller, action, resource, facts, &keys, None)
+}
+
+/// [`decide`] with context values of any shape; with `open_prefix`, whether the request is
+/// allowed for some values of the keys starting with it (`Evaluation::decide_for_some`).
+pub(crate) fn decide_with(
+    caller: &GatewayCaller,
+    action: &str,
+    resource: &str,
+    facts: &Facts,
+    extra: &[(String, gatehouse_policy::ContextValue)],
+    open_prefix: Option<&str>,
+) -> (Decision, Request) {
     let mut req = Request::new(caller.arn.clone(), action, resource);
     let c = &mut req.context;
     facts.origin.fill_context(c);
@@ -251,14 +268,20 @@ pub(crate) fn decide(
         c.insert(k.as_str(), v.as_str());
     }
     for (k, v) in extra {
-        c.insert(*k, v.as_str());
+        c.insert(k.as_str(), v.clone());
     }
     let decision = match &caller.principal {
         Some(p) => {
             p.fill_context(&mut req);
             // Standing policies, then any just-in-time grant active now (whose keys the
             // returned request then carries).
-            let d = p.decide_at(&req, None, caller.session_policy.as_deref(), facts.now);
+            let d = p.decide_at_for_some(
+                &req,
+                None,
+                caller.session_policy.as_deref(),
+                facts.now,
+                open_prefix,
+            );
             if let Some(elevated) = d.request {
                 req = elevated;
             }
