@@ -33,12 +33,22 @@ import time
 from gateway_rig import BODY, REPO, bench_user, start_gatehouse, start_upstream, stop_all, wrk
 
 
-def rss_kib(pid):
+def rss_parts(pid):
+    """VmRSS and its parts (RssAnon: heap and stacks; RssFile: mapped files; RssShmem:
+    shared memory such as SQLite's WAL index), in KiB."""
+    parts = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
+            key = line.split(":", 1)[0]
+            if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                parts[key] = int(line.split()[1])
+    if "VmRSS" not in parts:
+        raise RuntimeError(f"no VmRSS for {pid}")
+    return parts
+
+
+def rss_kib(pid):
+    return rss_parts(pid)["VmRSS"]
 
 
 class RssSampler(threading.Thread):
@@ -93,6 +103,7 @@ def main():
     ap.add_argument("--upstream", choices=["nginx", "double"], default="nginx")
     ap.add_argument("--gatehouse", default=os.path.join(REPO, "target", "release", "gatehouse"))
     ap.add_argument("--json", help="also write every figure to this file")
+    ap.add_argument("--extra-config", default="", help="TOML appended to gatehouse's config file")
     args = ap.parse_args()
     if not os.path.exists(args.gatehouse):
         raise SystemExit(f"{args.gatehouse} not found: cargo build --release -p gatehouse-cli")
@@ -100,7 +111,7 @@ def main():
     procs = []
     try:
         up = start_upstream(args.upstream, tmp, procs)
-        gh = start_gatehouse(args.gatehouse, tmp, up, procs)
+        gh = start_gatehouse(args.gatehouse, tmp, up, procs, extra_config=args.extra_config)
         pid = procs[-1].pid
         key = bench_user(gh)
         url = f"http://127.0.0.1:{gh}/v1/chat/completions"
@@ -125,12 +136,15 @@ def main():
             n = min(args.slice, remaining)
             r = run_slice(n)
             r["end_s"] = round(time.monotonic() - started)
-            r["rss_kib"] = rss_kib(pid)
+            r["rss_parts_kib"] = rss_parts(pid)
+            r["rss_kib"] = r["rss_parts_kib"]["VmRSS"]
             slices.append(r)
             remaining -= n
             print(f"  slice {len(slices):2d}: {r['requests']:7d} requests, {r['errors']} errors, "
                   f"{r['rps']:8.1f} req/s, p50 {r['p50']:.3f} ms, p99 {r['p99']:.3f} ms, "
-                  f"RSS {r['rss_kib'] / 1024:.1f} MiB", flush=True)
+                  f"RSS {r['rss_kib'] / 1024:.1f} MiB (anon {r['rss_parts_kib'].get('RssAnon', 0) / 1024:.1f}, "
+                  f"file {r['rss_parts_kib'].get('RssFile', 0) / 1024:.1f}, "
+                  f"shmem {r['rss_parts_kib'].get('RssShmem', 0) / 1024:.1f})", flush=True)
         sampler.stop.set()
         sampler.join()
         after = [kib for t, kib in sampler.samples if t >= baseline_at]

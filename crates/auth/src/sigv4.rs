@@ -97,6 +97,11 @@ pub struct VerifyOptions {
     /// as S3-like uploads do. Off by default: for a Query API the body holds
     /// parameters, and an unsigned one could change the call a URL was signed for.
     pub allow_unsigned_payload: bool,
+    /// The body has not been read yet: its SHA-256 is the one the request declares in
+    /// `x-amz-content-sha256`, which must then be a hex digest, signed, in the header form
+    /// — so that the signature is verified before a byte of the body is read. The caller
+    /// checks the body against it once read ([`declared_payload_matches`]).
+    pub body_follows: bool,
 }
 
 impl Default for VerifyOptions {
@@ -105,6 +110,7 @@ impl Default for VerifyOptions {
             services: DEFAULT_SERVICES.iter().map(|s| (*s).to_owned()).collect(),
             max_skew: Duration::seconds(DEFAULT_MAX_SKEW_SECS),
             allow_unsigned_payload: false,
+            body_follows: false,
         }
     }
 }
@@ -401,6 +407,11 @@ pub fn verify<L: CredentialLookup>(
             },
         ));
     }
+    let declared = if opts.body_follows {
+        Some(declared_payload_hash(req, &parsed)?)
+    } else {
+        None
+    };
     if Some(cred.date.as_str()) != parsed.amz_date.get(..8) {
         return Err(SigV4Error::SignatureDoesNotMatch(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.".to_owned(),
@@ -451,7 +462,7 @@ pub fn verify<L: CredentialLookup>(
     let resolved = lookup.lookup(&cred.access_key_id, parsed.session_token.as_deref())?;
 
     // Payload hash candidates.
-    let computed = sha256_hex(req.body);
+    let computed = declared.map_or_else(|| sha256_hex(req.body), str::to_ascii_lowercase);
     let claimed = req.header("x-amz-content-sha256").map(str::trim);
     let candidates: Vec<&str> = match (parsed.location, claimed) {
         (AuthLocation::Header, Some(c)) => {
@@ -513,6 +524,40 @@ pub fn verify<L: CredentialLookup>(
         },
         context: resolved.context,
     })
+}
+
+/// The body's SHA-256 a header-signed request declares (for [`VerifyOptions::body_follows`]):
+/// `x-amz-content-sha256`, a hex digest, among the signed headers.
+fn declared_payload_hash<'a>(req: &Request<'a>, parsed: &Parsed) -> Result<&'a str, SigV4Error> {
+    let declared = req.header("x-amz-content-sha256").map(str::trim);
+    match declared {
+        Some(d)
+            if parsed.location == AuthLocation::Header
+                && d.len() == 64
+                && d.bytes().all(|b| b.is_ascii_hexdigit())
+                && parsed
+                    .signed_headers
+                    .iter()
+                    .any(|h| h == "x-amz-content-sha256") =>
+        {
+            Ok(d)
+        }
+        _ => Err(SigV4Error::incomplete(
+            "Declare the body's SHA-256 (hex) in an x-amz-content-sha256 header and sign it: \
+             the signature is checked before the body is read.",
+        )),
+    }
+}
+
+/// Whether `body` is the one a request verified with [`VerifyOptions::body_follows`]
+/// declared in its `x-amz-content-sha256` header (`declared`).
+pub fn declared_payload_matches(declared: &str, body: &[u8]) -> bool {
+    let computed = sha256_hex(body);
+    bool::from(
+        computed
+            .as_bytes()
+            .ct_eq(declared.trim().to_ascii_lowercase().as_bytes()),
+    )
 }
 
 /// Whether the request carries SigV4 credentials at all (header or presigned).

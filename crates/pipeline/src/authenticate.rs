@@ -43,8 +43,12 @@ pub struct RequestParts<'a> {
     pub query: &'a str,
     /// The request headers.
     pub headers: &'a HeaderMap,
-    /// The body, for a SigV4 signature (which covers it); empty otherwise.
-    pub body: &'a [u8],
+    /// The body, for a SigV4 signature (which covers it): `Some` once read (`b""` for a
+    /// request without one); `None` before it is read, when a SigV4 signature is checked
+    /// against the SHA-256 the request declares in a signed `x-amz-content-sha256` header
+    /// (required), so that no one without a valid signature makes a face read and hold a
+    /// body; the face then checks the body against it ([`declared_body_matches`]).
+    pub body: Option<&'a [u8]>,
 }
 
 /// The credential a request presents.
@@ -109,6 +113,15 @@ pub fn signs_body(headers: &HeaderMap) -> bool {
         (Some(v), None) => v.as_bytes().starts_with(SIGV4_SCHEME.as_bytes()),
         _ => false,
     }
+}
+
+/// Whether `body` is the one a SigV4-signed request declared in `x-amz-content-sha256`
+/// (checked by [`Core::authenticate`] before the body was read, `RequestParts::body` `None`).
+pub fn declared_body_matches(headers: &HeaderMap, body: &[u8]) -> bool {
+    headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|d| gatehouse_auth::sigv4::declared_payload_matches(d, body))
 }
 
 /// An authenticated caller with its compiled policies: what `decide` decides for.
@@ -262,17 +275,29 @@ impl Core {
         service: &str,
     ) -> Result<(Principal, SigV4Identity), PipelineError> {
         let fetched = self.fetch_secret(parts.headers, parts.query).await?;
-        let (authenticated, sig) = identity::verify(
-            parts.method,
-            parts.path,
-            parts.query,
-            parts.headers,
-            parts.body,
-            fetched,
-            &self.ring(),
-            service,
-            self.clock.now(),
-        )?;
+        let (authenticated, sig) = match parts.body {
+            Some(body) => identity::verify(
+                parts.method,
+                parts.path,
+                parts.query,
+                parts.headers,
+                body,
+                fetched,
+                &self.ring(),
+                service,
+                self.clock.now(),
+            ),
+            None => identity::verify_before_body(
+                parts.method,
+                parts.path,
+                parts.query,
+                parts.headers,
+                fetched,
+                &self.ring(),
+                service,
+                self.clock.now(),
+            ),
+        }?;
         let Authenticated { caller, session } = authenticated;
         if let Caller::User { access_key_id, .. } = &caller {
             self.note_key_use(access_key_id, &sig.service, &sig.region)

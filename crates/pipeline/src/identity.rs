@@ -139,6 +139,45 @@ pub fn verify(
     service: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Authenticated, sigv4::SigV4Identity), PipelineError> {
+    let opts = VerifyOptions::with_services([service]);
+    verify_with(
+        method, path, query, headers, body, fetched, ring, &opts, now,
+    )
+}
+
+/// [`verify`] before the body is read: the request must declare the body's SHA-256 in a
+/// signed `x-amz-content-sha256` header ([`VerifyOptions::body_follows`]), and the caller
+/// checks the body against it once read ([`sigv4::declared_payload_matches`]).
+#[allow(clippy::too_many_arguments)]
+pub fn verify_before_body(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    fetched: Option<(String, Secret, Caller)>,
+    ring: &SigningKeyRing,
+    service: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Authenticated, sigv4::SigV4Identity), PipelineError> {
+    let opts = VerifyOptions {
+        body_follows: true,
+        ..VerifyOptions::with_services([service])
+    };
+    verify_with(method, path, query, headers, b"", fetched, ring, &opts, now)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_with(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    fetched: Option<(String, Secret, Caller)>,
+    ring: &SigningKeyRing,
+    opts: &VerifyOptions,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Authenticated, sigv4::SigV4Identity), PipelineError> {
     let header_pairs: Vec<(&str, &str)> = headers
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
@@ -179,6 +218,6 @@ pub fn verify(
             _ => Err(LookupError::UnknownAccessKey),
         }
     };
-    let verified = sigv4::verify(&req, &lookup, now, &VerifyOptions::with_services([service]))?;
+    let verified = sigv4::verify(&req, &lookup, now, opts)?;
     Ok((verified.context, verified.identity))
 }

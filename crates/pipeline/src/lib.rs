@@ -27,7 +27,7 @@ pub mod identity;
 pub mod origin;
 pub mod session;
 
-pub use authenticate::{CallerSource, Credential, Principal, RequestParts};
+pub use authenticate::{CallerSource, Credential, Principal, RequestParts, declared_body_matches};
 pub use call::{Call, DecideError, Denied};
 pub use clock::{Clock, ManualClock};
 pub use core::{Core, CoreConfig};

@@ -82,7 +82,7 @@ fn parts(headers: &HeaderMap) -> RequestParts<'_> {
         path: "/mcp",
         query: "",
         headers,
-        body: b"",
+        body: Some(b""),
     }
 }
 

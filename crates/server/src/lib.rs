@@ -282,7 +282,46 @@ pub async fn serve(
     if let Ok(a) = listener.local_addr() {
         state.gateway.upstream.add_own(a);
     }
-    listen::serve(listener, router(state), limits, shutdown).await
+    listen::serve(listener, router(state), limits, refused_head, shutdown).await
+}
+
+/// The answer to a request head the HTTP parser refused ([`listen::RefusedHead`]): OpenAI's
+/// error shape under `/v1`, AWS's Query error shape elsewhere (and when no path could be
+/// read).
+pub(crate) fn refused_head(path: Option<&str>, status: StatusCode) -> Response<String> {
+    let rid = new_request_id();
+    let gateway = path.is_some_and(|p| p == "/v1" || p.starts_with("/v1/"));
+    let (content_type, id_header, body) = if gateway {
+        let e = gateway::error::GatewayError::refused_head(status);
+        (
+            "application/json",
+            "x-request-id",
+            e.body_with_request_id(&rid),
+        )
+    } else {
+        let (code, message) = match status {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+                "RequestHeaderSectionTooLarge",
+                "The request's header lines are too many or too large.",
+            ),
+            StatusCode::URI_TOO_LONG => ("RequestURITooLong", "The request URI is too long."),
+            _ => (
+                "MalformedHttpRequest",
+                "The HTTP request head is malformed.",
+            ),
+        };
+        let e = ApiError::new(status, code, message);
+        let xml = xml::error(e.fault(), &e.code, &e.message, &rid, xml::IAM_NS);
+        ("text/xml", "x-amzn-RequestId", xml)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        h.insert(id_header, v);
+    }
+    resp
 }
 
 /// The router: the OpenAI-compatible gateway at `/v1/`, the probes (`/healthz`,
@@ -572,7 +611,7 @@ async fn process(
             path: req.uri.path(),
             query,
             headers: req.headers,
-            body: req.body,
+            body: Some(req.body.as_ref()),
         };
         let (principal, sig) = state.authenticate_signed(&parts, service).await?;
         // A presigned URL is a grant for the call in its URL: its parameters are the

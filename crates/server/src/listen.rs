@@ -15,10 +15,18 @@
 //! longest is closed to make room — so sockets that only wait cannot keep a well-behaved
 //! client out — and when every connection is busy, accepting waits (the kernel's backlog
 //! holds the rest).
+//!
+//! A request head hyper refuses itself (too many or too large header lines: 431; a
+//! malformed request line or header: 400) is answered by hyper before any route runs, with
+//! an empty body, and hyper has no hook to change that. The socket wrapper recognises that
+//! answer as it is written (a bare 400, 414 or 431 head with `content-length: 0` and no
+//! content type, which no route answers) and writes the caller's protocol's error instead
+//! ([`RefusedHead`], chosen by the path of the last request line read).
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::{Response, StatusCode};
 use axum::serve::Listener;
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
@@ -58,6 +66,10 @@ impl Default for Limits {
     }
 }
 
+/// The answer to a request head the HTTP parser refused (status 400, 414 or 431), given the
+/// path of its request line when that could be read.
+pub type RefusedHead = fn(path: Option<&str>, status: StatusCode) -> Response<String>;
+
 /// The request body did not arrive whole within [`Limits::body_read`].
 #[derive(Debug, thiserror::Error)]
 #[error("the request body was not received within {0:?}")]
@@ -88,8 +100,13 @@ struct Conn {
     reading: AtomicBool,
     /// Chosen to make room for a new connection.
     evicted: AtomicBool,
+    /// The first bytes of the request being read (for [`RefusedHead`]).
+    head_start: Mutex<Vec<u8>>,
     changed: Notify,
 }
+
+/// Bytes of a request's start kept to find the path of a refused request line.
+const HEAD_START: usize = 256;
 
 impl Conn {
     fn new() -> Conn {
@@ -99,6 +116,7 @@ impl Conn {
             since_ms: AtomicU64::new(0),
             reading: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
+            head_start: Mutex::new(Vec::new()),
             changed: Notify::new(),
         }
     }
@@ -112,11 +130,25 @@ impl Conn {
         self.epoch + Duration::from_millis(self.since_ms.load(Ordering::Acquire))
     }
 
-    fn on_read(&self) {
+    fn on_read(&self, bytes: &[u8]) {
+        // A read that starts with a request line starts a request (hyper may still hold
+        // the previous one's response when a kept-alive client sends the next).
+        if request_path(bytes).is_some()
+            && let Ok(mut start) = self.head_start.lock()
+        {
+            start.clear();
+            start.extend_from_slice(&bytes[..bytes.len().min(HEAD_START)]);
+        }
         if self.busy.load(Ordering::Acquire) == 0 && !self.reading.swap(true, Ordering::AcqRel) {
             self.touch();
             self.changed.notify_one();
         }
+    }
+
+    /// The path of the request line being read, when its start was seen.
+    fn path_being_read(&self) -> Option<String> {
+        let start = self.head_start.lock().ok()?;
+        request_path(&start).map(str::to_owned)
     }
 
     fn start_request(self: &Arc<Self>) -> InFlight {
@@ -218,10 +250,103 @@ impl Registry {
     }
 }
 
-/// The socket, noting when bytes arrive.
+/// The path in a request line (`METHOD SP /target SP ...`, after optional empty lines),
+/// when `start` begins with one.
+fn request_path(start: &[u8]) -> Option<&str> {
+    let line = start
+        .split(|&b| b == b'\n')
+        .find(|l| !l.trim_ascii().is_empty())?;
+    let mut parts = line.split(|&b| b == b' ');
+    let method = parts.next()?;
+    let target = parts.next()?;
+    if method.is_empty() || !method.iter().all(u8::is_ascii_uppercase) || !target.starts_with(b"/")
+    {
+        return None;
+    }
+    let path = target.split(|&b| b == b'?').next()?;
+    std::str::from_utf8(path).ok()
+}
+
+/// Where hyper's own answer to a refused head starts in `written`, and its status: a bare
+/// `HTTP/1.1 400|414|431` head with `content-length: 0` and no content type at the end of
+/// the write (anything before it is the end of an earlier response).
+fn hyper_refusal(written: &[u8]) -> Option<(usize, StatusCode)> {
+    const MARK: &[u8] = b"HTTP/1.1 ";
+    if !written.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let at = written.windows(MARK.len()).rposition(|w| w == MARK)?;
+    let head = written[at..].to_ascii_lowercase();
+    let status = StatusCode::from_bytes(head.get(MARK.len()..MARK.len() + 3)?).ok()?;
+    let contains = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    let bare = head.len() <= 256
+        && contains(b"\r\ncontent-length: 0\r\n")
+        && !contains(b"\r\ncontent-type:");
+    (bare
+        && matches!(
+            status,
+            StatusCode::BAD_REQUEST
+                | StatusCode::URI_TOO_LONG
+                | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        ))
+    .then_some((at, status))
+}
+
+/// `resp` as HTTP/1.1 bytes, closing the connection.
+fn encode_closing(resp: &Response<String>) -> Vec<u8> {
+    let status = resp.status();
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\n",
+        status.as_str(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .into_bytes();
+    for (name, value) in resp.headers() {
+        if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::CONNECTION {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(
+        format!(
+            "content-length: {}\r\nconnection: close\r\n\r\n",
+            resp.body().len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(resp.body().as_bytes());
+    out
+}
+
+/// The socket, noting when bytes arrive, and writing [`RefusedHead`]'s answer in place of
+/// hyper's empty one.
 struct Watched<T> {
     io: T,
     conn: Arc<Conn>,
+    refused: RefusedHead,
+    /// Bytes taken from hyper (the answer to a refused head) not yet written.
+    pending: Vec<u8>,
+}
+
+impl<T: AsyncWrite + Unpin> Watched<T> {
+    /// Writes `pending` out; ready when it is empty.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while !self.pending.is_empty() {
+            match Pin::new(&mut self.io).poll_write(cx, &self.pending) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.pending.drain(..n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
@@ -233,7 +358,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.io).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.conn.on_read();
+            self.conn.on_read(&buf.filled()[before..]);
         }
         r
     }
@@ -245,14 +370,27 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let this = &mut *self;
+        std::task::ready!(this.poll_pending(cx))?;
+        if let Some((at, status)) = hyper_refusal(buf) {
+            let path = this.conn.path_being_read();
+            this.pending.extend_from_slice(&buf[..at]);
+            this.pending
+                .extend(encode_closing(&(this.refused)(path.as_deref(), status)));
+            // Taken whole; written out by the flush hyper makes next.
+            let _ = this.poll_pending(cx)?;
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.io).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::task::ready!(self.poll_pending(cx))?;
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::task::ready!(self.poll_pending(cx))?;
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
@@ -317,11 +455,12 @@ impl http_body::Body for Tracked {
 }
 
 /// Serves `app` on `listener` with `limits` until `shutdown` resolves, then lets the
-/// requests in flight finish.
+/// requests in flight finish; heads the HTTP parser refuses are answered by `refused`.
 pub async fn serve<L>(
     mut listener: L,
     app: Router,
     limits: Limits,
+    refused: RefusedHead,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
@@ -361,7 +500,13 @@ where
         }
         let (app, registry, mut stop) = (app.clone(), Arc::clone(&registry), stop_rx.clone());
         tokio::spawn(async move {
-            serve_connection(io, peer, app, Arc::clone(&conn), limits, &mut stop).await;
+            let watched = Watched {
+                io,
+                conn: Arc::clone(&conn),
+                refused,
+                pending: Vec::new(),
+            };
+            serve_connection(watched, peer, app, conn, limits, &mut stop).await;
             registry.remove(id);
         });
     }
@@ -380,7 +525,7 @@ async fn drain(registry: Arc<Registry>, stop: watch::Sender<bool>) -> std::io::R
 }
 
 async fn serve_connection<I>(
-    io: I,
+    watched: Watched<I>,
     peer: SocketAddr,
     app: Router,
     conn: Arc<Conn>,
@@ -416,10 +561,6 @@ async fn serve_connection<I>(
     // Gatehouse's own watchdog times header reads (hyper's needs a timer and also bounds
     // kept-alive connections by the header timeout).
     builder.header_read_timeout(None);
-    let watched = Watched {
-        io,
-        conn: Arc::clone(&conn),
-    };
     let http = builder.serve_connection(TokioIo::new(watched), service);
     let mut http = std::pin::pin!(http);
     let mut stopping = *stop.borrow();

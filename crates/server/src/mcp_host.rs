@@ -77,7 +77,7 @@ impl McpHost for AppState {
             uri.path(),
             uri.query().unwrap_or(""),
             headers,
-            body,
+            Some(body),
         )
         .await
         .map_err(|e| e.message)?;

@@ -419,7 +419,14 @@ pub async fn serve(
     if let Ok(a) = listener.local_addr() {
         state.gateway.upstream.add_own(a);
     }
-    crate::listen::serve(listener, router(state), limits, shutdown).await
+    crate::listen::serve(
+        listener,
+        router(state),
+        limits,
+        crate::refused_head,
+        shutdown,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -162,7 +162,7 @@ where
         }
         last = Some((item, prev_hash));
     }
-    rows.insert(conn).await?;
+    rows.insert_rest(conn).await?;
     conn.exec(
         "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
         args![seq, hash.as_str()],
@@ -180,6 +180,9 @@ where
 /// The most audit rows one `INSERT` carries (5 parameters each: well inside both
 /// backends' limits on bound parameters).
 const ROWS_PER_INSERT: usize = 100;
+
+/// Columns of an audit row.
+const COLUMNS: usize = 5;
 
 /// Audit rows waiting to be inserted with one statement.
 #[derive(Default)]
@@ -215,6 +218,29 @@ impl Rows {
         conn.exec(&sql, std::mem::take(&mut self.params)).await?;
         self.values.clear();
         self.count = 0;
+        Ok(())
+    }
+
+    /// Inserts what is waiting (fewer than [`ROWS_PER_INSERT`] rows) in statements of
+    /// power-of-two row counts, largest first. Each connection keeps every statement it
+    /// prepared (sqlx's cache, up to 100 per connection), and one statement per batch size
+    /// from 1 to 100 — large ones, with hundreds of parameters — made the gateway's memory
+    /// creep for as long as new batch sizes came up under load; this way an `INSERT` has
+    /// one of 8 row counts (100, 64, 32, ..., 1).
+    async fn insert_rest(&mut self, conn: &mut Conn) -> Result<()> {
+        let mut params = std::mem::take(&mut self.params).into_iter();
+        let mut left = self.count;
+        self.values.clear();
+        self.count = 0;
+        while left > 0 {
+            let n = 1 << left.ilog2();
+            for _ in 0..n {
+                let row: Vec<crate::db::Arg> = params.by_ref().take(COLUMNS).collect();
+                self.push(row);
+            }
+            self.insert(conn).await?;
+            left -= n;
+        }
         Ok(())
     }
 }
@@ -316,5 +342,43 @@ impl Store {
             }
         }
         Ok(AuditVerification::Intact(expected - 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use crate::db::Pool;
+    use crate::{MasterKey, Store, StoreOptions};
+    use sqlx::Connection as _;
+
+    /// Batches of every size from 1 to 100 records leave a handful of prepared `INSERT`s in
+    /// the connection's statement cache, not one per size (before: 100, each with up to
+    /// 500 parameters, on each pooled connection — the gateway soak's slow memory creep).
+    #[tokio::test]
+    async fn batches_of_any_size_prepare_a_bounded_set_of_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            max_connections: 1,
+            ..StoreOptions::sqlite(dir.path())
+        };
+        let store = Store::open(&options, MasterKey::generate()).await.unwrap();
+        let Pool::Sqlite(pool) = &store.inner.pool else {
+            panic!("not SQLite");
+        };
+        let before = pool.acquire().await.unwrap().cached_statements_size();
+        let mut appended = 0i64;
+        for size in 1..=super::ROWS_PER_INSERT + 3 {
+            let batch: Vec<String> = (0..size).map(|i| format!("{{\"n\":{i}}}")).collect();
+            store.append_audit_batch(&batch).await.unwrap();
+            appended += i64::try_from(size).unwrap();
+        }
+        let cached = pool.acquire().await.unwrap().cached_statements_size() - before;
+        // The row counts 100, 64, 32, 16, 8, 4, 2, 1, and reading and moving the chain's head.
+        assert!(cached <= 10, "{cached} statements cached for audit batches");
+        match store.verify_audit().await.unwrap() {
+            crate::AuditVerification::Intact(n) => assert_eq!(n, appended),
+            broken => panic!("{broken:?}"),
+        }
     }
 }

@@ -74,6 +74,7 @@ pub use model::{
 };
 pub use seal::{MasterKey, SealingKey, Secret};
 pub use store::{
-    BackendKind, CHANGES_CHANNEL, DatabaseTls, SQLITE_FILE, Store, StoreOptions, Subscription,
+    BackendKind, CHANGES_CHANNEL, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_SQLITE_PAGE_CACHE_KIB,
+    DatabaseTls, SQLITE_FILE, Store, StoreOptions, Subscription,
 };
 pub use usage::{UsageCount, UsageSync};

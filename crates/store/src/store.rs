@@ -137,6 +137,16 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
 /// Advisory-lock key that serializes migrations of concurrently starting nodes.
 const MIGRATION_LOCK: i64 = 0x6761_7465_686f;
 
+/// The default [`StoreOptions::acquire_timeout`]. Short, because a control-plane call
+/// waits for a connection twice (the caller's key, then its audit record): with sqlx's
+/// 30 s default a call took about 47 s to fail while PostgreSQL was down. Five seconds is
+/// far above a healthy pool's wait, even at its connection limit under load.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default [`DatabaseTls::sqlite_page_cache_kib`]: SQLite's own default (2000 KiB),
+/// made explicit.
+pub const DEFAULT_SQLITE_PAGE_CACHE_KIB: u32 = 2000;
+
 /// Where the store keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
@@ -148,12 +158,16 @@ pub struct StoreOptions {
     pub postgres_schema: Option<String>,
     /// Pool size.
     pub max_connections: u32,
+    /// How long a call waits for a PostgreSQL connection before it fails with a store
+    /// error (the caller answers `ServiceFailure`). Refused connection attempts are retried
+    /// within it; with the database gone, every call that needs it waits this long.
+    pub acquire_timeout: Duration,
     /// TLS to PostgreSQL.
     pub tls: DatabaseTls,
 }
 
-/// `[database]` of the config file: TLS to PostgreSQL. The URL's own `sslmode` and
-/// `sslrootcert` apply when these are not set.
+/// `[database]` of the config file: TLS to PostgreSQL (the URL's own `sslmode` and
+/// `sslrootcert` apply when these are not set), and SQLite's page cache.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseTls {
@@ -165,6 +179,11 @@ pub struct DatabaseTls {
     /// `prefer`): only `require`, `verify-ca` and `verify-full` pass.
     #[serde(default)]
     pub require_tls: bool,
+    /// SQLite's page cache per pooled connection, in KiB (`PRAGMA cache_size = -N`;
+    /// default [`DEFAULT_SQLITE_PAGE_CACHE_KIB`]). Each connection fills its cache up to
+    /// this as the audit log grows, so the store's SQLite memory settles at about this
+    /// times the pool size.
+    pub sqlite_page_cache_kib: Option<u32>,
 }
 
 impl DatabaseTls {
@@ -213,6 +232,7 @@ impl StoreOptions {
             database_url: None,
             postgres_schema: None,
             max_connections: 8,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             tls: DatabaseTls::default(),
         }
     }
@@ -224,6 +244,7 @@ impl StoreOptions {
             database_url: Some(url.into()),
             postgres_schema: None,
             max_connections: 16,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             tls: DatabaseTls::default(),
         }
     }
@@ -384,12 +405,19 @@ impl Store {
     /// or does not hold the key that wrapped them: fail closed).
     pub async fn open(options: &StoreOptions, kek: impl KeyEncryption + 'static) -> Result<Store> {
         let pool = match &options.database_url {
-            None => Self::sqlite_pool(&options.data_dir, options.max_connections).await?,
+            None => {
+                let cache_kib = options
+                    .tls
+                    .sqlite_page_cache_kib
+                    .unwrap_or(DEFAULT_SQLITE_PAGE_CACHE_KIB);
+                Self::sqlite_pool(&options.data_dir, options.max_connections, cache_kib).await?
+            }
             Some(url) => {
                 Self::pg_pool(
                     url,
                     options.postgres_schema.as_deref(),
                     options.max_connections,
+                    options.acquire_timeout,
                     &options.tls,
                 )
                 .await?
@@ -423,7 +451,7 @@ impl Store {
         Self::open(&StoreOptions::postgres(url), kek).await
     }
 
-    async fn sqlite_pool(data_dir: &Path, max: u32) -> Result<Pool> {
+    async fn sqlite_pool(data_dir: &Path, max: u32, cache_kib: u32) -> Result<Pool> {
         crate::seal::create_private_dir(data_dir)?;
         private_sqlite_files(&data_dir.join(SQLITE_FILE))?;
         let opts = SqliteConnectOptions::new()
@@ -432,7 +460,8 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(15));
+            .busy_timeout(Duration::from_secs(15))
+            .pragma("cache_size", format!("-{}", cache_kib.max(1)));
         let pool = SqlitePoolOptions::new()
             .max_connections(max.max(1))
             .after_release(|conn, _| {
@@ -453,7 +482,13 @@ impl Store {
         Ok(Pool::Sqlite(pool))
     }
 
-    async fn pg_pool(url: &str, schema: Option<&str>, max: u32, tls: &DatabaseTls) -> Result<Pool> {
+    async fn pg_pool(
+        url: &str,
+        schema: Option<&str>,
+        max: u32,
+        acquire_timeout: Duration,
+        tls: &DatabaseTls,
+    ) -> Result<Pool> {
         let mut opts = tls.apply(PgConnectOptions::from_str(url)?)?;
         if let Some(schema) = schema {
             if !valid_schema_name(schema) {
@@ -475,7 +510,7 @@ impl Store {
         }
         let pool = PgPoolOptions::new()
             .max_connections(max.max(1))
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(acquire_timeout)
             .connect_with(opts)
             .await?;
         Ok(Pool::Postgres(pool))

@@ -8,7 +8,7 @@ use super::error::GatewayError;
 use crate::AppState;
 use gatehouse_pipeline::{PipelineError, Principal, RequestParts};
 
-pub use gatehouse_pipeline::authenticate::{CallerSource, signs_body};
+pub use gatehouse_pipeline::authenticate::{CallerSource, declared_body_matches, signs_body};
 
 /// An authenticated gateway caller: the pipeline's principal and its session budget.
 #[derive(Debug, Clone)]
@@ -71,13 +71,19 @@ fn answer(e: PipelineError) -> GatewayError {
 }
 
 /// Authenticates a gateway request; `Err` is a 401 (403, 500) in OpenAI's shape.
+///
+/// `body` is the request's body when it has been read (or `b""` for a request without
+/// one); `None` before it is read: a SigV4 signature is then checked against the SHA-256
+/// the request declares in a signed `x-amz-content-sha256` header (required), so that no
+/// one without a valid signature makes the gateway read and hold a body, and the caller
+/// checks the body against it once read ([`declared_body_matches`]).
 pub async fn authenticate(
     state: &AppState,
     method: &str,
     path: &str,
     query: &str,
     headers: &axum::http::HeaderMap,
-    body: &[u8],
+    body: Option<&[u8]>,
 ) -> Result<GatewayCaller, GatewayError> {
     let parts = RequestParts {
         method,

@@ -155,6 +155,19 @@ impl GatewayError {
         )
     }
 
+    /// 400, 414 or 431: a request head the HTTP parser refused before any route ran.
+    pub fn refused_head(status: StatusCode) -> Self {
+        let (code, message) = match status {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+                "request_header_fields_too_large",
+                "The request's header lines are too many or too large.",
+            ),
+            StatusCode::URI_TOO_LONG => ("uri_too_long", "The request URI is too long."),
+            _ => ("malformed_request", "The HTTP request head is malformed."),
+        };
+        Self::new(status, "invalid_request_error", code, message.to_owned())
+    }
+
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({"error": {
@@ -165,14 +178,19 @@ impl GatewayError {
         }})
     }
 
-    /// The response, with `request_id` as `x-request-id` and in the error object (the
-    /// id to quote to an operator, who finds it in the logs and the audit record).
-    pub fn response(&self, request_id: &str) -> Response {
+    /// The JSON body with `request_id` in the error object.
+    pub fn body_with_request_id(&self, request_id: &str) -> String {
         let mut body = self.body();
         if let Some(e) = body.get_mut("error").and_then(|e| e.as_object_mut()) {
             e.insert("request_id".to_owned(), request_id.into());
         }
-        let mut resp = (self.status, body.to_string()).into_response();
+        body.to_string()
+    }
+
+    /// The response, with `request_id` as `x-request-id` and in the error object (the
+    /// id to quote to an operator, who finds it in the logs and the audit record).
+    pub fn response(&self, request_id: &str) -> Response {
+        let mut resp = (self.status, self.body_with_request_id(request_id)).into_response();
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,

@@ -99,7 +99,7 @@ impl Call {
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
-        body: &[u8],
+        body: Option<&[u8]>,
     ) -> Result<GatewayCaller, GatewayError> {
         let c = auth::authenticate(
             &self.state,
@@ -115,9 +115,10 @@ impl Call {
     }
 
     /// Who calls, and the request body (at most `max_body_bytes`). A caller without a
-    /// valid Bearer credential (or with none, or two) is refused before the body is read,
-    /// so that no one without a credential makes the gateway wait for and hold a body; a
-    /// SigV4 signature covers the body, so then the body comes first.
+    /// valid credential (or with none, or two) is refused before the body is read, so that
+    /// no one without a credential makes the gateway wait for and hold a body: a SigV4
+    /// signature, which covers the body, is checked against the SHA-256 the request
+    /// declares, and the body against that once read.
     async fn authenticate_and_read(
         &mut self,
         uri: &Uri,
@@ -125,14 +126,14 @@ impl Call {
         body: Body,
     ) -> Result<(GatewayCaller, Bytes), GatewayError> {
         let limit = self.state.gateway.settings().max_body_bytes;
-        if auth::signs_body(headers) {
-            let raw = read_body(body, limit).await?;
-            let caller = self.authenticate(&Method::POST, uri, headers, &raw).await?;
-            Ok((caller, raw))
-        } else {
-            let caller = self.authenticate(&Method::POST, uri, headers, b"").await?;
-            Ok((caller, read_body(body, limit).await?))
+        let caller = self.authenticate(&Method::POST, uri, headers, None).await?;
+        let raw = read_body(body, limit).await?;
+        if auth::signs_body(headers) && !auth::declared_body_matches(headers, &raw) {
+            return Err(GatewayError::unauthenticated(
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ));
         }
+        Ok((caller, raw))
     }
 
     /// Decides and notes the decision; a deny becomes a 403 with an encoded message.
@@ -776,7 +777,10 @@ pub(super) async fn list_models(
 ) -> Response {
     let mut call = Call::new(s, peer, l, &headers);
     call.record.action = "ai:ListModels".into();
-    let caller = match call.authenticate(&Method::GET, &uri, &headers, b"").await {
+    let caller = match call
+        .authenticate(&Method::GET, &uri, &headers, Some(b""))
+        .await
+    {
         Ok(c) => c,
         Err(e) => return call.fail(e),
     };
@@ -812,7 +816,10 @@ pub(super) async fn get_model(
     let mut call = Call::new(s, peer, l, &headers);
     call.record.action = "ai:GetModel".into();
     call.record.model = Some(model.clone());
-    let caller = match call.authenticate(&Method::GET, &uri, &headers, b"").await {
+    let caller = match call
+        .authenticate(&Method::GET, &uri, &headers, Some(b""))
+        .await
+    {
         Ok(c) => c,
         Err(e) => return call.fail(e),
     };
@@ -844,7 +851,7 @@ async fn job_call(
     id: &str,
     action: &str,
 ) -> Result<(GatewayCaller, Arc<Route>), GatewayError> {
-    let caller = call.authenticate(method, uri, headers, b"").await?;
+    let caller = call.authenticate(method, uri, headers, Some(b"")).await?;
     let resource = ai_arn(call.region(), &caller.account_id, "fine-tuning-job", id);
     let rec = match call
         .state
@@ -984,7 +991,10 @@ pub(super) async fn list_jobs(
 ) -> Response {
     let mut call = Call::new(s, peer, l, &headers);
     call.record.action = "ai:ListFineTuningJobs".into();
-    let caller = match call.authenticate(&Method::GET, &uri, &headers, b"").await {
+    let caller = match call
+        .authenticate(&Method::GET, &uri, &headers, Some(b""))
+        .await
+    {
         Ok(c) => c,
         Err(e) => return call.fail(e),
     };
@@ -1158,7 +1168,9 @@ pub(super) async fn read_logs(
     call.record.action = "ai:ReadInvocationLogs".into();
     call.record.model = Some(model.clone());
     let read = async {
-        let caller = call.authenticate(&Method::GET, &uri, &headers, b"").await?;
+        let caller = call
+            .authenticate(&Method::GET, &uri, &headers, Some(b""))
+            .await?;
         let resource = ai_arn(call.region(), &caller.account_id, "invocation-log", &model);
         call.authorize(
             &caller,

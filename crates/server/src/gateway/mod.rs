@@ -342,7 +342,7 @@ pub(crate) async fn decide_operation(
         uri.path(),
         uri.query().unwrap_or(""),
         headers,
-        b"",
+        Some(b""),
     )
     .await;
     let outcome = match authenticated {
@@ -614,10 +614,12 @@ pub async fn serve_listener(
     }
     let app = crate::router(state).layer(axum::Extension(info));
     match listener {
-        Bound::Plain(tcp) => crate::listen::serve(tcp, app, limits, shutdown).await,
+        Bound::Plain(tcp) => {
+            crate::listen::serve(tcp, app, limits, crate::refused_head, shutdown).await
+        }
         Bound::Tls(tcp, acceptor) => {
             let listener = tls::TlsListener::new(tcp, acceptor)?;
-            crate::listen::serve(listener, app, limits, shutdown).await
+            crate::listen::serve(listener, app, limits, crate::refused_head, shutdown).await
         }
     }
 }
