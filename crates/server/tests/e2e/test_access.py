@@ -5,7 +5,8 @@ MFA session and succeeds; the server's clock moves past the window (libfaketime 
 a timestamp file the test rewrites) and the very same session is refused. Self-approval,
 non-approvers, over-long durations, unknown roles, replayed approvals and expired pending
 requests are refused with AWS-shaped errors and change nothing. A revoke on one node of a
-PostgreSQL pair applies on the other within a second; the webhook receives signed events."""
+PostgreSQL pair applies on the other within a second, also to a role session already open
+under a role grant; the webhook receives signed events."""
 
 import datetime
 import hashlib
@@ -209,6 +210,45 @@ def test_a_revoke_on_one_node_applies_on_the_other_within_a_second(make_server):
     while update_deployment(b, session).status == 200:
         assert time.time() - revoked_at < 1.0, "node b still applies a revoked grant after a second"
         time.sleep(0.02)
+
+
+@pytest.mark.skipif("postgres" not in backends(), reason="needs PostgreSQL")
+def test_a_revoke_ends_role_sessions_open_on_the_other_node_within_a_second(make_server):
+    """A role grant: the deployer assumes the role on node a under it; the session works on
+    node b; a revoke on node a ends that open session on node b within a second."""
+    env = {"GATEHOUSE_MASTER_KEY": os.urandom(32).hex()}
+    a = make_server("postgres", extra_env=env)
+    b = make_server("postgres", database_url=a.database_url, extra_env=env)
+    keys, _, _ = setup_world(a)
+    deployer, alice = keys["deployer"], keys["alice"]
+    iam = a.client("iam")
+    iam.create_role(RoleName="deploy-role", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:gatehouse:iam::{ACCOUNT}:root"},
+                                                 "Action": "sts:AssumeRole"}]}))
+    iam.attach_role_policy(RoleName="deploy-role", PolicyArn=arn("policy", "deploy"))
+    r = call(a, "CreateEligibility", {"Subject": arn("user", "deployer"), "Target": arn("role", "deploy-role"),
+                                      "MaxDurationSeconds": "3600", "Approvers.member.1": arn("user", "alice")},
+             (ROOT_KEY_ID, ROOT_SECRET))
+    assert r.status == 200, r.text
+    sts = a.client("sts", *deployer)
+    with pytest.raises(Exception, match="AccessDenied"):
+        sts.assume_role(RoleArn=arn("role", "deploy-role"), RoleSessionName="before")
+    rid = call(a, "CreateAccessRequest", {"Target": arn("role", "deploy-role"), "DurationSeconds": "3600",
+                                          "Justification": "incident"}, deployer).field("RequestId")
+    assert call(a, "ApproveAccessRequest", {"RequestId": rid}, alice).status == 200
+    assert call(a, "ActivateAccessRequest", {"RequestId": rid}, deployer).status == 200
+    creds = sts.assume_role(RoleArn=arn("role", "deploy-role"), RoleSessionName="fix")["Credentials"]
+    session = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    r = update_deployment(b, session)
+    assert r.status == 200, r.text
+    r = call(a, "RevokeAccessRequest", {"RequestId": rid}, alice)
+    assert r.status == 200 and r.field("State") == "revoked", r.text
+    revoked_at = time.time()
+    while (r := update_deployment(b, session)).status == 200:
+        assert time.time() - revoked_at < 1.0, "node b still accepts a session of a revoked grant after a second"
+        time.sleep(0.02)
+    assert (r.status, r.code) == (403, "ExpiredToken"), r.text
+    assert rid in r.text
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
