@@ -1,5 +1,6 @@
-"""Just-in-time access end to end (issue 15), with boto3 (IAM, STS, MFA from pyotp) and
-signed Query calls of the `gatehouse:` actions: a deployer without standing rights is
+"""Just-in-time access end to end (issue 15), with boto3 (IAM, STS, MFA from pyotp), the
+`openai` package against a model server double, and signed Query calls of the `gatehouse:`
+actions: a deployer without standing rights is
 refused ai:UpdateDeployment, requests, an approver approves, the deployer activates with an
 MFA session and succeeds; the server's clock moves past the window (libfaketime reading
 a timestamp file the test rewrites) and the very same session is refused. Self-approval,
@@ -18,10 +19,12 @@ import threading
 import time
 import urllib.parse
 
+import openai
 import pyotp
 import pytest
 
 from conftest import ROOT_KEY_ID, ROOT_SECRET, Signer, backends, free_port, raw_call
+from test_gateway import Upstream
 
 ACCOUNT = None  # the server's default account, read by setup_world
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
@@ -64,9 +67,10 @@ def call(server, action, params, key, clock=None, service="iam", version="2010-0
     return raw_call(server, body, signer=Signer(key[0], key[1], service, when=when, token=token))
 
 
-def setup_world(server):
+def setup_world(server, model_base_url=None):
     """Users deployer (eligible for the managed policy `deploy`, MFA to activate), alice
-    (approver), mallory (may call the approve action, but is no approver); a deployment."""
+    (approver), mallory (may call the approve action, but is no approver); a deployment
+    `jit-model` of the model server at `model_base_url` (none listening by default)."""
     global ACCOUNT
     ACCOUNT = server.client("sts").get_caller_identity()["Account"]
     iam = server.client("iam")
@@ -87,7 +91,7 @@ def setup_world(server):
     now = time.time()
     iam.enable_mfa_device(UserName="deployer", SerialNumber=d["SerialNumber"],
                           AuthenticationCode1=totp.at(now - 30), AuthenticationCode2=totp.at(now))
-    r = call(server, "CreateDeployment", {"ModelId": "jit-model", "BaseUrl": f"http://127.0.0.1:{free_port()}/v1"},
+    r = call(server, "CreateDeployment", {"ModelId": "jit-model", "BaseUrl": model_base_url or f"http://127.0.0.1:{free_port()}/v1"},
              (ROOT_KEY_ID, ROOT_SECRET), service="ai", version="2024-01-01")
     assert r.status == 200, r.text
     r = call(server, "CreateEligibility", {
@@ -185,6 +189,66 @@ def test_request_approve_activate_then_the_window_ends_in_the_same_session(make_
     r = call(server, "ApproveAccessRequest", {"RequestId": late}, alice, clock)
     assert (r.status, r.code) == (409, "InvalidRequestState"), r.text
     assert "expired" in r.text
+
+
+@needs_faketime
+@pytest.mark.parametrize("backend", backends())
+def test_the_openai_client_gets_the_model_only_under_the_grant_and_its_window(make_server, backend, tmp_path):
+    """The `openai` package, its API key the deployer's MFA session token: the model call is
+    refused without standing rights, allowed once a grant of the managed policy `invoke` is
+    approved and activated with MFA (audited with the grant's id), and refused again in the
+    very same client when the window ends."""
+    upstream = Upstream()
+    try:
+        clock = Clock(str(tmp_path / "faketime"))
+        server = make_server(backend, extra_env=clock.env())
+        keys, serial, totp = setup_world(server, model_base_url=upstream.base)
+        deployer, alice = keys["deployer"], keys["alice"]
+        model = f"arn:gatehouse:ai:local:{ACCOUNT}:model/jit-model"
+        server.client("iam").create_policy(PolicyName="invoke", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ai:InvokeModel*", "Resource": model}]}))
+        r = call(server, "CreateEligibility", {
+            "Subject": arn("user", "deployer"), "Target": arn("policy", "invoke"), "MaxDurationSeconds": "600",
+            "Approvers.member.1": arn("user", "alice"), "MfaRequired": "true"}, (ROOT_KEY_ID, ROOT_SECRET))
+        assert r.status == 200, r.text
+        creds = server.client("sts", *deployer).get_session_token(
+            SerialNumber=serial, TokenCode=totp.at(time.time() + 30))["Credentials"]
+        session = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+        client = openai.OpenAI(api_key=creds["SessionToken"], base_url=server.endpoint + "/v1",
+                               max_retries=0, timeout=30)
+
+        def chat(text):
+            return client.chat.completions.create(model="jit-model", messages=[{"role": "user", "content": text}])
+
+        with pytest.raises(openai.PermissionDeniedError):
+            chat("before the grant")
+        assert upstream.requests() == [], "a refused call reached the model"
+
+        r = call(server, "CreateAccessRequest", {"Target": arn("policy", "invoke"), "DurationSeconds": "600",
+                                                 "Justification": "evaluate the release candidate"}, session)
+        assert r.status == 200, r.text
+        rid = r.field("RequestId")
+        assert call(server, "ApproveAccessRequest", {"RequestId": rid}, alice).status == 200
+        r = call(server, "ActivateAccessRequest", {"RequestId": rid}, deployer)
+        assert (r.status, r.code) == (403, "AccessDenied"), r.text  # MFA needed: not the long-term key
+        r = call(server, "ActivateAccessRequest", {"RequestId": rid}, session)
+        assert r.status == 200 and r.field("State") == "active", r.text
+
+        answer = chat("under the grant")
+        assert answer.choices[0].message.content.startswith("echo: under the grant")
+        deadline = time.time() + 5
+        while not (hits := [a for a in audit(server) if a["action"] == "ai:InvokeModel" and a["decision"] == "Allow"]):
+            assert time.time() < deadline, "the allowed call was not audited"
+            time.sleep(0.1)
+        assert f"elevation:{rid}" in (hits[-1].get("statement") or ""), hits
+
+        # The window ends: the same client, the same session token, refused.
+        clock.set(601)
+        with pytest.raises(openai.PermissionDeniedError):
+            chat("after the window")
+        assert len(upstream.requests()) == 1
+    finally:
+        upstream.stop()
 
 
 @pytest.mark.skipif("postgres" not in backends(), reason="needs PostgreSQL")
