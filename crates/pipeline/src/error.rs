@@ -21,6 +21,15 @@ pub enum PipelineError {
     /// (the message says which, in words safe to show).
     #[error("{0}")]
     Credentials(&'static str),
+    /// The session was opened under a just-in-time grant that has ended (revoked, or its
+    /// window is over): the session is refused as expired.
+    #[error(
+        "The security token included in the request is expired: the session was opened under the just-in-time elevation {request_id}, which has ended (revoked or its window is over)."
+    )]
+    ElevationEnded {
+        /// The access request (`REQ...`) whose grant ended.
+        request_id: String,
+    },
     /// The principal's stored policies do not compile: it is denied everything.
     #[error("The caller's policies could not be evaluated.")]
     PoliciesUnreadable,
@@ -38,6 +47,7 @@ impl PipelineError {
         match self {
             PipelineError::Signature(e) => e.aws_code(),
             PipelineError::Token(e) => e.aws_code(),
+            PipelineError::ElevationEnded { .. } => "ExpiredToken",
             PipelineError::Credentials(_) => "InvalidClientTokenId",
             PipelineError::PoliciesUnreadable => "AccessDenied",
             PipelineError::MalformedSessionPolicy(_) => "MalformedPolicyDocument",
@@ -50,6 +60,7 @@ impl PipelineError {
         match self {
             PipelineError::Signature(e) => e.http_status(),
             PipelineError::Token(_)
+            | PipelineError::ElevationEnded { .. }
             | PipelineError::Credentials(_)
             | PipelineError::PoliciesUnreadable => 403,
             PipelineError::MalformedSessionPolicy(_) => 400,

@@ -104,7 +104,7 @@ impl From<gatehouse_pipeline::PipelineError> for ApiError {
             P::Store(e) => e.into(),
             P::PoliciesUnreadable => ApiError::access_denied(e.to_string()),
             P::MalformedSessionPolicy(m) => ApiError::malformed_policy(m),
-            P::Token(_) | P::Credentials(_) => {
+            P::Token(_) | P::ElevationEnded { .. } | P::Credentials(_) => {
                 let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN);
                 ApiError::new(status, e.aws_code(), e.to_string())
             }
