@@ -164,7 +164,7 @@ pub fn assignments_for<'a>(
         .filter(|a| a.source == source)
         .filter(|a| match a.subject_kind.as_str() {
             "user" => a.subject == person.sub,
-            "group" => person.groups.iter().any(|g| *g == a.subject),
+            "group" => person.groups.contains(&a.subject),
             _ => false,
         })
         .collect()

@@ -258,7 +258,8 @@ mod tests {
 
     #[test]
     fn bad_specs_are_refused_with_the_reason() {
-        let cases: Vec<(Box<dyn Fn(&mut SourceSpec)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut SourceSpec)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|s| s.name = "a/b".into()), "identity source name"),
             (Box::new(|s| s.name = String::new()), "identity source name"),
             (Box::new(|s| s.client_id = String::new()), "client id"),
