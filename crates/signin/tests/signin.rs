@@ -96,6 +96,10 @@ both_backends!(
 /// The default account and the role `team/ml` (max session 2 h).
 async fn setup(store: &Store) {
     store.ensure_default_account(ACCT, "default").await.unwrap();
+    create_ml_role(store).await;
+}
+
+async fn create_ml_role(store: &Store) {
     store
         .create_role(
             ACCT,
@@ -262,7 +266,7 @@ async fn assignments_bind_the_role_by_its_unique_id(f: &Fixture) {
     // The role deleted and made again under the same name is another role: the old
     // assignments name the old unique id, and a new one names the new.
     s.delete_role(ACCT, "ml").await.unwrap();
-    setup_role_again(s).await;
+    create_ml_role(s).await;
     let new_role = s.get_role(ACCT, "ml").await.unwrap();
     assert_ne!(new_role.role_id, role.role_id);
     assert!(
@@ -276,21 +280,6 @@ async fn assignments_bind_the_role_by_its_unique_id(f: &Fixture) {
         .await
         .unwrap();
     assert_eq!(fresh.role_id, new_role.role_id);
-}
-
-async fn setup_role_again(s: &Store) {
-    s.create_role(
-        ACCT,
-        &NewRole {
-            name: "ml".into(),
-            path: Some("/team/".into()),
-            trust_policy: TRUST.into(),
-            max_session_duration: Some(7200),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
 }
 
 async fn bad_input_changes_nothing(f: &Fixture) {
