@@ -170,6 +170,12 @@ fn record(principal: &str, step: &str, resource: &str, error: Option<&AccessErro
         source_ip: None,
         source_unknown_via: None,
         error_code: error.map(|e| e.aws_code().to_owned()),
+        // A step on one request (not `*`, not an eligibility) carries its id, as the API's do.
+        elevation_id: resource
+            .split_once(":access-request/")
+            .map(|(_, id)| id)
+            .filter(|id| *id != "*")
+            .map(str::to_owned),
         face: FaceDetail::default(),
     }
 }

@@ -205,6 +205,9 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
         | "ActivateAccessRequest"
         | "RevokeAccessRequest" => {
             let id = p.required("RequestId")?;
+            // The record of each step carries the request's id as its elevation id, so the
+            // log of one grant reads from its approval to its last call.
+            ctx.note_elevation(id);
             crate::authorize(ctx, &gh, &gatehouse_access::request_arn(&account, id))?;
             let who = caller(ctx).await?;
             let comment = p.get("Comment");

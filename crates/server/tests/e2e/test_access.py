@@ -171,6 +171,7 @@ def test_request_approve_activate_then_the_window_ends_in_the_same_session(make_
     assert r.status == 200, r.text
     allowed = [a for a in audit(server) if a["action"] == "ai:UpdateDeployment" and a["decision"] == "Allow"]
     assert allowed and f"elevation:{rid}" in (allowed[-1].get("statement") or ""), allowed
+    assert allowed[-1]["elevation_id"] == rid, allowed
 
     # The window ends: the very same session is refused at once.
     # (20 s before the end: the steps since the activation took real time too)
@@ -241,6 +242,15 @@ def test_the_openai_client_gets_the_model_only_under_the_grant_and_its_window(ma
             assert time.time() < deadline, "the allowed call was not audited"
             time.sleep(0.1)
         assert f"elevation:{rid}" in (hits[-1].get("statement") or ""), hits
+        assert hits[-1]["elevation_id"] == rid, hits
+        # The grant's story from the log alone: its steps and the calls made under it.
+        out = server.cli("audit", "tail", "-n", "500", "--elevation", rid, "--format", "json")
+        assert out.returncode == 0, out.stderr
+        story = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+        assert [(a["action"], a.get("error_code")) for a in story] == [
+            ("gatehouse:ApproveAccessRequest", None), ("gatehouse:ActivateAccessRequest", "AccessDenied"),
+            ("gatehouse:ActivateAccessRequest", None), ("ai:InvokeModel", None)], story
+        assert all(a["elevation_id"] == rid for a in story)
 
         # The window ends: the same client, the same session token, refused.
         clock.set(601)
