@@ -325,8 +325,10 @@ def test_a_revoke_ends_role_sessions_open_on_the_other_node_within_a_second(make
     assert rid in r.text
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-def test_the_webhook_receives_signed_events(make_server, backend):
+@pytest.mark.parametrize("configured_by", ["config file", "environment"])
+def test_the_webhook_receives_signed_events(make_server, configured_by, tmp_path):
+    """The webhook configured in the config file's [access] table (its secret in the
+    variable `webhook_secret_env` names), or by the two environment variables."""
     secret = os.urandom(16).hex()
     got = []
 
@@ -343,9 +345,14 @@ def test_the_webhook_receives_signed_events(make_server, backend):
     httpd = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        server = make_server(backend, extra_env={
-            "GATEHOUSE_ACCESS_WEBHOOK_URL": f"http://127.0.0.1:{httpd.server_port}/hook",
-            "GATEHOUSE_ACCESS_WEBHOOK_SECRET": secret})
+        url = f"http://127.0.0.1:{httpd.server_port}/hook"
+        if configured_by == "environment":
+            server = make_server("sqlite", extra_env={
+                "GATEHOUSE_ACCESS_WEBHOOK_URL": url, "GATEHOUSE_ACCESS_WEBHOOK_SECRET": secret})
+        else:
+            cfg = tmp_path / "gatehouse.toml"
+            cfg.write_text(f'[access]\nwebhook_url = "{url}"\nwebhook_secret_env = "JIT_HOOK_SECRET"\n')
+            server = make_server("sqlite", config=str(cfg), extra_env={"JIT_HOOK_SECRET": secret})
         keys, _, _ = setup_world(server)
         rid = call(server, "CreateAccessRequest", {"Target": arn("policy", "deploy"), "DurationSeconds": "600",
                                                    "Justification": "why"}, keys["deployer"]).field("RequestId")
@@ -366,3 +373,22 @@ def test_the_webhook_receives_signed_events(make_server, backend):
     assert denied["actor"] == arn("user", "alice")
     assert denied["request"]["state"] == "denied"
     assert denied["request"]["decision_comment"] == "no"
+
+
+def test_a_webhook_that_would_send_unsigned_or_to_a_bad_url_stops_the_start(make_server, tmp_path):
+    """Refused at start with the file and the field: a URL without a secret, a secret
+    variable that is unset, a URL that is not http(s)."""
+    cases = [
+        ('[access]\nwebhook_url = "http://127.0.0.1:9/hook"\n', "access.webhook_url is set without a secret"),
+        ('[access]\nwebhook_url = "http://127.0.0.1:9/hook"\nwebhook_secret_env = "NOPE_UNSET"\n',
+         "access.webhook_secret_env: the environment variable NOPE_UNSET is unset or empty"),
+        ('[access]\nwebhook_url = "ftp://127.0.0.1/hook"\nwebhook_secret_env = "HOME"\n', "access.webhook_url: "),
+        ('[access]\nwebhook = "http://127.0.0.1:9/hook"\n', "unknown field `webhook`"),
+    ]
+    for i, (text, message) in enumerate(cases):
+        cfg = tmp_path / f"bad{i}.toml"
+        cfg.write_text(text)
+        server = make_server("sqlite", config=str(cfg), start=False)
+        with pytest.raises(RuntimeError) as e:
+            server.start()
+        assert f"bad{i}.toml" in str(e.value) and message in str(e.value), str(e.value)
