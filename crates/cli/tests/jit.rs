@@ -85,6 +85,7 @@ fn the_whole_life_of_a_request_from_the_command_line() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(json(&out)["max_duration_secs"], 3600);
+    let elig = json(&out)["eligibility_id"].as_str().unwrap().to_owned();
 
     let (code, _, err) = run(
         dir,
@@ -143,6 +144,11 @@ fn the_whole_life_of_a_request_from_the_command_line() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with(&format!("activated {id}  active")), "{out}");
 
+    // An eligibility with an open grant cannot be deleted.
+    let (code, _, err) = run(dir, &["eligible", "--delete", &elig]);
+    assert_ne!(code, 0);
+    assert!(err.contains("open access request"), "{err}");
+
     let (code, out, err) = run(dir, &["list", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let list = json(&out);
@@ -152,6 +158,13 @@ fn the_whole_life_of_a_request_from_the_command_line() {
     let (code, out, err) = run(dir, &["revoke", &id]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("revoked"), "{out}");
+
+    let (code, out, err) = run(dir, &["eligible", "--delete", &elig]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("deleted {elig}"));
+    let (code, out, err) = run(dir, &["eligible", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out), serde_json::json!([]));
 
     // Every step is in the audit log, refusals with their error code.
     let (code, out, err) = gatehouse(&[
@@ -186,7 +199,9 @@ fn the_whole_life_of_a_request_from_the_command_line() {
             Some("InvalidRequestState"),
         ),
         ("gatehouse:ActivateAccessRequest", None),
+        ("gatehouse:DeleteEligibility", Some("DeleteConflict")),
         ("gatehouse:RevokeAccessRequest", None),
+        ("gatehouse:DeleteEligibility", None),
     ];
     let expect: Vec<(String, Option<String>)> = expect
         .iter()

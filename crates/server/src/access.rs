@@ -26,6 +26,7 @@ use std::sync::OnceLock;
 const ACTIONS: &[&str] = &[
     "CreateEligibility",
     "ListEligibilities",
+    "DeleteEligibility",
     "CreateAccessRequest",
     "ApproveAccessRequest",
     "DenyAccessRequest",
@@ -158,6 +159,12 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
             };
             let e = gatehouse_access::create_eligibility(&ctx.store, &spec).await?;
             render_eligibility(&mut x, &e);
+            None
+        }
+        "DeleteEligibility" => {
+            let id = p.required("EligibilityId")?;
+            crate::authorize(ctx, &gh, &gatehouse_access::eligibility_arn(&account, id))?;
+            gatehouse_access::delete_eligibility(&ctx.store, &account, id, now).await?;
             None
         }
         "ListEligibilities" => {

@@ -325,6 +325,34 @@ def test_a_revoke_ends_role_sessions_open_on_the_other_node_within_a_second(make
     assert rid in r.text
 
 
+@pytest.mark.parametrize("backend", backends())
+def test_an_eligibility_is_deleted_over_the_api_once_nothing_is_open(make_server, backend):
+    """gatehouse:DeleteEligibility: an unknown id is NoSuchEntity, an eligibility with an
+    open request DeleteConflict (nothing changed), then deleted; nobody can ask under it."""
+    server = make_server(backend)
+    keys, _, _ = setup_world(server)
+    root = (ROOT_KEY_ID, ROOT_SECRET)
+    r = call(server, "ListEligibilities", {}, root)
+    elig = r.field("EligibilityId")
+    r = call(server, "DeleteEligibility", {"EligibilityId": "ELIGNOSUCHTHING"}, root)
+    assert (r.status, r.code) == (404, "NoSuchEntity"), r.text
+    r = call(server, "DeleteEligibility", {"EligibilityId": elig}, keys["alice"])
+    assert (r.status, r.code) == (403, "AccessDenied"), r.text  # not allowed by her policy
+    rid = call(server, "CreateAccessRequest", {"Target": arn("policy", "deploy"), "DurationSeconds": "600",
+                                               "Justification": "why"}, keys["deployer"]).field("RequestId")
+    r = call(server, "DeleteEligibility", {"EligibilityId": elig}, root)
+    assert (r.status, r.code) == (409, "DeleteConflict"), r.text
+    assert elig in call(server, "ListEligibilities", {}, root).text
+    assert call(server, "RevokeAccessRequest", {"RequestId": rid}, keys["deployer"]).status == 200
+    r = call(server, "DeleteEligibility", {"EligibilityId": elig}, root)
+    assert r.status == 200, r.text
+    assert elig not in call(server, "ListEligibilities", {}, root).text
+    r = call(server, "CreateAccessRequest", {"Target": arn("policy", "deploy"), "DurationSeconds": "600",
+                                             "Justification": "again"}, keys["deployer"])
+    assert (r.status, r.code) == (403, "AccessDenied"), r.text
+    assert "not eligible" in r.text
+
+
 @pytest.mark.parametrize("configured_by", ["config file", "environment"])
 def test_the_webhook_receives_signed_events(make_server, configured_by, tmp_path):
     """The webhook configured in the config file's [access] table (its secret in the
