@@ -166,6 +166,12 @@ impl Principal {
             .and_then(|s| s.session_policy.as_deref())
     }
 
+    /// The just-in-time grant the caller's session was opened under, if any: every call
+    /// of such a session is made under it (its id goes in the audit record).
+    pub fn elevation_id(&self) -> Option<&str> {
+        self.session.as_ref().and_then(|s| s.elevation_id())
+    }
+
     /// The caller's groups' ARNs (users and their `GetSessionToken` sessions).
     pub fn group_arns(&self) -> &[String] {
         self.policies

@@ -69,6 +69,7 @@ impl Core {
             source_ip: origin.source.audit_ip(),
             source_unknown_via: origin.source.audit_via(),
             error_code: None,
+            elevation_id: None,
             face: FaceDetail::default(),
         };
         Call {
@@ -91,6 +92,8 @@ impl Call<'_> {
     ) -> Result<&Principal, PipelineError> {
         let principal = self.core.authenticate(parts, service).await?;
         self.record.principal.clone_from(&principal.arn);
+        // Every call of a session opened under a just-in-time grant is made under it.
+        self.record.elevation_id = principal.elevation_id().map(str::to_owned);
         Ok(self.principal.insert(principal))
     }
 
@@ -136,6 +139,15 @@ impl Call<'_> {
     ) -> Result<(), crate::audit::AuditError> {
         self.record.error_code = error_code;
         self.record.face = face;
+        // A call allowed by a just-in-time grant names it in its deciding statement.
+        if self.record.elevation_id.is_none() {
+            self.record.elevation_id = self
+                .record
+                .statement
+                .as_deref()
+                .and_then(crate::authz::elevation_of_statement)
+                .map(str::to_owned);
+        }
         self.core.audit.queue.push(&self.core.store, &self.record)
     }
 }

@@ -14,7 +14,6 @@ use crate::authenticate::Principal;
 use crate::core::Core;
 use crate::identity::Caller;
 use crate::origin::Origin;
-use crate::session;
 use chrono::{DateTime, Utc};
 use gatehouse_policy::{ContextValue, Decision, DecisionKind, Request};
 
@@ -113,7 +112,7 @@ where
     );
     c.insert("aws:EpochTime", now.timestamp().to_string());
     if let Some(s) = &principal.session {
-        session::fill_session_context(&mut req, &s.claims, now);
+        s.fill_context(&mut req, now);
     }
     for (k, v) in keys {
         req.context.insert(k, v);

@@ -59,6 +59,7 @@ impl ControlRecord<'_> {
             source_ip: self.source.audit_ip(),
             source_unknown_via: self.source.audit_via(),
             error_code: self.error_code.map(str::to_owned),
+            elevation_id: facts.elevation_id.clone(),
             face: FaceDetail::Control(ControlDetail {
                 access_key_id: self.access_key_id.map(str::to_owned),
             }),
@@ -77,4 +78,6 @@ pub struct AuditFacts {
     pub decision: Option<Decision>,
     /// The deciding statement.
     pub statement: Option<String>,
+    /// The just-in-time grant the call is made under ([`AuditRecord::elevation_id`]).
+    pub elevation_id: Option<String>,
 }

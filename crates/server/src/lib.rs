@@ -397,6 +397,14 @@ impl CallContext<'_> {
     /// An `Allow` also stages the record the call will have if it succeeds, so that a
     /// write made next through [`CallContext::store`] commits it with itself; a denial
     /// withdraws it.
+    /// Keeps the id of the just-in-time grant the call is made under, for its audit
+    /// record (noted before the decision that stages the record).
+    pub fn note_elevation(&self, request_id: &str) {
+        if let Ok(mut f) = self.audit.lock() {
+            f.elevation_id = Some(request_id.to_owned());
+        }
+    }
+
     pub fn note_decision(
         &self,
         action: &str,
@@ -658,6 +666,11 @@ async fn process(
     if let Some(s) = &principal.session {
         get_session_token_limits(&s.claims, req.is_sts, is_ai, &action)?;
     }
+    // Every call of a session opened under a just-in-time grant is made under it.
+    let facts = audit::AuditFacts {
+        elevation_id: principal.elevation_id().map(str::to_owned),
+        ..audit::AuditFacts::default()
+    };
     let ctx = CallContext {
         state,
         store: state.store.with_audit(Arc::clone(&trail.pending)),
@@ -666,7 +679,7 @@ async fn process(
         request_id: req.rid,
         origin: req.origin.clone(),
         access_key_id: trail.access_key_id.clone(),
-        audit: std::sync::Mutex::new(audit::AuditFacts::default()),
+        audit: std::sync::Mutex::new(facts),
         pending: Arc::clone(&trail.pending),
     };
     let result = if req.is_sts {
@@ -809,14 +822,16 @@ pub fn authorize_with(
     };
     let request = decision_request(ctx, action, resource, request_keys);
     // Standing policies, then any just-in-time grant active at this call's time.
-    let decision = policies
-        .decide_at(
-            &request,
-            None,
-            ctx.principal.session_policy(),
-            ctx.state.clock.now(),
-        )
-        .decision;
+    let elevated = policies.decide_at(
+        &request,
+        None,
+        ctx.principal.session_policy(),
+        ctx.state.clock.now(),
+    );
+    if let Some(grant) = elevated.elevation {
+        ctx.note_elevation(&grant.request_id);
+    }
+    let decision = elevated.decision;
     note(
         decision.decision.into(),
         decision.statements.first().map(ToString::to_string),

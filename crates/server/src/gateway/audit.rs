@@ -55,6 +55,10 @@ pub struct GatewayAuditRecord {
     pub usage_source: Option<String>,
     /// Milliseconds from request to the end of the answer.
     pub latency_ms: f64,
+    /// The just-in-time grant the call was made under: allowed by it, or in a session
+    /// opened under it (when `None`, the deciding statement names the grant that allowed
+    /// the call, if one did).
+    pub elevation_id: Option<String>,
     /// An MCP request's detail (server, method, tool, argument digest, client session,
     /// upstream outcome).
     pub mcp: Option<serde_json::Value>,
@@ -63,6 +67,14 @@ pub struct GatewayAuditRecord {
 impl GatewayAuditRecord {
     /// The record as the log holds it.
     pub fn into_record(self) -> AuditRecord {
+        // A call allowed by a just-in-time grant names it in its deciding statement; every
+        // face's record gets the grant's id as its own field from there.
+        let elevation_id = self.elevation_id.or_else(|| {
+            self.statement
+                .as_deref()
+                .and_then(crate::authz::elevation_of_statement)
+                .map(str::to_owned)
+        });
         AuditRecord {
             time: self.time,
             request_id: self.request_id,
@@ -74,6 +86,7 @@ impl GatewayAuditRecord {
             source_ip: self.source_ip,
             source_unknown_via: self.source_unknown_via,
             error_code: self.error_code,
+            elevation_id,
             face: FaceDetail::Gateway(GatewayDetail {
                 model: self.model,
                 listener: self.listener,
