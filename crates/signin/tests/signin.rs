@@ -489,7 +489,8 @@ async fn codes_work_once_bound_and_briefly(f: &Fixture) {
         "invalid_grant"
     );
     // Every binding, and the verifier: refused, and the code is consumed by the attempt.
-    let wrong: Vec<Box<dyn Fn(&mut CodeTokenRequest)>> = vec![
+    type Change = Box<dyn Fn(&mut CodeTokenRequest)>;
+    let wrong: Vec<Change> = vec![
         Box::new(|r| r.client_id = "other-client".into()),
         Box::new(|r| r.redirect_uri = "http://127.0.0.1:45124/callback".into()),
         Box::new(|r| r.resource = Some("https://gh.example.com/mcp/other".into())),
