@@ -140,7 +140,8 @@ fn without_the_groups_file_group_and_role_holders_are_unmatched() {
 #[test]
 fn identity_center_names_the_people_behind_its_roles() {
     let mut ic = IdentityCenter::default();
-    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/by-person/identity-center");
+    let folder =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/by-person/identity-center");
     let mut files: Vec<_> = std::fs::read_dir(&folder)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -148,7 +149,10 @@ fn identity_center_names_the_people_behind_its_roles() {
     files.sort();
     for f in &files {
         let name = f.display().to_string();
-        assert!(ic.read(&name, &std::fs::read(f).unwrap()).unwrap(), "{name}");
+        assert!(
+            ic.read(&name, &std::fs::read(f).unwrap()).unwrap(),
+            "{name}"
+        );
     }
     let mut dir = Directory::default();
     ic.add_to(&mut dir);
@@ -172,7 +176,10 @@ fn identity_center_names_the_people_behind_its_roles() {
         [t("aws", "invoke", "ml engineers")]
     );
     let sso = &r.people[2].grants[0].identity;
-    assert!(sso.ends_with("AWSReservedSSO_Invoke_0a1b2c3d4e5f6a7b"), "{sso}");
+    assert!(
+        sso.ends_with("AWSReservedSSO_Invoke_0a1b2c3d4e5f6a7b"),
+        "{sso}"
+    );
     assert!(
         !r.unmatched.iter().any(|g| g.identity == *sso),
         "{:?}",

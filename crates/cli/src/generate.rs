@@ -95,9 +95,8 @@ fn principal_records(file: &std::path::Path, principal: &str) -> Result<Vec<Audi
         if line.trim().is_empty() {
             continue;
         }
-        let r: AuditRecord = serde_json::from_str(&line).with_context(|| {
-            format!("{}: line {}: not an audit record", file.display(), i + 1)
-        })?;
+        let r: AuditRecord = serde_json::from_str(&line)
+            .with_context(|| format!("{}: line {}: not an audit record", file.display(), i + 1))?;
         if gatehouse_analyzer::usage::is_principal(&r.principal, principal) {
             kept.push(r);
         }

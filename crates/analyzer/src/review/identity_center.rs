@@ -118,10 +118,11 @@ impl IdentityCenter {
             self.assignments
                 .extend(list::<Assignment>(file, &v, "AccountAssignments")?);
         } else if obj.contains_key("PermissionSet") {
-            let p = PermissionSet::deserialize(&v["PermissionSet"]).map_err(|e| DirectoryError {
-                file: file.to_owned(),
-                message: format!("$.PermissionSet: {e}"),
-            })?;
+            let p =
+                PermissionSet::deserialize(&v["PermissionSet"]).map_err(|e| DirectoryError {
+                    file: file.to_owned(),
+                    message: format!("$.PermissionSet: {e}"),
+                })?;
             self.permission_sets.insert(p.permission_set_arn, p.name);
         } else if obj.contains_key("GroupMemberships") {
             for m in list::<Membership>(file, &v, "GroupMemberships")? {
@@ -129,7 +130,8 @@ impl IdentityCenter {
             }
         } else if obj.contains_key("Users") {
             for u in list::<User>(file, &v, "Users")? {
-                self.users.insert(u.user_id, email_of(u.user_name, u.emails));
+                self.users
+                    .insert(u.user_id, email_of(u.user_name, u.emails));
             }
         } else if obj.contains_key("Groups") {
             for g in list::<Group>(file, &v, "Groups")? {

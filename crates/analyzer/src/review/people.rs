@@ -332,16 +332,20 @@ pub fn by_person(
     resolve(dir, grants)
 }
 
-/// The members behind an AWS (or Gatehouse) principal: the directory's, else those assigned
-/// an IAM Identity Center role's permission set, else an IAM user named by email.
+/// The members behind an AWS (or Gatehouse) principal: those the directory names and those
+/// assigned an IAM Identity Center role's permission set (both: neither source is the whole
+/// story), else an IAM user named by email.
 fn aws_members(dir: &Directory, arn: &str) -> Vec<String> {
-    if let Some(m) = dir.identities.get(&arn.to_ascii_lowercase()) {
-        return m.clone();
-    }
-    if let Some(m) = super::identity_center::permission_set_role(arn)
-        .and_then(|k| dir.permission_sets.get(&k))
-    {
-        return m.clone();
+    let named = dir.identities.get(&arn.to_ascii_lowercase());
+    let assigned =
+        super::identity_center::permission_set_role(arn).and_then(|k| dir.permission_sets.get(&k));
+    if named.is_some() || assigned.is_some() {
+        return named
+            .into_iter()
+            .chain(assigned)
+            .flatten()
+            .cloned()
+            .collect();
     }
     match arn.split_once(":user/") {
         Some((_, name)) => {
