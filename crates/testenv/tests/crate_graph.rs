@@ -29,6 +29,7 @@ const BELOW: &[(&str, &[&str])] = &[
             "gatehouse-mcp",
             "gatehouse-pipeline",
             "gatehouse-access",
+            "gatehouse-signin",
         ],
     ),
     ("gatehouse-access", &["gatehouse-store"]),
@@ -38,6 +39,7 @@ const BELOW: &[(&str, &[&str])] = &[
     ),
     ("gatehouse-gateway", &["gatehouse-pipeline"]),
     ("gatehouse-mcp", &["gatehouse-pipeline"]),
+    ("gatehouse-signin", &["gatehouse-pipeline"]),
     (
         "gatehouse-pipeline",
         &["gatehouse-store", "gatehouse-auth", "gatehouse-audit"],
