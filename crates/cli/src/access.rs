@@ -326,6 +326,7 @@ pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
     if args.by_person {
         return review_by_person(&args, &settings);
     }
+    let mut jit = None;
     let r = if args.source.details.is_some() || args.source.remote.endpoint_url.is_some() {
         let export = args.source.export()?;
         let report = match &args.credential_report {
@@ -343,10 +344,17 @@ pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
             &crate::progress::Bar::new("principals"),
         )?
     } else {
-        let snapshot = crate::admin::runtime()?.block_on(async {
+        let (snapshot, section) = crate::admin::runtime()?.block_on(async {
             let s = args.source.store.open().await?;
-            crate::store_export::snapshot(&s, "gatehouse store".into(), args.region.clone()).await
+            let snapshot =
+                crate::store_export::snapshot(&s, "gatehouse store".into(), args.region.clone())
+                    .await?;
+            let account = s.default_account().await?.account_id;
+            let section =
+                crate::jit_review::read(&s, &account, chrono::Utc::now(), args.unused_days).await?;
+            anyhow::Ok((snapshot, section))
         })?;
+        jit = Some(section);
         gatehouse_analyzer::review::review_store(
             &snapshot,
             chrono::Utc::now(),
@@ -354,11 +362,30 @@ pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
             &settings,
         )?
     };
-    match args.format {
-        ReviewFormat::Markdown => emit(&r.markdown())?,
-        ReviewFormat::Html => emit(&r.html())?,
+    match (args.format, &jit) {
+        (ReviewFormat::Markdown, None) => emit(&r.markdown())?,
+        (ReviewFormat::Html, None) => emit(&r.html())?,
+        // A store's review: one account, with its just-in-time section.
+        (ReviewFormat::Markdown, Some(j)) => emit(&(r.markdown() + &j.markdown()))?,
+        (ReviewFormat::Html, Some(j)) => {
+            let section = format!(
+                "<section id=\"just-in-time\"><pre>{}</pre></section>\n</body>",
+                j.markdown()
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+            );
+            emit(&r.html().replacen("</body>", &section, 1))?;
+        }
+        (ReviewFormat::Json, Some(j)) => {
+            let mut v = serde_json::to_value(&r)?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("just_in_time".into(), serde_json::to_value(j)?);
+            }
+            emit(&(serde_json::to_string_pretty(&v)? + "\n"))?;
+        }
         // Written as it is serialized: an organization's review is large.
-        ReviewFormat::Json => {
+        (ReviewFormat::Json, None) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match serde_json::to_writer_pretty(&mut out, &r)
                 .map_err(std::io::Error::from)
