@@ -27,6 +27,12 @@ pub(crate) struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// Whether a store was named on the command line (or by `GATEHOUSE_DATABASE_URL`),
+    /// rather than left to the default data directory.
+    pub(crate) fn named(&self) -> bool {
+        self.data_dir.is_some() || self.database_url.is_some() || self.config.is_some()
+    }
+
     /// How the store is named in reports (never the database URL: it may hold a password).
     pub(crate) fn describe(&self) -> String {
         match &self.database_url {
