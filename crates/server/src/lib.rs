@@ -17,6 +17,7 @@ mod iam;
 pub mod identity;
 pub mod listen;
 mod mcp_host;
+pub use mcp_host::load_configured_mcp_servers;
 pub mod metrics;
 pub mod observe;
 // Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).
