@@ -8,6 +8,7 @@ mod admin;
 mod gateway;
 mod generate;
 mod jit;
+mod jit_review;
 mod keys;
 mod mcp;
 mod policy;

@@ -47,6 +47,8 @@ pub enum EntityKind {
     SigninSource,
     /// A sign-in assignment (an IdP group or user → a role).
     SigninAssignment,
+    /// A just-in-time access eligibility.
+    Eligibility,
 }
 
 impl fmt::Display for EntityKind {
@@ -71,6 +73,7 @@ impl fmt::Display for EntityKind {
             EntityKind::McpTool => "MCP tool",
             EntityKind::SigninSource => "identity source",
             EntityKind::SigninAssignment => "sign-in assignment",
+            EntityKind::Eligibility => "eligibility",
         })
     }
 }
