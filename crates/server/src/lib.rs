@@ -16,6 +16,7 @@ pub mod health;
 mod iam;
 pub mod listen;
 mod mcp_host;
+pub use mcp_host::load_configured_mcp_servers;
 pub mod metrics;
 pub mod observe;
 // Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).
