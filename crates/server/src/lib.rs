@@ -16,6 +16,7 @@ pub mod health;
 mod iam;
 pub mod identity;
 pub mod listen;
+mod kb_host;
 mod mcp_host;
 pub mod metrics;
 pub mod observe;
@@ -84,6 +85,8 @@ pub struct AppState {
     pub gateway: gateway::Gateway,
     /// The MCP gateway's servers, upstream connections and pins (`/mcp/NAME`).
     pub mcp: gatehouse_mcp::McpGateway,
+    /// Knowledge bases of the current generation (`/v1/vector_stores/KB/search`).
+    pub retrieval: gatehouse_retrieval::Retrieval,
     /// Group commit of the control plane's audit records that no write carried.
     pub audit: audit::GroupCommit,
     /// This node's Prometheus metrics and where they are served.
@@ -157,6 +160,7 @@ impl AppState {
             oidc: oidc::JwksCache::default(),
             gateway: gateway::Gateway::default(),
             mcp: gatehouse_mcp::McpGateway::default(),
+            retrieval: gatehouse_retrieval::Retrieval::default(),
             audit: audit::GroupCommit::default(),
             metrics: metrics::Metrics::default(),
             clock,
@@ -471,6 +475,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(gateway::routes())
         .merge(gatehouse_mcp::routes::<AppState>())
+        .merge(gatehouse_retrieval::routes::<AppState>())
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
         .route("/metrics", axum::routing::get(metrics::authorized))

@@ -43,6 +43,8 @@ pub enum EntityKind {
     McpServer,
     /// A tool of an upstream MCP server.
     McpTool,
+    /// A knowledge base of the retrieval gateway.
+    KnowledgeBase,
 }
 
 impl fmt::Display for EntityKind {
@@ -65,6 +67,7 @@ impl fmt::Display for EntityKind {
             EntityKind::FineTuningJob => "fine-tuning job",
             EntityKind::McpServer => "MCP server",
             EntityKind::McpTool => "MCP tool",
+            EntityKind::KnowledgeBase => "knowledge base",
         })
     }
 }

@@ -80,6 +80,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "access",
         include_str!("../migrations/sqlite/0050_access.sql"),
     ),
+    (
+        70,
+        "knowledge_bases",
+        include_str!("../migrations/sqlite/0070_knowledge_bases.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -131,6 +136,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         50,
         "access",
         include_str!("../migrations/postgres/0050_access.sql"),
+    ),
+    (
+        70,
+        "knowledge_bases",
+        include_str!("../migrations/postgres/0070_knowledge_bases.sql"),
     ),
 ];
 

@@ -27,6 +27,7 @@ const BELOW: &[(&str, &[&str])] = &[
             "gatehouse-control",
             "gatehouse-gateway",
             "gatehouse-mcp",
+            "gatehouse-retrieval",
             "gatehouse-pipeline",
             "gatehouse-access",
         ],
@@ -38,6 +39,7 @@ const BELOW: &[(&str, &[&str])] = &[
     ),
     ("gatehouse-gateway", &["gatehouse-pipeline"]),
     ("gatehouse-mcp", &["gatehouse-pipeline"]),
+    ("gatehouse-retrieval", &["gatehouse-pipeline"]),
     (
         "gatehouse-pipeline",
         &["gatehouse-store", "gatehouse-auth", "gatehouse-audit"],
