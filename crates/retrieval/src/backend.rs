@@ -61,7 +61,10 @@ async fn post_json(
     if let Some((name, value)) = auth {
         req = req.header(name, value);
     }
-    let resp = req.send().await.map_err(|e| unavailable(what, e.without_url()))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| unavailable(what, e.without_url()))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(unavailable(what, format!("HTTP {}", status.as_u16())));
@@ -95,7 +98,10 @@ pub async fn embed(
         .collect::<Option<Vec<f64>>>()
         .ok_or_else(|| protocol(WHAT, "an embedding holds a value that is not a number"))?;
     if v.is_empty() || v.len() > 65_536 {
-        return Err(protocol(WHAT, "an embedding of 1-65536 numbers was expected"));
+        return Err(protocol(
+            WHAT,
+            "an embedding of 1-65536 numbers was expected",
+        ));
     }
     Ok(v)
 }
@@ -130,7 +136,10 @@ async fn chroma_collection_id(
     if let Some((name, value)) = chroma_auth(entry) {
         req = req.header(name, value);
     }
-    let resp = req.send().await.map_err(|e| unavailable(WHAT, e.without_url()))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| unavailable(WHAT, e.without_url()))?;
     if !resp.status().is_success() {
         return Err(unavailable(
             WHAT,
@@ -141,7 +150,10 @@ async fn chroma_collection_id(
             ),
         ));
     }
-    let v: Value = resp.json().await.map_err(|e| protocol(WHAT, e.without_url()))?;
+    let v: Value = resp
+        .json()
+        .await
+        .map_err(|e| protocol(WHAT, e.without_url()))?;
     let id = v
         .get("id")
         .and_then(Value::as_str)
@@ -184,7 +196,10 @@ pub async fn chroma_query(
     let metadatas = column("metadatas")?;
     let documents = column("documents")?;
     if distances.len() != ids.len() || metadatas.len() != ids.len() {
-        return Err(protocol(WHAT, "ids, distances and metadatas differ in length"));
+        return Err(protocol(
+            WHAT,
+            "ids, distances and metadatas differ in length",
+        ));
     }
     ids.iter()
         .enumerate()

@@ -183,7 +183,10 @@ fn parse_at(v: &Value, path: &str, depth: usize, nodes: &mut usize) -> Result<Fi
                 return Err(err(&format!("{path}.filters"), "expected a list"));
             };
             if items.is_empty() {
-                return Err(err(&format!("{path}.filters"), "expected at least one filter"));
+                return Err(err(
+                    &format!("{path}.filters"),
+                    "expected at least one filter",
+                ));
             }
             let fs = items
                 .iter()
@@ -267,6 +270,7 @@ fn check_value(op: Comparison, v: &Value) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -293,10 +297,7 @@ mod tests {
         // A value that looks like an operator is a string compared for equality.
         let f = Filter::parse(&json!({"type": "eq", "key": "dept", "value": "{\"$ne\": \"x\"}"}))
             .unwrap();
-        assert_eq!(
-            f.to_chroma(),
-            json!({"dept": {"$eq": "{\"$ne\": \"x\"}"}})
-        );
+        assert_eq!(f.to_chroma(), json!({"dept": {"$eq": "{\"$ne\": \"x\"}"}}));
         // Objects as values, operator keys, unknown fields and types are refused.
         for bad in [
             json!({"type": "eq", "key": "dept", "value": {"$ne": "x"}}),

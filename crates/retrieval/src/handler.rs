@@ -59,7 +59,12 @@ struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError {
             status,
             kind,
@@ -320,7 +325,9 @@ fn parse_search(raw: &[u8]) -> Result<SearchRequest, ApiError> {
         Some(Value::Array(items))
             if !items.is_empty()
                 && items.len() <= 16
-                && items.iter().all(|i| i.as_str().is_some_and(|s| !s.is_empty())) =>
+                && items
+                    .iter()
+                    .all(|i| i.as_str().is_some_and(|s| !s.is_empty())) =>
         {
             let parts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
             (Value::Array(items.clone()), parts.join("\n"))
@@ -362,12 +369,20 @@ fn parse_search(raw: &[u8]) -> Result<SearchRequest, ApiError> {
                 "rewrite_query is not supported by Gatehouse knowledge bases",
             ));
         }
-        Some(_) => return Err(ApiError::invalid("rewrite_query", "rewrite_query must be a boolean")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "rewrite_query",
+                "rewrite_query must be a boolean",
+            ));
+        }
     }
     let score_threshold = match m.get("ranking_options") {
         None | Some(Value::Null) => None,
         Some(Value::Object(r)) => {
-            if let Some(k) = r.keys().find(|k| !matches!(k.as_str(), "ranker" | "score_threshold")) {
+            if let Some(k) = r
+                .keys()
+                .find(|k| !matches!(k.as_str(), "ranker" | "score_threshold"))
+            {
                 return Err(ApiError::invalid(
                     "ranking_options",
                     format!("unknown field ranking_options.{k}"),
@@ -375,7 +390,8 @@ fn parse_search(raw: &[u8]) -> Result<SearchRequest, ApiError> {
             }
             match r.get("ranker") {
                 None | Some(Value::Null) => {}
-                Some(Value::String(s)) if s == "auto" || s == "none" || s.starts_with("default-") => {}
+                Some(Value::String(s))
+                    if s == "auto" || s == "none" || s.starts_with("default-") => {}
                 Some(_) => {
                     return Err(ApiError::invalid(
                         "ranking_options",
@@ -396,7 +412,12 @@ fn parse_search(raw: &[u8]) -> Result<SearchRequest, ApiError> {
                 },
             }
         }
-        Some(_) => return Err(ApiError::invalid("ranking_options", "ranking_options must be an object")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "ranking_options",
+                "ranking_options must be an object",
+            ));
+        }
     };
     Ok(SearchRequest {
         query,
@@ -432,7 +453,9 @@ async fn run_search<H: RetrievalHost>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Value, ApiError> {
-    let (subject, raw) = x.authenticate(method, uri, headers, body, MAX_SEARCH_BODY).await?;
+    let (subject, raw) = x
+        .authenticate(method, uri, headers, body, MAX_SEARCH_BODY)
+        .await?;
     let kb_arn = knowledge_base_arn(x.host.region(), &subject.account, kb);
     x.record.resource = kb_arn.clone();
     let mut detail = Map::new();
@@ -512,15 +535,20 @@ async fn run_search<H: RetrievalHost>(
     };
     let mut decider = DocumentDecider::new(&subject, &kb_arn);
     let threshold = req.score_threshold;
-    let allows = |c: &crate::rank::Candidate| {
-        threshold.is_none_or(|t| c.score >= t) && decider.allows(c)
-    };
+    let allows =
+        |c: &crate::rank::Candidate| threshold.is_none_or(|t| c.score >= t) && decider.allows(c);
     let entry_ref = &*entry;
     let fetch = |n: usize| backend::search(client, entry_ref, &query, n);
     let selection = top_k_allowed(req.max_results, MAX_CANDIDATES, fetch, allows).await?;
     detail.insert(
         "returned".into(),
-        json!(selection.documents.iter().map(|d| d.id.as_str()).collect::<Vec<_>>()),
+        json!(
+            selection
+                .documents
+                .iter()
+                .map(|d| d.id.as_str())
+                .collect::<Vec<_>>()
+        ),
     );
     detail.insert("refused".into(), json!(selection.refused));
     detail.insert("fetched".into(), json!(selection.fetched));
@@ -586,7 +614,9 @@ async fn run_authorize<H: RetrievalHost>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Value, ApiError> {
-    let (app, raw) = x.authenticate(method, uri, headers, body, MAX_BATCH_BODY).await?;
+    let (app, raw) = x
+        .authenticate(method, uri, headers, body, MAX_BATCH_BODY)
+        .await?;
     let kb_arn = knowledge_base_arn(x.host.region(), &app.account, kb);
     x.record.resource = kb_arn.clone();
     if gatehouse_store::validate_knowledge_base_name(kb).is_err() {

@@ -212,6 +212,7 @@ where
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -296,7 +297,7 @@ mod tests {
             // Every refused count is a count of distinct refused candidates actually decided.
             let refused_total = corpus.iter().filter(|c| !allowed(c)).count();
             prop_assert!(sel.refused <= refused_total);
-            prop_assert!(sel.documents.iter().all(|c| allowed(c)));
+            prop_assert!(sel.documents.iter().all(allowed));
         }
     }
 
@@ -304,7 +305,13 @@ mod tests {
     fn fetches_more_when_too_few_are_allowed_and_stops_at_the_bound() {
         // 100 documents, only every tenth allowed: k = 5 needs 41+ candidates.
         let corpus: Vec<Candidate> = (0..100)
-            .map(|i| candidate(i, 1.0 - i as f64 / 100.0, if i % 10 == 0 { "ok" } else { "no" }))
+            .map(|i| {
+                candidate(
+                    i,
+                    1.0 - i as f64 / 100.0,
+                    if i % 10 == 0 { "ok" } else { "no" },
+                )
+            })
             .collect();
         let allowed = |c: &Candidate| c.metadata["dept"] == json!("ok");
         let sel = run(&corpus, 5, 1000, &allowed);
@@ -325,17 +332,30 @@ mod tests {
         assert_eq!(
             keys,
             vec![
-                ("ai:DocumentTag/dept".to_owned(), ContextValue::One("hr".into())),
+                (
+                    "ai:DocumentTag/dept".to_owned(),
+                    ContextValue::One("hr".into())
+                ),
                 (
                     "ai:DocumentTag/acl".to_owned(),
                     ContextValue::Many(vec!["a".into(), "b".into()])
                 ),
-                ("ai:DocumentTag/level".to_owned(), ContextValue::One("3".into())),
-                ("ai:DocumentTag/draft".to_owned(), ContextValue::One("false".into())),
+                (
+                    "ai:DocumentTag/level".to_owned(),
+                    ContextValue::One("3".into())
+                ),
+                (
+                    "ai:DocumentTag/draft".to_owned(),
+                    ContextValue::One("false".into())
+                ),
             ]
         );
         // What cannot be keys refuses the document rather than deciding on part of it.
-        for bad in [json!({"x": {"y": 1}}), json!({"x": [[1]]}), json!({"": "v"})] {
+        for bad in [
+            json!({"x": {"y": 1}}),
+            json!({"x": [[1]]}),
+            json!({"": "v"}),
+        ] {
             assert!(document_keys(bad.as_object().unwrap()).is_none(), "{bad}");
         }
     }

@@ -120,7 +120,9 @@ async fn load(store: &Store, generation: i64) -> Result<Table, StoreError> {
     let mut entries = HashMap::new();
     for kb in store.list_knowledge_bases().await? {
         let credential = if kb.has_credential {
-            store.knowledge_base_credential(&kb.account_id, &kb.name).await?
+            store
+                .knowledge_base_credential(&kb.account_id, &kb.name)
+                .await?
         } else {
             None
         };
@@ -144,11 +146,18 @@ async fn load(store: &Store, generation: i64) -> Result<Table, StoreError> {
     })
 }
 
-async fn embedder(store: &Store, account: &str, model: &str) -> Result<Option<Embedder>, StoreError> {
+async fn embedder(
+    store: &Store,
+    account: &str,
+    model: &str,
+) -> Result<Option<Embedder>, StoreError> {
     let d = match store.get_deployment(account, model).await {
         Ok(d) => d,
         Err(StoreError::NoSuchEntity { .. }) => {
-            tracing::warn!(model, "a knowledge base's embedding model is not deployed; its searches fail");
+            tracing::warn!(
+                model,
+                "a knowledge base's embedding model is not deployed; its searches fail"
+            );
             return Ok(None);
         }
         Err(e) => return Err(e),

@@ -126,15 +126,13 @@ fn validate(kb: &NewKnowledgeBase) -> Result<()> {
     }
     let parsed = url::Url::parse(&kb.url)
         .map_err(|e| StoreError::Validation(format!("knowledge base URL {:?}: {e}", kb.url)))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty)
-    {
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
         return bad(format!(
             "knowledge base URL {:?} must be http:// or https:// with a host",
             kb.url
         ));
     }
-    if !parsed.username().is_empty() || parsed.password().is_some() || parsed.query().is_some()
-    {
+    if !parsed.username().is_empty() || parsed.password().is_some() || parsed.query().is_some() {
         return bad(format!(
             "knowledge base URL {:?} must carry no user, password or query (the credential is sealed apart)",
             kb.url
@@ -159,9 +157,9 @@ fn validate(kb: &NewKnowledgeBase) -> Result<()> {
     }
     match (&kb.embedding_model, kb.backend) {
         (Some(m), _) => crate::gateway::validate_model_id(m),
-        (None, KnowledgeBackend::Chroma) => bad(
-            "a Chroma knowledge base needs an embedding model (a deployment's model id)".into(),
-        ),
+        (None, KnowledgeBackend::Chroma) => {
+            bad("a Chroma knowledge base needs an embedding model (a deployment's model id)".into())
+        }
         (None, KnowledgeBackend::OpenAi) => Ok(()),
     }
 }
@@ -324,6 +322,7 @@ impl Store {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -64,7 +64,7 @@ pub use gateway::{
 pub use key_health::{KeyManagerHealth, KeyManagerOperation};
 pub use keys::{DataKeyInfo, KeyChain, KeyEncryption, KeyFuture, KeyManagerError, ResealProgress};
 pub use knowledge::{
-    KnowledgeBase, KnowledgeBackend, NewKnowledgeBase, validate_knowledge_base_name,
+    KnowledgeBackend, KnowledgeBase, NewKnowledgeBase, validate_knowledge_base_name,
 };
 pub use mcp::{
     McpServer, McpToolPin, McpTransport, NewMcpServer, validate_mcp_server_name,
