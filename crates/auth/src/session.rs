@@ -323,6 +323,24 @@ pub struct SessionClaims {
     /// Whether the session was obtained by role chaining (capped at one hour).
     #[serde(default)]
     pub role_chained: bool,
+    /// The just-in-time elevations the session was opened under (by `AssumeRole` allowed
+    /// only by a grant, or inherited through a role chain): the server refuses the session
+    /// as soon as any of them is no longer active (revoked, or its window over).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elevations: Vec<SessionElevation>,
+}
+
+/// A just-in-time grant a session depends on: whose it is (so any node can look up its
+/// state with the principal's compiled policies) and its request id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionElevation {
+    /// The access request (`REQ...`) whose grant allowed the session.
+    pub request_id: String,
+    /// The ARN of the user or role the grant belongs to (the requester).
+    pub principal_arn: String,
+    /// The requester's stored unique id (`AIDA...`/`AROA...`): a principal deleted and made
+    /// again under the same name holds none of the old grants.
+    pub principal_id: String,
 }
 
 impl SessionClaims {
@@ -351,6 +369,7 @@ impl SessionClaims {
             session_policies: Vec::new(),
             policy_arns: Vec::new(),
             role_chained: false,
+            elevations: Vec::new(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod progress;
 mod remote;
 mod scan;
 mod serve;
+mod signin;
 mod store_export;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -94,6 +95,10 @@ enum Command {
     /// activation and revocation of time-bound grants (every step audited).
     #[command(subcommand)]
     Access(jit::AccessCommand),
+    /// Sign-in for people, directly on the store: identity sources (the company's OpenID
+    /// Connect providers) and assignments (an IdP group or user → a role).
+    #[command(subcommand)]
+    Signin(signin::SigninCommand),
 }
 
 /// Output format for commands whose output is data.
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
         Command::Logs(c) => gateway::run_logs(c),
         Command::DecodeAuthorizationMessage(a) => gateway::run_decode(a),
         Command::Access(c) => jit::run(c),
+        Command::Signin(c) => signin::run(c),
     };
     match outcome {
         Ok(code) => code,

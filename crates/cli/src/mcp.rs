@@ -10,6 +10,7 @@ use crate::Format;
 use crate::admin::{StoreArgs, runtime};
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
+use gatehouse_mcp::McpGateway;
 use gatehouse_store::{McpServer, McpToolPin, McpTransport, NewMcpServer, Secret, Store};
 use serde_json::{Value, json};
 use std::process::ExitCode;
@@ -17,8 +18,8 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub(crate) enum McpCommand {
     /// Register an upstream MCP server: streamable HTTP by --url, or a program Gatehouse
-    /// starts and supervises by --command. Its tools are pinned when Gatehouse first
-    /// lists them.
+    /// starts and supervises by --command. Its tools are listed and pinned now (the
+    /// server must be reachable); a definition that changes later waits for `approve`.
     Add {
         /// The name callers use: /mcp/NAME, arn:...:mcp:REGION:ACCOUNT:server/NAME.
         name: String,
@@ -132,7 +133,33 @@ pub(crate) fn run(cmd: McpCommand) -> Result<ExitCode> {
                 let s = store.open().await?;
                 let account = s.default_account().await?.account_id;
                 let saved = s.put_mcp_server(&account, &new, true).await?;
+                // Pinned at once: a definition changed between now and first use is a
+                // change to approve, not what is trusted.
+                let pinned = match McpGateway::default()
+                    .pin_registered(&s, &account, &saved.name)
+                    .await
+                {
+                    Ok(mut names) => {
+                        names.sort();
+                        names
+                    }
+                    Err(e) => {
+                        s.delete_mcp_server(&account, &saved.name)
+                            .await
+                            .with_context(|| {
+                                format!(
+                                    "{}: removing the server after its tools could not be pinned",
+                                    saved.name
+                                )
+                            })?;
+                        bail!(
+                            "{}: its tools cannot be listed to pin them ({e}); not added",
+                            saved.name
+                        );
+                    }
+                };
                 println!("added {} ({})", saved.name, describe(&saved.transport));
+                println!("pinned {} tools: {}", pinned.len(), pinned.join(", "));
             }
             McpCommand::List { format, store } => {
                 let s = store.open().await?;

@@ -24,7 +24,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "URL", env = "GATEHOUSE_DATABASE_URL")]
     database_url: Option<String>,
     /// A TOML file with `listen`, `data_dir`, `database_url`, `account_id`, `region`,
-    /// `log_format`, and the tables `[gateway]`, `[metrics]`, `[keys]`, `[audit]`, `[database]` (see
+    /// `log_format`, and the tables `[gateway]`, `[metrics]`, `[keys]`, `[audit]`, `[database]`,
+    /// `[signin]` (see
     /// README).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -65,6 +66,8 @@ struct ConfigFile {
     log_format: Option<LogFormat>,
     /// Where `/metrics` is served.
     metrics: Option<MetricsSettings>,
+    /// Sign-in: identity sources and assignments, applied to the store at start.
+    signin: Option<gatehouse_signin::SigninConfig>,
 }
 
 pub(crate) fn init_logging(format: LogFormat) {
@@ -99,6 +102,7 @@ struct Settings {
     keys: KeyOptions,
     metrics: MetricsSettings,
     log_format: LogFormat,
+    signin: gatehouse_signin::SigninConfig,
 }
 
 fn options(args: ServeArgs) -> Result<Settings> {
@@ -123,6 +127,14 @@ fn options(args: ServeArgs) -> Result<Settings> {
             .as_ref()
             .map_or_else(String::new, |p| format!("{}: ", p.display()));
         anyhow::bail!("{at}gateway: {e}");
+    }
+    let signin = file.signin.unwrap_or_default();
+    if let Err(e) = gatehouse_signin::config::check(&signin) {
+        let at = args
+            .config
+            .as_ref()
+            .map_or_else(String::new, |p| format!("{}: ", p.display()));
+        anyhow::bail!("{at}{e}");
     }
     let opts = ServeOptions {
         listen: args
@@ -149,6 +161,7 @@ fn options(args: ServeArgs) -> Result<Settings> {
         keys,
         metrics: file.metrics.unwrap_or_default(),
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+        signin,
     })
 }
 
@@ -176,6 +189,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         keys,
         metrics,
         log_format,
+        signin,
     } = options(args)?;
     init_logging(log_format);
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
@@ -219,6 +233,20 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             .map_err(anyhow::Error::msg)?;
         if loaded > 0 {
             tracing::info!(count = loaded, "deployments loaded from the config file");
+        }
+        let applied = gatehouse_signin::apply_config(
+            &state.store,
+            &state.config.account_id,
+            &signin,
+            |var| std::env::var(var).ok(),
+        )
+        .await?;
+        if applied.sources > 0 {
+            tracing::info!(
+                sources = applied.sources,
+                assignments_added = applied.assignments_added,
+                "sign-in sources and assignments applied from the config file"
+            );
         }
         for (info, tcp) in extra {
             tracing::info!(listener = %info.name, tls = info.tls, "gateway listener");

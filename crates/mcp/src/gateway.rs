@@ -7,6 +7,7 @@ use crate::tools::ToolDefinition;
 use crate::upstream::{Upstream, UpstreamError, UpstreamSpec};
 use gatehouse_store::{McpServer, McpToolPin, McpTransport, Secret, Store, StoreError};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -36,6 +37,9 @@ pub struct ServerEntry {
     pub server: McpServer,
     /// Pins by tool name (this generation's).
     pub pins: HashMap<String, McpToolPin>,
+    /// The approved definitions by tool name, read from the pins: what calls and listings
+    /// are decided on before anything is asked of the upstream.
+    pub approved: HashMap<String, ToolDefinition>,
     /// The connection, shared with later generations while the server is unchanged.
     pub upstream: Arc<UpstreamState>,
 }
@@ -146,17 +150,19 @@ impl McpGateway {
                     }
                 },
             };
-            let pins = store
+            let pins: HashMap<String, McpToolPin> = store
                 .list_mcp_tools(&server.account_id, &server.name)
                 .await?
                 .into_iter()
                 .map(|p| (p.tool.clone(), p))
                 .collect();
+            let approved = approved_definitions(&server.name, &pins);
             servers.insert(
                 key,
                 Arc::new(ServerEntry {
                     server,
                     pins,
+                    approved,
                     upstream,
                 }),
             );
@@ -169,6 +175,28 @@ impl McpGateway {
             *t = Arc::clone(&table);
         }
         Ok(table)
+    }
+
+    /// Pins the tools of a server just registered: connects to its upstream (starting a
+    /// stdio program for the time of the listing), lists its tools and records each
+    /// definition as approved. Registration pins at once, so a definition changed between
+    /// registration and first use is caught (not trusted on first contact). Returns the
+    /// names listed (nothing is written when the server was pinned before).
+    pub async fn pin_registered(
+        &self,
+        store: &Store,
+        account: &str,
+        name: &str,
+    ) -> Result<Vec<String>, GatewayError> {
+        let server = store.get_mcp_server(account, name).await?;
+        let upstream = self.connect(store, &server).await?;
+        let listed = definitions(&upstream.upstream.list_tools().await?);
+        let rows: Vec<(String, String, String)> = listed
+            .iter()
+            .map(|t| (t.name.clone(), t.canonical.clone(), t.digest.clone()))
+            .collect();
+        store.pin_mcp_tools_first(account, name, &rows).await?;
+        Ok(rows.into_iter().map(|(n, _, _)| n).collect())
     }
 
     async fn connect(
@@ -207,6 +235,50 @@ impl McpGateway {
     }
 }
 
+/// The approved definitions of `pins`, each read back from its stored JSON and checked
+/// against its stored digest (one that does not match is not approved: fail closed).
+fn approved_definitions(
+    server: &str,
+    pins: &HashMap<String, McpToolPin>,
+) -> HashMap<String, ToolDefinition> {
+    let mut out = HashMap::new();
+    for (name, pin) in pins {
+        let (Some(text), Some(digest)) = (&pin.approved, &pin.approved_digest) else {
+            continue;
+        };
+        match serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|v| ToolDefinition::from_listed(&v))
+        {
+            Some(def) if def.digest == *digest && def.name == *name => {
+                out.insert(name.clone(), def);
+            }
+            _ => {
+                tracing::error!(server = %server, tool = %name, "stored MCP tool pin does not match its digest; tool not offered");
+            }
+        }
+    }
+    out
+}
+
+/// An upstream's `tools/list` entries as definitions. A name listed twice is ambiguous:
+/// neither is offered.
+fn definitions(listed: &[Value]) -> Vec<ToolDefinition> {
+    let mut tools: Vec<ToolDefinition> = Vec::with_capacity(listed.len());
+    let mut seen = HashSet::new();
+    for v in listed {
+        match ToolDefinition::from_listed(v) {
+            Some(t) if seen.insert(t.name.clone()) => tools.push(t),
+            Some(t) => {
+                tracing::warn!(tool = %t.name, "MCP server lists a tool name twice; neither is offered");
+                tools.retain(|x| x.name != t.name);
+            }
+            None => tracing::warn!("MCP server lists a tool without a valid name; not offered"),
+        }
+    }
+    tools
+}
+
 type Pairs = Vec<(String, Secret)>;
 
 fn parse_secrets(s: &Secret) -> Option<(Pairs, Pairs)> {
@@ -223,8 +295,8 @@ fn parse_secrets(s: &Secret) -> Option<(Pairs, Pairs)> {
 
 impl ServerEntry {
     /// The upstream's tools, fetched now (`fresh`) or within [`TOOL_VIEW_TTL`], each with
-    /// its state against the pins. The first listing of a server pins what it lists;
-    /// later changes are recorded as pending for `gatehouse mcp list`/`approve`.
+    /// its state against the pins. A server not pinned at registration is pinned by
+    /// its first listing; later changes are recorded as pending for `gatehouse mcp list`/`approve`.
     pub async fn tools(
         &self,
         store: &Store,
@@ -264,6 +336,29 @@ impl ServerEntry {
             out.push((t.name.clone(), ToolState::Changed));
         }
         Ok(out)
+    }
+
+    /// The approved definitions that calls and listings are decided on, before anything
+    /// is asked of the upstream. A server whose tools could not be pinned when it was
+    /// registered (from the configuration file while its upstream was down) is pinned now,
+    /// on first contact, and offers what it lists then.
+    pub async fn decidable(
+        &self,
+        store: &Store,
+    ) -> Result<Cow<'_, HashMap<String, ToolDefinition>>, GatewayError> {
+        if self.server.pinned.is_some() || !self.pins.is_empty() {
+            return Ok(Cow::Borrowed(&self.approved));
+        }
+        let first: HashMap<String, ToolDefinition> = self
+            .tools(store, true)
+            .await?
+            .into_iter()
+            .filter_map(|(name, state)| match state {
+                ToolState::Current(def) => Some((name, def)),
+                ToolState::Changed | ToolState::Unknown => None,
+            })
+            .collect();
+        Ok(Cow::Owned(first))
     }
 
     /// One tool's state.
@@ -319,22 +414,69 @@ impl UpstreamState {
         {
             return Ok(Arc::clone(tools));
         }
-        let listed = self.upstream.list_tools().await?;
-        let mut tools = Vec::with_capacity(listed.len());
-        let mut seen = HashSet::new();
-        for v in &listed {
-            match ToolDefinition::from_listed(v) {
-                // A name listed twice is ambiguous: neither is offered.
-                Some(t) if seen.insert(t.name.clone()) => tools.push(t),
-                Some(t) => {
-                    tracing::warn!(tool = %t.name, "MCP server lists a tool name twice; neither is offered");
-                    tools.retain(|x: &ToolDefinition| x.name != t.name);
-                }
-                None => tracing::warn!("MCP server lists a tool without a valid name; not offered"),
-            }
-        }
-        let tools = Arc::new(tools);
+        let tools = Arc::new(definitions(&self.upstream.list_tools().await?));
         *guard = Some((Instant::now(), Arc::clone(&tools)));
         Ok(tools)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pin(def: &ToolDefinition, digest: &str) -> McpToolPin {
+        McpToolPin {
+            server: "s".into(),
+            tool: def.name.clone(),
+            approved: Some(def.canonical.clone()),
+            approved_digest: Some(digest.into()),
+            pending: None,
+            pending_digest: None,
+            approved_at: None,
+        }
+    }
+
+    #[test]
+    fn approved_definitions_are_the_pins_whose_digest_matches() {
+        let good =
+            ToolDefinition::from_listed(&json!({"name": "good", "description": "d"})).unwrap();
+        let bad = ToolDefinition::from_listed(&json!({"name": "bad", "description": "d"})).unwrap();
+        let pending_only = McpToolPin {
+            approved: None,
+            approved_digest: None,
+            pending: Some(good.canonical.clone()),
+            pending_digest: Some(good.digest.clone()),
+            ..pin(&good, "")
+        };
+        let pins = HashMap::from([
+            ("good".to_owned(), pin(&good, &good.digest)),
+            ("bad".to_owned(), pin(&bad, &good.digest)),
+            (
+                "new".to_owned(),
+                McpToolPin {
+                    tool: "new".into(),
+                    ..pending_only
+                },
+            ),
+        ]);
+        let got = approved_definitions("s", &pins);
+        assert_eq!(got.keys().collect::<Vec<_>>(), vec!["good"]);
+        assert_eq!(got["good"], good);
+    }
+
+    #[test]
+    fn a_name_listed_twice_is_not_offered() {
+        let got = definitions(&[
+            json!({"name": "a"}),
+            json!({"name": "b"}),
+            json!({"name": "a", "description": "other"}),
+            json!({"name": "../x"}),
+        ]);
+        assert_eq!(
+            got.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            vec!["b"]
+        );
     }
 }

@@ -20,6 +20,7 @@ use axum::{Extension, Router};
 use gatehouse_pipeline::origin::ListenerInfo;
 use gatehouse_policy::ContextValue;
 use serde_json::{Map, Value, json};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -332,6 +333,15 @@ fn upstream_failed<H: McpHost>(
     x.fail(StatusCode::OK, Some(id), e, "upstream_unavailable")
 }
 
+fn blocked(server: &str, tool: &str) -> RpcError {
+    RpcError::new(
+        protocol::INVALID_PARAMS,
+        format!(
+            "Tool {tool} of {server} is blocked by Gatehouse: its definition changed upstream since it was pinned, and waits for an operator's approval"
+        ),
+    )
+}
+
 fn server_keys(name: &str) -> Vec<(String, ContextValue)> {
     vec![("mcp:ServerName".into(), ContextValue::One(name.to_owned()))]
 }
@@ -362,26 +372,53 @@ async fn list_tools<H: McpHost>(
         e.data = Some(json!({"encodedMessage": v.encoded_message}));
         return x.answer(StatusCode::OK, protocol::error(Some(id), &e), None);
     }
+    // Decided on the stored pins first: the upstream is asked only when the caller may
+    // call something of it.
+    let approved = match entry.decidable(x.host.store()).await {
+        Ok(a) => a,
+        Err(e) => return upstream_failed(x, id, name, &e),
+    };
+    let region = x.host.region().to_owned();
+    let may_call: HashSet<&str> = approved
+        .values()
+        .filter(|def| {
+            let arn = mcp_arn(
+                &region,
+                &principal.account,
+                &format!("tool/{name}/{}", def.name),
+            );
+            x.host
+                .decide(
+                    &x.call,
+                    "mcp:CallTool",
+                    &arn,
+                    &tool_keys(name, def),
+                    Some(ARGUMENT_PREFIX),
+                )
+                .allowed
+        })
+        .map(|def| def.name.as_str())
+        .collect();
+    if may_call.is_empty() {
+        return x.answer(
+            StatusCode::OK,
+            protocol::result(id, json!({"tools": []})),
+            None,
+        );
+    }
     let tools = match entry.tools(x.host.store(), true).await {
         Ok(t) => t,
         Err(e) => return upstream_failed(x, id, name, &e),
     };
     x.record.upstream = Some("ok".into());
-    let region = x.host.region().to_owned();
-    let mut offered = Vec::new();
-    for (tool, state) in tools {
-        let ToolState::Current(def) = state else {
-            continue;
-        };
-        let arn = mcp_arn(&region, &principal.account, &format!("tool/{name}/{tool}"));
-        let keys = tool_keys(name, &def);
-        let may = x
-            .host
-            .decide(&x.call, "mcp:CallTool", &arn, &keys, Some(ARGUMENT_PREFIX));
-        if may.allowed {
-            offered.push(def.object);
-        }
-    }
+    // Offered: what the upstream lists now, as pinned, and the caller may call.
+    let offered: Vec<Value> = tools
+        .into_iter()
+        .filter_map(|(tool, state)| match state {
+            ToolState::Current(def) if may_call.contains(tool.as_str()) => Some(def.object),
+            _ => None,
+        })
+        .collect();
     x.answer(
         StatusCode::OK,
         protocol::result(id, json!({"tools": offered})),
@@ -448,23 +485,26 @@ async fn call_tool<H: McpHost>(
             );
         }
     };
-    let def = match entry.tool(x.host.store(), tool).await {
-        Ok(ToolState::Current(def)) => def,
-        Ok(ToolState::Changed) => {
-            let e = RpcError::new(
-                protocol::INVALID_PARAMS,
-                format!(
-                    "Tool {tool} of {name} is blocked by Gatehouse: its definition changed upstream since it was pinned, and waits for an operator's approval"
-                ),
-            );
-            return x.fail(StatusCode::OK, Some(id), e, "tool_not_approved");
-        }
-        Ok(ToolState::Unknown) => {
-            let e = RpcError::new(protocol::INVALID_PARAMS, format!("Unknown tool: {tool}"));
-            return x.fail(StatusCode::OK, Some(id), e, "unknown_tool");
-        }
+    // Decided on the stored pin, before anything is asked of the upstream.
+    let approved = match entry.decidable(x.host.store()).await {
+        Ok(a) => a,
         Err(e) => return upstream_failed(x, id, name, &e),
     };
+    let Some(def) = approved.get(tool).cloned() else {
+        drop(approved);
+        return if entry.pins.contains_key(tool) {
+            x.fail(
+                StatusCode::OK,
+                Some(id),
+                blocked(name, tool),
+                "tool_not_approved",
+            )
+        } else {
+            let e = RpcError::new(protocol::INVALID_PARAMS, format!("Unknown tool: {tool}"));
+            x.fail(StatusCode::OK, Some(id), e, "unknown_tool")
+        };
+    };
+    drop(approved);
     let mut keys = tool_keys(name, &def);
     keys.extend(argument_keys);
     let v = x.decide("mcp:CallTool", &resource, &keys);
@@ -476,6 +516,27 @@ async fn call_tool<H: McpHost>(
             "isError": true,
         });
         return x.answer(StatusCode::OK, protocol::result(id, result), None);
+    }
+    // Allowed on the pin: the upstream must still list the tool as pinned (a rug pull
+    // since the pin is blocked here, before the call is sent).
+    match entry.tool(x.host.store(), tool).await {
+        Ok(ToolState::Current(current)) if current.digest == def.digest => {}
+        Ok(ToolState::Current(_) | ToolState::Changed) => {
+            return x.fail(
+                StatusCode::OK,
+                Some(id),
+                blocked(name, tool),
+                "tool_not_approved",
+            );
+        }
+        Ok(ToolState::Unknown) => {
+            let e = RpcError::new(
+                protocol::INVALID_PARAMS,
+                format!("Unknown tool: {tool} is no longer listed by {name}"),
+            );
+            return x.fail(StatusCode::OK, Some(id), e, "unknown_tool");
+        }
+        Err(e) => return upstream_failed(x, id, name, &e),
     }
     // Forwarded: the name and the arguments as decided, nothing else of the client's.
     let forwarded = json!({"name": tool, "arguments": Value::Object(arguments)});

@@ -25,6 +25,7 @@ pub mod observe;
 pub mod oidc;
 pub mod query;
 pub mod session;
+mod signin;
 mod sts;
 pub mod xml;
 
@@ -728,8 +729,13 @@ async fn process(
     };
     // Just-in-time access actions are signed for the IAM endpoint and named `gatehouse:`.
     let is_access = !req.is_sts && access::is_action(&action);
+    let is_signin = !req.is_sts && signin::is_action(&action);
     if !action.is_empty() {
-        let prefix = if is_access { "gatehouse" } else { service };
+        let prefix = if is_access || is_signin {
+            "gatehouse"
+        } else {
+            service
+        };
         trail.action = format!("{prefix}:{action}");
     }
     trail.access_key_id = identity::claimed_access_key(req.headers, query);
@@ -814,7 +820,7 @@ async fn process(
     let known = if req.is_sts {
         sts::is_action(&action)
     } else {
-        is_ai || is_access || iam::is_action(&action) || federation::is_action(&action)
+        is_ai || is_access || is_signin || iam::is_action(&action) || federation::is_action(&action)
     };
     if !known {
         return Err(ApiError::invalid_action(&action));
@@ -845,6 +851,8 @@ async fn process(
         gateway::control::dispatch(&ctx, &action, req.params).await
     } else if is_access {
         access::dispatch(&ctx, &action, req.params).await
+    } else if is_signin {
+        signin::dispatch(&ctx, &action, req.params).await
     } else {
         iam::dispatch(&ctx, &action, req.params).await
     };
@@ -855,6 +863,9 @@ async fn process(
         gateway::control::is_write(&action)
     } else if is_access {
         access::is_write(&action)
+    } else if is_signin {
+        // Assignments are not compiled into any principal's policies.
+        false
     } else {
         iam::is_write(&action) && !federation::is_action(&action)
     };

@@ -290,12 +290,73 @@ pub async fn session_principal(
         );
         return Err(token_error(SessionError::Malformed));
     }
+    for e in &claims.elevations {
+        require_elevation(state, &claims, e).await?;
+    }
     let session_policy = state.session_policies.get_or_compile(&claims)?;
     Ok(SessionPrincipal {
         claims,
         principal,
         session_policy,
     })
+}
+
+/// Refuses a session opened under a just-in-time grant that is no longer active at the
+/// node's clock: revoked (the store generation moved, so the requester's policies are
+/// compiled again, here and on every other node) or past its window. The grant is looked
+/// up in the requester's compiled policies, which the cache holds, so a live session costs
+/// no store round trip. Any failure to find it is a refusal (fail closed).
+async fn require_elevation(
+    state: &AppState,
+    claims: &SessionClaims,
+    e: &session::SessionElevation,
+) -> Result<(), ApiError> {
+    let ended = || {
+        tracing::info!(
+            principal = claims.principal_arn,
+            access_key_id = claims.access_key_id,
+            elevation = e.request_id,
+            "session opened under a just-in-time grant that has ended; refused"
+        );
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ExpiredToken",
+            format!(
+                "The security token included in the request is expired: the session was opened under the just-in-time elevation {}, which has ended (revoked or its window is over).",
+                e.request_id
+            ),
+        )
+    };
+    let Some((account, kind, name)) = split_principal_arn(&e.principal_arn) else {
+        return Err(ended());
+    };
+    let requester = match kind {
+        "user" => state.user_policies(account, name).await,
+        "role" => state.role_policies(account, name).await,
+        _ => return Err(ended()),
+    };
+    let requester = match requester {
+        Ok(p) => p,
+        Err(err) if err.code == "NoSuchEntity" => return Err(ended()),
+        Err(err) => return Err(err),
+    };
+    if requester.info.principal_id != e.principal_id
+        || requester
+            .elevation(&e.request_id, state.clock.now())
+            .is_none()
+    {
+        return Err(ended());
+    }
+    Ok(())
+}
+
+/// `arn:gatehouse:iam::ACCOUNT:KIND/PATH/NAME` as (account, kind, name).
+fn split_principal_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    let rest = arn.strip_prefix("arn:gatehouse:iam::")?;
+    let (account, resource) = rest.split_once(':')?;
+    let (kind, path_name) = resource.split_once('/')?;
+    let name = path_name.rsplit('/').next().filter(|n| !n.is_empty())?;
+    Some((account, kind, name))
 }
 
 /// Resolves a session token presented alone (`Authorization: Bearer <SessionToken>`, as

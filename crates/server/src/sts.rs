@@ -146,7 +146,7 @@ fn check_trust(
     action: &str,
     role_arn: &str,
     request_keys: &[(String, ContextValue)],
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+) -> Result<Option<gatehouse_store::ActiveElevation>, ApiError> {
     let mut req = decision_request(ctx, principal, action, role_arn);
     for (k, v) in request_keys {
         req.context.insert(k.clone(), v.clone());
@@ -159,7 +159,7 @@ fn check_trust(
     // A just-in-time role grant is the caller's right to assume the role (its trust
     // policy must still admit the caller, checked below).
     let elevated = principal.decide_at(&req, Some(trust), session_policy, ctx.state.clock.now());
-    let grant_end = elevated.elevation.map(|g| g.active_until);
+    let grant = elevated.elevation.cloned();
     let decision = elevated.decision;
     let trust_allows = decision.is_allow()
         && (decision
@@ -171,7 +171,7 @@ fn check_trust(
             }));
     if trust_allows {
         note_audit(ctx, action, role_arn, "Allow");
-        Ok(grant_end)
+        Ok(grant)
     } else {
         let kind = if decision.is_allow() {
             "ImplicitDeny"
@@ -369,7 +369,7 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
                 .into(),
         ));
     }
-    let grant_end = check_trust(ctx, principal, &trust, "sts:AssumeRole", &role_arn, &keys)?;
+    let grant = check_trust(ctx, principal, &trust, "sts:AssumeRole", &role_arn, &keys)?;
     if !tags.is_empty() || !transitive.is_empty() {
         check_trust(ctx, principal, &trust, "sts:TagSession", &role_arn, &keys)?;
     }
@@ -405,10 +405,26 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
         None => 3600.min(max),
     };
     // A session opened under a just-in-time role grant ends with the grant's window.
-    let duration = match grant_end {
-        Some(end) => duration.min((end - ctx.state.clock.now()).num_seconds().max(1)),
+    let duration = match &grant {
+        Some(g) => duration.min(
+            (g.active_until - ctx.state.clock.now())
+                .num_seconds()
+                .max(1),
+        ),
         None => duration,
     };
+    // The session ends with every grant it depends on: its own, and those of the session
+    // it was chained from (checked by every node at every call, so a revoke ends it too).
+    let mut elevations = caller_session
+        .map(|c| c.elevations.clone())
+        .unwrap_or_default();
+    if let Some(g) = &grant {
+        elevations.push(session::SessionElevation {
+            request_id: g.request_id.clone(),
+            principal_arn: principal.info.principal_arn.clone(),
+            principal_id: principal.info.principal_id.clone(),
+        });
+    }
 
     let tag_bytes = all_tags
         .iter()
@@ -430,6 +446,7 @@ async fn assume_role(ctx: &CallContext<'_>, p: &Params) -> Result<String, ApiErr
     claims.session_policies = session_docs;
     claims.policy_arns = policy_arns;
     claims.role_chained = chained;
+    claims.elevations = elevations;
     claims.mfa_present = mfa_time.is_some();
     claims.mfa_auth_time = mfa_time;
     let mut x = Xml::new();

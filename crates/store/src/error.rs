@@ -43,6 +43,10 @@ pub enum EntityKind {
     McpServer,
     /// A tool of an upstream MCP server.
     McpTool,
+    /// An identity source of sign-in (an OpenID Connect IdP people sign in with).
+    SigninSource,
+    /// A sign-in assignment (an IdP group or user → a role).
+    SigninAssignment,
     /// A knowledge base of the retrieval gateway.
     KnowledgeBase,
 }
@@ -67,6 +71,8 @@ impl fmt::Display for EntityKind {
             EntityKind::FineTuningJob => "fine-tuning job",
             EntityKind::McpServer => "MCP server",
             EntityKind::McpTool => "MCP tool",
+            EntityKind::SigninSource => "identity source",
+            EntityKind::SigninAssignment => "sign-in assignment",
             EntityKind::KnowledgeBase => "knowledge base",
         })
     }

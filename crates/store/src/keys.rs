@@ -261,6 +261,14 @@ const SEALED_COLUMNS: &[SealedColumn] = &[
         filter: "",
     },
     SealedColumn {
+        table: "signin_sources",
+        column: "client_secret_sealed",
+        keys: &[("account_id", false), ("name", false)],
+        extra: &[],
+        aad: |v| crate::signin::client_secret_aad(&v[0], &v[1]),
+        filter: "",
+    },
+    SealedColumn {
         table: "knowledge_bases",
         column: "credential_sealed",
         keys: &[("account_id", false), ("name", false)],

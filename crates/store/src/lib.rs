@@ -46,6 +46,7 @@ mod paging;
 mod policies;
 mod principal;
 pub mod seal;
+mod signin;
 mod store;
 mod usage;
 
@@ -77,6 +78,9 @@ pub use model::{
     TaggedKind, Timestamp, User, iam_arn, limits,
 };
 pub use seal::{MasterKey, SealingKey, Secret};
+pub use signin::{
+    NewSigninAssignment, NewSigninSource, SigninAssignment, SigninClaimNames, SigninSource,
+};
 pub use store::{
     BackendKind, CHANGES_CHANNEL, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_SQLITE_PAGE_CACHE_KIB,
     DatabaseTls, SQLITE_FILE, Store, StoreOptions, Subscription,

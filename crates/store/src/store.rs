@@ -81,6 +81,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0050_access.sql"),
     ),
     (
+        60,
+        "signin",
+        include_str!("../migrations/sqlite/0060_signin.sql"),
+    ),
+    (
         70,
         "knowledge_bases",
         include_str!("../migrations/sqlite/0070_knowledge_bases.sql"),
@@ -136,6 +141,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         50,
         "access",
         include_str!("../migrations/postgres/0050_access.sql"),
+    ),
+    (
+        60,
+        "signin",
+        include_str!("../migrations/postgres/0060_signin.sql"),
     ),
     (
         70,

@@ -30,6 +30,7 @@ const BELOW: &[(&str, &[&str])] = &[
             "gatehouse-retrieval",
             "gatehouse-pipeline",
             "gatehouse-access",
+            "gatehouse-signin",
         ],
     ),
     ("gatehouse-access", &["gatehouse-store"]),
@@ -39,6 +40,7 @@ const BELOW: &[(&str, &[&str])] = &[
     ),
     ("gatehouse-gateway", &["gatehouse-pipeline"]),
     ("gatehouse-mcp", &["gatehouse-pipeline"]),
+    ("gatehouse-signin", &["gatehouse-pipeline"]),
     ("gatehouse-retrieval", &["gatehouse-pipeline"]),
     (
         "gatehouse-pipeline",

@@ -1,11 +1,13 @@
-"""Just-in-time access end to end (issue 15), with boto3 (IAM, STS, MFA from pyotp) and
-signed Query calls of the `gatehouse:` actions: a deployer without standing rights is
+"""Just-in-time access end to end (issue 15), with boto3 (IAM, STS, MFA from pyotp), the
+`openai` package against a model server double, and signed Query calls of the `gatehouse:`
+actions: a deployer without standing rights is
 refused ai:UpdateDeployment, requests, an approver approves, the deployer activates with an
 MFA session and succeeds; the server's clock moves past the window (libfaketime reading
 a timestamp file the test rewrites) and the very same session is refused. Self-approval,
 non-approvers, over-long durations, unknown roles, replayed approvals and expired pending
 requests are refused with AWS-shaped errors and change nothing. A revoke on one node of a
-PostgreSQL pair applies on the other within a second; the webhook receives signed events."""
+PostgreSQL pair applies on the other within a second, also to a role session already open
+under a role grant; the webhook receives signed events."""
 
 import datetime
 import hashlib
@@ -17,10 +19,12 @@ import threading
 import time
 import urllib.parse
 
+import openai
 import pyotp
 import pytest
 
 from conftest import ROOT_KEY_ID, ROOT_SECRET, Signer, backends, free_port, raw_call
+from test_gateway import Upstream
 
 ACCOUNT = None  # the server's default account, read by setup_world
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
@@ -63,9 +67,10 @@ def call(server, action, params, key, clock=None, service="iam", version="2010-0
     return raw_call(server, body, signer=Signer(key[0], key[1], service, when=when, token=token))
 
 
-def setup_world(server):
+def setup_world(server, model_base_url=None):
     """Users deployer (eligible for the managed policy `deploy`, MFA to activate), alice
-    (approver), mallory (may call the approve action, but is no approver); a deployment."""
+    (approver), mallory (may call the approve action, but is no approver); a deployment
+    `jit-model` of the model server at `model_base_url` (none listening by default)."""
     global ACCOUNT
     ACCOUNT = server.client("sts").get_caller_identity()["Account"]
     iam = server.client("iam")
@@ -86,7 +91,7 @@ def setup_world(server):
     now = time.time()
     iam.enable_mfa_device(UserName="deployer", SerialNumber=d["SerialNumber"],
                           AuthenticationCode1=totp.at(now - 30), AuthenticationCode2=totp.at(now))
-    r = call(server, "CreateDeployment", {"ModelId": "jit-model", "BaseUrl": f"http://127.0.0.1:{free_port()}/v1"},
+    r = call(server, "CreateDeployment", {"ModelId": "jit-model", "BaseUrl": model_base_url or f"http://127.0.0.1:{free_port()}/v1"},
              (ROOT_KEY_ID, ROOT_SECRET), service="ai", version="2024-01-01")
     assert r.status == 200, r.text
     r = call(server, "CreateEligibility", {
@@ -186,6 +191,66 @@ def test_request_approve_activate_then_the_window_ends_in_the_same_session(make_
     assert "expired" in r.text
 
 
+@needs_faketime
+@pytest.mark.parametrize("backend", backends())
+def test_the_openai_client_gets_the_model_only_under_the_grant_and_its_window(make_server, backend, tmp_path):
+    """The `openai` package, its API key the deployer's MFA session token: the model call is
+    refused without standing rights, allowed once a grant of the managed policy `invoke` is
+    approved and activated with MFA (audited with the grant's id), and refused again in the
+    very same client when the window ends."""
+    upstream = Upstream()
+    try:
+        clock = Clock(str(tmp_path / "faketime"))
+        server = make_server(backend, extra_env=clock.env())
+        keys, serial, totp = setup_world(server, model_base_url=upstream.base)
+        deployer, alice = keys["deployer"], keys["alice"]
+        model = f"arn:gatehouse:ai:local:{ACCOUNT}:model/jit-model"
+        server.client("iam").create_policy(PolicyName="invoke", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ai:InvokeModel*", "Resource": model}]}))
+        r = call(server, "CreateEligibility", {
+            "Subject": arn("user", "deployer"), "Target": arn("policy", "invoke"), "MaxDurationSeconds": "600",
+            "Approvers.member.1": arn("user", "alice"), "MfaRequired": "true"}, (ROOT_KEY_ID, ROOT_SECRET))
+        assert r.status == 200, r.text
+        creds = server.client("sts", *deployer).get_session_token(
+            SerialNumber=serial, TokenCode=totp.at(time.time() + 30))["Credentials"]
+        session = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+        client = openai.OpenAI(api_key=creds["SessionToken"], base_url=server.endpoint + "/v1",
+                               max_retries=0, timeout=30)
+
+        def chat(text):
+            return client.chat.completions.create(model="jit-model", messages=[{"role": "user", "content": text}])
+
+        with pytest.raises(openai.PermissionDeniedError):
+            chat("before the grant")
+        assert upstream.requests() == [], "a refused call reached the model"
+
+        r = call(server, "CreateAccessRequest", {"Target": arn("policy", "invoke"), "DurationSeconds": "600",
+                                                 "Justification": "evaluate the release candidate"}, session)
+        assert r.status == 200, r.text
+        rid = r.field("RequestId")
+        assert call(server, "ApproveAccessRequest", {"RequestId": rid}, alice).status == 200
+        r = call(server, "ActivateAccessRequest", {"RequestId": rid}, deployer)
+        assert (r.status, r.code) == (403, "AccessDenied"), r.text  # MFA needed: not the long-term key
+        r = call(server, "ActivateAccessRequest", {"RequestId": rid}, session)
+        assert r.status == 200 and r.field("State") == "active", r.text
+
+        answer = chat("under the grant")
+        assert answer.choices[0].message.content.startswith("echo: under the grant")
+        deadline = time.time() + 5
+        while not (hits := [a for a in audit(server) if a["action"] == "ai:InvokeModel" and a["decision"] == "Allow"]):
+            assert time.time() < deadline, "the allowed call was not audited"
+            time.sleep(0.1)
+        assert f"elevation:{rid}" in (hits[-1].get("statement") or ""), hits
+
+        # The window ends: the same client, the same session token, refused.
+        clock.set(601)
+        with pytest.raises(openai.PermissionDeniedError):
+            chat("after the window")
+        assert len(upstream.requests()) == 1
+    finally:
+        upstream.stop()
+
+
 @pytest.mark.skipif("postgres" not in backends(), reason="needs PostgreSQL")
 def test_a_revoke_on_one_node_applies_on_the_other_within_a_second(make_server):
     env = {"GATEHOUSE_MASTER_KEY": os.urandom(32).hex()}
@@ -209,6 +274,45 @@ def test_a_revoke_on_one_node_applies_on_the_other_within_a_second(make_server):
     while update_deployment(b, session).status == 200:
         assert time.time() - revoked_at < 1.0, "node b still applies a revoked grant after a second"
         time.sleep(0.02)
+
+
+@pytest.mark.skipif("postgres" not in backends(), reason="needs PostgreSQL")
+def test_a_revoke_ends_role_sessions_open_on_the_other_node_within_a_second(make_server):
+    """A role grant: the deployer assumes the role on node a under it; the session works on
+    node b; a revoke on node a ends that open session on node b within a second."""
+    env = {"GATEHOUSE_MASTER_KEY": os.urandom(32).hex()}
+    a = make_server("postgres", extra_env=env)
+    b = make_server("postgres", database_url=a.database_url, extra_env=env)
+    keys, _, _ = setup_world(a)
+    deployer, alice = keys["deployer"], keys["alice"]
+    iam = a.client("iam")
+    iam.create_role(RoleName="deploy-role", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:gatehouse:iam::{ACCOUNT}:root"},
+                                                 "Action": "sts:AssumeRole"}]}))
+    iam.attach_role_policy(RoleName="deploy-role", PolicyArn=arn("policy", "deploy"))
+    r = call(a, "CreateEligibility", {"Subject": arn("user", "deployer"), "Target": arn("role", "deploy-role"),
+                                      "MaxDurationSeconds": "3600", "Approvers.member.1": arn("user", "alice")},
+             (ROOT_KEY_ID, ROOT_SECRET))
+    assert r.status == 200, r.text
+    sts = a.client("sts", *deployer)
+    with pytest.raises(Exception, match="AccessDenied"):
+        sts.assume_role(RoleArn=arn("role", "deploy-role"), RoleSessionName="before")
+    rid = call(a, "CreateAccessRequest", {"Target": arn("role", "deploy-role"), "DurationSeconds": "3600",
+                                          "Justification": "incident"}, deployer).field("RequestId")
+    assert call(a, "ApproveAccessRequest", {"RequestId": rid}, alice).status == 200
+    assert call(a, "ActivateAccessRequest", {"RequestId": rid}, deployer).status == 200
+    creds = sts.assume_role(RoleArn=arn("role", "deploy-role"), RoleSessionName="fix")["Credentials"]
+    session = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    r = update_deployment(b, session)
+    assert r.status == 200, r.text
+    r = call(a, "RevokeAccessRequest", {"RequestId": rid}, alice)
+    assert r.status == 200 and r.field("State") == "revoked", r.text
+    revoked_at = time.time()
+    while (r := update_deployment(b, session)).status == 200:
+        assert time.time() - revoked_at < 1.0, "node b still accepts a session of a revoked grant after a second"
+        time.sleep(0.02)
+    assert (r.status, r.code) == (403, "ExpiredToken"), r.text
+    assert rid in r.text
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

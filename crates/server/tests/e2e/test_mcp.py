@@ -347,6 +347,89 @@ def test_changed_definition_is_blocked_until_approved(mcp_env, tmp_path):
         up.stop()
 
 
+def test_add_pins_at_once_so_a_change_before_first_use_is_blocked(mcp_env, tmp_path):
+    """A server is pinned by `mcp add`, not trusted on first contact: a definition that
+    changes between registration and the first client is a change to approve."""
+    server = mcp_env
+    up = HttpUpstream(str(tmp_path))
+    try:
+        name = unique("early").replace("_", "-")
+        r = cli(server, "mcp", "add", name, "--url", up.url, "--header-env", "Authorization=T",
+                env={"T": UPSTREAM_TOKEN})
+        assert r.returncode == 0, r.stderr
+        assert "pinned 3 tools: lookup, purge, refund" in r.stdout, r.stdout
+        # Pinned before any MCP request reached Gatehouse.
+        listed = {s["name"]: s for s in json.loads(cli(server, "mcp", "list", "--format", "json").stdout)}
+        assert listed[name]["pinned"]
+        assert {t["name"]: t["state"] for t in listed[name]["tools"]} == \
+            {"lookup": "pinned", "purge": "pinned", "refund": "pinned"}
+
+        # The rug pull happens before the first client connects.
+        up.stop()
+        up.start(variant="2")
+        url = f"{server.endpoint}/mcp/{name}"
+        root = f"{ROOT_KEY_ID}:{ROOT_SECRET}"
+        assert eventually(lambda: list_names(url, root), ["purge", "refund"]) == ["purge", "refund"]
+        before = len(up.calls())
+        r = raw_post(url, root, {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                 "params": {"name": "lookup", "arguments": {"doc_id": "x"}}})
+        assert r.json()["error"]["code"] == -32602 and "approval" in r.json()["error"]["message"], r.text
+        assert len(up.calls()) == before
+        r = cli(server, "mcp", "approve", name, "--tool", "lookup")
+        assert r.returncode == 0 and f"approved {name}/lookup" in r.stdout, r.stderr
+        want = ["lookup", "purge", "refund"]
+        assert eventually(lambda: list_names(url, root), want) == want
+    finally:
+        up.stop()
+
+
+def test_add_with_an_unreachable_upstream_fails_and_stores_nothing(mcp_env):
+    server = mcp_env
+    name = unique("down").replace("_", "-")
+    r = cli(server, "mcp", "add", name, "--url", f"http://127.0.0.1:{free_port()}/mcp")
+    assert r.returncode != 0
+    assert "cannot be listed to pin them" in r.stderr and "not added" in r.stderr, r.stderr
+    listed = json.loads(cli(server, "mcp", "list", "--format", "json").stdout)
+    assert name not in {s["name"] for s in listed}
+    r = cli(server, "mcp", "add", name, "--command", "/nonexistent/mcp-server")
+    assert r.returncode != 0 and "not added" in r.stderr, r.stderr
+    listed = json.loads(cli(server, "mcp", "list", "--format", "json").stdout)
+    assert name not in {s["name"] for s in listed}
+
+
+def test_refusals_are_decided_on_the_pin_without_asking_the_upstream(mcp_env, tmp_path):
+    """With the upstream down, a refused call is still "denied by Gatehouse" (decided on the
+    stored pin, the upstream never asked), and a caller who may call nothing gets an empty
+    listing; only what is allowed meets the unavailable upstream."""
+    server = mcp_env
+    up = HttpUpstream(str(tmp_path))
+    name = unique("pinonly").replace("_", "-")
+    try:
+        r = cli(server, "mcp", "add", name, "--url", up.url, "--header-env", "Authorization=T",
+                env={"T": UPSTREAM_TOKEN})
+        assert r.returncode == 0, r.stderr
+        url = f"{server.endpoint}/mcp/{name}"
+        iam = server.client("iam")
+        reader = make_agent(server, iam, unique("reader"), [
+            {"Effect": "Allow", "Action": "mcp:ListTools", "Resource": "*"},
+            {"Effect": "Allow", "Action": "mcp:CallTool", "Resource": f"arn:gatehouse:mcp:*:*:tool/{name}/*",
+             "Condition": {"StringEquals": {"mcp:ToolAnnotation/readOnlyHint": "true"}}},
+        ])
+        lister = make_agent(server, iam, unique("lister"), [
+            {"Effect": "Allow", "Action": "mcp:ListTools", "Resource": "*"},
+        ])
+        assert eventually(lambda: list_names(url, reader), ["lookup"]) == ["lookup"]
+        up.stop()
+        r = call(url, reader, "purge", {})
+        assert r.is_error and "denied by Gatehouse" in text(r), text(r)
+        assert list_names(url, lister) == []
+        r = raw_post(url, reader, {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                   "params": {"name": "lookup", "arguments": {"doc_id": "x"}}})
+        assert r.json()["error"]["code"] == -32010, r.text
+    finally:
+        up.stop()
+
+
 def test_stdio_filesystem_server(gatehouse, tmp_path):
     """server-filesystem over stdio, started by Gatehouse: reads allowed, writes only
     under public/; a refused write never happens; the program killed is started again."""
