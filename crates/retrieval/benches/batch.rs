@@ -55,7 +55,8 @@ fn subject() -> Subject {
     let principal = Arc::new(CompiledPrincipal::compile(info).unwrap());
     let mut base = Request::new(arn, "", "");
     base.context.insert("aws:SourceIp", "10.0.0.1");
-    base.context.insert("aws:CurrentTime", "2026-12-03T20:00:00Z");
+    base.context
+        .insert("aws:CurrentTime", "2026-12-03T20:00:00Z");
     base.context.insert("aws:MultiFactorAuthPresent", "false");
     principal.fill_context(&mut base);
     Subject {
