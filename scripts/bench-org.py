@@ -17,12 +17,20 @@ the ratio against it as a lower bound ("> N×"). The two sides can be measured i
 invocations into one results file (--only peer / --only gatehouse, --results FILE), each
 side's figures with their own date; --table FILE prints the table of a results file.
 
+`--commands` picks what is timed on Gatehouse's side: `scan` and `review` (the default, beside
+Cloudsplaining), and the questions asked of one organization's export: `who-can` (who can
+invoke a Bedrock model), `what-can` (what the last account's last role can do) and
+`generate` (a least-privilege policy for that role from an audit log of the organization:
+four records per user and role of the export, `org-N-audit.jsonl`, made once), which no
+peer answers.
+
 Usage:
   cargo build --release -p gatehouse-cli
   python3 -m venv /tmp/scanners-venv && /tmp/scanners-venv/bin/pip install cloudsplaining==0.9.1
   scripts/bench-org.py [--sizes 1,25,100,400] [--runs 3] [--peer-runs 3,3,1,1]
                        [--peer-timeout 900] [--peer-cpu 0,1200,1200,900] [--dir /tmp/orgbench]
                        [--only gatehouse|peer] [--results FILE] [--table FILE]
+                       [--commands scan,review,who-can,what-can,generate]
 """
 
 import argparse
@@ -80,6 +88,35 @@ def medians(cmd, runs, timeout, cpu_limit=0):
     return [statistics.median(r[k] for r in got) for k in range(3)] + [True]
 
 
+MODEL = "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2"
+
+
+def audit_log(export, path):
+    """Writes an audit log of the organization (`gatehouse audit export` lines): four
+    allowed calls per user and role of the export, in the last 20 days; returns the last
+    role's ARN (the principal `what-can` and `generate` ask about)."""
+    with open(export) as f:
+        details = json.load(f)
+    arns = [e["Arn"] for k in ("UserDetailList", "RoleDetailList") for e in details.get(k, [])]
+    last_role = details["RoleDetailList"][-1]["Arn"]
+    if os.path.exists(path):
+        return last_role
+    now = time.time()
+    calls = [("bedrock:InvokeModel", MODEL), ("iam:GetUser", "*"),
+             ("s3:GetObject", "arn:aws:s3:::data-%d/key"), ("sts:GetCallerIdentity", "*")]
+    with open(path + ".tmp", "w") as out:
+        for i, arn in enumerate(arns):
+            for j, (action, resource) in enumerate(calls):
+                t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60 * (i % 28800) - j))
+                out.write(json.dumps({
+                    "time": t, "request_id": "r-%d-%d" % (i, j), "principal": arn,
+                    "access_key_id": None, "action": action,
+                    "resource": resource.replace("%d", str(i % 7)), "decision": "Allow",
+                    "statement": None, "source_ip": "127.0.0.1", "error_code": None}) + "\n")
+    os.rename(path + ".tmp", path)
+    return last_role
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1,25,100,400")
@@ -91,6 +128,8 @@ def main():
     ap.add_argument("--only", choices=("gatehouse", "peer"))
     ap.add_argument("--results", help="JSON file the figures are merged into")
     ap.add_argument("--table", help="only print the table of this results file")
+    ap.add_argument("--commands", default="scan,review",
+                    help="Gatehouse commands timed: scan, review, who-can, what-can, generate")
     ap.add_argument("--gatehouse", default=os.path.join(ROOT, "target", "release", "gatehouse"))
     ap.add_argument("--cloudsplaining", default=os.path.join(
         os.environ.get("SCANNERS_VENV", "/tmp/scanners-venv"), "bin", "cloudsplaining"))
@@ -123,9 +162,22 @@ def main():
         row["size_kib"] = os.path.getsize(export) / 1024
         gh = a.gatehouse
         if a.only != "peer":
-            row["scan"] = medians([gh, "scan", export, "--format", "json"], a.runs, a.peer_timeout)
-            row["review"] = medians([gh, "review", "--details", export, "--format", "json"],
-                                    a.runs, a.peer_timeout)
+            commands = a.commands.split(",")
+            asked = {
+                "scan": lambda: [gh, "scan", export, "--format", "json"],
+                "review": lambda: [gh, "review", "--details", export, "--format", "json"],
+                "who-can": lambda: [gh, "who-can", "bedrock:InvokeModel", MODEL, "--details", export,
+                                    "--format", "json"],
+            }
+            if "what-can" in commands or "generate" in commands:
+                log = os.path.join(a.dir, "org-%d-audit.jsonl" % n)
+                role = audit_log(export, log)
+                row["audit_kib"] = os.path.getsize(log) / 1024
+                asked["what-can"] = lambda: [gh, "what-can", role, "--details", export, "--format", "json"]
+                asked["generate"] = lambda: [gh, "policy", "generate", "--principal", role,
+                                             "--audit-log", log]
+            for cmd in commands:
+                row[cmd] = medians(asked[cmd](), a.runs, a.peer_timeout)
             row["gatehouse_at"] = when
         if a.only != "gatehouse" and pruns > 0:
             row["cloudsplaining"] = medians(
@@ -163,8 +215,18 @@ def print_table(rows):
         mem = "—" if not (sc and rv) else "%.1f× / %.1f×" % (sc[1] / r["size_kib"], rv[1] / r["size_kib"])
         print("| %d | %.1f MiB | %s | %s | %s | %s | %s |" % (
             n, r["size_kib"] / 1024, cell(sc), cell(rv), cell(cs), ratios, mem))
+    queries = [c for c in ("who-can", "what-can", "generate") if any(c in r for r in rows.values())]
+    if queries:
+        print("\n| accounts | export | audit log | %s |" % " | ".join("`%s`" % c for c in queries))
+        print("|---:|---:|---:|%s" % ("---:|" * len(queries)))
+        for n in sorted(rows):
+            r = rows[n]
+            print("| %d | %.1f MiB | %s | %s |" % (
+                n, r["size_kib"] / 1024,
+                "%.1f MiB" % (r["audit_kib"] / 1024) if "audit_kib" in r else "—",
+                " | ".join(cell(r.get(c)) for c in queries)))
     if 25 in rows and 100 in rows:
-        for cmd in ("scan", "review", "cloudsplaining"):
+        for cmd in ("scan", "review", "cloudsplaining") + tuple(queries):
             lo, hi = rows[25].get(cmd), rows[100].get(cmd)
             if lo and hi and lo[3] and hi[3]:
                 print("growth 25→100 accounts, %s: %.1f× wall, %.1f× CPU, %.1f× peak RSS" % (

@@ -353,6 +353,25 @@ pub async fn create_eligibility(
         .await?)
 }
 
+/// Deletes an eligibility of `account`: nobody can ask under it any more. Refused while a
+/// request under it is open (pending, approved or active at `now`): revoke those first.
+pub async fn delete_eligibility(
+    store: &Store,
+    account: &str,
+    eligibility_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AccessError> {
+    store
+        .delete_eligibility(account, eligibility_id, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::NoSuchEntity { .. } => {
+                AccessError::NoSuchEligibility(eligibility_id.to_owned())
+            }
+            other => AccessError::Store(other),
+        })
+}
+
 /// Whether `caller` is the eligibility's subject.
 fn is_subject(e: &Eligibility, caller: &Caller) -> bool {
     match e.subject_kind.as_str() {

@@ -97,6 +97,7 @@ both_backends!(
     activation_rules,
     grants_reach_the_principal_with_their_window,
     eligibility_through_a_group_and_approval_free,
+    deleting_an_eligibility_ends_asking_not_history,
 );
 
 /// A store with: deployer (user), alice and bob (approvers; bob also in group
@@ -665,4 +666,53 @@ async fn eligibility_through_a_group_and_approval_free(w: &World) {
     gatehouse_access::revoke(&w.store, &root, &ev.request.record.request_id, w.t0)
         .await
         .unwrap();
+}
+
+/// A deleted eligibility is not listed and nobody can ask under it; while a request under
+/// it is open the delete is refused (`DeleteConflict`), and its past requests stay.
+async fn deleting_an_eligibility_ends_asking_not_history(w: &World) {
+    let elig = w.store.list_eligibilities(ACCT).await.unwrap()[0]
+        .eligibility_id
+        .clone();
+    let id = new_request(w).await;
+    let err = gatehouse_access::delete_eligibility(&w.store, ACCT, &elig, w.t0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.aws_code(), "DeleteConflict", "{err}");
+    assert_eq!(w.store.list_eligibilities(ACCT).await.unwrap().len(), 1);
+    // Another account's operator cannot name it.
+    let err = gatehouse_access::delete_eligibility(&w.store, "999988887777", &elig, w.t0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AccessError::NoSuchEligibility(_)), "{err}");
+
+    let deployer = caller(w, "deployer").await;
+    gatehouse_access::revoke(&w.store, &deployer, &id, w.t0)
+        .await
+        .unwrap();
+    gatehouse_access::delete_eligibility(&w.store, ACCT, &elig, w.t0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(w.store.list_eligibilities(ACCT).await.unwrap().is_empty());
+    let err = gatehouse_access::request(
+        &w.store,
+        &deployer,
+        &spec(1800),
+        w.t0 + Duration::minutes(2),
+        DEFAULT_PENDING_TTL,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, AccessError::NotEligible { .. }), "{err}");
+    let err = gatehouse_access::delete_eligibility(&w.store, ACCT, &elig, w.t0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AccessError::NoSuchEligibility(_)), "{err}");
+    // The history stays: the request, and the eligibility it names.
+    let listed = gatehouse_access::list(&w.store, ACCT, None, w.t0)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state, RequestState::Revoked);
+    assert!(w.store.get_eligibility(&elig).await.unwrap().is_some());
 }

@@ -1,11 +1,11 @@
 //! What the analyzer reports: findings, their severities, where they are, and the rule
 //! catalogue each finding points to (stable ids that SARIF and CI configurations cite).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// How bad a finding is, from `Info` to `Critical`; ordered so that `>=` compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing; not a risk on its own.
@@ -65,7 +65,7 @@ impl fmt::Display for Severity {
 }
 
 /// Exactly where a finding is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
     /// The input file.
     pub file: String,

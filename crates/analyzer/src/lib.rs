@@ -27,6 +27,7 @@ pub mod output;
 pub mod review;
 pub(crate) mod rules;
 mod scan;
+mod spill;
 pub(crate) mod subject;
 pub mod usage;
 

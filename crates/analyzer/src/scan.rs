@@ -11,6 +11,7 @@ use crate::finding::{Finding, Location};
 use crate::generate::AuditRecord;
 use crate::model::{Format, Inventory};
 use crate::rules::{self, PartAnalysis, Scope, paths::Node};
+use crate::spill::Spill;
 use crate::subject::{Subject, subjects};
 use crate::usage::{AuditIndex, CredentialIndex};
 use crate::{Progress, Report, Settings};
@@ -18,6 +19,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// What a part's principals are joined with.
 #[derive(Debug, Default)]
@@ -81,6 +83,33 @@ fn scan_inventory(
     a
 }
 
+/// Scans an export, part by part, handing each part's findings to `sink` as soon as the
+/// part is done; returns the graph's nodes.
+fn scan_export_into(
+    export: &AwsExport,
+    settings: &Settings,
+    joins: &Joins<'_>,
+    progress: &dyn Progress,
+    sink: &(dyn Fn(Vec<Finding>) + Sync),
+) -> Result<Vec<Node>, ExportError> {
+    let scope = Scope {
+        settings,
+        now: export.now(),
+    };
+    progress.add_total(export.principals() as u64);
+    let parts = export.parts(&|n| progress.advance(n), &|part| {
+        let a = scan_part(part, &scope, joins);
+        sink(a.findings);
+        a.nodes
+    })?;
+    // Sized once: a vector doubling as it grows would hold up to twice the nodes.
+    let mut nodes = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for p in parts {
+        nodes.extend(p);
+    }
+    Ok(nodes)
+}
+
 /// Scans an export, part by part; returns its findings and its graph's nodes.
 pub(crate) fn scan_export(
     export: &AwsExport,
@@ -88,24 +117,20 @@ pub(crate) fn scan_export(
     joins: &Joins<'_>,
     progress: &dyn Progress,
 ) -> Result<PartAnalysis, ExportError> {
-    let scope = Scope {
-        settings,
-        now: export.now(),
-    };
-    progress.add_total(export.principals() as u64);
-    let parts = export.parts(&|n| progress.advance(n), &|part| {
-        scan_part(part, &scope, joins)
+    let found = Mutex::new(Spill::default());
+    let nodes = scan_export_into(export, settings, joins, progress, &|f| {
+        lock(&found).add(f);
     })?;
-    // Sized once: a vector doubling as it grows would hold up to twice the findings.
-    let mut all = PartAnalysis {
-        findings: Vec::with_capacity(parts.iter().map(|p| p.findings.len()).sum()),
-        nodes: Vec::with_capacity(parts.iter().map(|p| p.nodes.len()).sum()),
-    };
-    for p in parts {
-        all.findings.extend(p.findings);
-        all.nodes.extend(p.nodes);
-    }
-    Ok(all)
+    let findings = found
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .finish();
+    Ok(PartAnalysis { findings, nodes })
+}
+
+/// The spill, even after a panic elsewhere (it only ever gains findings).
+fn lock(spill: &Mutex<Spill>) -> std::sync::MutexGuard<'_, Spill> {
+    spill.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The scope of a file read whole: its own "now".
@@ -215,13 +240,22 @@ pub fn scan_files(files: &[PathBuf], settings: &Settings, progress: &dyn Progres
             findings.extend(joins.findings(&inv.file, &subjects));
         }
     }
+    // The exports' findings wait on disk until the exports and the graph are done with
+    // ([`crate::spill`]): the largest things a scan holds then take turns.
+    let spill = Mutex::new(Spill::default());
     for path in exports {
-        let (found, nodes) = stream_or_whole(path, settings, &joins, progress);
-        append(&mut findings, found);
-        graphs.push(nodes);
+        graphs.push(stream_or_whole(path, settings, &joins, progress, &spill));
         progress.advance(1);
     }
     append(&mut findings, graph(graphs, settings));
+    drop(joins);
+    append(
+        &mut findings,
+        spill
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .finish(),
+    );
     finish(files.len(), findings, notices)
 }
 
@@ -249,27 +283,36 @@ fn graph(graphs: Vec<Vec<Node>>, settings: &Settings) -> Vec<Finding> {
     }
 }
 
-/// Streams an export; a file that is not one after all is read whole.
+/// Streams an export, its findings into `spill`; returns its graph's nodes. A file that is
+/// not one after all is read whole.
 fn stream_or_whole(
     path: &Path,
     settings: &Settings,
     joins: &Joins<'_>,
     progress: &dyn Progress,
-) -> (Vec<Finding>, Vec<Node>) {
+    spill: &Mutex<Spill>,
+) -> Vec<Node> {
     let name = path.display().to_string();
+    let mark = lock(spill).mark();
     let scanned = AwsExport::open(&name, Source::File(path.to_path_buf())).and_then(|e| {
-        e.map(|e| scan_export(&e, settings, joins, progress))
+        e.map(|e| scan_export_into(&e, settings, joins, progress, &|f| lock(spill).add(f)))
             .transpose()
     });
-    match scanned {
-        Ok(Some(a)) => (a.findings, a.nodes),
+    if scanned.is_err() {
+        // The parts read before the error count for nothing, as when the file is read whole.
+        lock(spill).rollback(mark);
+    }
+    let (findings, nodes) = match scanned {
+        Ok(Some(nodes)) => (Vec::new(), nodes),
         // Not an export, or not JSON: the whole-file importers say what it is.
         Ok(None) | Err(ExportError::Json { .. }) => {
             let (_, findings, nodes) = scan_whole(path, settings);
             (findings, nodes)
         }
         Err(ExportError::Read { source, .. }) => (vec![unreadable(&name, source)], Vec::new()),
-    }
+    };
+    lock(spill).add(findings);
+    nodes
 }
 
 /// The audit log's usage index: "now" is its latest record, the window the default.

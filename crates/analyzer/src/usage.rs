@@ -377,22 +377,21 @@ pub fn export_time(inv: &Inventory) -> Option<DateTime<FixedOffset>> {
 
 /// Roles not used for `days` before `now` (by `RoleLastUsed`, or since creation when the
 /// export records no use) that may still write or manage permissions.
-pub(crate) fn idle_roles<'a>(
-    subjects: &[Subject<'a>],
+///
+/// One at a time: an administrator's write list is thousands of actions, and a part's idle
+/// administrators held together were the largest thing a scan's part allocated.
+pub(crate) fn idle_roles<'a, 's>(
+    subjects: &'s [Subject<'a>],
     now: Option<DateTime<FixedOffset>>,
     days: i64,
-) -> Vec<(&'a AwsPrincipal, IdleIdentity)> {
-    let Some(now) = now else {
-        return Vec::new();
-    };
+) -> impl Iterator<Item = (&'a AwsPrincipal, IdleIdentity)> + 's {
     subjects
         .iter()
         .filter(|s| s.principal.kind == PrincipalType::Role && s.principal.usage_tracked)
-        .filter_map(|s| {
+        .filter_map(move |s| {
             let p = s.principal;
-            Some((p, idle_identity(s, p.last_used, p.created, now, days)?))
+            Some((p, idle_identity(s, p.last_used, p.created, now?, days)?))
         })
-        .collect()
 }
 
 /// A credential report's rows by user ARN, and the report's own "now" (its latest date).
@@ -776,7 +775,6 @@ mod tests {
             let inv = crate::import::import("e.json", export(last_used).as_bytes()).0;
             let subjects = crate::subject::subjects(&inv, &|_| std::sync::Arc::from(Vec::new()));
             idle_roles(&subjects, export_time(&inv), DEFAULT_UNUSED_DAYS)
-                .into_iter()
                 .map(|(_, r)| r.principal)
                 .collect()
         };

@@ -3,8 +3,11 @@
 //! `user:` member; people behind an IAM Identity Center role and an Azure group only through
 //! the groups file; near misses (a Reader assignment, `roles/viewer`, a policy that lists
 //! models but invokes none) giving nobody anything; service identities listed as unmatched.
+//! IAM Identity Center's own files (`identity-center/`, as the AWS CLI prints them) name the
+//! people behind its role without the groups file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use gatehouse_analyzer::review::identity_center::IdentityCenter;
 use gatehouse_analyzer::review::people::{ByPerson, Directory, by_person};
 use std::path::Path;
 
@@ -16,6 +19,16 @@ fn fixture(name: &str) -> (String, Vec<u8>) {
 }
 
 fn run(groups: bool) -> ByPerson {
+    let dir = if groups {
+        let (name, bytes) = fixture("groups.json");
+        Directory::parse(&name, &bytes).unwrap()
+    } else {
+        Directory::default()
+    };
+    run_with(&dir)
+}
+
+fn run_with(dir: &Directory) -> ByPerson {
     let (name, bytes) = fixture("aws-authorization-details.json");
     let aws = gatehouse_analyzer::review::review(&name, &bytes).unwrap();
     let others: Vec<_> = ["azure-role-assignments.json", "gcp-project-iam-policy.json"]
@@ -25,13 +38,7 @@ fn run(groups: bool) -> ByPerson {
             gatehouse_analyzer::import::import(&name, &bytes).0
         })
         .collect();
-    let dir = if groups {
-        let (name, bytes) = fixture("groups.json");
-        Directory::parse(&name, &bytes).unwrap()
-    } else {
-        Directory::default()
-    };
-    by_person(&[&aws], &others.iter().collect::<Vec<_>>(), &dir)
+    by_person(&[("aws", &aws)], &others.iter().collect::<Vec<_>>(), dir)
 }
 
 /// Each person's grants as (cloud, access, via) triples.
@@ -127,5 +134,55 @@ fn without_the_groups_file_group_and_role_holders_are_unmatched() {
             .iter()
             .any(|i| i.ends_with("AWSReservedSSO_Invoke_0a1b2c3d4e5f6a7b")),
         "{unmatched:?}"
+    );
+}
+
+#[test]
+fn identity_center_names_the_people_behind_its_roles() {
+    let mut ic = IdentityCenter::default();
+    let folder =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/by-person/identity-center");
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in &files {
+        let name = f.display().to_string();
+        assert!(
+            ic.read(&name, &std::fs::read(f).unwrap()).unwrap(),
+            "{name}"
+        );
+    }
+    let mut dir = Directory::default();
+    ic.add_to(&mut dir);
+    let r = run_with(&dir);
+    let people: Vec<&str> = r.people.iter().map(|p| p.person.as_str()).collect();
+    // Frank is assigned the Invoke permission set himself, Grace through the ML Engineers
+    // group; Henry holds ReadOnly here and Invoke only in an account outside the run.
+    assert_eq!(
+        people,
+        [
+            "alice@example.com",
+            "bob@example.com",
+            "frank@example.com",
+            "grace@example.com"
+        ],
+        "{r:#?}"
+    );
+    assert_eq!(of(&r, "frank@example.com"), [t("aws", "invoke", "")]);
+    assert_eq!(
+        of(&r, "grace@example.com"),
+        [t("aws", "invoke", "ml engineers")]
+    );
+    let sso = &r.people[2].grants[0].identity;
+    assert!(
+        sso.ends_with("AWSReservedSSO_Invoke_0a1b2c3d4e5f6a7b"),
+        "{sso}"
+    );
+    assert!(
+        !r.unmatched.iter().any(|g| g.identity == *sso),
+        "{:?}",
+        r.unmatched
     );
 }

@@ -95,6 +95,11 @@ pub struct AuditRecord {
     /// the call failed or was refused.
     #[serde(default)]
     pub error_code: Option<String>,
+    /// The just-in-time grant (access request `REQ...`) the call was made under — allowed
+    /// by it, or in a role session opened under it — or that a `gatehouse:` access step
+    /// acted on. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elevation_id: Option<String>,
     /// What only one face records.
     #[serde(flatten)]
     pub face: FaceDetail,
@@ -190,6 +195,7 @@ mod tests {
             source_ip: Some("127.0.0.1".into()),
             source_unknown_via: None,
             error_code: Some("AccessDenied".into()),
+            elevation_id: None,
             face: FaceDetail::default(),
         }
     }
@@ -222,6 +228,7 @@ mod tests {
             decision: Decision::Allow,
             error_code: None,
             source_unknown_via: Some("10.0.0.1".into()),
+            elevation_id: Some("REQ1".into()),
             face: FaceDetail::Gateway(GatewayDetail {
                 model: Some("llama".into()),
                 listener: "default".into(),
@@ -241,6 +248,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["listener"], "default");
         assert_eq!(v["source_unknown_via"], "10.0.0.1");
+        assert_eq!(v["elevation_id"], "REQ1");
         assert!(v.get("access_key_id").is_none(), "{v}");
         let back: AuditRecord = serde_json::from_str(&text).unwrap();
         assert_eq!(back, r);

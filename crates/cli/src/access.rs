@@ -225,9 +225,11 @@ pub(crate) struct ReviewArgs {
     #[command(flatten)]
     settings: crate::scan::SettingsArgs,
     /// The review by person, across clouds: every person who can invoke or manage a model
-    /// through the AWS export (`--details`) and the exports given as PATHS (Azure role
-    /// assignments and definitions, GCP IAM policies and custom roles, more AWS exports),
-    /// joined by email / user principal name.
+    /// through the AWS export (`--details`), Gatehouse's store (when `--data-dir`,
+    /// `--database-url` or `--config` names it) and the exports given as PATHS (Azure role
+    /// assignments and definitions, GCP IAM policies and custom roles, more AWS exports, IAM
+    /// Identity Center assignments and identity store listings), joined by email / user
+    /// principal name.
     #[arg(long)]
     by_person: bool,
     /// For `--by-person`: a JSON file of group members and of the people behind cloud
@@ -241,8 +243,9 @@ pub(crate) struct ReviewArgs {
 
 /// `review --by-person`: the grants of every export, resolved to people.
 fn review_by_person(args: &ReviewArgs, settings: &Settings) -> Result<ExitCode> {
+    use gatehouse_analyzer::review::identity_center::IdentityCenter;
     use gatehouse_analyzer::review::people;
-    let directory = match &args.groups {
+    let mut directory = match &args.groups {
         Some(f) => {
             let name = f.display().to_string();
             let bytes = std::fs::read(f).with_context(|| format!("{name}: cannot read"))?;
@@ -254,19 +257,43 @@ fn review_by_person(args: &ReviewArgs, settings: &Settings) -> Result<ExitCode> 
     let mut reviews = Vec::new();
     if args.source.details.is_some() || args.source.remote.endpoint_url.is_some() {
         let export = args.source.export()?;
-        reviews.push(gatehouse_analyzer::review::review_export(
-            &export, None, settings, &progress,
-        )?);
+        reviews.push((
+            "aws",
+            gatehouse_analyzer::review::review_export(&export, None, settings, &progress)?,
+        ));
     }
+    // Gatehouse's own identities, when its store is named (`--data-dir`, `--database-url`,
+    // `--config`).
+    if args.source.store.named() {
+        let snapshot = crate::admin::runtime()?.block_on(async {
+            let s = args.source.store.open().await?;
+            crate::store_export::snapshot(&s, args.source.store.describe(), args.region.clone())
+                .await
+        })?;
+        reviews.push((
+            "gatehouse",
+            gatehouse_analyzer::review::review_store(
+                &snapshot,
+                chrono::Utc::now(),
+                args.unused_days,
+                settings,
+            )?,
+        ));
+    }
+    let mut identity_center = IdentityCenter::default();
     let mut inventories = Vec::new();
     for f in gatehouse_analyzer::collect_files(&args.paths)? {
         let name = f.display().to_string();
         match AwsExport::open(&name, gatehouse_analyzer::export::Source::File(f.clone()))? {
-            Some(export) => reviews.push(gatehouse_analyzer::review::review_export(
-                &export, None, settings, &progress,
-            )?),
+            Some(export) => reviews.push((
+                "aws",
+                gatehouse_analyzer::review::review_export(&export, None, settings, &progress)?,
+            )),
             None => {
                 let bytes = std::fs::read(&f).with_context(|| format!("{name}: cannot read"))?;
+                if identity_center.read(&name, &bytes)? {
+                    continue;
+                }
                 let (inv, _) = gatehouse_analyzer::import::import(&name, &bytes);
                 if inv.format == gatehouse_analyzer::model::Format::Unknown {
                     bail!("{name}: $: not an AWS, Azure or GCP IAM export");
@@ -275,8 +302,11 @@ fn review_by_person(args: &ReviewArgs, settings: &Settings) -> Result<ExitCode> 
             }
         }
     }
+    identity_center.add_to(&mut directory);
+    let reviews: Vec<(&'static str, &gatehouse_analyzer::review::Review)> =
+        reviews.iter().map(|(cloud, r)| (*cloud, r)).collect();
     let r = people::by_person(
-        &reviews.iter().collect::<Vec<_>>(),
+        &reviews,
         &inventories.iter().collect::<Vec<_>>(),
         &directory,
     );
@@ -296,6 +326,7 @@ pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
     if args.by_person {
         return review_by_person(&args, &settings);
     }
+    let mut jit = None;
     let r = if args.source.details.is_some() || args.source.remote.endpoint_url.is_some() {
         let export = args.source.export()?;
         let report = match &args.credential_report {
@@ -313,10 +344,17 @@ pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
             &crate::progress::Bar::new("principals"),
         )?
     } else {
-        let snapshot = crate::admin::runtime()?.block_on(async {
+        let (snapshot, section) = crate::admin::runtime()?.block_on(async {
             let s = args.source.store.open().await?;
-            crate::store_export::snapshot(&s, "gatehouse store".into(), args.region.clone()).await
+            let snapshot =
+                crate::store_export::snapshot(&s, "gatehouse store".into(), args.region.clone())
+                    .await?;
+            let account = s.default_account().await?.account_id;
+            let section =
+                crate::jit_review::read(&s, &account, chrono::Utc::now(), args.unused_days).await?;
+            anyhow::Ok((snapshot, section))
         })?;
+        jit = Some(section);
         gatehouse_analyzer::review::review_store(
             &snapshot,
             chrono::Utc::now(),
@@ -324,11 +362,30 @@ pub(crate) fn review(args: ReviewArgs) -> Result<ExitCode> {
             &settings,
         )?
     };
-    match args.format {
-        ReviewFormat::Markdown => emit(&r.markdown())?,
-        ReviewFormat::Html => emit(&r.html())?,
+    match (args.format, &jit) {
+        (ReviewFormat::Markdown, None) => emit(&r.markdown())?,
+        (ReviewFormat::Html, None) => emit(&r.html())?,
+        // A store's review: one account, with its just-in-time section.
+        (ReviewFormat::Markdown, Some(j)) => emit(&(r.markdown() + &j.markdown()))?,
+        (ReviewFormat::Html, Some(j)) => {
+            let section = format!(
+                "<section id=\"just-in-time\"><pre>{}</pre></section>\n</body>",
+                j.markdown()
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+            );
+            emit(&r.html().replacen("</body>", &section, 1))?;
+        }
+        (ReviewFormat::Json, Some(j)) => {
+            let mut v = serde_json::to_value(&r)?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("just_in_time".into(), serde_json::to_value(j)?);
+            }
+            emit(&(serde_json::to_string_pretty(&v)? + "\n"))?;
+        }
         // Written as it is serialized: an organization's review is large.
-        ReviewFormat::Json => {
+        (ReviewFormat::Json, None) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match serde_json::to_writer_pretty(&mut out, &r)
                 .map_err(std::io::Error::from)

@@ -27,6 +27,12 @@ pub(crate) struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// Whether a store was named on the command line (or by `GATEHOUSE_DATABASE_URL`),
+    /// rather than left to the default data directory.
+    pub(crate) fn named(&self) -> bool {
+        self.data_dir.is_some() || self.database_url.is_some() || self.config.is_some()
+    }
+
     /// How the store is named in reports (never the database URL: it may hold a password).
     pub(crate) fn describe(&self) -> String {
         match &self.database_url {
@@ -183,6 +189,10 @@ pub(crate) enum AuditCommand {
         /// How many.
         #[arg(short = 'n', long, default_value_t = 20)]
         lines: i64,
+        /// Only the records (of those last N) made under this just-in-time grant, or of its
+        /// steps (`REQ...`: the record's `elevation_id`).
+        #[arg(long, value_name = "REQUEST_ID")]
+        elevation: Option<String>,
         /// Output format: one line per call, or the records as JSON lines.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
@@ -500,12 +510,18 @@ pub(crate) fn run_audit(cmd: AuditCommand) -> Result<ExitCode> {
         match cmd {
             AuditCommand::Tail {
                 lines,
+                elevation,
                 format,
                 store,
             } => {
                 let s = store.open().await?;
                 let mut out = std::io::stdout().lock();
                 for e in s.audit_tail(lines.max(1)).await? {
+                    if let Some(id) = &elevation
+                        && elevation_of(&e.record).as_deref() != Some(id.as_str())
+                    {
+                        continue;
+                    }
                     match format {
                         Format::Json => writeln!(out, "{}", e.record)?,
                         Format::Text => writeln!(out, "{}", audit_line(e.seq, &e.record))?,
@@ -650,6 +666,14 @@ async fn verify(format: Format, digest_file: Option<&Path>, store: &StoreArgs) -
     })
 }
 
+/// The `elevation_id` of a record as stored (`None` for a record without one, or one this
+/// version cannot read).
+fn elevation_of(record: &str) -> Option<String> {
+    serde_json::from_str::<gatehouse_audit::AuditRecord>(record)
+        .ok()
+        .and_then(|r| r.elevation_id)
+}
+
 /// One audit record as a line for people: sequence, time, decision, action, principal,
 /// resource and error code. A record that is not what this version writes prints as is.
 fn audit_line(seq: i64, record: &str) -> String {
@@ -671,8 +695,12 @@ fn audit_line(seq: i64, record: &str) -> String {
             };
             let action = if r.action.is_empty() { "-" } else { &r.action };
             let error = r.error_code.map(|c| format!("  {c}")).unwrap_or_default();
+            let elevation = r
+                .elevation_id
+                .map(|id| format!("  under {id}"))
+                .unwrap_or_default();
             format!(
-                "{seq:>6}  {}  {:<12}  {action}  {principal}  {resource}  from {}{error}",
+                "{seq:>6}  {}  {:<12}  {action}  {principal}  {resource}  from {}{error}{elevation}",
                 r.time,
                 r.decision,
                 r.source_ip.as_deref().unwrap_or("(undetermined)")

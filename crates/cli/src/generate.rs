@@ -5,7 +5,7 @@ use crate::access::emit;
 use crate::admin::{StoreArgs, runtime};
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, ValueEnum};
-use gatehouse_analyzer::generate::{self as gen_, Scope, Template};
+use gatehouse_analyzer::generate::{self as gen_, AuditRecord, Scope, Template};
 use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +83,27 @@ pub(crate) struct GenerateArgs {
     store: StoreArgs,
 }
 
+/// The records of one principal in an audit log file, read a line at a time: an
+/// organization's log is far larger than what one principal did. Every line is still
+/// checked, and the first that is not a record is an error naming its line.
+fn principal_records(file: &std::path::Path, principal: &str) -> Result<Vec<AuditRecord>> {
+    let f =
+        std::fs::File::open(file).with_context(|| format!("{}: cannot read", file.display()))?;
+    let mut kept = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.with_context(|| format!("{}: cannot read", file.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r: AuditRecord = serde_json::from_str(&line)
+            .with_context(|| format!("{}: line {}: not an audit record", file.display(), i + 1))?;
+        if gatehouse_analyzer::usage::is_principal(&r.principal, principal) {
+            kept.push(r);
+        }
+    }
+    Ok(kept)
+}
+
 pub(crate) fn generate(args: GenerateArgs) -> Result<ExitCode> {
     let Some(window) = gen_::parse_since(&args.since) else {
         bail!(
@@ -91,24 +112,12 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<ExitCode> {
         );
     };
     let since = chrono::Utc::now() - window;
-    let lines: Vec<(String, String)> = match &args.audit_log {
-        Some(file) => {
-            let f = std::fs::File::open(file)
-                .with_context(|| format!("{}: cannot read", file.display()))?;
-            std::io::BufReader::new(f)
-                .lines()
-                .enumerate()
-                .map(|(i, l)| {
-                    l.map(|l| (format!("{}: line {}", file.display(), i + 1), l))
-                        .with_context(|| format!("{}: cannot read", file.display()))
-                })
-                .collect::<Result<_>>()?
-        }
-        None => runtime()?.block_on(async {
+    let records = match &args.audit_log {
+        Some(file) => principal_records(file, &args.principal)?,
+        None => crate::store_export::parse_audit(runtime()?.block_on(async {
             crate::store_export::audit_lines(&args.store.open().await?).await
-        })?,
+        })?)?,
     };
-    let records = crate::store_export::parse_audit(lines)?;
     let g = gen_::from_audit(&records, &args.principal, since);
     match &g.policy {
         Some(doc) => {

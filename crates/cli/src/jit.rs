@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AccessCommand {
-    /// Make SUBJECT eligible to request TARGET (or, with neither, list eligibilities).
+    /// Make SUBJECT eligible to request TARGET (with neither, list eligibilities; with
+    /// `--delete ID`, delete one).
     Eligible(EligibleArgs),
     /// Ask for a role or managed policy for a while.
     Request(RequestArgs),
@@ -36,6 +37,10 @@ pub(crate) enum AccessCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct EligibleArgs {
+    /// Delete this eligibility (`ELIG...`): nobody can ask under it any more (refused while
+    /// a request under it is pending, approved or active).
+    #[arg(long, value_name = "ELIGIBILITY_ID", conflicts_with_all = ["subject", "target"])]
+    delete: Option<String>,
     /// A user, role or group ARN, or `federated-group:NAME`.
     #[arg(long, requires = "target")]
     subject: Option<String>,
@@ -147,6 +152,7 @@ pub(crate) struct ActArgs {
 fn action_of(event: &str) -> &'static str {
     match event {
         "eligible" => "gatehouse:CreateEligibility",
+        "delete-eligibility" => "gatehouse:DeleteEligibility",
         "request" => "gatehouse:CreateAccessRequest",
         "approve" => "gatehouse:ApproveAccessRequest",
         "deny" => "gatehouse:DenyAccessRequest",
@@ -170,6 +176,12 @@ fn record(principal: &str, step: &str, resource: &str, error: Option<&AccessErro
         source_ip: None,
         source_unknown_via: None,
         error_code: error.map(|e| e.aws_code().to_owned()),
+        // A step on one request (not `*`, not an eligibility) carries its id, as the API's do.
+        elevation_id: resource
+            .split_once(":access-request/")
+            .map(|(_, id)| id)
+            .filter(|id| *id != "*")
+            .map(str::to_owned),
         face: FaceDetail::default(),
     }
 }
@@ -287,6 +299,27 @@ pub(crate) fn run(cmd: AccessCommand) -> Result<ExitCode> {
 async fn eligible(a: EligibleArgs) -> Result<ExitCode> {
     let s = a.store.open().await?;
     let account = account_or_default(&s, a.account).await?;
+    if let Some(id) = a.delete {
+        let root = gatehouse_access::root_caller(&account);
+        let resource = gatehouse_access::eligibility_arn(&account, &id);
+        let acct = account.clone();
+        let deleted = id.clone();
+        audited(
+            &s,
+            &root.principal_arn,
+            "delete-eligibility",
+            &resource,
+            |s| async move {
+                gatehouse_access::delete_eligibility(&s, &acct, &deleted, Utc::now()).await
+            },
+        )
+        .await?;
+        match a.format {
+            Format::Json => println!("{}", serde_json::json!({"deleted": id})),
+            Format::Text => println!("deleted {id}"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let (Some(subject), Some(target)) = (a.subject, a.target) else {
         let list = s.list_eligibilities(&account).await?;
         match a.format {

@@ -9,6 +9,7 @@ mod gateway;
 mod generate;
 mod jit;
 mod kb;
+mod jit_review;
 mod keys;
 mod mcp;
 mod policy;

@@ -25,7 +25,7 @@ pub(crate) struct ServeArgs {
     database_url: Option<String>,
     /// A TOML file with `listen`, `data_dir`, `database_url`, `account_id`, `region`,
     /// `log_format`, and the tables `[gateway]`, `[metrics]`, `[keys]`, `[audit]`, `[database]`,
-    /// `[signin]` (see
+    /// `[signin]`, `[access]` (see
     /// README).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -68,6 +68,8 @@ struct ConfigFile {
     metrics: Option<MetricsSettings>,
     /// Sign-in: identity sources and assignments, applied to the store at start.
     signin: Option<gatehouse_signin::SigninConfig>,
+    /// Just-in-time access: the webhook state changes are sent to.
+    access: Option<gatehouse_server::access::AccessSettings>,
 }
 
 pub(crate) fn init_logging(format: LogFormat) {
@@ -103,6 +105,7 @@ struct Settings {
     metrics: MetricsSettings,
     log_format: LogFormat,
     signin: gatehouse_signin::SigninConfig,
+    access_webhook: Option<gatehouse_server::access::WebhookTarget>,
 }
 
 fn options(args: ServeArgs) -> Result<Settings> {
@@ -136,6 +139,17 @@ fn options(args: ServeArgs) -> Result<Settings> {
             .map_or_else(String::new, |p| format!("{}: ", p.display()));
         anyhow::bail!("{at}{e}");
     }
+    let access_webhook = file
+        .access
+        .unwrap_or_default()
+        .webhook(|var| std::env::var(var).ok())
+        .map_err(|e| {
+            let at = args
+                .config
+                .as_ref()
+                .map_or_else(String::new, |p| format!("{}: ", p.display()));
+            anyhow::anyhow!("{at}{e}")
+        })?;
     let opts = ServeOptions {
         listen: args
             .listen
@@ -162,6 +176,7 @@ fn options(args: ServeArgs) -> Result<Settings> {
         metrics: file.metrics.unwrap_or_default(),
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         signin,
+        access_webhook,
     })
 }
 
@@ -190,6 +205,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         metrics,
         log_format,
         signin,
+        access_webhook,
     } = options(args)?;
     init_logging(log_format);
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
@@ -218,6 +234,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         };
         state.metrics.configure(metrics);
         state.gateway.configure(gateway);
+        gatehouse_server::access::start_webhook(access_webhook);
         if let Some(tcp) = metrics_listener {
             tracing::info!(listen = ?tcp.local_addr().ok(), "metrics listener (/metrics, no authentication)");
             let st = state.clone();

@@ -310,6 +310,18 @@ fn review_with_a_credential_report() {
     );
 }
 
+/// One person of a `review --by-person --format json` answer.
+fn v_person(json: &str, person: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["person"] == person)
+        .cloned()
+        .unwrap_or_else(|| panic!("{person} not in {json}"))
+}
+
 #[test]
 fn review_by_person_joins_clouds_and_refuses_a_bad_groups_file() {
     let fixtures =
@@ -324,17 +336,15 @@ fn review_by_person_joins_clouds_and_refuses_a_bad_groups_file() {
         &f("groups.json"),
         &f("azure-role-assignments.json"),
         &f("gcp-project-iam-policy.json"),
+        &f("identity-center"),
         "--format",
         "json",
     ]);
     assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let dave = v["people"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["person"] == "dave@example.com")
-        .unwrap();
+    // IAM Identity Center's listings name who holds its role's permission set.
+    let grace = v_person(&json, "grace@example.com");
+    assert_eq!(grace["grants"][0]["via"][0], "ml engineers", "{grace}");
+    let dave = v_person(&json, "dave@example.com");
     let clouds: Vec<&str> = dave["grants"]
         .as_array()
         .unwrap()

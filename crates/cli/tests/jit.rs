@@ -85,6 +85,7 @@ fn the_whole_life_of_a_request_from_the_command_line() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(json(&out)["max_duration_secs"], 3600);
+    let elig = json(&out)["eligibility_id"].as_str().unwrap().to_owned();
 
     let (code, _, err) = run(
         dir,
@@ -143,6 +144,34 @@ fn the_whole_life_of_a_request_from_the_command_line() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with(&format!("activated {id}  active")), "{out}");
 
+    // The review of the store: standing access, and who may ask, holds, approved.
+    let (code, out, err) = gatehouse(&["review", "--data-dir", dir, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let jit = json(&out)["just_in_time"].clone();
+    assert_eq!(jit["eligible"][0]["subject"], user("deployer"), "{jit}");
+    assert_eq!(jit["eligible"][0]["target"], policy.as_str());
+    assert_eq!(jit["elevated"][0]["request_id"], id.as_str(), "{jit}");
+    assert_eq!(jit["elevated"][0]["approved_by"], user("alice"));
+    assert_eq!(jit["decisions"].as_array().unwrap().len(), 1, "{jit}");
+    assert_eq!(jit["decisions"][0]["decision"], "approved");
+    assert_eq!(jit["decisions"][0]["by"], user("alice"));
+    let (code, out, err) = gatehouse(&["review", "--data-dir", dir]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("## Just-in-time access"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{} approved {}'s request for {policy}",
+            user("alice"),
+            user("deployer")
+        )),
+        "{out}"
+    );
+
+    // An eligibility with an open grant cannot be deleted.
+    let (code, _, err) = run(dir, &["eligible", "--delete", &elig]);
+    assert_ne!(code, 0);
+    assert!(err.contains("open access request"), "{err}");
+
     let (code, out, err) = run(dir, &["list", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let list = json(&out);
@@ -152,6 +181,19 @@ fn the_whole_life_of_a_request_from_the_command_line() {
     let (code, out, err) = run(dir, &["revoke", &id]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("revoked"), "{out}");
+
+    let (code, out, err) = gatehouse(&["review", "--data-dir", dir, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let jit = json(&out)["just_in_time"].clone();
+    assert_eq!(jit["elevated"], serde_json::json!([]), "{jit}");
+    assert_eq!(jit["decisions"][1]["decision"], "revoked", "{jit}");
+
+    let (code, out, err) = run(dir, &["eligible", "--delete", &elig]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("deleted {elig}"));
+    let (code, out, err) = run(dir, &["eligible", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out), serde_json::json!([]));
 
     // Every step is in the audit log, refusals with their error code.
     let (code, out, err) = gatehouse(&[
@@ -186,7 +228,9 @@ fn the_whole_life_of_a_request_from_the_command_line() {
             Some("InvalidRequestState"),
         ),
         ("gatehouse:ActivateAccessRequest", None),
+        ("gatehouse:DeleteEligibility", Some("DeleteConflict")),
         ("gatehouse:RevokeAccessRequest", None),
+        ("gatehouse:DeleteEligibility", None),
     ];
     let expect: Vec<(String, Option<String>)> = expect
         .iter()

@@ -41,6 +41,7 @@ pub fn routes<H: McpHost>() -> Router<Arc<H>> {
         )
         .route("/mcp", any(unknown_server))
         .route("/mcp/", any(unknown_server))
+        .route("/mcp/{name}/", any(unknown_server))
         .route("/mcp/{name}/{*rest}", any(unknown_server))
 }
 
@@ -163,9 +164,9 @@ async fn handle<H: McpHost>(
     let mut raw = Bytes::new();
     let mut body = Some(body);
     if signs_body && let Some(b) = body.take() {
-        raw = match read_body(b).await {
+        raw = match read_body(b, &headers).await {
             Ok(b) => b,
-            Err(r) => return x.fail(r.0, None, r.1, "body_too_large"),
+            Err((status, e, code)) => return x.fail(status, None, e, code),
         };
     }
     let principal = match host
@@ -187,9 +188,9 @@ async fn handle<H: McpHost>(
     };
     x.record.principal = principal.arn.clone();
     if let Some(b) = body.take() {
-        raw = match read_body(b).await {
+        raw = match read_body(b, &headers).await {
             Ok(b) => b,
-            Err(r) => return x.fail(r.0, None, r.1, "body_too_large"),
+            Err((status, e, code)) => return x.fail(status, None, e, code),
         };
     }
     if let Some(v) = header_text(&headers, "mcp-protocol-version")
@@ -298,16 +299,54 @@ fn new_session_id() -> String {
     hex::encode(bytes)
 }
 
-async fn read_body(body: Body) -> Result<Bytes, (StatusCode, RpcError)> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+) -> Result<Bytes, (StatusCode, RpcError, &'static str)> {
+    let too_large = || {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
             RpcError::new(
                 protocol::INVALID_REQUEST,
-                format!("Invalid Request: the body is larger than {MAX_BODY_BYTES} bytes or unreadable"),
+                format!("Invalid Request: the body is larger than {MAX_BODY_BYTES} bytes"),
             ),
+            "body_too_large",
         )
-    })
+    };
+    // A declared length over the limit is refused without waiting for the bytes.
+    let declared = header_text(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            if is_length_limit(&e) {
+                too_large()
+            } else {
+                // The server's body timeout (a slow client) or a broken connection: not a
+                // size problem, and not the client's JSON.
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    RpcError::new(
+                        protocol::INVALID_REQUEST,
+                        "Invalid Request: the body was not received in time or could not be read",
+                    ),
+                    "body_timeout",
+                )
+            }
+        })
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn denied_text(principal: &Principal, action: &str, resource: &str, v: &crate::Verdict) -> String {

@@ -9,7 +9,8 @@
 //! hints of the *pinned* definition, each `"true"`/`"false"` with MCP's defaults when the
 //! tool does not set it (`readOnlyHint` false, `destructiveHint` true, `idempotentHint`
 //! false, `openWorldHint` true — a tool that says nothing is treated as MCP tells clients
-//! to treat it), and `mcp:Argument/PATH` for the call's arguments (see
+//! to treat it; a read-only tool defaults to not destructive and idempotent, the two hints
+//! MCP gives meaning only for tools that are not read-only), and `mcp:Argument/PATH` for the call's arguments (see
 //! [`argument_keys`]).
 
 use gatehouse_policy::ContextValue;
@@ -91,16 +92,27 @@ impl ToolDefinition {
         })
     }
 
-    /// The annotation keys of this definition, with MCP's defaults.
+    /// The annotation keys of this definition, with MCP's defaults. A read-only tool
+    /// modifies nothing, so where it does not say otherwise it is not destructive and is
+    /// idempotent (MCP gives those two hints meaning only when `readOnlyHint` is false;
+    /// their schema defaults would make every read-only tool "destructive" to a policy).
     pub fn annotation_keys(&self) -> Vec<(String, ContextValue)> {
         let annotations = self.object.get("annotations");
+        let given = |hint: &str| {
+            annotations
+                .and_then(|a| a.get(hint))
+                .and_then(Value::as_bool)
+        };
+        let read_only = given("readOnlyHint") == Some(true);
         HINTS
             .iter()
             .map(|(hint, default)| {
-                let v = annotations
-                    .and_then(|a| a.get(*hint))
-                    .and_then(Value::as_bool)
-                    .unwrap_or(*default);
+                let default = match *hint {
+                    "destructiveHint" if read_only => false,
+                    "idempotentHint" if read_only => true,
+                    _ => *default,
+                };
+                let v = given(hint).unwrap_or(default);
                 (
                     format!("mcp:ToolAnnotation/{hint}"),
                     ContextValue::One(v.to_string()),
@@ -306,36 +318,58 @@ mod tests {
         assert!(ToolDefinition::from_listed(&json!({"description": "no name"})).is_none());
     }
 
-    #[test]
-    fn hints_default_as_mcp_says() {
-        let t = ToolDefinition::from_listed(
-            &json!({"name": "t", "annotations": {"readOnlyHint": true}}),
-        )
-        .unwrap();
-        let got: Vec<(String, String)> = t
+    fn hints(annotations: Value) -> Vec<String> {
+        ToolDefinition::from_listed(&json!({"name": "t", "annotations": annotations}))
+            .unwrap()
             .annotation_keys()
             .into_iter()
-            .map(|(k, v)| (k, v.as_slice()[0].clone()))
-            .collect();
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    k.trim_start_matches("mcp:ToolAnnotation/"),
+                    v.as_slice()[0]
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hints_default_as_mcp_says() {
         assert_eq!(
-            got,
-            vec![
-                (
-                    "mcp:ToolAnnotation/readOnlyHint".to_owned(),
-                    "true".to_owned()
-                ),
-                (
-                    "mcp:ToolAnnotation/destructiveHint".to_owned(),
-                    "true".to_owned()
-                ),
-                (
-                    "mcp:ToolAnnotation/idempotentHint".to_owned(),
-                    "false".to_owned()
-                ),
-                (
-                    "mcp:ToolAnnotation/openWorldHint".to_owned(),
-                    "true".to_owned()
-                ),
+            hints(json!({})),
+            [
+                "readOnlyHint=false",
+                "destructiveHint=true",
+                "idempotentHint=false",
+                "openWorldHint=true"
+            ]
+        );
+        // Read-only: not destructive, idempotent, unless it says otherwise.
+        assert_eq!(
+            hints(json!({"readOnlyHint": true})),
+            [
+                "readOnlyHint=true",
+                "destructiveHint=false",
+                "idempotentHint=true",
+                "openWorldHint=true"
+            ]
+        );
+        assert_eq!(
+            hints(json!({"readOnlyHint": true, "destructiveHint": true, "idempotentHint": false})),
+            [
+                "readOnlyHint=true",
+                "destructiveHint=true",
+                "idempotentHint=false",
+                "openWorldHint=true"
+            ]
+        );
+        assert_eq!(
+            hints(json!({"readOnlyHint": "yes", "destructiveHint": false})),
+            [
+                "readOnlyHint=false",
+                "destructiveHint=false",
+                "idempotentHint=false",
+                "openWorldHint=true"
             ]
         );
     }

@@ -66,6 +66,29 @@ pub const ELEVATION_JUSTIFICATION: &str = "gatehouse:ElevationJustification";
 /// Who approved the grant (absent for one that needed no approval).
 pub const ELEVATION_APPROVED_BY: &str = "gatehouse:ElevationApprovedBy";
 
+/// Adds the condition keys of a call made under `grant` (`gatehouse:ElevationId`, its
+/// justification and approver) to `request`: for a decision tried under a grant, and for
+/// every call of a role session opened under one.
+pub fn insert_elevation_keys(request: &mut Request, grant: &ActiveElevation) {
+    let c = &mut request.context;
+    c.insert(ELEVATION_ID, grant.request_id.as_str());
+    c.insert(ELEVATION_JUSTIFICATION, grant.justification.as_str());
+    if let Some(by) = &grant.approved_by {
+        c.insert(ELEVATION_APPROVED_BY, by.as_str());
+    }
+}
+
+/// The elevation id of a call from its record's deciding statement (as displayed: a
+/// decision allowed under a grant names the grant as the policy of every statement,
+/// `` `elevation:REQ.../...` ``, see [`CompiledPrincipal::decide_at`]; stored policy names
+/// cannot hold a colon, so no other policy reads as one).
+pub fn elevation_of_statement(statement: &str) -> Option<&str> {
+    let at = statement.find("`elevation:")?;
+    let rest = &statement[at + "`elevation:".len()..];
+    let end = rest.find(['/', ':', '`']).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|id| !id.is_empty())
+}
+
 /// The policy a grant adds: the managed policy's document, or for a role the right to
 /// assume it (its trust policy must still admit the principal). `None`: it grants nothing
 /// (a policy deleted since the grant).
@@ -201,15 +224,7 @@ impl CompiledPrincipal {
         }
         for e in self.active_elevations(now) {
             let mut elevated = request.clone();
-            elevated
-                .context
-                .insert(ELEVATION_ID, e.grant.request_id.as_str());
-            elevated
-                .context
-                .insert(ELEVATION_JUSTIFICATION, e.grant.justification.as_str());
-            if let Some(by) = &e.grant.approved_by {
-                elevated.context.insert(ELEVATION_APPROVED_BY, by.as_str());
-            }
+            insert_elevation_keys(&mut elevated, &e.grant);
             let eval = Evaluation {
                 identity: &e.identity,
                 resource,
@@ -486,6 +501,25 @@ mod tests {
         let other = Request::new(USER, "ai:DeleteDeployment", DEPLOYMENT);
         let d = p.decide_at(&other, None, None, at("2030-01-01T10:30:00Z"));
         assert_eq!(d.decision.decision, DecisionKind::ImplicitDeny);
+    }
+
+    #[test]
+    fn the_elevation_id_is_read_back_from_a_deciding_statement() {
+        for (statement, id) in [
+            (
+                "identity-based policy `elevation:REQ1/inline:p` statement #0",
+                Some("REQ1"),
+            ),
+            (
+                "identity-based policy `elevation:REQ2:arn:gatehouse:iam::111122223333:policy/deploy` statement `Deploy`",
+                Some("REQ2"),
+            ),
+            ("identity-based policy `elevation:` statement #0", None),
+            ("identity-based policy `inline:p` statement #0", None),
+            ("root", None),
+        ] {
+            assert_eq!(elevation_of_statement(statement), id, "{statement}");
+        }
     }
 
     /// "Deny ai:UpdateGuardrail unless under an approved elevation": standing rights are

@@ -5,8 +5,10 @@
 //! or list; `eligibility/*` for eligibilities), then checked by `gatehouse-access` (who is
 //! eligible, who approves, no self-approval), audited with its write.
 //!
-//! Every state change is also sent to the operator's webhook
-//! (`GATEHOUSE_ACCESS_WEBHOOK_URL`, signed with `GATEHOUSE_ACCESS_WEBHOOK_SECRET`): the
+//! Every state change is also sent to the operator's webhook (the config file's
+//! `[access] webhook_url`, signed with the secret in the environment variable that
+//! `webhook_secret_env` names; `GATEHOUSE_ACCESS_WEBHOOK_URL` and
+//! `GATEHOUSE_ACCESS_WEBHOOK_SECRET` override both, see [`AccessSettings`]): the
 //! event JSON (`gatehouse_access::AccessEvent`) as the body, `X-Gatehouse-Timestamp`, and
 //! `X-Gatehouse-Signature: sha256=HEX` = HMAC-SHA256(secret, "TIMESTAMP.BODY"). Deliveries
 //! leave from one task through a bounded queue (a full queue drops the event with a
@@ -24,6 +26,7 @@ use std::sync::OnceLock;
 const ACTIONS: &[&str] = &[
     "CreateEligibility",
     "ListEligibilities",
+    "DeleteEligibility",
     "CreateAccessRequest",
     "ApproveAccessRequest",
     "DenyAccessRequest",
@@ -158,6 +161,12 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
             render_eligibility(&mut x, &e);
             None
         }
+        "DeleteEligibility" => {
+            let id = p.required("EligibilityId")?;
+            crate::authorize(ctx, &gh, &gatehouse_access::eligibility_arn(&account, id))?;
+            gatehouse_access::delete_eligibility(&ctx.store, &account, id, now).await?;
+            None
+        }
         "ListEligibilities" => {
             crate::authorize(ctx, &gh, &gatehouse_access::eligibility_arn(&account, "*"))?;
             let list = ctx.store.list_eligibilities(&account).await?;
@@ -205,6 +214,9 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
         | "ActivateAccessRequest"
         | "RevokeAccessRequest" => {
             let id = p.required("RequestId")?;
+            // The record of each step carries the request's id as its elevation id, so the
+            // log of one grant reads from its approval to its last call.
+            ctx.note_elevation(id);
             crate::authorize(ctx, &gh, &gatehouse_access::request_arn(&account, id))?;
             let who = caller(ctx).await?;
             let comment = p.get("Comment");
@@ -251,6 +263,80 @@ pub async fn dispatch(ctx: &CallContext<'_>, action: &str, p: &Params) -> Result
 // ---------------------------------------------------------------------------------------
 // the webhook
 
+/// The config file's `[access]` table.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessSettings {
+    /// Where state changes are POSTed (`http://` or `https://`).
+    pub webhook_url: Option<String>,
+    /// The environment variable holding the HMAC secret (a secret is never written in the
+    /// config file).
+    pub webhook_secret_env: Option<String>,
+}
+
+/// Where events go and the secret they are signed with, resolved from the settings and
+/// the environment.
+#[derive(Clone)]
+pub struct WebhookTarget {
+    url: String,
+    secret: gatehouse_auth::Secret,
+}
+
+impl std::fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookTarget")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Env variables that override the config file.
+const URL_ENV: &str = "GATEHOUSE_ACCESS_WEBHOOK_URL";
+const SECRET_ENV: &str = "GATEHOUSE_ACCESS_WEBHOOK_SECRET";
+
+impl AccessSettings {
+    /// The webhook to send to, if any: `GATEHOUSE_ACCESS_WEBHOOK_URL` over `webhook_url`,
+    /// `GATEHOUSE_ACCESS_WEBHOOK_SECRET` over the variable `webhook_secret_env` names.
+    /// A URL without a secret, a secret variable that is unset or empty, or a URL that is
+    /// not http(s) is an error naming the field (events are never sent unsigned).
+    pub fn webhook(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<WebhookTarget>, String> {
+        let (url, url_from) = match env(URL_ENV).filter(|u| !u.is_empty()) {
+            Some(u) => (u, URL_ENV.to_owned()),
+            None => match &self.webhook_url {
+                Some(u) => (u.clone(), "access.webhook_url".to_owned()),
+                None => return Ok(None),
+            },
+        };
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|e| format!("{url_from}: {url:?} is not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(format!(
+                "{url_from}: {url:?} must be an http:// or https:// URL with a host"
+            ));
+        }
+        let secret = match env(SECRET_ENV).filter(|s| !s.is_empty()) {
+            Some(s) => s,
+            None => match &self.webhook_secret_env {
+                Some(var) => env(var).filter(|s| !s.is_empty()).ok_or_else(|| {
+                    format!("access.webhook_secret_env: the environment variable {var} is unset or empty")
+                })?,
+                None => {
+                    return Err(format!(
+                        "{url_from} is set without a secret: set access.webhook_secret_env (or {SECRET_ENV}); events are never sent unsigned"
+                    ));
+                }
+            },
+        };
+        Ok(Some(WebhookTarget {
+            url,
+            secret: gatehouse_auth::Secret::from_string(secret),
+        }))
+    }
+}
+
 /// Where events go, and the key they are signed with.
 #[derive(Debug)]
 struct Webhook {
@@ -258,6 +344,30 @@ struct Webhook {
 }
 
 static WEBHOOK: OnceLock<Option<Webhook>> = OnceLock::new();
+
+/// Starts delivering events to `target` (`None`: nowhere). Called once at start, inside
+/// the runtime, before the first request; `false` if the webhook was already started.
+pub fn start_webhook(target: Option<WebhookTarget>) -> bool {
+    let mut started = false;
+    WEBHOOK.get_or_init(|| {
+        started = true;
+        target.and_then(spawn_webhook)
+    });
+    started
+}
+
+fn spawn_webhook(target: WebhookTarget) -> Option<Webhook> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .ok()?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let secret = target.secret.expose().to_vec();
+    tokio::spawn(deliver(client, target.url, secret, rx));
+    Some(Webhook { queue: tx })
+}
 
 /// Signs `body` sent at `timestamp`: `sha256=` + hex HMAC-SHA256(secret, "TIMESTAMP.BODY").
 pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
@@ -271,25 +381,19 @@ pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The webhook started at serve time; a server started otherwise (tests) reads the
+/// environment variables alone on its first event.
 fn webhook() -> Option<&'static Webhook> {
     WEBHOOK
-        .get_or_init(|| {
-            let url = std::env::var("GATEHOUSE_ACCESS_WEBHOOK_URL").ok()?;
-            let secret = std::env::var("GATEHOUSE_ACCESS_WEBHOOK_SECRET").unwrap_or_default();
-            if secret.is_empty() {
-                tracing::warn!("GATEHOUSE_ACCESS_WEBHOOK_URL is set without GATEHOUSE_ACCESS_WEBHOOK_SECRET: access events are not sent unsigned");
-                return None;
-            }
-            let client = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .timeout(std::time::Duration::from_secs(5))
-                .build()
-                .ok()?;
-            let (tx, rx) = tokio::sync::mpsc::channel(1024);
-            tokio::spawn(deliver(client, url, secret.into_bytes(), rx));
-            Some(Webhook { queue: tx })
-        })
+        .get_or_init(
+            || match AccessSettings::default().webhook(|v| std::env::var(v).ok()) {
+                Ok(target) => target.and_then(spawn_webhook),
+                Err(e) => {
+                    tracing::warn!(error = %e, "access webhook not started");
+                    None
+                }
+            },
+        )
         .as_ref()
 }
 
@@ -344,6 +448,82 @@ async fn deliver(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Which URL and secret the webhook uses: the env variables over the config file, and
+    /// every way to end up sending unsigned (or to a non-http URL) refused, naming the field.
+    #[test]
+    fn the_webhook_target_comes_from_the_config_with_env_overrides() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let file = AccessSettings {
+            webhook_url: Some("https://hooks.example.com/a".into()),
+            webhook_secret_env: Some("HOOK_SECRET".into()),
+        };
+        let t = file
+            .webhook(env(&[("HOOK_SECRET", "s1")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (t.url.as_str(), t.secret.expose()),
+            ("https://hooks.example.com/a", &b"s1"[..])
+        );
+        let t = file
+            .webhook(env(&[
+                ("HOOK_SECRET", "s1"),
+                (URL_ENV, "http://127.0.0.1:9/b"),
+                (SECRET_ENV, "s2"),
+            ]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (t.url.as_str(), t.secret.expose()),
+            ("http://127.0.0.1:9/b", &b"s2"[..])
+        );
+        assert!(format!("{t:?}").contains("127.0.0.1") && !format!("{t:?}").contains("s2"));
+        assert!(
+            AccessSettings::default()
+                .webhook(env(&[]))
+                .unwrap()
+                .is_none()
+        );
+
+        let err = file.webhook(env(&[])).unwrap_err();
+        assert!(
+            err.starts_with("access.webhook_secret_env: the environment variable HOOK_SECRET"),
+            "{err}"
+        );
+        let no_secret = AccessSettings {
+            webhook_secret_env: None,
+            ..file.clone()
+        };
+        let err = no_secret.webhook(env(&[])).unwrap_err();
+        assert!(
+            err.starts_with("access.webhook_url is set without a secret"),
+            "{err}"
+        );
+        let err = AccessSettings::default()
+            .webhook(env(&[(URL_ENV, "http://x/")]))
+            .unwrap_err();
+        assert!(err.starts_with(URL_ENV), "{err}");
+        for bad in [
+            "ftp://hooks.example.com/",
+            "not a url",
+            "file:///etc/passwd",
+        ] {
+            let s = AccessSettings {
+                webhook_url: Some(bad.into()),
+                ..file.clone()
+            };
+            let err = s.webhook(env(&[("HOOK_SECRET", "s1")])).unwrap_err();
+            assert!(err.starts_with("access.webhook_url: "), "{bad}: {err}");
+        }
+    }
 
     /// The signature a receiver recomputes: HMAC-SHA256 over "TIMESTAMP.BODY" (checked
     /// against a value computed independently with Python's hmac module).

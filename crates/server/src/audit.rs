@@ -47,6 +47,10 @@ pub struct AuditRecord {
     pub source_unknown_via: Option<String>,
     /// AWS error code, when the call failed.
     pub error_code: Option<String>,
+    /// The just-in-time grant the call was made under (allowed by it, or in a session
+    /// opened under it), or the access request a `gatehouse:` access action acts on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elevation_id: Option<String>,
 }
 
 impl AuditRecord {
@@ -85,6 +89,7 @@ impl AuditRecord {
             source_ip: source.audit_ip(),
             source_unknown_via: source.audit_via(),
             error_code: error_code.map(str::to_owned),
+            elevation_id: facts.elevation_id.clone(),
         }
     }
 }
@@ -100,6 +105,8 @@ pub struct AuditFacts {
     pub decision: Option<String>,
     /// The deciding statement.
     pub statement: Option<String>,
+    /// The just-in-time grant the call is made under ([`AuditRecord::elevation_id`]).
+    pub elevation_id: Option<String>,
 }
 
 /// Why a record could not be appended.
@@ -217,9 +224,17 @@ mod tests {
             source_ip: Some("127.0.0.1".into()),
             source_unknown_via: None,
             error_code: None,
+            elevation_id: None,
         };
         let v = serde_json::to_value(&r).unwrap_or_default();
         assert_eq!(v["action"], "iam:GetUser");
         assert_eq!(v.as_object().map(|o| o.len()), Some(10));
+        // Only a call under a grant has the field.
+        let under = AuditRecord {
+            elevation_id: Some("REQ1".into()),
+            ..r
+        };
+        let v = serde_json::to_value(&under).unwrap_or_default();
+        assert_eq!(v["elevation_id"], "REQ1");
     }
 }

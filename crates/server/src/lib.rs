@@ -531,6 +531,14 @@ impl CallContext<'_> {
     /// An `Allow` also stages the record the call will have if it succeeds, so that a
     /// write made next through [`CallContext::store`] commits it with itself; a denial
     /// withdraws it.
+    /// Keeps the id of the just-in-time grant the call is made under, for its audit
+    /// record (noted before the decision that stages the record).
+    pub fn note_elevation(&self, request_id: &str) {
+        if let Ok(mut f) = self.audit.lock() {
+            f.elevation_id = Some(request_id.to_owned());
+        }
+    }
+
     pub fn note_decision(
         &self,
         action: &str,
@@ -828,6 +836,14 @@ async fn process(
     if let Some(s) = &session {
         get_session_token_limits(&s.claims, req.is_sts, is_ai, &action)?;
     }
+    // Every call of a session opened under a just-in-time grant is made under it.
+    let facts = audit::AuditFacts {
+        elevation_id: session
+            .as_ref()
+            .and_then(|s| s.elevation_id())
+            .map(str::to_owned),
+        ..audit::AuditFacts::default()
+    };
     let ctx = CallContext {
         state,
         store: state.store.with_audit(Arc::clone(&trail.pending)),
@@ -838,7 +854,7 @@ async fn process(
         request_id: req.rid,
         origin: req.origin.clone(),
         access_key_id: trail.access_key_id.clone(),
-        audit: std::sync::Mutex::new(audit::AuditFacts::default()),
+        audit: std::sync::Mutex::new(facts),
         pending: Arc::clone(&trail.pending),
     };
     let result = if req.is_sts {
@@ -1024,9 +1040,11 @@ pub fn authorize_with(
         .as_ref()
         .and_then(|s| s.session_policy.as_deref());
     // Standing policies, then any just-in-time grant active at this call's time.
-    let decision = principal
-        .decide_at(&req, None, session_policy, ctx.state.clock.now())
-        .decision;
+    let elevated = principal.decide_at(&req, None, session_policy, ctx.state.clock.now());
+    if let Some(grant) = elevated.elevation {
+        ctx.note_elevation(&grant.request_id);
+    }
+    let decision = elevated.decision;
     note(
         decision.decision.as_str(),
         decision.statements.first().map(ToString::to_string),
@@ -1124,7 +1142,7 @@ pub fn decision_request(
     req.context
         .insert("aws:EpochTime", now.timestamp().to_string());
     if let Some(s) = &ctx.session {
-        session::fill_session_context(&mut req, &s.claims, now);
+        s.fill_context(&mut req, now);
     }
     principal.fill_context(&mut req);
     req

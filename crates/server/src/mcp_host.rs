@@ -140,6 +140,11 @@ impl McpHost for AppState {
             listener: origin.listener.name.clone(),
             status: r.status,
             latency_ms: r.latency_ms,
+            elevation_id: call
+                .caller
+                .as_ref()
+                .and_then(GatewayCaller::elevation_id)
+                .map(str::to_owned),
             mcp: Some(serde_json::json!({
                 "server": r.server,
                 "method": r.method,

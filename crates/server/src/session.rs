@@ -175,6 +175,10 @@ pub struct SessionPrincipal {
     pub claims: SessionClaims,
     /// The role's (or user's) compiled policies, boundary and guardrails.
     pub principal: Arc<CompiledPrincipal>,
+    /// The just-in-time grant the session was opened under (the latest of a chain), as
+    /// active now: every call of the session carries its `gatehouse:Elevation*` keys and
+    /// its id in the audit record.
+    pub elevation: Option<gatehouse_store::ActiveElevation>,
     /// The session policies, when the session was created with any.
     pub session_policy: Option<Arc<PolicySet>>,
 }
@@ -197,9 +201,23 @@ impl SessionPrincipal {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Request {
         let mut req = Request::new(self.claims.principal_arn.clone(), action, resource);
-        fill_session_context(&mut req, &self.claims, now);
+        self.fill_context(&mut req, now);
         self.principal.fill_context(&mut req);
         req
+    }
+
+    /// Adds the context keys the session defines ([`fill_session_context`]) and those of
+    /// the grant it was opened under.
+    pub fn fill_context(&self, req: &mut Request, now: chrono::DateTime<chrono::Utc>) {
+        fill_session_context(req, &self.claims, now);
+        if let Some(grant) = &self.elevation {
+            crate::authz::insert_elevation_keys(req, grant);
+        }
+    }
+
+    /// The id of the grant the session was opened under, if any.
+    pub fn elevation_id(&self) -> Option<&str> {
+        self.elevation.as_ref().map(|g| g.request_id.as_str())
     }
 }
 
@@ -290,13 +308,15 @@ pub async fn session_principal(
         );
         return Err(token_error(SessionError::Malformed));
     }
+    let mut elevation = None;
     for e in &claims.elevations {
-        require_elevation(state, &claims, e).await?;
+        elevation = Some(require_elevation(state, &claims, e).await?);
     }
     let session_policy = state.session_policies.get_or_compile(&claims)?;
     Ok(SessionPrincipal {
         claims,
         principal,
+        elevation,
         session_policy,
     })
 }
@@ -310,7 +330,7 @@ async fn require_elevation(
     state: &AppState,
     claims: &SessionClaims,
     e: &session::SessionElevation,
-) -> Result<(), ApiError> {
+) -> Result<gatehouse_store::ActiveElevation, ApiError> {
     let ended = || {
         tracing::info!(
             principal = claims.principal_arn,
@@ -340,14 +360,13 @@ async fn require_elevation(
         Err(err) if err.code == "NoSuchEntity" => return Err(ended()),
         Err(err) => return Err(err),
     };
-    if requester.info.principal_id != e.principal_id
-        || requester
-            .elevation(&e.request_id, state.clock.now())
-            .is_none()
-    {
+    if requester.info.principal_id != e.principal_id {
         return Err(ended());
     }
-    Ok(())
+    requester
+        .elevation(&e.request_id, state.clock.now())
+        .cloned()
+        .ok_or_else(ended)
 }
 
 /// `arn:gatehouse:iam::ACCOUNT:KIND/PATH/NAME` as (account, kind, name).

@@ -170,6 +170,9 @@ fn check_trust(
                 s.policy_type == PolicyType::Resource && s.effect == gatehouse_policy::Effect::Allow
             }));
     if trust_allows {
+        if let Some(g) = &grant {
+            ctx.note_elevation(&g.request_id);
+        }
         note_audit(ctx, action, role_arn, "Allow");
         Ok(grant)
     } else {

@@ -17,8 +17,9 @@ use common::{ACCOUNT, Api, Creds};
 const TRUST_ACCOUNT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:gatehouse:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
 /// The deployer's standing rights: the access actions, and nothing to assume.
 const DEPLOYER: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["gatehouse:CreateAccessRequest","gatehouse:ActivateAccessRequest","gatehouse:RevokeAccessRequest"],"Resource":"*"}]}"#;
-/// What the role `ops` allows its sessions: list users, and chain into `ops2`.
-const OPS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*"},{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:gatehouse:iam::111122223333:role/ops2"}]}"#;
+/// What the role `ops` allows its sessions: list users, and chain into `ops2`; list roles
+/// only in a session under a just-in-time grant (`gatehouse:ElevationId` present).
+const OPS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*"},{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:gatehouse:iam::111122223333:role/ops2"},{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*","Condition":{"Null":{"gatehouse:ElevationId":"false"},"StringEquals":{"gatehouse:ElevationJustification":"incident 7"}}}]}"#;
 const OPS2: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*"}]}"#;
 
 struct World {
@@ -178,6 +179,60 @@ async fn a_revoke_ends_role_sessions_already_open_under_the_grant() {
             .unwrap_err();
         assert_eq!(bearer.code, "ExpiredToken");
     }
+}
+
+/// The audit records of the calls for `action`, as JSON, oldest first.
+async fn records(state: &AppState, action: &str) -> Vec<serde_json::Value> {
+    state
+        .store
+        .audit_tail(500)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.record).unwrap())
+        .filter(|r| r["action"] == action)
+        .collect()
+}
+
+/// Every record made under a grant names it in its own field: the steps on the request,
+/// the AssumeRole the grant allowed, each call of the session opened under it (whose
+/// decisions see the grant's condition keys); a call with standing rights has none.
+#[tokio::test]
+async fn records_made_under_a_grant_carry_its_id_and_its_sessions_its_keys() {
+    let w = world().await;
+    let id = elevate(&w, "600").await;
+    let session = assume(&w, &w.deployer, "ops").await;
+    let r = w.api.iam(&session, "ListRoles", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = w.api.iam(&session, "ListUsers", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for action in [
+        "gatehouse:ActivateAccessRequest",
+        "sts:AssumeRole",
+        "iam:ListRoles",
+        "iam:ListUsers",
+    ] {
+        let recs = records(&w.state, action).await;
+        let last = recs
+            .last()
+            .unwrap_or_else(|| panic!("no record of {action}"));
+        assert_eq!(last["elevation_id"], id.as_str(), "{action}: {last}");
+    }
+    // A session opened with standing rights is under no grant: no keys, no field.
+    let standing = Creds::user(
+        &w.state,
+        "operator",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#,
+    )
+    .await;
+    let plain = assume(&w, &standing, "ops").await;
+    let r = w.api.iam(&plain, "ListRoles", &[]).await;
+    assert_eq!(r.code().as_deref(), Some("AccessDenied"), "{}", r.body);
+    let r = w.api.iam(&plain, "ListUsers", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let last = records(&w.state, "iam:ListUsers").await.pop().unwrap();
+    assert!(last.get("elevation_id").is_none(), "{last}");
+    assert!(last["principal"].as_str().unwrap().ends_with("/ops/s1"));
 }
 
 #[tokio::test]

@@ -347,13 +347,13 @@ impl Store {
         .transpose()
     }
 
-    /// Every eligibility of an account, oldest first.
+    /// Every eligibility of an account, oldest first (not the deleted ones).
     pub async fn list_eligibilities(&self, account: &str) -> Result<Vec<Eligibility>> {
         let mut c = self.inner.pool.conn().await?;
         c.all(
             &format!(
                 "SELECT {ELIGIBILITY_COLS} FROM access_eligibility WHERE account_id = $1 \
-                 ORDER BY created_ms, eligibility_id"
+                 AND deleted_ms IS NULL ORDER BY created_ms, eligibility_id"
             ),
             args![account],
         )
@@ -363,7 +363,49 @@ impl Store {
         .collect()
     }
 
-    /// Stores a new request under its eligibility (whose account and target it copies).
+    /// Deletes an eligibility of `account`: no request can be made under it any more. The
+    /// row stays (marked) for the requests that name it. Refused with `DeleteConflict` while
+    /// a request under it is pending, approved or active at `now` (revoke those first), and
+    /// `NoSuchEntity` for an unknown or already deleted one. Writes are serialized (every
+    /// write transaction bumps the one generation row first), so no request can slip in
+    /// between the check and the mark.
+    pub async fn delete_eligibility(&self, account: &str, id: &str, now: Timestamp) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let marked = tx
+            .conn
+            .exec(
+                "UPDATE access_eligibility SET deleted_ms = $1 WHERE eligibility_id = $2 \
+                 AND account_id = $3 AND deleted_ms IS NULL",
+                args![ms(now), id, account],
+            )
+            .await?;
+        if marked == 0 {
+            return Err(StoreError::no_such(
+                crate::error::EntityKind::Eligibility,
+                id,
+            ));
+        }
+        let open = tx
+            .conn
+            .scalar_i64(
+                "SELECT COUNT(*) FROM access_requests WHERE eligibility_id = $1 AND \
+                 ((state IN ('pending', 'approved') AND pending_until_ms > $2) OR \
+                 (state = 'active' AND active_until_ms > $2))",
+                args![id, ms(now)],
+            )
+            .await?;
+        if open > 0 {
+            // Dropping the transaction rolls the mark back.
+            return Err(StoreError::DeleteConflict(format!(
+                "Eligibility {id} has {open} open access request(s) (pending, approved or active); revoke them first."
+            )));
+        }
+        self.commit(tx).await?;
+        Ok(())
+    }
+
+    /// Stores a new request under its eligibility (whose account and target it copies);
+    /// not under a deleted one.
     pub async fn create_access_request(&self, r: &NewAccessRequest) -> Result<AccessRequestRecord> {
         let id = new_id("REQ");
         let mut tx = self.begin_write().await?;
@@ -371,7 +413,8 @@ impl Store {
             .conn
             .opt(
                 &format!(
-                    "SELECT {ELIGIBILITY_COLS} FROM access_eligibility WHERE eligibility_id = $1"
+                    "SELECT {ELIGIBILITY_COLS} FROM access_eligibility WHERE eligibility_id = $1 \
+                     AND deleted_ms IS NULL"
                 ),
                 args![r.eligibility_id.as_str()],
             )

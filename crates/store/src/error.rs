@@ -49,6 +49,8 @@ pub enum EntityKind {
     SigninAssignment,
     /// A knowledge base of the retrieval gateway.
     KnowledgeBase,
+    /// A just-in-time access eligibility.
+    Eligibility,
 }
 
 impl fmt::Display for EntityKind {
@@ -74,6 +76,7 @@ impl fmt::Display for EntityKind {
             EntityKind::SigninSource => "identity source",
             EntityKind::SigninAssignment => "sign-in assignment",
             EntityKind::KnowledgeBase => "knowledge base",
+            EntityKind::Eligibility => "eligibility",
         })
     }
 }

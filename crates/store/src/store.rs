@@ -81,6 +81,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0050_access.sql"),
     ),
     (
+        51,
+        "access_eligibility_deleted",
+        include_str!("../migrations/sqlite/0051_access_eligibility_deleted.sql"),
+    ),
+    (
         60,
         "signin",
         include_str!("../migrations/sqlite/0060_signin.sql"),
@@ -141,6 +146,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         50,
         "access",
         include_str!("../migrations/postgres/0050_access.sql"),
+    ),
+    (
+        51,
+        "access_eligibility_deleted",
+        include_str!("../migrations/postgres/0051_access_eligibility_deleted.sql"),
     ),
     (
         60,

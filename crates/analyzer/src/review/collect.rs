@@ -191,7 +191,6 @@ pub(super) fn part(
     let mut r = PartReview {
         trust: trust_paths(inv),
         idle_roles: crate::usage::idle_roles(&subjects, scope.now, asked.days)
-            .into_iter()
             .map(|(_, i)| super::idle_row(i, "RoleLastUsed", "no RoleLastUsed; created"))
             .collect(),
         idle_users: asked

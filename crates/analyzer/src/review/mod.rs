@@ -11,6 +11,7 @@
 //! ([`collect`]) and the sections are put together once all are read.
 
 mod collect;
+pub mod identity_center;
 pub mod people;
 mod render;
 

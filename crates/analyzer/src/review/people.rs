@@ -1,10 +1,12 @@
 //! The review by person — "who can invoke models, anywhere?". Each cloud names the holder of
 //! a grant its own way: AWS by ARN, Azure by user principal name (or a group), GCP by
-//! `user:`/`group:` member. People are joined by the identifiers the exports carry (an
-//! email or UPN, lower-cased); what the exports do not say — the members of a group, the
-//! people behind an IAM user without an email name or behind a federated or IAM Identity
-//! Center role — comes from a directory file the user supplies ([`Directory`]). A grant
-//! whose holder resolves to no person is listed as unmatched, never dropped.
+//! `user:`/`group:` member, Gatehouse's own store like AWS. People are joined by the
+//! identifiers the exports carry (an email or UPN, lower-cased); the people behind an IAM
+//! Identity Center role come from Identity Center's assignments and identity store
+//! ([`super::identity_center`]); what no export says — the members of other groups, the
+//! people behind an IAM user without an email name or behind a federated role — comes from a
+//! directory file the user supplies ([`Directory`]). A grant whose holder resolves to no
+//! person is listed as unmatched, never dropped.
 
 use super::Review;
 use crate::model::Inventory;
@@ -36,6 +38,10 @@ pub struct Directory {
     /// Cloud identity → the members behind it.
     #[serde(default)]
     pub identities: BTreeMap<String, Vec<String>>,
+    /// (account, permission set lower-cased) → the members assigned it in IAM Identity
+    /// Center ([`super::identity_center::IdentityCenter::add_to`]; not part of the file).
+    #[serde(skip)]
+    pub permission_sets: BTreeMap<(String, String), Vec<String>>,
 }
 
 /// Why a directory file was refused.
@@ -58,6 +64,7 @@ impl Directory {
         Ok(Directory {
             groups: lower_keys(d.groups),
             identities: lower_keys(d.identities),
+            permission_sets: BTreeMap::new(),
         })
     }
 
@@ -89,7 +96,7 @@ fn lower_keys(m: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>>
 /// One grant of model access, as a person holds it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct PersonGrant {
-    /// `aws`, `azure` or `gcp`.
+    /// `aws`, `gatehouse`, `azure` or `gcp`.
     pub cloud: &'static str,
     /// `invoke` or `manage`.
     pub access: &'static str,
@@ -165,8 +172,13 @@ fn custom_access<'a>(
     out
 }
 
-/// Collects grants from AWS reviews and Azure/GCP inventories and resolves their holders.
-pub fn by_person(aws: &[&Review], others: &[&Inventory], dir: &Directory) -> ByPerson {
+/// Collects grants from reviews of AWS exports or of Gatehouse's store (each with its cloud,
+/// `aws` or `gatehouse`) and from Azure/GCP inventories, and resolves their holders.
+pub fn by_person(
+    reviews: &[(&'static str, &Review)],
+    others: &[&Inventory],
+    dir: &Directory,
+) -> ByPerson {
     let mut grants: Vec<(Vec<String>, PersonGrant)> = Vec::new();
     let mut push =
         |members: Vec<String>, cloud, access, models: &str, identity: &str, through: String| {
@@ -182,25 +194,22 @@ pub fn by_person(aws: &[&Review], others: &[&Inventory], dir: &Directory) -> ByP
                 },
             ));
         };
-    for r in aws {
-        for m in &r.model_invocation {
-            for a in &m.invokers {
-                push(
-                    aws_members(dir, &a.principal),
-                    "aws",
-                    "invoke",
-                    &m.models,
-                    &a.principal,
-                    a.through.join("; "),
-                );
-            }
-        }
-        for a in &r.guardrail_changes {
+    for (cloud, r) in reviews {
+        let invokers = r.model_invocation.iter().flat_map(|m| {
+            m.invokers
+                .iter()
+                .map(move |a| ("invoke", m.models.as_str(), a))
+        });
+        let managers = r
+            .guardrail_changes
+            .iter()
+            .map(|a| ("manage", a.resource.as_str(), a));
+        for (access, models, a) in invokers.chain(managers) {
             push(
                 aws_members(dir, &a.principal),
-                "aws",
-                "manage",
-                &a.resource,
+                cloud,
+                access,
+                models,
                 &a.principal,
                 a.through.join("; "),
             );
@@ -323,10 +332,20 @@ pub fn by_person(aws: &[&Review], others: &[&Inventory], dir: &Directory) -> ByP
     resolve(dir, grants)
 }
 
-/// The members behind an AWS principal: the directory's, else an IAM user named by email.
+/// The members behind an AWS (or Gatehouse) principal: those the directory names and those
+/// assigned an IAM Identity Center role's permission set (both: neither source is the whole
+/// story), else an IAM user named by email.
 fn aws_members(dir: &Directory, arn: &str) -> Vec<String> {
-    if let Some(m) = dir.identities.get(&arn.to_ascii_lowercase()) {
-        return m.clone();
+    let named = dir.identities.get(&arn.to_ascii_lowercase());
+    let assigned =
+        super::identity_center::permission_set_role(arn).and_then(|k| dir.permission_sets.get(&k));
+    if named.is_some() || assigned.is_some() {
+        return named
+            .into_iter()
+            .chain(assigned)
+            .flatten()
+            .cloned()
+            .collect();
     }
     match arn.split_once(":user/") {
         Some((_, name)) => {

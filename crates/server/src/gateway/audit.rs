@@ -59,6 +59,10 @@ pub struct GatewayAuditRecord {
     pub usage_source: Option<String>,
     /// Milliseconds from request to the end of the answer.
     pub latency_ms: f64,
+    /// The just-in-time grant the call was made under: allowed by it, or in a session
+    /// opened under it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elevation_id: Option<String>,
     /// An MCP request's detail (server, method, tool, argument digest, client session,
     /// upstream outcome).
     #[serde(skip_serializing_if = "Option::is_none")]

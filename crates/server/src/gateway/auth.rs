@@ -44,6 +44,15 @@ pub struct GatewayCaller {
 }
 
 impl GatewayCaller {
+    /// The just-in-time grant a session caller's session was opened under (its
+    /// `gatehouse:ElevationId`), for the audit record.
+    pub fn elevation_id(&self) -> Option<&str> {
+        self.context
+            .iter()
+            .find(|(k, _)| k == crate::authz::ELEVATION_ID)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// What this caller's traffic counts against, for budget matching.
     pub fn budget_subject(&self) -> Subject<'_> {
         Subject {

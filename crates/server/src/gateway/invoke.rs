@@ -112,6 +112,7 @@ impl Call {
         )
         .await?;
         self.record.principal = c.arn.clone();
+        self.record.elevation_id = c.elevation_id().map(str::to_owned);
         Ok(c)
     }
 

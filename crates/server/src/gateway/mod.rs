@@ -306,7 +306,26 @@ pub(crate) fn record(state: &AppState, record: &audit::GatewayAuditRecord) -> bo
     if record.error_code.as_deref() == Some("rate_limit_exceeded") {
         state.metrics.budget_refused();
     }
-    state.gateway.audit.push(&state.store, record)
+    // A call allowed by a just-in-time grant names it in its deciding statement; every
+    // face's record gets the grant's id as its own field from there.
+    let granted = record
+        .elevation_id
+        .is_none()
+        .then(|| {
+            record
+                .statement
+                .as_deref()
+                .and_then(crate::authz::elevation_of_statement)
+        })
+        .flatten();
+    match granted {
+        Some(id) => {
+            let mut with_id = record.clone();
+            with_id.elevation_id = Some(id.to_owned());
+            state.gateway.audit.push(&state.store, &with_id)
+        }
+        None => state.gateway.audit.push(&state.store, record),
+    }
 }
 
 /// Authenticates a request to an operations endpoint (`/metrics`) as the gateway does,

@@ -171,6 +171,7 @@ def test_request_approve_activate_then_the_window_ends_in_the_same_session(make_
     assert r.status == 200, r.text
     allowed = [a for a in audit(server) if a["action"] == "ai:UpdateDeployment" and a["decision"] == "Allow"]
     assert allowed and f"elevation:{rid}" in (allowed[-1].get("statement") or ""), allowed
+    assert allowed[-1]["elevation_id"] == rid, allowed
 
     # The window ends: the very same session is refused at once.
     # (20 s before the end: the steps since the activation took real time too)
@@ -241,6 +242,15 @@ def test_the_openai_client_gets_the_model_only_under_the_grant_and_its_window(ma
             assert time.time() < deadline, "the allowed call was not audited"
             time.sleep(0.1)
         assert f"elevation:{rid}" in (hits[-1].get("statement") or ""), hits
+        assert hits[-1]["elevation_id"] == rid, hits
+        # The grant's story from the log alone: its steps and the calls made under it.
+        out = server.cli("audit", "tail", "-n", "500", "--elevation", rid, "--format", "json")
+        assert out.returncode == 0, out.stderr
+        story = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+        assert [(a["action"], a.get("error_code")) for a in story] == [
+            ("gatehouse:ApproveAccessRequest", None), ("gatehouse:ActivateAccessRequest", "AccessDenied"),
+            ("gatehouse:ActivateAccessRequest", None), ("ai:InvokeModel", None)], story
+        assert all(a["elevation_id"] == rid for a in story)
 
         # The window ends: the same client, the same session token, refused.
         clock.set(601)
@@ -315,8 +325,38 @@ def test_a_revoke_ends_role_sessions_open_on_the_other_node_within_a_second(make
     assert rid in r.text
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-def test_the_webhook_receives_signed_events(make_server, backend):
+@pytest.mark.parametrize("backend", backends())
+def test_an_eligibility_is_deleted_over_the_api_once_nothing_is_open(make_server, backend):
+    """gatehouse:DeleteEligibility: an unknown id is NoSuchEntity, an eligibility with an
+    open request DeleteConflict (nothing changed), then deleted; nobody can ask under it."""
+    server = make_server(backend)
+    keys, _, _ = setup_world(server)
+    root = (ROOT_KEY_ID, ROOT_SECRET)
+    r = call(server, "ListEligibilities", {}, root)
+    elig = r.field("EligibilityId")
+    r = call(server, "DeleteEligibility", {"EligibilityId": "ELIGNOSUCHTHING"}, root)
+    assert (r.status, r.code) == (404, "NoSuchEntity"), r.text
+    r = call(server, "DeleteEligibility", {"EligibilityId": elig}, keys["alice"])
+    assert (r.status, r.code) == (403, "AccessDenied"), r.text  # not allowed by her policy
+    rid = call(server, "CreateAccessRequest", {"Target": arn("policy", "deploy"), "DurationSeconds": "600",
+                                               "Justification": "why"}, keys["deployer"]).field("RequestId")
+    r = call(server, "DeleteEligibility", {"EligibilityId": elig}, root)
+    assert (r.status, r.code) == (409, "DeleteConflict"), r.text
+    assert elig in call(server, "ListEligibilities", {}, root).text
+    assert call(server, "RevokeAccessRequest", {"RequestId": rid}, keys["deployer"]).status == 200
+    r = call(server, "DeleteEligibility", {"EligibilityId": elig}, root)
+    assert r.status == 200, r.text
+    assert elig not in call(server, "ListEligibilities", {}, root).text
+    r = call(server, "CreateAccessRequest", {"Target": arn("policy", "deploy"), "DurationSeconds": "600",
+                                             "Justification": "again"}, keys["deployer"])
+    assert (r.status, r.code) == (403, "AccessDenied"), r.text
+    assert "not eligible" in r.text
+
+
+@pytest.mark.parametrize("configured_by", ["config file", "environment"])
+def test_the_webhook_receives_signed_events(make_server, configured_by, tmp_path):
+    """The webhook configured in the config file's [access] table (its secret in the
+    variable `webhook_secret_env` names), or by the two environment variables."""
     secret = os.urandom(16).hex()
     got = []
 
@@ -333,9 +373,14 @@ def test_the_webhook_receives_signed_events(make_server, backend):
     httpd = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        server = make_server(backend, extra_env={
-            "GATEHOUSE_ACCESS_WEBHOOK_URL": f"http://127.0.0.1:{httpd.server_port}/hook",
-            "GATEHOUSE_ACCESS_WEBHOOK_SECRET": secret})
+        url = f"http://127.0.0.1:{httpd.server_port}/hook"
+        if configured_by == "environment":
+            server = make_server("sqlite", extra_env={
+                "GATEHOUSE_ACCESS_WEBHOOK_URL": url, "GATEHOUSE_ACCESS_WEBHOOK_SECRET": secret})
+        else:
+            cfg = tmp_path / "gatehouse.toml"
+            cfg.write_text(f'[access]\nwebhook_url = "{url}"\nwebhook_secret_env = "JIT_HOOK_SECRET"\n')
+            server = make_server("sqlite", config=str(cfg), extra_env={"JIT_HOOK_SECRET": secret})
         keys, _, _ = setup_world(server)
         rid = call(server, "CreateAccessRequest", {"Target": arn("policy", "deploy"), "DurationSeconds": "600",
                                                    "Justification": "why"}, keys["deployer"]).field("RequestId")
@@ -356,3 +401,22 @@ def test_the_webhook_receives_signed_events(make_server, backend):
     assert denied["actor"] == arn("user", "alice")
     assert denied["request"]["state"] == "denied"
     assert denied["request"]["decision_comment"] == "no"
+
+
+def test_a_webhook_that_would_send_unsigned_or_to_a_bad_url_stops_the_start(make_server, tmp_path):
+    """Refused at start with the file and the field: a URL without a secret, a secret
+    variable that is unset, a URL that is not http(s)."""
+    cases = [
+        ('[access]\nwebhook_url = "http://127.0.0.1:9/hook"\n', "access.webhook_url is set without a secret"),
+        ('[access]\nwebhook_url = "http://127.0.0.1:9/hook"\nwebhook_secret_env = "NOPE_UNSET"\n',
+         "access.webhook_secret_env: the environment variable NOPE_UNSET is unset or empty"),
+        ('[access]\nwebhook_url = "ftp://127.0.0.1/hook"\nwebhook_secret_env = "HOME"\n', "access.webhook_url: "),
+        ('[access]\nwebhook = "http://127.0.0.1:9/hook"\n', "unknown field `webhook`"),
+    ]
+    for i, (text, message) in enumerate(cases):
+        cfg = tmp_path / f"bad{i}.toml"
+        cfg.write_text(text)
+        server = make_server("sqlite", config=str(cfg), start=False)
+        with pytest.raises(RuntimeError) as e:
+            server.start()
+        assert f"bad{i}.toml" in str(e.value) and message in str(e.value), str(e.value)

@@ -105,6 +105,36 @@ def test_who_can_what_can_and_review_read_the_store(gatehouse, iam):
     assert any("group ops/all-ai" in t for a in review["guardrail_changes"] for t in a["through"])
 
 
+def test_review_by_person_reads_the_store(gatehouse, iam, tmp_path):
+    """Gatehouse's own users join the review by person: a user named by email is a person,
+    a user without one is listed as unmatched until the groups file names who is behind it,
+    and a user who can invoke nothing is nobody's grant."""
+    alice = iam.create_user(UserName="alice@example.com")["User"]["Arn"]
+    iam.put_user_policy(UserName="alice@example.com", PolicyName="invoke", PolicyDocument=json.dumps(INVOKE_LLAMA))
+    batch = iam.create_user(UserName="batch")["User"]["Arn"]
+    iam.put_user_policy(UserName="batch", PolicyName="invoke", PolicyDocument=json.dumps(INVOKE_LLAMA))
+    iam.create_user(UserName="erin@example.com")
+
+    def people(*extra):
+        out = gatehouse.cli("review", "--by-person", *extra, "--format", "json")
+        assert out.returncode == 0, out.stderr
+        r = json.loads(out.stdout)
+        return ({p["person"]: [(g["cloud"], g["access"], g["identity"]) for g in p["grants"]] for p in r["people"]},
+                [(g["cloud"], g["identity"]) for g in r["unmatched"]])
+
+    found, unmatched = people()
+    assert found == {"alice@example.com": [("gatehouse", "invoke", alice)]}, found
+    assert unmatched == [("gatehouse", batch)], unmatched
+
+    groups = tmp_path / "groups.json"
+    groups.write_text(json.dumps({"identities": {batch: ["group:data@example.com"]},
+                                  "groups": {"data@example.com": ["bob@example.com"]}}))
+    found, unmatched = people("--groups", str(groups))
+    assert found == {"alice@example.com": [("gatehouse", "invoke", alice)],
+                     "bob@example.com": [("gatehouse", "invoke", batch)]}, found
+    assert unmatched == [], unmatched
+
+
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 # Calls made by a client that lives 100 days in the past, like the server it talks to then.
