@@ -18,6 +18,7 @@ pub mod identity;
 mod kb_host;
 pub mod listen;
 mod mcp_host;
+pub use mcp_host::load_configured_mcp_servers;
 pub mod metrics;
 pub mod observe;
 // Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).

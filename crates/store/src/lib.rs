@@ -79,7 +79,8 @@ pub use model::{
 };
 pub use seal::{MasterKey, SealingKey, Secret};
 pub use signin::{
-    NewSigninAssignment, NewSigninSource, SigninAssignment, SigninClaimNames, SigninSource,
+    NewAuthorizationCode, NewSigninAssignment, NewSigninSource, SigninAssignment, SigninClaimNames,
+    SigninSource,
 };
 pub use store::{
     BackendKind, CHANGES_CHANNEL, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_SQLITE_PAGE_CACHE_KIB,

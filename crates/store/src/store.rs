@@ -91,6 +91,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0060_signin.sql"),
     ),
     (
+        61,
+        "signin_codes",
+        include_str!("../migrations/sqlite/0061_signin_codes.sql"),
+    ),
+    (
         70,
         "knowledge_bases",
         include_str!("../migrations/sqlite/0070_knowledge_bases.sql"),
@@ -156,6 +161,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         60,
         "signin",
         include_str!("../migrations/postgres/0060_signin.sql"),
+    ),
+    (
+        61,
+        "signin_codes",
+        include_str!("../migrations/postgres/0061_signin_codes.sql"),
     ),
     (
         70,
