@@ -40,6 +40,17 @@ impl Decision {
         }
     }
 
+    /// The decision a face reports by the engine's word (`Allow`, `ExplicitDeny`,
+    /// `ImplicitDeny`); `None` for anything else (recorded as [`Decision::Error`]).
+    pub fn of_engine_word(word: &str) -> Option<Decision> {
+        match word {
+            "Allow" => Some(Decision::Allow),
+            "ExplicitDeny" => Some(Decision::ExplicitDeny),
+            "ImplicitDeny" => Some(Decision::ImplicitDeny),
+            _ => None,
+        }
+    }
+
     /// Whether the call was allowed.
     pub fn is_allow(self) -> bool {
         self == Decision::Allow
@@ -179,6 +190,10 @@ pub struct GatewayDetail {
     /// upstream outcome).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<Box<serde_json::Value>>,
+    /// A retrieval request's detail (knowledge base, query digest, returned document ids,
+    /// refused and fetched counts; or a batch decision's person and counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<Box<serde_json::Value>>,
 }
 
 #[cfg(test)]
@@ -246,6 +261,7 @@ mod tests {
                 usage_source: Some("measured".into()),
                 latency_ms: 1.5,
                 mcp: None,
+                retrieval: None,
             }),
             ..common()
         };

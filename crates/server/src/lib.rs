@@ -14,6 +14,7 @@ mod federation;
 pub mod gateway;
 pub mod health;
 mod iam;
+mod kb_host;
 pub mod listen;
 mod mcp_host;
 pub use mcp_host::load_configured_mcp_servers;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub gateway: gateway::Gateway,
     /// The MCP gateway's servers, upstream connections and pins (`/mcp/NAME`).
     pub mcp: gatehouse_mcp::McpGateway,
+    /// Knowledge bases of the current generation (`/v1/vector_stores/KB/search`).
+    pub retrieval: gatehouse_retrieval::Retrieval,
     /// This node's Prometheus metrics and where they are served.
     pub metrics: metrics::Metrics,
 }
@@ -122,6 +125,7 @@ impl AppState {
             oidc: oidc::JwksCache::default(),
             gateway: gateway::Gateway::default(),
             mcp: gatehouse_mcp::McpGateway::default(),
+            retrieval: gatehouse_retrieval::Retrieval::default(),
             metrics: metrics::Metrics::default(),
         })
     }
@@ -332,6 +336,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(gateway::routes())
         .merge(gatehouse_mcp::routes::<AppState>())
+        .merge(gatehouse_retrieval::routes::<AppState>())
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
         .route("/metrics", axum::routing::get(metrics::authorized))

@@ -132,12 +132,7 @@ impl McpHost for AppState {
             principal: r.principal.clone(),
             action: r.action.clone(),
             resource: r.resource.clone(),
-            decision: match r.decision.as_str() {
-                "Allow" => Some(gatehouse_audit::Decision::Allow),
-                "ExplicitDeny" => Some(gatehouse_audit::Decision::ExplicitDeny),
-                "ImplicitDeny" => Some(gatehouse_audit::Decision::ImplicitDeny),
-                _ => None,
-            },
+            decision: gatehouse_audit::Decision::of_engine_word(&r.decision),
             statement: r.statement.clone(),
             source_ip: origin.source.audit_ip(),
             source_unknown_via: origin.source.audit_via(),

@@ -95,6 +95,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "signin_codes",
         include_str!("../migrations/sqlite/0061_signin_codes.sql"),
     ),
+    (
+        70,
+        "knowledge_bases",
+        include_str!("../migrations/sqlite/0070_knowledge_bases.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -161,6 +166,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         61,
         "signin_codes",
         include_str!("../migrations/postgres/0061_signin_codes.sql"),
+    ),
+    (
+        70,
+        "knowledge_bases",
+        include_str!("../migrations/postgres/0070_knowledge_bases.sql"),
     ),
 ];
 

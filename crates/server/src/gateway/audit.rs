@@ -62,6 +62,9 @@ pub struct GatewayAuditRecord {
     /// An MCP request's detail (server, method, tool, argument digest, client session,
     /// upstream outcome).
     pub mcp: Option<serde_json::Value>,
+    /// A retrieval request's detail (knowledge base, query digest, returned document ids,
+    /// refused and fetched counts; or a batch decision's person and counts).
+    pub retrieval: Option<serde_json::Value>,
 }
 
 impl GatewayAuditRecord {
@@ -100,6 +103,7 @@ impl GatewayAuditRecord {
                 usage_source: self.usage_source,
                 latency_ms: self.latency_ms,
                 mcp: self.mcp.map(Box::new),
+                retrieval: self.retrieval.map(Box::new),
             }),
         }
     }

@@ -98,6 +98,16 @@ pub async fn authenticate(
     Ok(GatewayCaller::of(principal))
 }
 
+/// Resolves a bare STS session token (`Authorization: Bearer SESSION_TOKEN`) to a caller
+/// (the pipeline's [`gatehouse_pipeline::Core::session_token`]).
+pub async fn resolve_session_token(
+    state: &AppState,
+    token: &str,
+) -> Result<GatewayCaller, GatewayError> {
+    let principal = state.session_token(token).await.map_err(answer)?;
+    Ok(GatewayCaller::of(principal))
+}
+
 /// Loads a caller again with what the store says now (key status, policies, session
 /// validity), so that a revocation made while a stream runs reaches it.
 pub async fn refresh(
