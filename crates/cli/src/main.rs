@@ -9,6 +9,7 @@ mod gateway;
 mod generate;
 mod jit;
 mod jit_review;
+mod kb;
 mod keys;
 mod mcp;
 mod policy;
@@ -81,6 +82,10 @@ enum Command {
     /// directly on the store.
     #[command(subcommand)]
     Mcp(mcp::McpCommand),
+    /// Manage the knowledge bases searched through /v1/vector_stores/NAME/search (Chroma
+    /// collections, OpenAI-compatible vector stores), directly on the store.
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
     /// Read prompt/response logs through the server (needs ai:ReadInvocationLogs).
     #[command(subcommand)]
     Logs(gateway::LogsCommand),
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => admin::run_audit(c),
         Command::Model(c) => gateway::run_model(c),
         Command::Mcp(c) => mcp::run(c),
+        Command::Kb(c) => kb::run(c),
         Command::Logs(c) => gateway::run_logs(c),
         Command::DecodeAuthorizationMessage(a) => gateway::run_decode(a),
         Command::Access(c) => jit::run(c),

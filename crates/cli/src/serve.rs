@@ -251,6 +251,12 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         if loaded > 0 {
             tracing::info!(count = loaded, "deployments loaded from the config file");
         }
+        let mcp_servers = gatehouse_server::load_configured_mcp_servers(&state)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        if mcp_servers > 0 {
+            tracing::info!(count = mcp_servers, "MCP servers loaded from the config file");
+        }
         let applied = gatehouse_signin::apply_config(
             &state.store,
             &state.config.account_id,

@@ -304,6 +304,11 @@ impl ServerEntry {
     ) -> Result<Vec<(String, ToolState)>, GatewayError> {
         let listed = self.upstream.view(fresh).await?;
         let mut first_pins: Option<HashSet<String>> = None;
+        // The pins compared with: this generation's, or — for a server this generation saw
+        // unpinned and that was pinned since (by this node's first contact or another's) —
+        // the store's, so a tool just pinned is not taken for a change.
+        let stored_pins: HashMap<String, McpToolPin>;
+        let mut pins = &self.pins;
         if self.server.pinned.is_none() && self.pins.is_empty() {
             let rows: Vec<(String, String, String)> = listed
                 .iter()
@@ -315,14 +320,21 @@ impl ServerEntry {
             {
                 tracing::info!(server = %self.server.name, tools = rows.len(), "MCP server's tools pinned on first contact");
                 first_pins = Some(rows.into_iter().map(|(n, _, _)| n).collect());
+            } else {
+                stored_pins = store
+                    .list_mcp_tools(&self.server.account_id, &self.server.name)
+                    .await?
+                    .into_iter()
+                    .map(|p| (p.tool.clone(), p))
+                    .collect();
+                pins = &stored_pins;
             }
         }
         let mut out = Vec::with_capacity(listed.len());
         for t in listed.iter() {
             let current = match &first_pins {
                 Some(names) => names.contains(&t.name),
-                None => self
-                    .pins
+                None => pins
                     .get(&t.name)
                     .is_some_and(|p| p.approved_digest.as_deref() == Some(t.digest.as_str())),
             };
@@ -331,7 +343,7 @@ impl ServerEntry {
                 continue;
             }
             if first_pins.is_none() {
-                self.note_change(store, t).await;
+                self.note_change(store, pins, t).await;
             }
             out.push((t.name.clone(), ToolState::Changed));
         }
@@ -371,10 +383,14 @@ impl ServerEntry {
             .map_or(ToolState::Unknown, |(_, s)| s))
     }
 
-    async fn note_change(&self, store: &Store, t: &ToolDefinition) {
+    async fn note_change(
+        &self,
+        store: &Store,
+        pins: &HashMap<String, McpToolPin>,
+        t: &ToolDefinition,
+    ) {
         let key = (t.name.clone(), t.digest.clone());
-        let pending_known = self
-            .pins
+        let pending_known = pins
             .get(&t.name)
             .is_some_and(|p| p.pending_digest.as_deref() == Some(t.digest.as_str()));
         let first = self

@@ -16,6 +16,7 @@
 //! gateway sets, the audit queue). The server implements it until the shared pipeline
 //! (`crates/pipeline`) offers those steps itself.
 
+pub mod config;
 pub mod gateway;
 mod handler;
 pub mod protocol;

@@ -15,8 +15,10 @@ pub mod gateway;
 pub mod health;
 mod iam;
 pub mod identity;
+mod kb_host;
 pub mod listen;
 mod mcp_host;
+pub use mcp_host::load_configured_mcp_servers;
 pub mod metrics;
 pub mod observe;
 // Public for the fuzz target in `fuzz/` (web identity tokens against a fixed key set).
@@ -85,6 +87,8 @@ pub struct AppState {
     pub gateway: gateway::Gateway,
     /// The MCP gateway's servers, upstream connections and pins (`/mcp/NAME`).
     pub mcp: gatehouse_mcp::McpGateway,
+    /// Knowledge bases of the current generation (`/v1/vector_stores/KB/search`).
+    pub retrieval: gatehouse_retrieval::Retrieval,
     /// Group commit of the control plane's audit records that no write carried.
     pub audit: audit::GroupCommit,
     /// This node's Prometheus metrics and where they are served.
@@ -158,6 +162,7 @@ impl AppState {
             oidc: oidc::JwksCache::default(),
             gateway: gateway::Gateway::default(),
             mcp: gatehouse_mcp::McpGateway::default(),
+            retrieval: gatehouse_retrieval::Retrieval::default(),
             audit: audit::GroupCommit::default(),
             metrics: metrics::Metrics::default(),
             clock,
@@ -472,6 +477,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(gateway::routes())
         .merge(gatehouse_mcp::routes::<AppState>())
+        .merge(gatehouse_retrieval::routes::<AppState>())
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
         .route("/metrics", axum::routing::get(metrics::authorized))

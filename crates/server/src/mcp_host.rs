@@ -158,3 +158,33 @@ impl McpHost for AppState {
         crate::gateway::record(self, &rec)
     }
 }
+
+/// Creates or updates the MCP servers the config file lists (`[[gateway.mcp_servers]]`,
+/// in the default account) with the URL rules of deployments, and pins their tools; a
+/// server whose upstream is not up yet is pinned on first contact (logged).
+pub async fn load_configured_mcp_servers(state: &AppState) -> Result<usize, String> {
+    let settings = state.gateway.settings();
+    for cfg in &settings.mcp_servers {
+        if let Some(url) = &cfg.url {
+            state
+                .gateway
+                .upstream
+                .check_url(url)
+                .await
+                .map_err(|e| format!("mcp_servers {}: url: {e}", cfg.name))?;
+        }
+        let registered = gatehouse_mcp::config::register(
+            &state.store,
+            &state.mcp,
+            &state.config.account_id,
+            cfg,
+            |var| std::env::var(var).ok(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if let gatehouse_mcp::config::Registered::PinLater(why) = registered {
+            tracing::warn!(server = %cfg.name, error = %why, "configured MCP server's tools cannot be listed now; pinned on first contact");
+        }
+    }
+    Ok(settings.mcp_servers.len())
+}

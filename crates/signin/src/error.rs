@@ -20,6 +20,9 @@ pub enum SigninError {
     /// The assignment's role does not exist (as named: path and name).
     #[error("the role {0} does not exist")]
     NoSuchRole(String),
+    /// An OAuth request refused (RFC 6749 error code and description).
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthError),
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -31,6 +34,7 @@ impl SigninError {
         match self {
             SigninError::Validation(_) | SigninError::MissingSecret { .. } => "ValidationError",
             SigninError::NoSuchRole(_) => "NoSuchEntity",
+            SigninError::OAuth(_) => "InvalidRequest",
             SigninError::Store(e) => e.aws_code(),
         }
     }

@@ -11,8 +11,10 @@
 //! server, XML, how the Query API authenticates.
 
 pub mod assignment;
+pub mod codes;
 pub mod config;
 mod error;
+pub mod oauth;
 pub mod source;
 
 pub use assignment::{

@@ -3,7 +3,9 @@
 //! `GATEHOUSE_TEST_POSTGRES_URL`; each case uses a fresh schema, dropped at the end).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use gatehouse_signin::codes::{self, CodeTokenRequest};
 use gatehouse_signin::config::SigninConfig;
+use gatehouse_signin::oauth::AuthorizationRequest;
 use gatehouse_signin::{AssignmentSpec, Person, SigninError, SourceSpec, Subject};
 use gatehouse_store::{MasterKey, NewRole, Secret, Store, StoreError, StoreOptions};
 use std::collections::BTreeMap;
@@ -91,6 +93,7 @@ both_backends!(
     assignments_bind_the_role_by_its_unique_id,
     bad_input_changes_nothing,
     the_config_table_applies_once_and_again,
+    codes_work_once_bound_and_briefly,
 );
 
 /// The default account and the role `team/ml` (max session 2 h).
@@ -434,4 +437,102 @@ async fn the_config_table_applies_once_and_again(f: &Fixture) {
             .unwrap(),
         "from-env"
     );
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+fn authorization() -> AuthorizationRequest {
+    AuthorizationRequest {
+        client_id: "gatehouse-cli".into(),
+        redirect_uri: "http://127.0.0.1:45123/callback".into(),
+        code_challenge: gatehouse_signin::oauth::pkce_s256_challenge(VERIFIER),
+        state: Some("s".into()),
+        resource: Some("https://gh.example.com/mcp/docs".into()),
+        scope: None,
+    }
+}
+
+fn redemption(code: &str) -> CodeTokenRequest {
+    CodeTokenRequest {
+        code: code.into(),
+        client_id: "gatehouse-cli".into(),
+        redirect_uri: "http://127.0.0.1:45123/callback".into(),
+        code_verifier: VERIFIER.into(),
+        resource: Some("https://gh.example.com/mcp/docs".into()),
+    }
+}
+
+fn grant_error(r: Result<String, SigninError>) -> &'static str {
+    match r {
+        Err(SigninError::OAuth(e)) => e.code,
+        other => panic!("not an OAuth refusal: {other:?}"),
+    }
+}
+
+async fn codes_work_once_bound_and_briefly(f: &Fixture) {
+    let s = &f.store;
+    let t0 = chrono::Utc::now();
+    let issue = |grant: &'static str| async move {
+        codes::issue_code(s, &authorization(), grant.into(), t0)
+            .await
+            .unwrap()
+    };
+    // Redeemed once; the second time (a replay) it is gone.
+    let code = issue("{\"g\":1}").await;
+    assert!(code.len() >= 43);
+    assert_eq!(
+        codes::redeem_code(s, &redemption(&code), t0).await.unwrap(),
+        "{\"g\":1}"
+    );
+    assert_eq!(
+        grant_error(codes::redeem_code(s, &redemption(&code), t0).await),
+        "invalid_grant"
+    );
+    // Every binding, and the verifier: refused, and the code is consumed by the attempt.
+    type Change = Box<dyn Fn(&mut CodeTokenRequest)>;
+    let wrong: Vec<Change> = vec![
+        Box::new(|r| r.client_id = "other-client".into()),
+        Box::new(|r| r.redirect_uri = "http://127.0.0.1:45124/callback".into()),
+        Box::new(|r| r.resource = Some("https://gh.example.com/mcp/other".into())),
+        Box::new(|r| r.resource = None),
+        Box::new(|r| r.code_verifier = "x".repeat(43)),
+    ];
+    for change in wrong {
+        let code = issue("{}").await;
+        let mut r = redemption(&code);
+        change(&mut r);
+        assert_eq!(
+            grant_error(codes::redeem_code(s, &r, t0).await),
+            "invalid_grant"
+        );
+        assert_eq!(
+            grant_error(codes::redeem_code(s, &redemption(&code), t0).await),
+            "invalid_grant",
+            "a code survived a failed redemption"
+        );
+    }
+    // Expired: CODE_TTL_SECS after issue it no longer works.
+    let code = issue("{}").await;
+    let late = t0 + chrono::Duration::seconds(codes::CODE_TTL_SECS);
+    assert_eq!(
+        grant_error(codes::redeem_code(s, &redemption(&code), late).await),
+        "invalid_grant"
+    );
+    // An unknown code.
+    assert_eq!(
+        grant_error(codes::redeem_code(s, &redemption("made-up-code"), t0).await),
+        "invalid_grant"
+    );
+    // Two redemptions racing: exactly one wins.
+    let code = issue("{}").await;
+    let (r1, r2) = (redemption(&code), redemption(&code));
+    let (a, b) = tokio::join!(
+        codes::redeem_code(s, &r1, t0),
+        codes::redeem_code(s, &r2, t0)
+    );
+    assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1);
+    // Codes are not policy: issuing one does not bump the generation.
+    let g = s.policy_generation().await.unwrap();
+    issue("{}").await;
+    assert_eq!(s.policy_generation().await.unwrap(), g);
 }

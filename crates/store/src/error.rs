@@ -47,6 +47,8 @@ pub enum EntityKind {
     SigninSource,
     /// A sign-in assignment (an IdP group or user → a role).
     SigninAssignment,
+    /// A knowledge base of the retrieval gateway.
+    KnowledgeBase,
     /// A just-in-time access eligibility.
     Eligibility,
 }
@@ -73,6 +75,7 @@ impl fmt::Display for EntityKind {
             EntityKind::McpTool => "MCP tool",
             EntityKind::SigninSource => "identity source",
             EntityKind::SigninAssignment => "sign-in assignment",
+            EntityKind::KnowledgeBase => "knowledge base",
             EntityKind::Eligibility => "eligibility",
         })
     }

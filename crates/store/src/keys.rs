@@ -268,6 +268,14 @@ const SEALED_COLUMNS: &[SealedColumn] = &[
         aad: |v| crate::signin::client_secret_aad(&v[0], &v[1]),
         filter: "",
     },
+    SealedColumn {
+        table: "knowledge_bases",
+        column: "credential_sealed",
+        keys: &[("account_id", false), ("name", false)],
+        extra: &[],
+        aad: |v| crate::knowledge::credential_aad(&v[0], &v[1]),
+        filter: "",
+    },
 ];
 
 impl SealedColumn {

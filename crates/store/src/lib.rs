@@ -39,6 +39,7 @@ mod gateway;
 mod identity;
 mod key_health;
 mod keys;
+mod knowledge;
 mod mcp;
 mod model;
 mod paging;
@@ -63,6 +64,9 @@ pub use gateway::{
 };
 pub use key_health::{KeyManagerHealth, KeyManagerOperation};
 pub use keys::{DataKeyInfo, KeyChain, KeyEncryption, KeyFuture, KeyManagerError, ResealProgress};
+pub use knowledge::{
+    KnowledgeBackend, KnowledgeBase, NewKnowledgeBase, validate_knowledge_base_name,
+};
 pub use mcp::{
     McpServer, McpToolPin, McpTransport, NewMcpServer, validate_mcp_server_name,
     validate_mcp_tool_name,
@@ -75,7 +79,8 @@ pub use model::{
 };
 pub use seal::{MasterKey, SealingKey, Secret};
 pub use signin::{
-    NewSigninAssignment, NewSigninSource, SigninAssignment, SigninClaimNames, SigninSource,
+    NewAuthorizationCode, NewSigninAssignment, NewSigninSource, SigninAssignment, SigninClaimNames,
+    SigninSource,
 };
 pub use store::{
     BackendKind, CHANGES_CHANNEL, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_SQLITE_PAGE_CACHE_KIB,

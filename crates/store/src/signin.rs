@@ -408,3 +408,86 @@ impl Store {
         self.commit(tx).await
     }
 }
+
+/// A new authorization code (its hash; the code itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuthorizationCode {
+    /// SHA-256 of the code, hex.
+    pub code_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI it was sent to.
+    pub redirect_uri: String,
+    /// The resource (RFC 8707) the token will be for.
+    pub resource: Option<String>,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+    /// What redeeming it mints (JSON, `gatehouse-signin`'s).
+    pub grant_json: String,
+    /// When it stops working.
+    pub expires: Timestamp,
+}
+
+impl Store {
+    /// Keeps a new authorization code, and removes codes that expired before `now`.
+    pub async fn put_authorization_code(
+        &self,
+        code: &NewAuthorizationCode,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut c = self.inner.pool.write_tx().await?;
+        c.exec(
+            "DELETE FROM signin_codes WHERE expires_ms < $1",
+            args![now.timestamp_millis()],
+        )
+        .await?;
+        c.exec(
+            "INSERT INTO signin_codes (code_hash, client_id, redirect_uri, resource, \
+             code_challenge, grant_json, expires_ms, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            args![
+                code.code_hash.as_str(),
+                code.client_id.as_str(),
+                code.redirect_uri.as_str(),
+                code.resource.clone(),
+                code.code_challenge.as_str(),
+                code.grant_json.as_str(),
+                code.expires.timestamp_millis(),
+                now.timestamp_millis()
+            ],
+        )
+        .await?;
+        // Codes change nothing any policy decides on: no generation bump.
+        c.commit().await
+    }
+
+    /// Takes an authorization code by its hash: the row is deleted as it is read (one
+    /// statement), so of two redemptions, on any nodes, at most one gets it. Expiry and
+    /// bindings are the caller's to check on what comes back.
+    pub async fn take_authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<NewAuthorizationCode>> {
+        let mut c = self.inner.pool.write_tx().await?;
+        let row = c
+            .opt(
+                "DELETE FROM signin_codes WHERE code_hash = $1 RETURNING client_id, \
+                 redirect_uri, resource, code_challenge, grant_json, expires_ms",
+                args![code_hash],
+            )
+            .await?;
+        c.commit().await?;
+        row.map(|r| {
+            Ok(NewAuthorizationCode {
+                code_hash: code_hash.to_owned(),
+                client_id: r.text(0)?,
+                redirect_uri: r.text(1)?,
+                resource: r.opt_text(2)?,
+                code_challenge: r.text(3)?,
+                grant_json: r.text(4)?,
+                expires: ts(r.i64(5)?),
+            })
+        })
+        .transpose()
+    }
+}

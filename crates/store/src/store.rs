@@ -90,6 +90,16 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "signin",
         include_str!("../migrations/sqlite/0060_signin.sql"),
     ),
+    (
+        61,
+        "signin_codes",
+        include_str!("../migrations/sqlite/0061_signin_codes.sql"),
+    ),
+    (
+        70,
+        "knowledge_bases",
+        include_str!("../migrations/sqlite/0070_knowledge_bases.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -151,6 +161,16 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         60,
         "signin",
         include_str!("../migrations/postgres/0060_signin.sql"),
+    ),
+    (
+        61,
+        "signin_codes",
+        include_str!("../migrations/postgres/0061_signin_codes.sql"),
+    ),
+    (
+        70,
+        "knowledge_bases",
+        include_str!("../migrations/postgres/0070_knowledge_bases.sql"),
     ),
 ];
 

@@ -27,6 +27,7 @@ const BELOW: &[(&str, &[&str])] = &[
             "gatehouse-control",
             "gatehouse-gateway",
             "gatehouse-mcp",
+            "gatehouse-retrieval",
             "gatehouse-pipeline",
             "gatehouse-access",
             "gatehouse-signin",
@@ -40,6 +41,7 @@ const BELOW: &[(&str, &[&str])] = &[
     ("gatehouse-gateway", &["gatehouse-pipeline"]),
     ("gatehouse-mcp", &["gatehouse-pipeline"]),
     ("gatehouse-signin", &["gatehouse-pipeline"]),
+    ("gatehouse-retrieval", &["gatehouse-pipeline"]),
     (
         "gatehouse-pipeline",
         &["gatehouse-store", "gatehouse-auth", "gatehouse-audit"],

@@ -67,6 +67,10 @@ pub struct GatewayAuditRecord {
     /// upstream outcome).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp: Option<serde_json::Value>,
+    /// A retrieval request's detail (knowledge base, query digest, returned document ids,
+    /// refused and fetched counts; or a batch decision's person and counts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<serde_json::Value>,
 }
 
 /// The queue to the background writer.

@@ -40,6 +40,9 @@ pub struct GatewaySettings {
     /// Deployments to create or update at start (in the default account).
     #[serde(default)]
     pub deployments: Vec<DeploymentConfig>,
+    /// Upstream MCP servers to create or update at start (in the default account).
+    #[serde(default)]
+    pub mcp_servers: Vec<gatehouse_mcp::config::McpServerConfig>,
     /// Seconds a client may take to send a request head, from its first byte.
     #[serde(default = "default_header_timeout")]
     pub header_read_timeout_secs: u64,
@@ -65,6 +68,7 @@ impl Default for GatewaySettings {
             budgets: Vec::new(),
             default_max_tokens: default_max_tokens(),
             deployments: Vec::new(),
+            mcp_servers: Vec::new(),
             header_read_timeout_secs: default_header_timeout(),
             body_read_timeout_secs: default_body_timeout(),
             idle_timeout_secs: default_idle_timeout(),

@@ -430,6 +430,58 @@ def test_refusals_are_decided_on_the_pin_without_asking_the_upstream(mcp_env, tm
         up.stop()
 
 
+def test_servers_from_the_config_file(make_server, tmp_path):
+    """[[gateway.mcp_servers]]: registered and pinned at start, the header value read from
+    the environment variable the file names; a server whose upstream is not up yet is
+    pinned on first contact; a variable that is not set stops the start."""
+    up = HttpUpstream(str(tmp_path))
+    later_port = free_port()
+    later = None
+    cfg = tmp_path / "gatehouse.toml"
+    cfg.write_text(f"""
+[[gateway.mcp_servers]]
+name = "cfgdocs"
+url = "{up.url}"
+header_env = {{ Authorization = "CFG_DOCS_TOKEN" }}
+
+[[gateway.mcp_servers]]
+name = "later"
+url = "http://127.0.0.1:{later_port}/mcp"
+header_env = {{ Authorization = "CFG_DOCS_TOKEN" }}
+""")
+    try:
+        server = make_server("sqlite", config=str(cfg), extra_env={"CFG_DOCS_TOKEN": UPSTREAM_TOKEN})
+        listed = {s["name"]: s for s in json.loads(cli(server, "mcp", "list", "--format", "json").stdout)}
+        assert listed["cfgdocs"]["pinned"] and listed["cfgdocs"]["headers"] == ["Authorization"]
+        assert {t["name"] for t in listed["cfgdocs"]["tools"]} == {"lookup", "purge", "refund"}
+        assert listed["later"]["pinned"] is None and listed["later"]["tools"] == []
+        root = f"{ROOT_KEY_ID}:{ROOT_SECRET}"
+        assert list_names(f"{server.endpoint}/mcp/cfgdocs", root) == ["lookup", "purge", "refund"]
+        r = call(f"{server.endpoint}/mcp/cfgdocs", root, "lookup", {"doc_id": "cfg"})
+        assert not r.is_error and up.calls()[-1]["authorization"] == UPSTREAM_TOKEN
+
+        later = HttpUpstream(str(tmp_path), port=later_port)
+        assert list_names(f"{server.endpoint}/mcp/later", root) == ["lookup", "purge", "refund"]
+        listed = {s["name"]: s for s in json.loads(cli(server, "mcp", "list", "--format", "json").stdout)}
+        assert listed["later"]["pinned"]
+
+        # Restarted with the same file: nothing changes, pins are kept.
+        server.stop()
+        server.start()
+        again = {s["name"]: s for s in json.loads(cli(server, "mcp", "list", "--format", "json").stdout)}
+        assert [t["digest"] for t in again["cfgdocs"]["tools"]] == [t["digest"] for t in listed["cfgdocs"]["tools"]]
+
+        server.stop()
+        server.extra_env.pop("CFG_DOCS_TOKEN")
+        with pytest.raises(RuntimeError) as e:
+            server.start()
+        assert "environment variable CFG_DOCS_TOKEN is not set" in str(e.value)
+    finally:
+        up.stop()
+        if later:
+            later.stop()
+
+
 def test_stdio_filesystem_server(gatehouse, tmp_path):
     """server-filesystem over stdio, started by Gatehouse: reads allowed, writes only
     under public/; a refused write never happens; the program killed is started again."""
